@@ -61,13 +61,7 @@ def _ext(text: str) -> str:
     return text
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog=PROG,
-        description="Compress images by K-means colour quantization into indexed PNG files.",
-        epilog=f"'{PROG} demo' compresses the embedded sample photo into the current folder "
-        "(or -o). A file named 'demo' can be given as ./demo.",
-    )
+def _add_main_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (PNG, JPEG, WebP, GIF, TIFF, BMP)")
     p.add_argument("-k", "--colors", type=_colors, default=16, metavar="K", help="palette size, 1-256 (default 16)")
     p.add_argument(
@@ -83,6 +77,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--json", action="store_true", help="print the reports as JSON on stdout")
     p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
+
+
+# Each feature adds its options through one function in this list.
+OPTION_GROUPS = [_add_main_options]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog=PROG,
+        description="Compress images by K-means colour quantization into indexed PNG files.",
+        epilog=f"'{PROG} demo' compresses the embedded sample photo into the current folder "
+        "(or -o). A file named 'demo' can be given as ./demo.",
+    )
+    for add in OPTION_GROUPS:
+        add(p)
     return p
 
 

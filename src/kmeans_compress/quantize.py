@@ -71,7 +71,8 @@ def _check_rgb(image: Any) -> np.ndarray:
 
 
 def fit_palette(
-    hist: ColorHistogram,
+    X: np.ndarray,
+    w: np.ndarray,
     n_colors: int,
     *,
     random_state: Any = 0,
@@ -79,13 +80,15 @@ def fit_palette(
     max_iter: int = 300,
     tol: float = 1e-4,
 ) -> np.ndarray:
-    """Cluster a colour histogram into ``n_colors`` float centres (K, 3).
+    """Weighted K-means of points ``X`` (M, d) with weights ``w`` (M,): float centres (K, d).
 
+    This is the one clustering entry point of the image path: colour histograms
+    in RGB (d=3), RGBA (d=4) or any other colour space all come through here.
     Weighted k-means++ seeding, then Lloyd iterations to scikit-learn's relative
     tolerance; with ``n_init > 1`` the run with the lowest inertia is kept.
     """
-    X = hist.colors.astype(np.float64)
-    w = hist.counts.astype(np.float64)
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    w = np.ascontiguousarray(w, dtype=np.float64)
     rng = _check_random_state(random_state)
     tol_abs = _tolerance(X, w, tol)
     best: tuple[float, np.ndarray] | None = None
@@ -168,7 +171,7 @@ def quantize(
     if exact:
         pal = hist.colors
     else:
-        centers = fit_palette(hist, n_colors, random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol)
+        centers = fit_palette(hist.colors, hist.counts, n_colors, random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol)
         pal = _round_palette(centers, hist, n_colors)
     # Exact final mapping of every distinct colour to its nearest palette entry.
     labels, d2 = nearest_centers(hist.colors.astype(np.float64), pal.astype(np.float64))
