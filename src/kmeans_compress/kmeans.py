@@ -61,7 +61,7 @@ def _check_array(X: Any, name: str = "X", *, min_samples: int = 1) -> np.ndarray
     if arr.ndim != 2:
         raise ValueError(
             f"Expected a 2-D array for {name} (n_samples, n_features), got a "
-            f"{arr.ndim}-D array of shape {arr.shape}. Reshape it, for example with "
+            f"{arr.ndim}-D array of shape {arr.shape}. Reshape your data, for example with "
             f"{name}.reshape(-1, 1) for a single feature or {name}.reshape(1, -1) "
             "for a single sample."
         )
@@ -105,7 +105,7 @@ def _check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
     if (w < 0).any():
         raise ValueError("sample_weight must be non-negative.")
     if not (w > 0).any():
-        raise ValueError("sample_weight must have at least one positive value.")
+        raise ValueError("sample_weight must have at least one positive value; all weights are zero.")
     return np.ascontiguousarray(w)
 
 
@@ -615,7 +615,7 @@ class KMeans:
         if not is_array and init not in ("k-means++", "random"):
             raise ValueError(f"init must be 'k-means++', 'random' or an array of centres, got {init!r}.")
         if self.n_init == "auto":
-            n_init = 10 if init == "random" else 1
+            n_init = 10 if (not is_array and init == "random") else 1
         elif isinstance(self.n_init, bool) or not isinstance(self.n_init, numbers.Integral) or self.n_init < 1:
             raise ValueError(f"n_init must be 'auto' or an integer >= 1, got {self.n_init!r}.")
         else:

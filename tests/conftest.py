@@ -1,0 +1,24 @@
+import os
+
+# scikit-learn's estimator checks include an array-API check on plain numpy
+# input; it needs this set before SciPy is first imported, or it is skipped.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import numpy as np
+import pytest
+from hypothesis import settings
+
+# Bounded, repeatable hypothesis runs: fast on 2 cores, no flaky deadlines.
+settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True)
+settings.register_profile("dev", max_examples=60, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def photo() -> np.ndarray:
+    """A crop of the embedded sample photograph, (120, 160, 3) uint8."""
+    from kmeans_compress import load_image, sample_image_path
+
+    return load_image(sample_image_path()).pixels[60:180, 140:300].copy()

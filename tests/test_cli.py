@@ -1,0 +1,188 @@
+"""The command line: outputs, reports, and one clear line for every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kmeans_compress import sample_image_path
+from kmeans_compress.cli import main
+
+
+def _photo_file(folder: Path, name: str = "photo.jpg") -> Path:
+    rng = np.random.default_rng(0)
+    base = np.linspace(0, 255, 64, dtype=np.float64)
+    img = np.stack(list(np.meshgrid(base, base[::-1])) + [np.full((64, 64), 120.0)], axis=2)
+    img = np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+    path = folder / name
+    Image.fromarray(img).save(path)
+    return path
+
+
+def _snapshot(folder: Path) -> dict[str, bytes | None]:
+    """Every file below ``folder`` with its bytes (folders as None)."""
+    return {str(p.relative_to(folder)): (None if p.is_dir() else p.read_bytes()) for p in sorted(folder.rglob("*"))}
+
+
+def test_compress_one_file_beside_the_input(tmp_path, capsys):
+    src = _photo_file(tmp_path)
+    assert main([str(src), "-k", "8"]) == 0
+    out = tmp_path / "photo.kmc.png"
+    with Image.open(out) as im:
+        assert im.mode == "P" and im.size == (64, 64)
+        assert len(im.getcolors()) <= 8
+    err = capsys.readouterr().err
+    assert "photo.jpg" in err and "bits/pixel" in err and "PSNR" in err
+
+
+def test_output_path_ext_and_folder(tmp_path):
+    src = _photo_file(tmp_path)
+    assert main([str(src), "-o", str(tmp_path / "named.png"), "-q"]) == 0
+    assert (tmp_path / "named.png").exists()
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    assert main([str(src), "-o", str(out_dir), "--ext", ".small.png", "-q"]) == 0
+    assert (out_dir / "photo.small.png").exists()
+
+
+def test_json_report_on_stdout(tmp_path, capsys):
+    src = _photo_file(tmp_path)
+    assert main([str(src), "--json", "-k", "4"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert records[0]["n_colors"] == 4 and records[0]["output_bytes"] == (tmp_path / "photo.kmc.png").stat().st_size
+    assert records[0]["original_bits"] == 64 * 64 * 24
+
+
+def test_never_overwrites_without_force(tmp_path, capsys):
+    src = _photo_file(tmp_path)
+    out = tmp_path / "photo.kmc.png"
+    out.write_bytes(b"precious")
+    assert main([str(src)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already exists" in err[0] and "--force" in err[0]
+    assert out.read_bytes() == b"precious"
+    assert main([str(src), "--force", "-q"]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_refuses_to_overwrite_the_input_itself(tmp_path, capsys):
+    src = tmp_path / "a.png"
+    Image.fromarray(np.full((8, 8, 3), 9, np.uint8)).save(src)
+    before = src.read_bytes()
+    assert main([str(src), "-o", str(src)]) == 1
+    assert "input file itself" in capsys.readouterr().err
+    assert src.read_bytes() == before
+
+
+def test_same_input_and_seed_give_identical_files(tmp_path):
+    src = _photo_file(tmp_path)
+    assert main([str(src), "-o", str(tmp_path / "a.png"), "--seed", "5", "-q"]) == 0
+    assert main([str(src), "-o", str(tmp_path / "b.png"), "--seed", "5", "-q"]) == 0
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+
+
+def test_demo_writes_smaller_png_and_report(tmp_path, capsys):
+    assert main(["demo", "-o", str(tmp_path)]) == 0
+    out = tmp_path / "chelsea.kmc.png"
+    assert out.stat().st_size < sample_image_path().stat().st_size
+    with Image.open(out) as im:
+        assert im.mode == "P" and im.size == (451, 300)
+    assert "embedded sample" in capsys.readouterr().err
+    assert main(["demo", "-o", str(tmp_path)]) == 1  # exists: not overwritten without --force
+
+
+def _bad_inputs(folder: Path) -> dict[str, list[str]]:
+    photo = _photo_file(folder)
+    (folder / "notes.txt").write_text("not an image\n")
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "truncated.png").write_bytes(photo.read_bytes()[:100])
+    (folder / "adir").mkdir()
+    return {
+        "missing file": [str(folder / "nope.png")],
+        "not an image": [str(folder / "notes.txt")],
+        "zero-byte": [str(folder / "empty.png")],
+        "truncated": [str(folder / "truncated.png")],
+        "directory": [str(folder / "adir")],
+        "K=0": [str(photo), "-k", "0"],
+        "K=-3": [str(photo), "-k", "-3"],
+        "K=abc": [str(photo), "-k", "abc"],
+        "K=300": [str(photo), "-k", "300"],
+        "K=2.5": [str(photo), "-k", "2.5"],
+        "missing output folder": [str(photo), "-o", str(folder / "no" / "where.png")],
+        "non-png output": [str(photo), "-o", str(folder / "x.jpg")],
+        "unknown option": [str(photo), "--frobnicate"],
+        "no input": [],
+    }
+
+
+BAD_CASES = [
+    "missing file", "not an image", "zero-byte", "truncated", "directory", "K=0", "K=-3", "K=abc",
+    "K=300", "K=2.5", "missing output folder", "non-png output", "unknown option", "no input",
+]
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_bad_input_one_line_nonzero_no_traceback_nothing_written(tmp_path, capsys, case):
+    cases = _bad_inputs(tmp_path)
+    assert sorted(cases) == sorted(BAD_CASES)
+    argv = cases[case]
+    before = _snapshot(tmp_path)
+    code = main(argv)
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code != 0
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("kmeans-compress: error: ")
+    assert "Traceback" not in captured.err and captured.out == ""
+    assert _snapshot(tmp_path) == before  # inputs untouched, no partial output
+    if case.startswith("K=") or case in ("unknown option", "no input", "non-png output"):
+        assert code == 2
+
+
+def test_k300_message_names_the_limit(tmp_path, capsys):
+    src = _photo_file(tmp_path)
+    assert main([str(src), "-k", "300"]) == 2
+    err = capsys.readouterr().err
+    assert "1 to 256" in err and "300" in err
+
+
+def test_one_bad_file_does_not_stop_the_others(tmp_path, capsys):
+    good = _photo_file(tmp_path)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"garbage")
+    assert main([str(bad), str(good), "-q"]) == 1
+    assert (tmp_path / "photo.kmc.png").exists() and not (tmp_path / "bad.kmc.png").exists()
+    assert "bad.png" in capsys.readouterr().err
+
+
+def _run(args, **kw):
+    return subprocess.run([sys.executable, "-m", "kmeans_compress", *args], capture_output=True, **kw)
+
+
+def test_subprocess_stdout_output_and_bad_input(tmp_path):
+    src = _photo_file(tmp_path)
+    proc = _run([str(src), "-o", "-", "-k", "4", "-q"])
+    assert proc.returncode == 0 and proc.stdout[:8] == b"\x89PNG\r\n\x1a\n"
+    proc = _run([str(tmp_path / "missing.jpg")])
+    assert proc.returncode == 1
+    assert proc.stderr.decode().strip().count("\n") == 0 and b"Traceback" not in proc.stderr
+    proc = _run(["--colors", "abc", str(src)])
+    assert proc.returncode == 2 and b"Traceback" not in proc.stderr
+
+
+def test_installed_console_script(tmp_path):
+    exe = Path(sys.executable).with_name("kmeans-compress")
+    if not exe.exists():  # only absent when the package is not installed as a distribution
+        pytest.fail(f"console script not installed next to {sys.executable}")
+    proc = subprocess.run([str(exe), "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("kmeans-compress ")
+    env = dict(os.environ)
+    proc = subprocess.run([str(exe), "demo", "-o", str(tmp_path)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0 and (tmp_path / "chelsea.kmc.png").exists()
