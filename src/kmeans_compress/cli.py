@@ -83,6 +83,164 @@ def _add_main_options(p: argparse.ArgumentParser) -> None:
 OPTION_GROUPS = [_add_main_options]
 
 
+# --------------------------------------------------------------------------- figures (--preview, demo, sweep)
+
+PREVIEW_SUFFIX = ".comparison.png"
+
+
+def _png_path(text: str) -> str:
+    if Path(text).suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(f"figures are written as PNG; the file name must end in .png, got {text!r}")
+    return text
+
+
+def _add_plot_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--preview",
+        type=_png_path,
+        metavar="OUT.png",
+        help="also write a figure of the original and the compressed image side by side, with the palette "
+        "and the sizes (one input only; needs matplotlib: pip install 'kmeans-compress[plot]')",
+    )
+
+
+OPTION_GROUPS.append(_add_plot_options)
+
+
+def _plan_preview(args: argparse.Namespace, demo: bool, jobs: list[tuple[str, str, str | None]]) -> None:
+    """Check --preview before any work; for ``demo``, choose the figure's path when matplotlib is there."""
+    from .plots import INSTALL_HINT, matplotlib_available
+
+    if demo and args.preview is None:
+        if jobs[0][1] == "-":
+            return
+        if not matplotlib_available():
+            if not args.quiet:
+                print(f"{PROG}: note: no comparison figure; {INSTALL_HINT}", file=sys.stderr)
+            return
+        args.preview = str(Path(jobs[0][1]).parent / (Path(jobs[0][0]).stem + PREVIEW_SUFFIX))
+    if args.preview is None:
+        return
+    if len(jobs) != 1:
+        raise UsageError("--preview takes exactly one input")
+    if not matplotlib_available():
+        raise UsageError(f"--preview: {INSTALL_HINT}")
+    if jobs[0][1] != "-" and os.path.abspath(jobs[0][1]) == os.path.abspath(args.preview):
+        raise UsageError(f"--preview {args.preview}: is also the compressed output; choose another name")
+
+
+def _check_preview(args: argparse.Namespace) -> None:
+    preview = getattr(args, "preview", None)
+    if preview is not None and not args.force and os.path.lexists(preview):
+        raise OutputExistsError(f"{preview}: already exists (use --force to overwrite)")
+
+
+def _write_preview(result: Any, args: argparse.Namespace) -> None:
+    """Draw the side-by-side figure of ``result`` into ``args.preview``, atomically."""
+    preview = getattr(args, "preview", None)
+    if preview is None:
+        return
+    from .plots import _pyplot, plot_comparison, save_figure
+
+    fig = plot_comparison(result)
+    try:
+        target = save_figure(fig, preview, overwrite=args.force)
+    finally:
+        _pyplot().close(fig)
+    if not args.quiet and not args.json:
+        print(f"  comparison figure -> {target}", file=sys.stderr)
+
+
+def _ks(text: str) -> list[int]:
+    ks = []
+    for part in text.split(","):
+        try:
+            ks.append(_colors(part.strip()))
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"{part.strip()!r} in {text!r}: {exc}") from None
+    return ks
+
+
+def _sweep_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog=f"{PROG} sweep",
+        description="Compress one image at several palette sizes and print K against the real PNG "
+        "bytes and the quality (PSNR). Nothing is written but the optional figure.",
+    )
+    p.add_argument("input", nargs="?", metavar="INPUT", help="image file (default: the embedded sample photo)")
+    p.add_argument("--ks", type=_ks, default=None, metavar="K,K,...",
+                   help="palette sizes, comma-separated, each 1-256 (default 2,4,8,16,32,64,128,256)")
+    p.add_argument("--plot", type=_png_path, metavar="OUT.png",
+                   help="also draw the rate-distortion figure into OUT.png (needs matplotlib)")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite an existing --plot file")
+    p.add_argument("--seed", type=_seed, default=0, metavar="N", help="random seed (default 0)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but the table and errors")
+    p.add_argument("--json", action="store_true", help="print the reports as JSON instead of the table")
+    return p
+
+
+def _format_sweep(results: list[Any]) -> str:
+    lines = [f"{'K':>5} {'colours':>8} {'bytes':>10} {'bits/px':>8} {'tutorial bytes':>15} {'MSE':>9} {'PSNR dB':>8}"]
+    for r in results:
+        rep = r.report
+        quality = "inf" if rep.psnr == float("inf") else f"{rep.psnr:.2f}"
+        lines.append(
+            f"{rep.n_colors:>5} {rep.n_colors_used:>8} {rep.output_bytes:>10,} {rep.bits_per_pixel:>8.3f} "
+            f"{-(-rep.compressed_bits // 8):>15,} {rep.mse:>9.2f} {quality:>8}"
+        )
+    return "\n".join(lines)
+
+
+def _sweep_main(argv: list[str]) -> int:
+    """``kmeans-compress sweep``: the rate-distortion table (and figure) of one image."""
+    from ._sweep import DEFAULT_KS, sweep
+    from .plots import INSTALL_HINT, matplotlib_available
+
+    try:
+        args = _sweep_parser().parse_args(argv)
+        if args.plot is not None and not matplotlib_available():
+            raise UsageError(f"--plot: {INSTALL_HINT}")
+    except UsageError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    src = args.input if args.input is not None else str(sample_image_path())
+    try:
+        if args.plot is not None and not args.force and os.path.lexists(args.plot):
+            raise OutputExistsError(f"{args.plot}: already exists (use --force to overwrite)")
+        results = sweep(src, DEFAULT_KS if args.ks is None else args.ks, random_state=args.seed)
+        if args.json:
+            json.dump([r.report.to_dict() for r in results], sys.stdout, indent=2, allow_nan=False, default=str)
+            sys.stdout.write("\n")
+        else:
+            if not args.quiet:
+                rep = results[0].report
+                name = args.input if args.input is not None else "chelsea.png (embedded sample)"
+                print(f"{name}: {rep.width}x{rep.height}, {rep.n_distinct_input:,} distinct colours, "
+                      f"24-bit RGB {rep.original_bits // 8:,} bytes", file=sys.stderr)
+            print(_format_sweep(results))
+            sys.stdout.flush()
+        if args.plot is not None:
+            from .plots import _pyplot, plot_rate_distortion, save_figure
+
+            fig = plot_rate_distortion(results, random_state=args.seed)
+            try:
+                target = save_figure(fig, args.plot, overwrite=args.force)
+            finally:
+                _pyplot().close(fig)
+            if not args.quiet:
+                print(f"rate-distortion figure -> {target}", file=sys.stderr)
+    except (UnsupportedImageError, OutputExistsError) as exc:
+        _error(str(exc))
+        return EXIT_FAILED
+    except (OSError, ValueError, TypeError, MemoryError) as exc:
+        _error(f"{src}: {exc}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog=PROG,
@@ -136,6 +294,7 @@ def _run_one(src: str, dst: str, args: argparse.Namespace, display_name: str | N
             raise OutputExistsError(f"{dst}: is the input file itself (use --force to overwrite it)")
         if os.path.lexists(dst):
             raise OutputExistsError(f"{dst}: already exists (use --force to overwrite)")
+    _check_preview(args)
     result = compress(src, n_colors=args.colors, random_state=args.seed)
     if dst == "-":
         data = result.to_png_bytes()
@@ -149,12 +308,15 @@ def _run_one(src: str, dst: str, args: argparse.Namespace, display_name: str | N
         report = dataclasses.replace(report, input_path=display_name)
     if not args.quiet and not args.json:
         print(report.format(), file=sys.stderr)
+    _write_preview(result, args)
     return report.to_dict()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "sweep":
+        return _sweep_main(argv[1:])
     try:
         demo = bool(argv) and argv[0] == "demo"
         args = build_parser().parse_args(["demo"] + argv[1:] if demo else argv)
@@ -169,6 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             outputs = _plan_outputs(args.inputs, args.output, args.ext)
             jobs = [(s, d, None) for s, d in zip(args.inputs, outputs)]
+        _plan_preview(args, demo, jobs)
         if jobs[0][1] == "-":
             if args.json:
                 raise UsageError("--json and -o - both write to stdout; choose one")
