@@ -6,6 +6,7 @@ The tutorial's functions (:func:`find_closest_centroids`, :func:`compute_centroi
 """
 
 from ._compress import CompressionResult, compress, sample_image_path
+from ._sweep import sweep
 from .io import OutputExistsError, UnsupportedImageError, encode_png, load_image, write_atomic
 from .kmeans import (
     KMeans,
@@ -44,6 +45,7 @@ __all__ = [
     "quantize",
     "run_kmeans",
     "sample_image_path",
+    "sweep",
     "tutorial_bits",
     "write_atomic",
 ]
