@@ -1,0 +1,151 @@
+"""The figure side of the command line: `sweep`, `--preview`, and the demo's comparison figure."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kmeans_compress import compress, sample_image_path
+from kmeans_compress.cli import main
+
+ROW = re.compile(r"^\s*(\d+)\s+(\d+)\s+([\d,]+)\s+([\d.]+)\s+([\d,]+)\s+([\d.]+)\s+([\d.]+|inf)\s*$")
+
+
+def _rows(text: str) -> list[tuple[int, int, float]]:
+    """(K, bytes, PSNR) of every table row."""
+    out = []
+    for line in text.splitlines():
+        m = ROW.match(line)
+        if m:
+            out.append((int(m.group(1)), int(m.group(3).replace(",", "")), float(m.group(7))))
+    return out
+
+
+@pytest.fixture
+def no_matplotlib(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    if "matplotlib.pyplot" in sys.modules and sys.modules["matplotlib.pyplot"] is not None:
+        sys.modules["matplotlib.pyplot"].close("all")
+
+
+def _png_size(path) -> tuple[int, int]:
+    with Image.open(path) as img:
+        assert img.format == "PNG"
+        img.load()
+        return img.size
+
+
+def test_sweep_on_the_sample_prints_bytes_that_fall_as_k_falls(capsys):
+    assert main(["sweep"]) == 0
+    cap = capsys.readouterr()
+    rows = _rows(cap.out)
+    assert [k for k, _, _ in rows] == [2, 4, 8, 16, 32, 64, 128, 256]
+    sizes = [b for _, b, _ in rows]
+    assert all(a < b for a, b in zip(sizes, sizes[1:]))  # fewer colours, fewer bytes
+    psnrs = [p for _, _, p in rows]
+    assert all(a < b for a, b in zip(psnrs, psnrs[1:]))
+    assert "embedded sample" in cap.err
+    # The bytes column is the real optimized PNG, not the tutorial's estimate.
+    assert sizes[3] == len(compress(sample_image_path(), n_colors=16).to_png_bytes())
+
+
+def test_sweep_ks_json_and_errors(capsys):
+    assert main(["sweep", "--ks", "8,2", "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["n_colors"] for r in records] == [2, 8]
+    assert records[0]["output_bytes"] < records[1]["output_bytes"]
+
+    assert main(["sweep", "--ks", "2,300"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kmeans-compress: error: ") and "300" in err and err.count("\n") == 1
+
+    assert main(["sweep", "no-such-file.png"]) == 1
+    assert "no-such-file.png" in capsys.readouterr().err
+
+
+def test_sweep_plot_writes_a_figure_and_keeps_existing_files(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "rd.png"
+    assert main(["sweep", "--ks", "2,4,16", "--plot", str(out)]) == 0
+    assert _png_size(out) == (1620, 460)
+    assert str(out) in capsys.readouterr().err
+    first = out.read_bytes()
+
+    assert main(["sweep", "--ks", "2,4,16", "--plot", str(out)]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert out.read_bytes() == first
+    assert main(["sweep", "--ks", "2,4,16", "--plot", str(out), "--force"]) == 0
+    assert out.read_bytes() == first  # same input, options and seed: same bytes
+
+
+def test_sweep_plot_without_matplotlib_is_a_usage_error(no_matplotlib, tmp_path, capsys):
+    assert main(["sweep", "--ks", "2", "--plot", str(tmp_path / "rd.png")]) == 2
+    assert "kmeans-compress[plot]" in capsys.readouterr().err
+    assert not (tmp_path / "rd.png").exists()
+
+
+def test_preview_writes_the_side_by_side_figure(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    src = tmp_path / "cat.png"
+    shutil.copy(sample_image_path(), src)
+    out, preview = tmp_path / "cat8.png", tmp_path / "preview.png"
+    assert main([str(src), "-k", "8", "-o", str(out), "--preview", str(preview)]) == 0
+    assert "comparison figure -> " in capsys.readouterr().err
+    w, h = _png_size(preview)
+    assert w == 1040 and 500 < h < 700
+    with Image.open(out) as img:
+        assert len(img.getpalette()) // 3 <= 8
+
+    # The figure holds the compressed image's palette colours (as swatches).
+    with Image.open(preview) as img:
+        fig_colours = set(map(tuple, np.asarray(img.convert("RGB")).reshape(-1, 3).tolist()))
+    with Image.open(out) as img:
+        used = set(map(tuple, np.asarray(img.convert("RGB")).reshape(-1, 3).tolist()))
+    assert used <= fig_colours
+
+    # An existing preview stops the job before anything is written.
+    out.unlink()
+    assert main([str(src), "-k", "8", "-o", str(out), "--preview", str(preview)]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_preview_usage_errors(tmp_path, capsys):
+    src = tmp_path / "cat.png"
+    shutil.copy(sample_image_path(), src)
+    assert main([str(src), str(src), "--preview", str(tmp_path / "p.png")]) == 2
+    assert "exactly one input" in capsys.readouterr().err
+    assert main([str(src), "--preview", str(tmp_path / "p.jpg")]) == 2
+    assert ".png" in capsys.readouterr().err
+    assert main([str(src), "-o", str(tmp_path / "x.png"), "--preview", str(tmp_path / "x.png")]) == 2
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_demo_writes_the_comparison_figure_and_says_where(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo"]) == 0
+    err = capsys.readouterr().err
+    assert "comparison figure -> chelsea.comparison.png" in err
+    assert _png_size(tmp_path / "chelsea.comparison.png")[0] == 1040
+    assert (tmp_path / "chelsea.kmc.png").exists()
+
+
+def test_demo_without_matplotlib_prints_a_note_and_succeeds(no_matplotlib, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "note:" in line]
+    assert len(notes) == 1 and "kmeans-compress[plot]" in notes[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chelsea.kmc.png"]
