@@ -1,0 +1,85 @@
+"""docs/tutorial.ipynb is executed here, so it can't rot."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+pytest.importorskip("matplotlib")
+pytest.importorskip("sklearn")
+
+from kmeans_compress import compress, sample_image_path  # noqa: E402
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "docs" / "tutorial.ipynb"
+SECTIONS = ["1.", "1.1", "1.2", "2.", "3.", "4.", "4.1", "4.2", "4.3"]
+
+
+def _headings(nb) -> list[str]:
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            found += re.findall(r"^#{2,3} (\d+\.\d*)", cell.source, flags=re.M)
+    return found
+
+
+def test_notebook_is_stored_small_and_follows_the_tutorial():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(nb)
+    assert NOTEBOOK.stat().st_size < 100_000
+    assert _headings(nb) == SECTIONS
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+    assert "/work/" not in NOTEBOOK.read_text() and "/root/" not in NOTEBOOK.read_text()
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("notebook")
+    mp = pytest.MonkeyPatch()
+    # Keep the kernel away from the user's IPython profile and Jupyter runtime folder.
+    mp.setenv("IPYTHONDIR", str(tmp / "ipython"))
+    mp.setenv("JUPYTER_RUNTIME_DIR", str(tmp / "runtime"))
+    # The kernel should draw inline, as in Jupyter, not with a test run's Agg setting.
+    mp.delenv("MPLBACKEND", raising=False)
+    try:
+        nb = nbformat.read(NOTEBOOK, as_version=4)
+        client = nbclient.NotebookClient(
+            nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp)}}
+        )
+        client.execute()  # raises CellExecutionError, naming the cell, if any cell fails
+    finally:
+        mp.undo()
+    return nb
+
+
+def _stdout(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
+
+
+def test_notebook_runs_and_draws(executed):
+    images = [
+        o for c in executed.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})
+    ]
+    # blobs, progress, restarts, the photo, RGB scatter, comparison, rate-distortion
+    assert len(images) >= 7
+    for cell in executed.cells:
+        if cell.cell_type == "code":
+            assert not [o for o in cell.outputs if o.output_type == "error"]
+
+
+def test_storage_section_gives_the_tutorial_figures_and_the_real_bytes(executed):
+    (cell,) = [c for c in executed.cells if "storage" in c.metadata.get("tags", [])]
+    text = _stdout(cell)
+    width, height, k = 451, 300, 16
+    before = width * height * 24
+    after = k * 24 + width * height * 4  # log2(16) = 4 bits per index
+    assert f"{before:,} bits" in text
+    assert f"{after:,} bits" in text
+    real = len(compress(sample_image_path(), n_colors=k, random_state=0).to_png_bytes())
+    assert f"real indexed PNG: {real:,} bytes" in text
