@@ -196,3 +196,13 @@ def test_missing_matplotlib_gives_an_install_hint(monkeypatch, result8):
     assert not plots.matplotlib_available()
     with pytest.raises(ImportError, match=r"pip install 'kmeans-compress\[plot\]'"):
         plots.plot_comparison(result8)
+
+
+def test_readme_figure_is_a_small_png():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "images" / "demo_comparison.png"
+    assert path.stat().st_size < 300_000
+    px = _decode(path)
+    assert px.shape[1] > 600 and len(_distinct_colours(px)) > 1000
+    assert "docs/images/demo_comparison.png" in (path.parents[2] / "README.md").read_text()
