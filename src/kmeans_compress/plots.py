@@ -296,7 +296,7 @@ def plot_comparison(
     >>> from kmeans_compress import compress, sample_image_path
     >>> fig = plot_comparison(compress(sample_image_path(), n_colors=8))
     >>> fig.axes[0].get_title()
-    'original: 45,708 distinct colours'
+    'original: 32,584 distinct colours'
     """
     plt = _pyplot()
     rep = result.report
