@@ -42,9 +42,11 @@ def test_notebook_is_stored_small_and_follows_the_tutorial():
 def executed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("notebook")
     mp = pytest.MonkeyPatch()
-    # Keep the kernel away from the user's IPython profile and Jupyter runtime folder.
+    # Keep the kernel away from the user's IPython profile and Jupyter folders, so that
+    # "python3" is this environment's ipykernel, not a kernel the user installed elsewhere.
     mp.setenv("IPYTHONDIR", str(tmp / "ipython"))
     mp.setenv("JUPYTER_RUNTIME_DIR", str(tmp / "runtime"))
+    mp.setenv("JUPYTER_DATA_DIR", str(tmp / "data"))
     # The kernel should draw inline, as in Jupyter, not with a test run's Agg setting.
     mp.delenv("MPLBACKEND", raising=False)
     try:
