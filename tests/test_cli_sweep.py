@@ -149,3 +149,14 @@ def test_demo_without_matplotlib_prints_a_note_and_succeeds(no_matplotlib, tmp_p
     notes = [line for line in capsys.readouterr().err.splitlines() if "note:" in line]
     assert len(notes) == 1 and "kmeans-compress[plot]" in notes[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chelsea.kmc.png"]
+
+
+def test_help_mentions_sweep_and_preview(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())  # wrapping depends on the terminal width
+    assert "--preview" in out and "sweep [INPUT]" in out
+    with pytest.raises(SystemExit):
+        main(["sweep", "--help"])
+    assert "--plot" in capsys.readouterr().out

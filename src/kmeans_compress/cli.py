@@ -102,6 +102,9 @@ def _add_plot_options(p: argparse.ArgumentParser) -> None:
         help="also write a figure of the original and the compressed image side by side, with the palette "
         "and the sizes (one input only; needs matplotlib: pip install 'kmeans-compress[plot]')",
     )
+    p.epilog = (p.epilog or "") + (
+        f" '{PROG} sweep [INPUT]' prints K against PNG bytes and PSNR (see '{PROG} sweep --help')."
+    )
 
 
 OPTION_GROUPS.append(_add_plot_options)
