@@ -64,7 +64,7 @@ def test_never_overwrites_without_force(tmp_path, capsys):
     src = _photo_file(tmp_path)
     out = tmp_path / "photo.kmc.png"
     out.write_bytes(b"precious")
-    assert main([str(src)]) == 1
+    assert main([str(src)]) == 6
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "already exists" in err[0] and "--force" in err[0]
     assert out.read_bytes() == b"precious"
@@ -76,7 +76,7 @@ def test_refuses_to_overwrite_the_input_itself(tmp_path, capsys):
     src = tmp_path / "a.png"
     Image.fromarray(np.full((8, 8, 3), 9, np.uint8)).save(src)
     before = src.read_bytes()
-    assert main([str(src), "-o", str(src)]) == 1
+    assert main([str(src), "-o", str(src)]) == 6
     assert "input file itself" in capsys.readouterr().err
     assert src.read_bytes() == before
 
@@ -95,7 +95,7 @@ def test_demo_writes_smaller_png_and_report(tmp_path, capsys):
     with Image.open(out) as im:
         assert im.mode == "P" and im.size == (451, 300)
     assert "embedded sample" in capsys.readouterr().err
-    assert main(["demo", "-o", str(tmp_path)]) == 1  # exists: not overwritten without --force
+    assert main(["demo", "-o", str(tmp_path)]) == 6  # exists: not overwritten without --force
 
 
 def _bad_inputs(folder: Path) -> dict[str, list[str]]:
@@ -116,7 +116,7 @@ def _bad_inputs(folder: Path) -> dict[str, list[str]]:
         "K=300": [str(photo), "-k", "300"],
         "K=2.5": [str(photo), "-k", "2.5"],
         "missing output folder": [str(photo), "-o", str(folder / "no" / "where.png")],
-        "non-png output": [str(photo), "-o", str(folder / "x.jpg")],
+        "unsupported output type": [str(photo), "-o", str(folder / "x.jpg")],
         "unknown option": [str(photo), "--frobnicate"],
         "no input": [],
     }
@@ -124,7 +124,7 @@ def _bad_inputs(folder: Path) -> dict[str, list[str]]:
 
 BAD_CASES = [
     "missing file", "not an image", "zero-byte", "truncated", "directory", "K=0", "K=-3", "K=abc",
-    "K=300", "K=2.5", "missing output folder", "non-png output", "unknown option", "no input",
+    "K=300", "K=2.5", "missing output folder", "unsupported output type", "unknown option", "no input",
 ]
 
 
@@ -142,8 +142,9 @@ def test_bad_input_one_line_nonzero_no_traceback_nothing_written(tmp_path, capsy
     assert lines[0].startswith("kmeans-compress: error: ")
     assert "Traceback" not in captured.err and captured.out == ""
     assert _snapshot(tmp_path) == before  # inputs untouched, no partial output
-    if case.startswith("K=") or case in ("unknown option", "no input", "non-png output"):
-        assert code == 2
+    expected = {"missing file": 3, "directory": 3, "not an image": 4, "zero-byte": 4, "truncated": 4,
+                "missing output folder": 7}
+    assert code == expected.get(case, 2)
 
 
 def test_k300_message_names_the_limit(tmp_path, capsys):
@@ -157,7 +158,7 @@ def test_one_bad_file_does_not_stop_the_others(tmp_path, capsys):
     good = _photo_file(tmp_path)
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"garbage")
-    assert main([str(bad), str(good), "-q"]) == 1
+    assert main([str(bad), str(good), "-q"]) == 4  # the one failure's own status
     assert (tmp_path / "photo.kmc.png").exists() and not (tmp_path / "bad.kmc.png").exists()
     assert "bad.png" in capsys.readouterr().err
 
@@ -171,7 +172,7 @@ def test_subprocess_stdout_output_and_bad_input(tmp_path):
     proc = _run([str(src), "-o", "-", "-k", "4", "-q"])
     assert proc.returncode == 0 and proc.stdout[:8] == b"\x89PNG\r\n\x1a\n"
     proc = _run([str(tmp_path / "missing.jpg")])
-    assert proc.returncode == 1
+    assert proc.returncode == 3
     assert proc.stderr.decode().strip().count("\n") == 0 and b"Traceback" not in proc.stderr
     proc = _run(["--colors", "abc", str(src)])
     assert proc.returncode == 2 and b"Traceback" not in proc.stderr

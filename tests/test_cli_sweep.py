@@ -117,7 +117,7 @@ def test_preview_writes_the_side_by_side_figure(tmp_path, capsys):
 
     # An existing preview stops the job before anything is written.
     out.unlink()
-    assert main([str(src), "-k", "8", "-o", str(out), "--preview", str(preview)]) == 1
+    assert main([str(src), "-k", "8", "-o", str(out), "--preview", str(preview)]) == 6  # exists
     assert "already exists" in capsys.readouterr().err
     assert not out.exists()
 

@@ -12,11 +12,18 @@ from typing import Any
 
 import numpy as np
 
-from .io import encode_png, load_image, write_atomic
-from .quantize import quantize
+from .io import DEFAULT_MAX_PIXELS, LoadedImage, encode_image, load_image, output_format, write_atomic
+from .quantize import quantize_image
 from .report import CompressionReport, psnr, tutorial_bits
 
-__all__ = ["CompressionResult", "compress", "sample_image_path"]
+__all__ = [
+    "CompressionResult",
+    "TargetNotMetError",
+    "compress",
+    "compress_to_quality",
+    "compress_to_size",
+    "sample_image_path",
+]
 
 
 def sample_image_path() -> Path:
@@ -36,36 +43,47 @@ class CompressionResult:
 
     Attributes
     ----------
-    palette : ndarray of shape (K, 3), uint8
-        The colours used, most frequent first.
+    palette : ndarray of shape (K, 3) or (K, 4), uint8
+        The colours used, most frequent first; RGBA when the input has transparency.
     labels : ndarray of shape (H, W), uint8
         Index of every pixel into ``palette``.
-    original : ndarray of shape (H, W, 3), uint8
-        The decoded input.
+    original : ndarray of shape (H, W, 3) or (H, W, 4), uint8
+        The decoded input (RGBA when it has transparency).
     report : CompressionReport
         Storage and quality figures; ``output_bytes`` is filled in by :meth:`save`.
+    icc_profile : bytes or None
+        The input's colour profile, written into the output unless stripped.
     """
 
     palette: np.ndarray
     labels: np.ndarray
     original: np.ndarray
     report: CompressionReport
+    icc_profile: bytes | None = None
 
     @property
     def image(self) -> np.ndarray:
-        """The compressed image rebuilt from the palette, (H, W, 3) uint8."""
+        """The compressed image rebuilt from the palette, (H, W, 3) or (H, W, 4) uint8."""
         return self.palette[self.labels]
 
-    def to_png_bytes(self) -> bytes:
-        """The indexed PNG, as bytes."""
-        return encode_png(self.labels, self.palette)
+    def encode(self, fmt: str = "PNG", *, strip: bool = False) -> bytes:
+        """The compressed image as 'PNG' (indexed), 'GIF' (indexed) or 'WEBP' (lossless) bytes.
 
-    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
-        """Write the indexed PNG atomically; never replaces an existing file unless ``overwrite``.
-
-        Updates ``report.output_bytes`` and ``report.output_path`` and returns the path.
+        ``strip`` leaves out the colour profile (and every other metadata).
         """
-        data = self.to_png_bytes()
+        return encode_image(self.labels, self.palette, fmt, icc_profile=None if strip else self.icc_profile)
+
+    def to_png_bytes(self, *, strip: bool = False) -> bytes:
+        """The indexed PNG, as bytes."""
+        return self.encode("PNG", strip=strip)
+
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False, strip: bool = False) -> Path:
+        """Write the file atomically; its type follows the suffix (.png, .gif, .webp).
+
+        Never replaces an existing file unless ``overwrite``. Updates
+        ``report.output_bytes`` and ``report.output_path`` and returns the path.
+        """
+        data = self.encode(output_format(path), strip=strip)
         target = write_atomic(path, data, overwrite=overwrite)
         self.report = dataclasses.replace(self.report, output_bytes=len(data), output_path=str(target))
         return target
@@ -76,23 +94,34 @@ def compress(
     n_colors: int = 16,
     random_state: Any = 0,
     *,
+    space: str = "rgb",
+    dither: bool = False,
     n_init: int = 1,
     max_iter: int = 300,
     tol: float = 1e-4,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    frame: int | None = None,
 ) -> CompressionResult:
     """Compress an image to ``n_colors`` colours by K-means colour quantization.
 
     Parameters
     ----------
-    image : path, PIL image or array
-        A file path, a ``PIL.Image.Image`` or an (H, W, 3) uint8 array (see
-        :func:`kmeans_compress.load_image` for all that is accepted).
+    image : path, PIL image, array or LoadedImage
+        A file path, a ``PIL.Image.Image``, an (H, W), (H, W, 3) or (H, W, 4)
+        array (see :func:`kmeans_compress.load_image`), or an already loaded image.
     n_colors : int, default=16
-        Palette size, 1 to 256.
+        Palette size, 1 to 256. An image with at most this many distinct colours
+        keeps them all, exactly.
     random_state : None, int or numpy Generator, default=0
         Seed: the same input, options and seed give byte-identical output.
+    space : {'rgb', 'lab', 'oklab'}, default='rgb'
+        Colour space in which distances are measured.
+    dither : bool, default=False
+        Floyd-Steinberg dithering with the K-means palette.
     n_init, max_iter, tol
         K-means options, as :class:`kmeans_compress.KMeans`.
+    max_pixels, frame
+        Passed to :func:`kmeans_compress.load_image` for a path.
 
     Returns
     -------
@@ -107,10 +136,21 @@ def compress(
     (3247200, 541584)
     """
     start = time.perf_counter()
-    loaded = load_image(image)
-    q = quantize(loaded.pixels, n_colors, random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol)
+    loaded = image if isinstance(image, LoadedImage) else load_image(image, max_pixels=max_pixels, frame=frame)
+    q = quantize_image(
+        loaded.pixels,
+        n_colors,
+        alpha=loaded.alpha,
+        space=space,
+        dither=dither,
+        random_state=random_state,
+        n_init=n_init,
+        max_iter=max_iter,
+        tol=tol,
+    )
+    original = loaded.pixels if q.palette.shape[1] == 3 else loaded.rgba
     h, w = q.indices.shape
-    mse_value = q.sse / (h * w * 3)
+    mse_value = q.sse / (h * w * q.palette.shape[1])
     before, after = tutorial_bits(h * w, q.palette.shape[0])
     report = CompressionReport(
         width=w,
@@ -126,4 +166,127 @@ def compress(
         input_bytes=loaded.file_bytes,
         input_path=loaded.path,
     )
-    return CompressionResult(palette=q.palette, labels=q.indices, original=loaded.pixels, report=report)
+    return CompressionResult(
+        palette=q.palette, labels=q.indices, original=original, report=report, icc_profile=loaded.icc_profile
+    )
+
+
+class TargetNotMetError(ValueError):
+    """A quality or size target cannot be met by any palette size."""
+
+
+def _search_smallest(ok: Any, lo: int, hi: int) -> int:
+    """Smallest k in [lo, hi] with ok(k), assuming ok is monotone and ok(hi) holds."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return hi
+
+
+def compress_to_quality(
+    image: Any,
+    min_psnr: float,
+    max_psnr: float,
+    *,
+    max_colors: int = 256,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    frame: int | None = None,
+    **options: Any,
+) -> CompressionResult:
+    """The smallest palette whose PSNR reaches ``max_psnr``; fail if even ``max_colors`` misses ``min_psnr``.
+
+    As pngquant's ``--quality min-max``, with PSNR in dB as the scale. Palette
+    sizes are searched by bisection on one decoded image (PSNR grows with K);
+    when ``max_psnr`` is out of reach the largest palette is kept if it reaches
+    ``min_psnr``.
+
+    Raises
+    ------
+    TargetNotMetError
+        Even ``max_colors`` colours give a PSNR below ``min_psnr``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ramp = np.repeat(np.arange(0, 256, 4, dtype=np.uint8)[None, :, None], 3, axis=2)  # 64 grays
+    >>> r = compress_to_quality(ramp, 20, 35)
+    >>> bool(r.report.psnr >= 35), bool(compress(ramp, r.report.n_colors - 1).report.psnr < 35)
+    (True, True)
+    """
+    if not 0 <= min_psnr <= max_psnr:
+        raise ValueError(f"need 0 <= min_psnr <= max_psnr, got {min_psnr} and {max_psnr}.")
+    loaded = image if isinstance(image, LoadedImage) else load_image(image, max_pixels=max_pixels, frame=frame)
+    cache: dict[int, CompressionResult] = {}
+
+    def run(k: int) -> CompressionResult:
+        if k not in cache:
+            cache[k] = compress(loaded, k, **options)
+        return cache[k]
+
+    top = run(max_colors)
+    if top.report.psnr < max_psnr:
+        if top.report.psnr < min_psnr:
+            raise TargetNotMetError(
+                f"{loaded.path or 'image'}: {max_colors} colours give PSNR {top.report.psnr:.2f} dB, "
+                f"below the minimum {min_psnr:g} dB"
+            )
+        return top
+    return run(_search_smallest(lambda k: run(k).report.psnr >= max_psnr, 1, max_colors))
+
+
+def compress_to_size(
+    image: Any,
+    max_bytes: int,
+    *,
+    fmt: str = "PNG",
+    strip: bool = False,
+    max_colors: int = 256,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    frame: int | None = None,
+    **options: Any,
+) -> CompressionResult:
+    """The largest palette (up to ``max_colors``) whose encoded file fits in ``max_bytes``.
+
+    ``report.output_bytes`` of the result holds the encoded size. Palette sizes
+    are searched by bisection on one decoded image (the file grows with K).
+
+    Raises
+    ------
+    TargetNotMetError
+        Even one colour gives a larger file.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    >>> r = compress_to_size(noise, 2_000)
+    >>> r.report.output_bytes <= 2_000 < compress_to_size(noise, 10**6).report.output_bytes
+    True
+    """
+    if max_bytes < 1:
+        raise ValueError(f"max_bytes must be >= 1, got {max_bytes}.")
+    loaded = image if isinstance(image, LoadedImage) else load_image(image, max_pixels=max_pixels, frame=frame)
+    cache: dict[int, CompressionResult] = {}
+
+    def run(k: int) -> CompressionResult:
+        if k not in cache:
+            r = compress(loaded, k, **options)
+            r.report = dataclasses.replace(r.report, output_bytes=len(r.encode(fmt, strip=strip)))
+            cache[k] = r
+        return cache[k]
+
+    def fits(k: int) -> bool:
+        return run(k).report.output_bytes <= max_bytes  # type: ignore[operator]
+
+    if not fits(1):
+        raise TargetNotMetError(
+            f"{loaded.path or 'image'}: even 1 colour gives {run(1).report.output_bytes:,} bytes, "
+            f"more than {max_bytes:,}"
+        )
+    if fits(max_colors):
+        return run(max_colors)
+    # largest k that fits == (smallest k that does not fit) - 1
+    return run(_search_smallest(lambda k: not fits(k), 2, max_colors) - 1)

@@ -49,7 +49,7 @@ def sweep(image: Any, ks: Iterable[int] = DEFAULT_KS, random_state: Any = 0) -> 
     loaded = load_image(image)
     results = []
     for k in ks:
-        result = compress(loaded.pixels, n_colors=k, random_state=random_state)
+        result = compress(loaded, n_colors=k, random_state=random_state)
         n_bytes = len(result.to_png_bytes())
         result.report = dataclasses.replace(
             result.report, output_bytes=n_bytes, input_bytes=loaded.file_bytes, input_path=loaded.path

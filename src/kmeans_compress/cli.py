@@ -1,7 +1,23 @@
 """Command line: argument parsing, file naming and exit codes only.
 
-Exit status: 0 all files done; 1 at least one file failed; 2 usage error;
-130 interrupted.
+Exit status (pngquant's 98 and 99 kept for the same meaning):
+
+====  ==========================================================================
+code  meaning
+====  ==========================================================================
+0     every file done
+1     files failed for different reasons (each reported on its own line)
+2     usage error: bad option or value (K out of range, not an integer, ...)
+3     input missing, a folder, or not readable
+4     input is not an image, empty, truncated or corrupt
+5     input has more pixels than --max-pixels (decompression-bomb guard)
+6     output exists (use --force), or would overwrite the input
+7     output folder missing or output not writable
+98    --skip-if-larger: the result was larger than the input, nothing written
+99    --quality / --max-bytes target cannot be met
+130   interrupted (Ctrl-C); no partial output is left
+====  ==========================================================================
+When every failing file failed the same way, that code is the exit status.
 """
 
 from __future__ import annotations
@@ -11,16 +27,52 @@ import dataclasses
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
 from . import __version__
 from ._compress import compress, sample_image_path
-from .io import OutputExistsError, UnsupportedImageError
+from ._compress import TargetNotMetError, compress_to_quality, compress_to_size
+from .colorspace import SPACES
+from .io import (
+    DEFAULT_MAX_PIXELS,
+    OUTPUT_FORMATS,
+    ImageNotFoundError,
+    ImageTooLargeError,
+    OutputExistsError,
+    UnsupportedImageError,
+    output_format,
+)
 from .quantize import MAX_PALETTE
 
 PROG = "kmeans-compress"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_NO_INPUT, EXIT_NOT_IMAGE, EXIT_TOO_LARGE, EXIT_EXISTS, EXIT_CANT_WRITE = 3, 4, 5, 6, 7
+EXIT_LARGER, EXIT_TARGET = 98, 99
+
+
+class SkippedLarger(Exception):
+    """--skip-if-larger: the result would be larger than the input."""
+
+
+def _exit_code(exc: BaseException) -> int:
+    """The exit status for a file that failed with ``exc``."""
+    if isinstance(exc, SkippedLarger):
+        return EXIT_LARGER
+    if isinstance(exc, TargetNotMetError):
+        return EXIT_TARGET
+    if isinstance(exc, ImageNotFoundError):
+        return EXIT_NO_INPUT
+    if isinstance(exc, ImageTooLargeError):
+        return EXIT_TOO_LARGE
+    if isinstance(exc, UnsupportedImageError):
+        return EXIT_NOT_IMAGE
+    if isinstance(exc, OutputExistsError):
+        return EXIT_EXISTS
+    if isinstance(exc, OSError):
+        return EXIT_CANT_WRITE
+    return EXIT_FAILED
 
 
 class UsageError(Exception):
@@ -56,14 +108,58 @@ def _seed(text: str) -> int:
 
 
 def _ext(text: str) -> str:
-    if not text.lower().endswith(".png") or "/" in text or os.sep in text:
-        raise argparse.ArgumentTypeError(f"must be a file-name suffix ending in .png, got {text!r}")
+    if Path(text).suffix.lower() not in OUTPUT_FORMATS or "/" in text or os.sep in text:
+        raise argparse.ArgumentTypeError(
+            f"must be a file-name suffix ending in {', '.join(OUTPUT_FORMATS)}, got {text!r}"
+        )
     return text
+
+
+def _quality(text: str) -> tuple[float, float]:
+    lo, sep, hi = text.partition("-")
+    try:
+        if not sep:
+            lo_v, hi_v = 0.0, float(text)
+        else:
+            lo_v = float(lo) if lo else 0.0
+            hi_v = float(hi) if hi else float("inf")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN-MAX PSNR in dB, e.g. 30-40; got {text!r}") from None
+    if not 0 <= lo_v <= hi_v or hi_v == float("inf") and not lo_v:
+        raise argparse.ArgumentTypeError(f"expected 0 <= MIN <= MAX (PSNR in dB), got {text!r}")
+    return lo_v, (hi_v if hi_v != float("inf") else lo_v)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def _frame(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (frames count from 0), got {v}")
+    return v
 
 
 def _add_main_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (PNG, JPEG, WebP, GIF, TIFF, BMP)")
-    p.add_argument("-k", "--colors", type=_colors, default=16, metavar="K", help="palette size, 1-256 (default 16)")
+    p.add_argument(
+        "-k",
+        "--colors",
+        type=_colors,
+        default=None,
+        metavar="K",
+        help="palette size, 1-256 (default 16; with --quality or --max-bytes, the largest size tried, default 256)",
+    )
     p.add_argument(
         "-o",
         "--output",
@@ -79,8 +175,38 @@ def _add_main_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
 
 
+def _add_fidelity_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("quality, formats and inputs")
+    target = g.add_mutually_exclusive_group()
+    target.add_argument(
+        "--quality",
+        type=_quality,
+        metavar="MIN-MAX",
+        help="PSNR in dB: the smallest palette reaching MAX; exit 99 if even the largest misses MIN",
+    )
+    target.add_argument("--max-bytes", type=_positive_int, metavar="N", help="the largest palette whose file fits in N bytes")
+    g.add_argument("--space", choices=SPACES, default="rgb", help="colour space of the clustering (default rgb)")
+    fs = g.add_mutually_exclusive_group()
+    fs.add_argument("--dither", action="store_true", help="Floyd-Steinberg dithering with the K-means palette")
+    fs.add_argument("--nofs", dest="dither", action="store_false", help="no dithering (the default)")
+    g.add_argument("--strip", action="store_true", help="write no metadata (no ICC colour profile)")
+    g.add_argument(
+        "--skip-if-larger",
+        action="store_true",
+        help="write nothing when the result is larger than the input file (exit 98)",
+    )
+    g.add_argument(
+        "--max-pixels",
+        type=_positive_int,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help=f"refuse inputs with more pixels (decompression-bomb guard; default {DEFAULT_MAX_PIXELS:,})",
+    )
+    g.add_argument("--frame", type=_frame, metavar="N", help="frame or page of a multi-frame input (from 0)")
+
+
 # Each feature adds its options through one function in this list.
-OPTION_GROUPS = [_add_main_options]
+OPTION_GROUPS = [_add_main_options, _add_fidelity_options]
 
 
 # --------------------------------------------------------------------------- figures (--preview, demo, sweep)
@@ -277,11 +403,17 @@ def _plan_outputs(inputs: list[str], output: str | None, ext: str) -> list[str]:
         return [beside(s, out) for s in inputs]
     if len(inputs) > 1:
         raise UsageError(f"-o {output}: with several inputs, -o must be an existing folder")
-    if out.suffix.lower() != ".png":
-        raise UsageError(f"-o {output}: the output must be a .png file (or an existing folder)")
+    if out.suffix.lower() not in OUTPUT_FORMATS:
+        raise UsageError(
+            f"-o {output}: the output must end in {', '.join(OUTPUT_FORMATS)} (or be an existing folder)"
+        )
     if not (out.parent if str(out.parent) else Path(".")).is_dir():
-        raise UsageError(f"-o {output}: the folder {out.parent} does not exist")
+        raise OutputFolderError(f"-o {output}: the folder {out.parent} does not exist")
     return [output]
+
+
+class OutputFolderError(UsageError):
+    """The output folder does not exist (exit 7)."""
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -298,14 +430,29 @@ def _run_one(src: str, dst: str, args: argparse.Namespace, display_name: str | N
         if os.path.lexists(dst):
             raise OutputExistsError(f"{dst}: already exists (use --force to overwrite)")
     _check_preview(args)
-    result = compress(src, n_colors=args.colors, random_state=args.seed)
+    options = dict(random_state=args.seed, space=args.space, dither=args.dither)
+    load = dict(max_pixels=args.max_pixels, frame=args.frame)
+    fmt = "PNG" if dst == "-" else output_format(dst)
+    if args.quality is not None:
+        result = compress_to_quality(src, *args.quality, max_colors=args.colors, **load, **options)
+    elif args.max_bytes is not None:
+        result = compress_to_size(src, args.max_bytes, fmt=fmt, strip=args.strip, max_colors=args.colors, **load, **options)
+    else:
+        result = compress(src, n_colors=args.colors, **load, **options)
+    if args.skip_if_larger and result.report.input_bytes:
+        size = len(result.encode(fmt, strip=args.strip))
+        if size >= result.report.input_bytes:
+            raise SkippedLarger(
+                f"{src}: the result ({size:,} bytes) is not smaller than the input "
+                f"({result.report.input_bytes:,} bytes); nothing written (--skip-if-larger)"
+            )
     if dst == "-":
-        data = result.to_png_bytes()
+        data = result.to_png_bytes(strip=args.strip)
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         result.report = dataclasses.replace(result.report, output_bytes=len(data), output_path="-")
     else:
-        result.save(dst, overwrite=args.force)
+        result.save(dst, overwrite=args.force, strip=args.strip)
     report = result.report
     if display_name is not None:
         report = dataclasses.replace(report, input_path=display_name)
@@ -340,21 +487,37 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UsageError("--json and -o - both write to stdout; choose one")
             if sys.stdout.isatty():
                 raise UsageError("refusing to write PNG data to a terminal; redirect stdout or use -o FILE")
+        if args.colors is None:
+            args.colors = MAX_PALETTE if (args.quality is not None or args.max_bytes is not None) else 16
     except UsageError as exc:
         _error(str(exc))
-        return EXIT_USAGE
+        return EXIT_CANT_WRITE if isinstance(exc, OutputFolderError) else EXIT_USAGE
 
     records: list[dict[str, Any]] = []
     failed = 0
+    codes: set[int] = set()
     try:
         for src, dst, name in jobs:
             try:
-                records.append(_run_one(src, dst, args, name))
-            except (UnsupportedImageError, OutputExistsError, OSError, ValueError, TypeError, MemoryError) as exc:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    try:
+                        records.append(_run_one(src, dst, args, name))
+                    finally:
+                        for w in caught:
+                            if not args.quiet:
+                                print(f"{PROG}: warning: {w.message}", file=sys.stderr)
+            except (UnsupportedImageError, OutputExistsError, OSError, ValueError, TypeError, MemoryError, SkippedLarger) as exc:
                 failed += 1
-                msg = str(exc) if isinstance(exc, (UnsupportedImageError, OutputExistsError)) else f"{src}: {exc}"
-                _error(msg)
-                records.append({"input_path": src, "status": "error", "error": msg})
+                codes.add(_exit_code(exc))
+                own = (UnsupportedImageError, OutputExistsError, SkippedLarger, TargetNotMetError)
+                msg = str(exc) if isinstance(exc, own) else f"{src}: {exc}"
+                if isinstance(exc, SkippedLarger):
+                    if not args.quiet:
+                        print(f"{PROG}: {msg}", file=sys.stderr)
+                else:
+                    _error(msg)
+                records.append({"input_path": src, "status": "skipped" if isinstance(exc, SkippedLarger) else "error", "error": msg})
     except KeyboardInterrupt:
         _error("interrupted")
         return EXIT_INTERRUPTED
@@ -362,8 +525,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         json.dump(records, sys.stdout, indent=2, allow_nan=False, default=str)
         sys.stdout.write("\n")
     if failed and len(jobs) > 1 and not args.quiet:
-        print(f"{PROG}: {failed} of {len(jobs)} files failed", file=sys.stderr)
-    return EXIT_FAILED if failed else EXIT_OK
+        print(f"{PROG}: {failed} of {len(jobs)} files failed or were skipped", file=sys.stderr)
+    if not failed:
+        return EXIT_OK
+    return codes.pop() if len(codes) == 1 else EXIT_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

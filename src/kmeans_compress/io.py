@@ -1,33 +1,78 @@
-"""Load images from files, PIL images or arrays; encode and write indexed PNG atomically.
+"""Load images from files, PIL images or arrays; encode indexed PNG / GIF / WebP and write atomically.
 
 This is the only module that touches files.
+
+What happens to each input mode (see also the README's table):
+
+======================  ===================================================================
+mode                    result
+======================  ===================================================================
+RGB                     as is
+RGBA, RGBa              colour + alpha; fully transparent pixels share one entry
+LA, La, PA              gray + alpha, as RGBA
+L, 1                    grayscale: a palette of grays (R = G = B)
+P                       expanded through its palette (and its transparency, if any)
+I;16, I (16-bit gray)   scaled to 8 bits (``round(v / 257)``), grayscale
+16-bit RGB(A) PNG       reduced to 8 bits per channel by Pillow
+CMYK                    converted to sRGB through its embedded ICC profile when there is
+                        one, else by Pillow's conversion; the CMYK profile is not kept
+YCbCr, LAB, HSV, F      converted to RGB
+======================  ===================================================================
+
+The EXIF orientation is applied. An embedded ICC profile of an RGB or gray input
+is copied into the output unless ``strip`` is asked for. A multi-frame input
+(animated GIF / PNG / WebP, multi-page TIFF) gives its first frame, or the one
+chosen with ``frame``, with a warning naming the frame count.
 """
 
 from __future__ import annotations
 
 import io as _io
 import os
+import struct
 import tempfile
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 __all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "ImageNotFoundError",
+    "ImageTooLargeError",
     "LoadedImage",
-    "UnsupportedImageError",
+    "OUTPUT_FORMATS",
     "OutputExistsError",
-    "load_image",
+    "UnsupportedImageError",
+    "encode_image",
     "encode_png",
+    "load_image",
+    "output_format",
     "write_atomic",
 ]
 
+#: Inputs with more pixels than this are refused (a decompression-bomb guard);
+#: ``load_image(max_pixels=...)`` and the CLI's ``--max-pixels`` change it.
+DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's hard limit: 2 x its warning threshold
+
+#: Output formats by file suffix.
+OUTPUT_FORMATS = {".png": "PNG", ".gif": "GIF", ".webp": "WEBP"}
+
 
 class UnsupportedImageError(ValueError):
-    """The input is not an image this package can read (missing, empty, corrupt, too large, ...)."""
+    """The input is not an image this package can read (empty, corrupt, truncated, not an image)."""
+
+
+class ImageNotFoundError(UnsupportedImageError, FileNotFoundError):
+    """The input path does not exist, is a folder, or cannot be read."""
+
+
+class ImageTooLargeError(UnsupportedImageError):
+    """The input has more pixels than the allowed maximum (a decompression-bomb guard)."""
 
 
 class OutputExistsError(FileExistsError):
@@ -36,40 +81,107 @@ class OutputExistsError(FileExistsError):
 
 @dataclass(frozen=True)
 class LoadedImage:
-    """Decoded pixels and what is known about where they came from."""
+    """Decoded pixels and what is known about where they came from.
 
-    pixels: np.ndarray  # (H, W, 3) uint8 RGB
+    Attributes
+    ----------
+    pixels : ndarray of shape (H, W, 3), uint8
+        RGB; for a grayscale input R = G = B.
+    alpha : ndarray of shape (H, W), uint8, or None
+        Opacity, ``None`` when every pixel is opaque.
+    grayscale : bool
+        The input was a grayscale mode (L, LA, 1, I;16, ...).
+    icc_profile : bytes or None
+        The embedded colour profile, for RGB and gray inputs.
+    n_frames : int
+        Frames (or pages) in the file; only ``frame`` was decoded.
+    """
+
+    pixels: np.ndarray
     path: str | None = None
     file_bytes: int | None = None
     format: str | None = None
+    alpha: np.ndarray | None = None
+    grayscale: bool = False
+    icc_profile: bytes | None = None
+    n_frames: int = 1
+    frame: int = 0
+
+    @property
+    def rgba(self) -> np.ndarray:
+        """(H, W, 4) uint8 with the alpha channel (255 where opaque)."""
+        a = self.alpha if self.alpha is not None else np.full(self.pixels.shape[:2], 255, np.uint8)
+        return np.dstack([self.pixels, a])
 
 
-def _from_pil(img: Image.Image) -> np.ndarray:
+_GRAY_16 = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def _split_alpha(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    rgba = np.asarray(img.convert("RGBA"), dtype=np.uint8)
+    alpha = rgba[:, :, 3]
+    rgb = np.ascontiguousarray(rgba[:, :, :3])
+    return rgb, (None if bool((alpha == 255).all()) else np.ascontiguousarray(alpha))
+
+
+def _gray_to_rgb(a8: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.repeat(a8[:, :, None], 3, axis=2))
+
+
+def _decode_pil(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None, bool, bytes | None]:
+    """(rgb, alpha, grayscale, icc) of one PIL image, orientation applied."""
+    icc = img.info.get("icc_profile") or None
     img = ImageOps.exif_transpose(img)
-    if img.mode != "RGB":
-        if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-            # 16/32-bit grayscale: scale to 8 bits rather than clip.
-            a = np.asarray(img, dtype=np.float64)
-            top = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
-            a8 = np.clip(np.rint(a * (255.0 / top)), 0, 255).astype(np.uint8)
-            return np.ascontiguousarray(np.repeat(a8[:, :, None], 3, axis=2))
-        img = img.convert("RGBA").convert("RGB") if img.mode in ("P", "PA", "LA") else img.convert("RGB")
-    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+    mode = img.mode
+    if mode == "RGB":
+        return np.ascontiguousarray(np.asarray(img, dtype=np.uint8)), None, False, icc
+    if mode in ("RGBA", "RGBa"):
+        rgb, alpha = _split_alpha(img)
+        return rgb, alpha, False, icc
+    if mode in ("L", "1"):
+        return _gray_to_rgb(np.asarray(img.convert("L"), dtype=np.uint8)), None, True, icc
+    if mode in ("LA", "La"):
+        rgb, alpha = _split_alpha(img)
+        return rgb, alpha, True, icc
+    if mode in ("P", "PA"):
+        rgb, alpha = _split_alpha(img)
+        return rgb, alpha, False, icc
+    if mode in _GRAY_16:
+        a = np.asarray(img, dtype=np.float64)
+        scale = 257.0 if (mode.startswith("I;16") or a.max() > 255) else 1.0
+        a8 = np.clip(np.rint(a / scale), 0, 255).astype(np.uint8)
+        return _gray_to_rgb(a8), None, True, icc
+    if mode == "F":
+        a = np.nan_to_num(np.asarray(img, dtype=np.float64))
+        scale = 255.0 if a.max() <= 1.0 else 1.0
+        return _gray_to_rgb(np.clip(np.rint(a * scale), 0, 255).astype(np.uint8)), None, True, icc
+    if mode == "CMYK":
+        rgb_img = None
+        if icc:
+            try:
+                src = ImageCms.ImageCmsProfile(_io.BytesIO(icc))
+                rgb_img = ImageCms.profileToProfile(img, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+            except (ImageCms.PyCMSError, OSError, ValueError):
+                rgb_img = None  # a broken profile: fall back to the plain conversion
+        if rgb_img is None:
+            rgb_img = img.convert("RGB")
+        return np.ascontiguousarray(np.asarray(rgb_img, dtype=np.uint8)), None, False, None
+    return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8)), None, False, None
 
 
-def _from_array(a: np.ndarray) -> np.ndarray:
-    if a.ndim == 2:
-        a = np.repeat(a[:, :, None], 3, axis=2)
-    if a.ndim != 3 or a.shape[2] not in (3, 4):
+def _from_array(a: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    gray = a.ndim == 2
+    if gray:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
         raise UnsupportedImageError(
             f"an image array must have shape (H, W), (H, W, 3) or (H, W, 4); got {a.shape}."
         )
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise UnsupportedImageError(f"the image array is empty (shape {a.shape}).")
-    a = a[:, :, :3]
-    if a.dtype == np.uint8:
-        return np.ascontiguousarray(a)
-    if a.dtype.kind == "f":
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8) * 255
+    elif a.dtype.kind == "f":
         if not np.isfinite(a).all():
             raise UnsupportedImageError("the image array contains NaN or inf.")
         if a.min() < 0 or a.max() > 1:
@@ -77,90 +189,230 @@ def _from_array(a: np.ndarray) -> np.ndarray:
                 "a float image array must hold values in [0, 1]; "
                 f"got values from {a.min():g} to {a.max():g}."
             )
-        return np.ascontiguousarray(np.rint(a * 255.0).astype(np.uint8))
-    if a.dtype.kind in "iu" and a.dtype != np.uint8:
-        if a.min() < 0 or a.max() > 255:
+        a = np.rint(a * 255.0).astype(np.uint8)
+    elif a.dtype.kind in "iu":
+        if a.dtype != np.uint8 and (a.min() < 0 or a.max() > 255):
             raise UnsupportedImageError(
                 f"an integer image array must hold values 0-255; got {a.min()} to {a.max()}."
             )
-        return np.ascontiguousarray(a.astype(np.uint8))
-    if a.dtype == np.bool_:
-        return np.ascontiguousarray(a.astype(np.uint8) * 255)
-    raise UnsupportedImageError(f"unsupported image array dtype {a.dtype}.")
+        a = a.astype(np.uint8, copy=False)
+    else:
+        raise UnsupportedImageError(f"unsupported image array dtype {a.dtype}.")
+    if a.shape[2] == 1:
+        return _gray_to_rgb(a[:, :, 0]), None, True
+    rgb = np.ascontiguousarray(a[:, :, :3])
+    alpha = None
+    if a.shape[2] == 4 and not bool((a[:, :, 3] == 255).all()):
+        alpha = np.ascontiguousarray(a[:, :, 3])
+    return rgb, alpha, False
 
 
-def load_image(source: Any) -> LoadedImage:
-    """Decode ``source`` to an (H, W, 3) uint8 RGB array.
+_OPEN_LOCK = threading.Lock()
 
-    ``source`` may be a path (str or ``os.PathLike``), a ``PIL.Image.Image`` or an
-    array: (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA, uint8 0-255 or float
-    0-1. The EXIF orientation of a file is applied.
+
+def _open_checked(path: Path, max_pixels: int) -> Image.Image:
+    """Open lazily with our own pixel limit instead of Pillow's global one."""
+    with _OPEN_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            img = Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    w, h = img.size
+    if w * h > max_pixels:
+        img.close()
+        raise ImageTooLargeError(
+            f"{path}: {w}x{h} = {w * h:,} pixels is more than the limit of {max_pixels:,} "
+            "(a guard against decompression bombs; raise it with --max-pixels)"
+        )
+    return img
+
+
+def load_image(source: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, frame: int | None = None) -> LoadedImage:
+    """Decode ``source`` to RGB pixels, with alpha, profile and provenance.
+
+    Parameters
+    ----------
+    source : path, PIL image or array
+        A path (str or ``os.PathLike``), a ``PIL.Image.Image``, or an array:
+        (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA, uint8 0-255 or float 0-1.
+    max_pixels : int
+        Refuse files with more pixels than this (decompression-bomb guard).
+    frame : int, optional
+        Frame or page of a multi-frame file (0-based). Without it the first
+        frame is taken, with a warning when there are more.
 
     Raises
     ------
+    ImageNotFoundError
+        Missing path, a folder, or no permission to read.
+    ImageTooLargeError
+        More pixels than ``max_pixels``.
     UnsupportedImageError
-        With a one-line message naming the file and what is wrong with it.
+        Empty, corrupt, truncated or not an image; bad ``frame``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = load_image(np.zeros((2, 3), np.uint8))
+    >>> img.pixels.shape, img.grayscale, img.alpha is None
+    ((2, 3, 3), True, True)
     """
     if isinstance(source, Image.Image):
-        return LoadedImage(_from_pil(source))
+        rgb, alpha, gray, icc = _decode_pil(source)
+        return LoadedImage(rgb, alpha=alpha, grayscale=gray, icc_profile=icc)
     if isinstance(source, np.ndarray):
-        return LoadedImage(_from_array(source))
+        rgb, alpha, gray = _from_array(source)
+        return LoadedImage(rgb, alpha=alpha, grayscale=gray)
     if not isinstance(source, (str, os.PathLike)):
-        raise TypeError(
-            f"image must be a path, a PIL image or a numpy array, got {type(source).__name__}."
-        )
+        raise TypeError(f"image must be a path, a PIL image or a numpy array, got {type(source).__name__}.")
     path = Path(source)
     if not path.exists():
-        raise UnsupportedImageError(f"{path}: no such file")
+        raise ImageNotFoundError(f"{path}: no such file")
     if path.is_dir():
-        raise UnsupportedImageError(f"{path}: is a directory, not an image file")
+        raise ImageNotFoundError(f"{path}: is a directory, not an image file")
     try:
         size = path.stat().st_size
         if size == 0:
             raise UnsupportedImageError(f"{path}: the file is empty (0 bytes)")
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                fmt = img.format
-                img.load()
-                pixels = _from_pil(img)
+        with _open_checked(path, max_pixels) as img:
+            fmt = img.format
+            n_frames = int(getattr(img, "n_frames", 1) or 1)
+            index = 0 if frame is None else int(frame)
+            if not 0 <= index < n_frames:
+                raise UnsupportedImageError(
+                    f"{path}: has {n_frames} frame(s); frame {index} does not exist (frames count from 0)"
+                )
+            if index:
+                img.seek(index)
+            img.load()
+            rgb, alpha, gray, icc = _decode_pil(img)
     except UnsupportedImageError:
         raise
     except UnidentifiedImageError:
         raise UnsupportedImageError(f"{path}: not an image file Pillow can read") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise UnsupportedImageError(f"{path}: too many pixels ({exc})") from None
+    except Image.DecompressionBombError as exc:  # pragma: no cover - our own check comes first
+        raise ImageTooLargeError(f"{path}: too many pixels ({exc})") from None
     except PermissionError:
-        raise UnsupportedImageError(f"{path}: permission denied") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageNotFoundError(f"{path}: permission denied") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
         raise UnsupportedImageError(f"{path}: damaged or truncated image ({exc})") from None
-    return LoadedImage(pixels, path=str(path), file_bytes=size, format=fmt)
+    if n_frames > 1 and frame is None:
+        warnings.warn(
+            f"{path}: has {n_frames} frames; only the first is compressed (choose another with --frame N)",
+            UserWarning,
+            stacklevel=2,
+        )
+    return LoadedImage(
+        rgb,
+        path=str(path),
+        file_bytes=size,
+        format=fmt,
+        alpha=alpha,
+        grayscale=gray,
+        icc_profile=icc,
+        n_frames=n_frames,
+        frame=0 if frame is None else int(frame),
+    )
 
 
-def encode_png(indices: np.ndarray, palette: np.ndarray) -> bytes:
-    """Encode an index map and its palette as an optimized indexed PNG.
+def output_format(path: str | os.PathLike[str]) -> str:
+    """Pillow format name for an output path, from its suffix (.png, .gif, .webp).
 
-    The bit depth (1, 2, 4 or 8) follows from the palette size: Pillow writes
-    the smallest depth that holds ``len(palette)`` entries.
+    Examples
+    --------
+    >>> output_format("a/b.GIF")
+    'GIF'
     """
+    suffix = Path(path).suffix.lower()
+    try:
+        return OUTPUT_FORMATS[suffix]
+    except KeyError:
+        raise ValueError(
+            f"{path}: unknown output type {suffix or '(no suffix)'!r}; use one of {', '.join(OUTPUT_FORMATS)}"
+        ) from None
+
+
+def _indexed_image(indices: np.ndarray, palette: np.ndarray) -> tuple[Image.Image, bytes | None]:
     palette = np.asarray(palette, dtype=np.uint8)
-    if not 1 <= palette.shape[0] <= 256:
-        raise ValueError(f"a PNG palette holds 1 to 256 colours, got {palette.shape[0]}.")
+    if palette.ndim != 2 or palette.shape[1] not in (3, 4) or not 1 <= palette.shape[0] <= 256:
+        raise ValueError(f"a palette holds 1 to 256 RGB or RGBA colours, got shape {palette.shape}.")
     idx = np.ascontiguousarray(indices, dtype=np.uint8)
     if idx.ndim != 2:
         raise ValueError(f"indices must be a 2-D index map, got shape {idx.shape}.")
     img = Image.frombytes("P", (idx.shape[1], idx.shape[0]), idx.tobytes())
-    img.putpalette(palette.reshape(-1).tobytes(), rawmode="RGB")
+    img.putpalette(np.ascontiguousarray(palette[:, :3]).tobytes(), rawmode="RGB")
+    alpha = None
+    if palette.shape[1] == 4 and not bool((palette[:, 3] == 255).all()):
+        alpha = palette[:, 3].tobytes()
+    return img, alpha
+
+
+def encode_png(indices: np.ndarray, palette: np.ndarray, *, icc_profile: bytes | None = None) -> bytes:
+    """Encode an index map and its palette as an optimized indexed PNG.
+
+    The bit depth (1, 2, 4 or 8) follows from the palette size: Pillow writes
+    the smallest depth that holds ``len(palette)`` entries. An RGBA palette is
+    written with a tRNS chunk (the alpha of every entry).
+    """
+    img, alpha = _indexed_image(indices, palette)
+    params: dict[str, Any] = {"optimize": True}
+    if alpha is not None:
+        params["transparency"] = alpha
+    if icc_profile:
+        params["icc_profile"] = icc_profile
     buf = _io.BytesIO()
-    img.save(buf, format="PNG", optimize=True)
+    img.save(buf, format="PNG", **params)
     return buf.getvalue()
+
+
+def encode_image(
+    indices: np.ndarray,
+    palette: np.ndarray,
+    fmt: str = "PNG",
+    *,
+    icc_profile: bytes | None = None,
+) -> bytes:
+    """Encode as ``fmt``: 'PNG' (indexed), 'GIF' (indexed) or 'WEBP' (lossless).
+
+    GIF holds on/off transparency only: a palette with partly transparent
+    entries is refused for GIF.
+    """
+    fmt = fmt.upper()
+    if fmt == "PNG":
+        return encode_png(indices, palette, icc_profile=icc_profile)
+    palette = np.asarray(palette, dtype=np.uint8)
+    buf = _io.BytesIO()
+    if fmt == "GIF":
+        img, alpha = _indexed_image(indices, palette)
+        params: dict[str, Any] = {"optimize": False}
+        if alpha is not None:
+            a = palette[:, 3]
+            if ((a > 0) & (a < 255)).any():
+                raise ValueError("GIF cannot hold partly transparent colours; write .png or .webp instead")
+            clear = np.flatnonzero(a == 0)
+            params["transparency"] = int(clear[0])
+        img.save(buf, format="GIF", **params)
+        return buf.getvalue()
+    if fmt == "WEBP":
+        rebuilt = palette[np.asarray(indices, dtype=np.intp)]
+        mode = "RGBA" if palette.shape[1] == 4 else "RGB"
+        img = Image.frombytes(mode, (rebuilt.shape[1], rebuilt.shape[0]), np.ascontiguousarray(rebuilt).tobytes())
+        params = {"lossless": True, "quality": 100, "method": 6, "exact": True}
+        if icc_profile:
+            params["icc_profile"] = icc_profile
+        img.save(buf, format="WEBP", **params)
+        return buf.getvalue()
+    raise ValueError(f"unknown output format {fmt!r}; use PNG, GIF or WEBP")
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder.
 
-    The file appears whole or not at all. Without ``overwrite`` an existing file
-    is never replaced, even one created by someone else in the meantime (the
+    The file appears whole or not at all, also when the process is interrupted
+    (the temporary file is removed). Without ``overwrite`` an existing file is
+    never replaced, even one created by someone else in the meantime (the
     temporary file is hard-linked into place, which fails if the name exists).
 
     Raises

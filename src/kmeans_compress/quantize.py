@@ -186,3 +186,211 @@ def quantize(
     indices = hist.lookup(keys, color_index).reshape(h, w)
     sse = float(np.dot(hist.counts, np.rint(d2)))  # integer colours: exact squared errors
     return Quantization(palette=palette, indices=indices, sse=sse, n_distinct=hist.n_colors, exact=exact)
+
+
+# --------------------------------------------------------------------------- alpha, colour spaces, dithering
+
+
+def _split_budget(n_colors: int, sizes: list[int], weights: list[float]) -> list[int]:
+    """Share ``n_colors`` palette entries among groups of ``sizes`` distinct colours.
+
+    Each non-empty group gets at least one entry and at most its number of
+    distinct colours; the rest follows the groups' pixel counts.
+    """
+    budget = [0] * len(sizes)
+    live = [i for i, s in enumerate(sizes) if s > 0]
+    for i in live:
+        budget[i] = 1
+    left = n_colors - len(live)
+    while left > 0:
+        open_ = [i for i in live if budget[i] < sizes[i]]
+        if not open_:
+            break
+        total = sum(weights[i] for i in open_)
+        share = {i: left * weights[i] / total for i in open_}
+        given = 0
+        for i in open_:
+            extra = min(int(share[i]), sizes[i] - budget[i])
+            budget[i] += extra
+            given += extra
+        if given == 0:  # hand out one by one, largest share first
+            i = max(open_, key=lambda j: (share[j], -j))
+            budget[i] += 1
+            given = 1
+        left -= given
+    return budget
+
+
+def _group_palette(
+    X: np.ndarray,
+    w: np.ndarray,
+    k: int,
+    to_rgba: Any,
+    to_space: Any,
+    **fit: Any,
+) -> np.ndarray:
+    """Cluster one group's distinct colours ``X`` (in its space) into ``k`` distinct uint8 entries."""
+    centers = fit_palette(X, w, k, **fit)
+    pal = np.unique(to_rgba(centers), axis=0)
+    while pal.shape[0] < k:  # rounding merged two entries: add the worst-represented colours
+        _, d2 = nearest_centers(X, to_space(pal))
+        err = d2 * w
+        worst = np.argsort(-err, kind="stable")[: k - pal.shape[0]]
+        worst = worst[err[worst] > 0]
+        if worst.size == 0:
+            break
+        pal = np.unique(np.vstack([pal, to_rgba(X[worst])]), axis=0)
+    return pal
+
+
+def quantize_image(
+    rgb: Any,
+    n_colors: int = 16,
+    *,
+    alpha: np.ndarray | None = None,
+    space: str = "rgb",
+    dither: bool = False,
+    random_state: Any = 0,
+    n_init: int = 1,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+) -> Quantization:
+    """:func:`quantize` with transparency, a choice of colour space and dithering.
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) uint8
+    n_colors : int
+    alpha : (H, W) uint8, optional
+        Opacity. Fully transparent pixels share one palette entry (0, 0, 0, 0);
+        opaque pixels only map to opaque entries and partly transparent ones to
+        partly transparent entries, so what was opaque stays opaque and what was
+        invisible stays invisible. The palette is then (K, 4) RGBA.
+    space : {'rgb', 'lab', 'oklab'}
+        Where distances are measured, for clustering and for the final mapping.
+        The palette is converted back to sRGB and rounded once.
+    dither : bool
+        Floyd-Steinberg error diffusion with the K-means palette (opaque images).
+
+    Returns
+    -------
+    Quantization
+        ``sse`` is summed over the channels present (RGB, or RGBA with the colour
+        of fully transparent pixels ignored).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rgb = np.zeros((2, 2, 3), np.uint8); a = np.array([[0, 255], [255, 128]], np.uint8)
+    >>> q = quantize_image(rgb, 4, alpha=a)
+    >>> sorted(q.palette[:, 3].tolist())
+    [0, 128, 255]
+    """
+    from .colorspace import SPACES, from_srgb, to_srgb
+
+    img = _check_rgb(rgb)
+    n_colors = check_n_colors(n_colors)
+    if space not in SPACES:
+        raise ValueError(f"space must be one of {', '.join(SPACES)}, got {space!r}.")
+    if alpha is not None:
+        alpha = np.asarray(alpha)
+        if alpha.shape != img.shape[:2] or alpha.dtype != np.uint8:
+            raise ValueError(f"alpha must be a uint8 array of shape {img.shape[:2]}, got {alpha.dtype} {alpha.shape}.")
+        if bool((alpha == 255).all()):
+            alpha = None
+    if alpha is not None and dither:
+        raise ValueError("dithering is not supported for images with transparency; drop --dither")
+    fit = dict(random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol)
+    if alpha is None and space == "rgb" and not dither:
+        return quantize(img, n_colors, **fit)
+
+    h, w = img.shape[:2]
+    px = img.reshape(-1, 3)
+    a = np.full(h * w, 255, np.uint8) if alpha is None else alpha.reshape(-1)
+    keys = (px[:, 0].astype(np.int64) << 24) | (px[:, 1].astype(np.int64) << 16) | (px[:, 2].astype(np.int64) << 8) | a
+    keys[a == 0] = 0  # every invisible pixel is the same colour
+    ukeys, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    colors = np.stack([(ukeys >> s) & 0xFF for s in (24, 16, 8, 0)], axis=1).astype(np.uint8)
+    ua = colors[:, 3]
+    groups = [np.flatnonzero(ua == 0), np.flatnonzero((ua > 0) & (ua < 255)), np.flatnonzero(ua == 255)]
+    exact = ukeys.size <= n_colors
+    labels = np.empty(ukeys.size, dtype=np.intp)
+    if exact:
+        pal = colors
+        labels[:] = np.arange(ukeys.size)
+    else:
+        budget = _split_budget(n_colors, [g.size for g in groups], [float(counts[g].sum()) for g in groups])
+        ascale = 100.0 / 255.0 if space != "rgb" else 1.0
+        parts = []
+        for gi, (g, k) in enumerate(zip(groups, budget)):
+            if g.size == 0:
+                continue
+            semi = gi == 1
+
+            def to_space(c: np.ndarray, semi: bool = semi) -> np.ndarray:
+                c = np.asarray(c, dtype=np.float64)
+                s = from_srgb(c[:, :3], space)
+                return np.hstack([s, c[:, 3:4] * ascale]) if semi else s
+
+            def to_rgba(x: np.ndarray, semi: bool = semi, gi: int = gi) -> np.ndarray:
+                rgbf = np.clip(np.rint(to_srgb(x[:, :3], space)), 0, 255)
+                if semi:
+                    af = np.clip(np.rint(x[:, 3] / ascale), 1, 254)
+                else:
+                    af = np.full(x.shape[0], 255.0 if gi == 2 else 0.0)
+                return np.hstack([rgbf, af[:, None]]).astype(np.uint8)
+
+            if gi == 0:
+                gpal = np.zeros((1, 4), np.uint8)
+            elif g.size <= k:
+                gpal = colors[g]
+            else:
+                gpal = _group_palette(to_space(colors[g]), counts[g].astype(np.float64), k, to_rgba, to_space, **fit)
+            sub, _ = nearest_centers(to_space(colors[g]), to_space(gpal))
+            labels[g] = sub + sum(p.shape[0] for p in parts)
+            parts.append(gpal)
+        pal = np.vstack(parts)
+
+    if dither:
+        pix_labels = _dither_indices(img, pal[:, :3])
+    else:
+        pix_labels = labels[inverse.reshape(-1)]
+    use = np.bincount(pix_labels, minlength=pal.shape[0])
+    used = np.flatnonzero(use > 0)
+    order = used[np.lexsort((used, -use[used]))]
+    remap = np.zeros(pal.shape[0], dtype=np.intp)
+    remap[order] = np.arange(order.size)
+    palette = pal[order] if alpha is not None else np.ascontiguousarray(pal[order][:, :3])
+    indices = remap[pix_labels].astype(np.uint8).reshape(h, w)
+    orig = np.hstack([px, a[:, None]]) if alpha is not None else px
+    if alpha is not None:
+        orig = orig.copy()
+        orig[a == 0] = 0
+    sse = _sse(orig, palette, indices.reshape(-1))
+    return Quantization(palette=np.ascontiguousarray(palette), indices=indices, sse=sse,
+                        n_distinct=int(ukeys.size), exact=exact)
+
+
+def _sse(orig: np.ndarray, palette: np.ndarray, idx: np.ndarray, chunk: int = 1 << 20) -> float:
+    """Sum of squared differences between pixels and their palette colours (chunked, exact)."""
+    total = 0
+    pal = palette.astype(np.int64)
+    for s in range(0, orig.shape[0], chunk):
+        d = orig[s : s + chunk].astype(np.int64) - pal[idx[s : s + chunk]]
+        total += int(np.einsum("ij,ij->", d, d))
+    return float(total)
+
+
+def _dither_indices(img: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """Floyd-Steinberg error diffusion onto ``palette`` (Pillow's C implementation); flat indices."""
+    from PIL import Image
+
+    k = palette.shape[0]
+    padded = np.vstack([palette, np.repeat(palette[:1], 256 - k, axis=0)]).astype(np.uint8)
+    pal_img = Image.new("P", (1, 1))
+    pal_img.putpalette(padded.tobytes())
+    src = Image.frombytes("RGB", (img.shape[1], img.shape[0]), np.ascontiguousarray(img).tobytes())
+    out = src.quantize(palette=pal_img, dither=Image.Dither.FLOYDSTEINBERG)
+    idx = np.asarray(out, dtype=np.intp).reshape(-1).copy()
+    idx[idx >= k] = 0  # padding entries are copies of entry 0
+    return idx
