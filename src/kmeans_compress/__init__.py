@@ -5,9 +5,26 @@ The tutorial's functions (:func:`find_closest_centroids`, :func:`compute_centroi
 :class:`KMeans`, and :func:`compress`, which turns an image into a small indexed PNG.
 """
 
-from ._compress import CompressionResult, compress, sample_image_path
+from ._compress import (
+    CompressionResult,
+    TargetNotMetError,
+    compress,
+    compress_to_quality,
+    compress_to_size,
+    sample_image_path,
+)
 from ._sweep import sweep
-from .io import OutputExistsError, UnsupportedImageError, encode_png, load_image, write_atomic
+from .io import (
+    ImageNotFoundError,
+    ImageTooLargeError,
+    LoadedImage,
+    OutputExistsError,
+    UnsupportedImageError,
+    encode_image,
+    encode_png,
+    load_image,
+    write_atomic,
+)
 from .kmeans import (
     KMeans,
     NotFittedError,
@@ -18,7 +35,7 @@ from .kmeans import (
     kmeans_plusplus,
     run_kmeans,
 )
-from .quantize import Quantization, quantize
+from .quantize import Quantization, quantize, quantize_image
 from .report import CompressionReport, mse, psnr, tutorial_bits
 
 __version__ = "0.1.0"
@@ -26,15 +43,22 @@ __version__ = "0.1.0"
 __all__ = [
     "CompressionReport",
     "CompressionResult",
+    "ImageNotFoundError",
+    "ImageTooLargeError",
     "KMeans",
+    "LoadedImage",
     "NotFittedError",
     "OutputExistsError",
     "Quantization",
+    "TargetNotMetError",
     "UnsupportedImageError",
     "__version__",
     "compress",
+    "compress_to_quality",
+    "compress_to_size",
     "compute_centroids",
     "compute_distortion",
+    "encode_image",
     "encode_png",
     "find_closest_centroids",
     "kmeans_init_centroids",
@@ -43,6 +67,7 @@ __all__ = [
     "mse",
     "psnr",
     "quantize",
+    "quantize_image",
     "run_kmeans",
     "sample_image_path",
     "sweep",

@@ -1,0 +1,175 @@
+"""Bad input of every kind: one line, a distinct non-zero status, nothing changed, nothing left behind."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from kmeans_compress import ImageNotFoundError, ImageTooLargeError, load_image
+from kmeans_compress.cli import main
+
+_SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _real_files() -> dict[str, bytes]:
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8))
+    out = {}
+    for fmt in ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF"):
+        buf = io.BytesIO()
+        img.save(buf, format=fmt)
+        out[fmt] = buf.getvalue()
+    return out
+
+
+REAL = _real_files()
+
+
+def _snapshot(folder: Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(folder)): (None if p.is_dir() else p.read_bytes()) for p in sorted(folder.rglob("*"))}
+
+
+def _check_failure(code: int, err: str, allowed: set[int]) -> None:
+    lines = err.strip().splitlines()
+    assert code in allowed, (code, err)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("kmeans-compress: error: ") and "Traceback" not in err
+
+
+@_SETTINGS
+@given(data=st.binary(min_size=0, max_size=300))
+def test_random_bytes(tmp_path_factory, capsys, data):
+    folder = tmp_path_factory.mktemp("rnd")
+    src = folder / "x.png"
+    src.write_bytes(data)
+    before = _snapshot(folder)
+    code = main([str(src), "-q"])
+    err = capsys.readouterr().err
+    if code == 0:  # random bytes that happen to be an image: only then is an output allowed
+        assert set(_snapshot(folder)) == set(before) | {"x.kmc.png"}
+    else:
+        _check_failure(code, err, {4})
+        assert _snapshot(folder) == before
+
+
+@_SETTINGS
+@given(fmt=st.sampled_from(sorted(REAL)), frac=st.floats(0.0, 0.99))
+def test_truncated_real_files(tmp_path_factory, capsys, fmt, frac):
+    folder = tmp_path_factory.mktemp("trunc")
+    data = REAL[fmt]
+    src = folder / f"t.{fmt.lower()}"
+    src.write_bytes(data[: int(len(data) * frac)])
+    before = _snapshot(folder)
+    code = main([str(src), "-q"])
+    err = capsys.readouterr().err
+    assert src.read_bytes() == before[src.name]
+    if code == 0:
+        assert set(_snapshot(folder)) - set(before) == {"t.kmc.png"}
+    else:
+        _check_failure(code, err, {4})
+        assert _snapshot(folder) == before
+
+
+_OPTION_VALUES = st.one_of(
+    st.integers(-1000, 1000).map(str), st.text(max_size=6), st.floats(allow_nan=True).map(str), st.just("")
+)
+
+
+@_SETTINGS
+@given(
+    option=st.sampled_from(["-k", "--seed", "--quality", "--max-bytes", "--space", "--max-pixels", "--frame", "--ext"]),
+    value=_OPTION_VALUES,
+)
+def test_random_option_values(tmp_path_factory, capsys, option, value):
+    folder = tmp_path_factory.mktemp("opt")
+    src = folder / "in.png"
+    src.write_bytes(REAL["PNG"])
+    before = _snapshot(folder)
+    out = folder / "out"
+    out.mkdir()
+    code = main([str(src), "-o", str(out), "-q", f"{option}={value}"])
+    err = capsys.readouterr().err
+    assert src.read_bytes() == before["in.png"]
+    assert not [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
+    if code != 0:
+        _check_failure(code, err, {2, 4, 5, 99})
+        assert list(out.iterdir()) == []
+
+
+def test_decompression_bomb_limit(tmp_path, capsys):
+    src = tmp_path / "big.png"
+    Image.new("RGB", (100, 100)).save(src)
+    assert main([str(src), "--max-pixels", "5000"]) == 5
+    assert "10,000 pixels is more than the limit of 5,000" in capsys.readouterr().err
+    assert main([str(src), "--max-pixels", "10000", "-q"]) == 0
+    with pytest.raises(ImageTooLargeError):
+        load_image(src, max_pixels=9999)
+
+
+def test_unreadable_file(tmp_path, capsys, monkeypatch):
+    src = tmp_path / "secret.png"
+    src.write_bytes(REAL["PNG"])
+
+    def deny(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Image, "open", deny)
+    with pytest.raises(ImageNotFoundError, match="permission denied"):
+        load_image(src)
+    assert main([str(src)]) == 3
+    assert "permission denied" in capsys.readouterr().err
+
+
+def test_output_folder_missing_and_existing_output(tmp_path, capsys):
+    src = tmp_path / "in.png"
+    src.write_bytes(REAL["PNG"])
+    assert main([str(src), "-o", str(tmp_path / "nope" / "o.png")]) == 7
+    (tmp_path / "in.kmc.png").write_bytes(b"mine")
+    assert main([str(src)]) == 6
+    assert (tmp_path / "in.kmc.png").read_bytes() == b"mine"
+
+
+def test_interrupt_mid_write_leaves_no_partial_file(tmp_path, capsys, monkeypatch):
+    src = tmp_path / "in.png"
+    src.write_bytes(REAL["PNG"])
+    before = _snapshot(tmp_path)
+
+    def interrupted(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupted)
+    assert main([str(src)]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert _snapshot(tmp_path) == before  # no output, no temporary file, input intact
+
+
+def test_mixed_failures_exit_1(tmp_path, capsys):
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    assert main([str(tmp_path / "bad.png"), str(tmp_path / "missing.png")]) == 1
+    assert capsys.readouterr().err.count("error:") == 2
+
+
+def test_output_identical_whatever_the_thread_count(tmp_path):
+    from kmeans_compress import sample_image_path
+
+    outs = []
+    for threads in ("1", "2"):
+        env = dict(os.environ, OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+        out = tmp_path / f"t{threads}.png"
+        proc = subprocess.run(
+            [sys.executable, "-m", "kmeans_compress", str(sample_image_path()), "-o", str(out), "-k", "64", "-q"],
+            env=env,
+            capture_output=True,
+        )
+        assert proc.returncode == 0, proc.stderr
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]

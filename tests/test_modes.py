@@ -1,0 +1,216 @@
+"""Every input mode: files built with Pillow in a temporary folder, outputs checked decoded."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+
+from kmeans_compress import compress, load_image
+from kmeans_compress.cli import main
+
+
+def _gradient(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    img = np.stack([x * 255 / (w - 1), y * 255 / (h - 1), (x + y) * 255 / (w + h - 2)], axis=2)
+    return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
+
+
+def _run(src: Path, *opts: str) -> Image.Image:
+    out = src.with_name(src.stem + ".out.png")
+    assert main([str(src), "-o", str(out), "-q", *opts]) == 0
+    im = Image.open(out)
+    im.load()
+    return im
+
+
+def _alpha_of(im: Image.Image) -> np.ndarray:
+    return np.asarray(im.convert("RGBA"))[:, :, 3]
+
+
+def test_rgb_jpeg(tmp_path):
+    src = tmp_path / "rgb.jpg"
+    Image.fromarray(_gradient()).save(src, quality=90)
+    im = _run(src, "-k", "8")
+    assert im.mode == "P" and im.size == (64, 48)
+    assert len(im.convert("RGB").getcolors()) <= 8
+    assert "transparency" not in im.info
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_alpha_kept_transparent_stays_transparent_opaque_stays_opaque(tmp_path, mode):
+    rgb = _gradient()
+    alpha = np.full(rgb.shape[:2], 255, np.uint8)
+    alpha[:, :16] = 0  # invisible
+    alpha[:, 16:32] = np.linspace(1, 254, 16, dtype=np.uint8)[None, :]  # partly transparent
+    rgba = np.dstack([rgb, alpha])
+    src = tmp_path / f"{mode}.png"
+    Image.fromarray(rgba, "RGBA").convert(mode).save(src)
+    im = _run(src, "-k", "12")
+    assert im.mode == "P" and "transparency" in im.info
+    assert len(im.convert("RGBA").getcolors()) <= 12
+    out_alpha = _alpha_of(im)
+    assert (out_alpha[alpha == 0] == 0).all()
+    assert (out_alpha[alpha == 255] == 255).all()
+    assert ((out_alpha[(alpha > 0) & (alpha < 255)] > 0) & (out_alpha[(alpha > 0) & (alpha < 255)] < 255)).all()
+    # the invisible pixels share a single palette entry
+    idx = np.asarray(im)
+    assert np.unique(idx[alpha == 0]).size == 1
+    if mode == "LA":
+        rgb_out = np.asarray(im.convert("RGB"))
+        assert (rgb_out[..., 0] == rgb_out[..., 1]).all() and (rgb_out[..., 1] == rgb_out[..., 2]).all()
+
+
+def test_library_result_for_rgba_is_rgba():
+    rgba = np.dstack([_gradient(), np.full((48, 64), 255, np.uint8)])
+    rgba[:5, :5, 3] = 0
+    result = compress(rgba, n_colors=6)
+    assert result.palette.shape == (6, 4) and result.image.shape == (48, 64, 4)
+    assert (result.image[:5, :5, 3] == 0).all() and (result.image[5:, :, 3] == 255).all()
+
+
+def test_grayscale_stays_grayscale(tmp_path):
+    gray = _gradient()[:, :, 0]
+    src = tmp_path / "gray.png"
+    Image.fromarray(gray, "L").save(src)
+    im = _run(src, "-k", "4")
+    pal = np.asarray(im.convert("RGB"))
+    assert (pal[..., 0] == pal[..., 1]).all() and (pal[..., 1] == pal[..., 2]).all()
+    assert len(im.convert("L").getcolors()) <= 4
+
+
+@pytest.mark.parametrize("transparent", [False, True])
+def test_palette_input(tmp_path, transparent):
+    base = Image.fromarray(_gradient()).quantize(32)
+    src = tmp_path / "pal.png"
+    if transparent:
+        base.info["transparency"] = 0
+        base.save(src, transparency=0)
+        mask = np.asarray(base) == 0
+    else:
+        base.save(src)
+    im = _run(src, "-k", "8")
+    assert im.mode == "P" and len(im.convert("RGBA").getcolors()) <= 8
+    if transparent:
+        a = _alpha_of(im)
+        assert (a[mask] == 0).all() and (a[~mask] == 255).all()
+
+
+def test_one_bit_input_is_kept_exactly(tmp_path):
+    bits = (_gradient()[:, :, 0] > 128)
+    src = tmp_path / "bits.png"
+    Image.fromarray(bits).convert("1").save(src)
+    out = tmp_path / "bits.out.png"
+    assert main([str(src), "-o", str(out), "-q"]) == 0
+    assert out.read_bytes()[24] == 1  # 1-bit PNG: two colours
+    decoded = np.asarray(Image.open(out).convert("L"))
+    np.testing.assert_array_equal(decoded, np.where(bits, 255, 0))
+
+
+def test_sixteen_bit_gray_is_scaled_to_eight_bits(tmp_path):
+    v = np.linspace(0, 65535, 64 * 48).reshape(48, 64).astype(np.uint16)
+    src = tmp_path / "g16.png"
+    Image.fromarray(v).save(src)  # mode I;16
+    loaded = load_image(src)
+    assert loaded.grayscale
+    np.testing.assert_array_equal(loaded.pixels[..., 0], np.rint(v / 257).astype(np.uint8))
+    im = _run(src, "-k", "256")
+    np.testing.assert_array_equal(np.asarray(im.convert("L")), np.rint(v / 257).astype(np.uint8))
+
+
+def _png16_rgb(path: Path, rgb16: np.ndarray) -> None:
+    """A 16-bit RGB PNG written by hand (Pillow does not write them)."""
+    h, w, _ = rgb16.shape
+    raw = b"".join(b"\x00" + rgb16[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_sixteen_bit_rgb_png(tmp_path):
+    rgb8 = _gradient()
+    rgb16 = rgb8.astype(np.uint16) * 257
+    src = tmp_path / "rgb16.png"
+    _png16_rgb(src, rgb16)
+    np.testing.assert_array_equal(load_image(src).pixels, rgb8)
+    im = _run(src, "-k", "16")
+    assert im.size == (64, 48) and len(im.convert("RGB").getcolors()) <= 16
+
+
+def test_cmyk_jpeg_converted_to_rgb(tmp_path):
+    rgb = _gradient()
+    src = tmp_path / "cmyk.jpg"
+    Image.fromarray(rgb).convert("CMYK").save(src, quality=95)
+    with Image.open(src) as im:
+        assert im.mode == "CMYK"
+        expected = np.asarray(im.convert("RGB"))
+    out = _run(src, "-k", "64")
+    got = np.asarray(out.convert("RGB"))
+    # exactly what compressing Pillow's own CMYK -> RGB conversion gives
+    np.testing.assert_array_equal(got, compress(expected, n_colors=64).image)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    img = np.zeros((20, 40, 3), np.uint8)
+    img[:, :] = (0, 0, 255)
+    img[:5, :5] = (255, 0, 0)  # red marker at the stored top-left
+    src = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: display = rotate 90 degrees clockwise
+    Image.fromarray(img).save(src, exif=exif.tobytes(), quality=95)
+    im = _run(src, "-k", "2")
+    assert im.size == (20, 40)  # width and height swapped
+    rgb = np.asarray(im.convert("RGB")).astype(int)
+    assert rgb[1, 18, 0] > 200 and rgb[1, 18, 2] < 80  # marker now at top-right
+    assert rgb[38, 1, 2] > 200
+
+
+def test_icc_profile_kept_and_stripped(tmp_path):
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    src = tmp_path / "icc.png"
+    Image.fromarray(_gradient()).save(src, icc_profile=icc)
+    assert _run(src, "-k", "8").info.get("icc_profile") == icc
+    out = tmp_path / "stripped.png"
+    assert main([str(src), "-o", str(out), "-q", "--strip"]) == 0
+    assert "icc_profile" not in Image.open(out).info
+
+
+def _animated_gif(path: Path, n: int = 3) -> list[np.ndarray]:
+    frames = [np.roll(_gradient(seed=i), 10 * i, axis=1) for i in range(n)]
+    ims = [Image.fromarray(f).quantize(64) for f in frames]
+    ims[0].save(path, save_all=True, append_images=ims[1:], duration=[100, 200, 300][:n], loop=0)
+    return frames
+
+
+def test_multi_frame_first_frame_with_warning_or_chosen_frame(tmp_path, capsys):
+    src = tmp_path / "anim.gif"
+    _animated_gif(src)
+    out = tmp_path / "f0.png"
+    assert main([str(src), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning" in err and "3 frames" in err
+    with Image.open(src) as im:
+        im.seek(1)
+        second = np.asarray(im.convert("RGB"))
+    out1 = tmp_path / "f1.png"
+    assert main([str(src), "-o", str(out1), "--frame", "1", "-k", "256", "-q"]) == 0
+    got = np.asarray(Image.open(out1).convert("RGB"))
+    np.testing.assert_array_equal(got, second)  # <= 256 colours: kept exactly
+    assert main([str(src), "-o", str(tmp_path / "f9.png"), "--frame", "9"]) == 4
+    assert "frame 9 does not exist" in capsys.readouterr().err
+
+
+def test_multi_page_tiff(tmp_path, capsys):
+    pages = [Image.fromarray(_gradient(seed=i)) for i in range(2)]
+    src = tmp_path / "pages.tif"
+    pages[0].save(src, save_all=True, append_images=pages[1:])
+    assert main([str(src), "-o", str(tmp_path / "p.png"), "-k", "8"]) == 0
+    assert "2 frames" in capsys.readouterr().err
