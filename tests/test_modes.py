@@ -190,13 +190,42 @@ def _animated_gif(path: Path, n: int = 3) -> list[np.ndarray]:
     return frames
 
 
-def test_multi_frame_first_frame_with_warning_or_chosen_frame(tmp_path, capsys):
+def _frames_of(path: Path) -> tuple[list[np.ndarray], list[int]]:
+    frames, durations = [], []
+    with Image.open(path) as im:
+        for i in range(getattr(im, "n_frames", 1)):
+            im.seek(i)
+            im.load()
+            frames.append(np.asarray(im.convert("RGBA")))
+            durations.append(int(im.info.get("duration", 0)))
+    return frames, durations
+
+
+@pytest.mark.parametrize("ext", ["png", "gif", "webp"])
+def test_animation_keeps_every_frame_with_one_palette_and_durations(tmp_path, capsys, ext):
     src = tmp_path / "anim.gif"
     _animated_gif(src)
-    out = tmp_path / "f0.png"
-    assert main([str(src), "-o", str(out)]) == 0
-    err = capsys.readouterr().err
-    assert "warning" in err and "3 frames" in err
+    source_frames, _ = _frames_of(src)
+    out = tmp_path / f"anim.out.{ext}"
+    assert main([str(src), "-o", str(out), "-k", "16"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    frames, durations = _frames_of(out)
+    assert len(frames) == 3 and durations == [100, 200, 300]
+    colours = {tuple(px) for f in frames for px in f.reshape(-1, 4)}
+    assert len(colours) <= 16  # one shared palette of at most K colours
+    result = compress(src, n_colors=16)
+    assert len(result.more_labels) == 2 and result.report.n_frames == 3
+    for got, labels in zip(frames, [result.labels, *result.more_labels]):
+        np.testing.assert_array_equal(got[:, :, :3], result.palette[labels][:, :, :3])
+    # the shared palette is fitted to all frames: error is measured over all of them
+    stacked = np.concatenate([f[:, :, :3] for f in source_frames]).astype(float)
+    rebuilt = np.concatenate([result.palette[m] for m in [result.labels, *result.more_labels]]).astype(float)
+    assert result.report.mse == pytest.approx(np.mean((stacked - rebuilt) ** 2))
+
+
+def test_chosen_frame_of_an_animation(tmp_path, capsys):
+    src = tmp_path / "anim.gif"
+    _animated_gif(src)
     with Image.open(src) as im:
         im.seek(1)
         second = np.asarray(im.convert("RGB"))

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .io import DEFAULT_MAX_PIXELS, LoadedImage, encode_image, load_image, output_format, write_atomic
+from .io import DEFAULT_MAX_PIXELS, LoadedImage, encode_animation, encode_image, load_image, output_format, write_atomic
 from .quantize import quantize_image
 from .report import CompressionReport, psnr, tutorial_bits
 
@@ -60,6 +60,10 @@ class CompressionResult:
     original: np.ndarray
     report: CompressionReport
     icc_profile: bytes | None = None
+    #: For an animation: the index maps of the frames after the first (same palette).
+    more_labels: tuple[np.ndarray, ...] = ()
+    durations: tuple[int, ...] = ()
+    loop: int | None = None
 
     @property
     def image(self) -> np.ndarray:
@@ -71,7 +75,11 @@ class CompressionResult:
 
         ``strip`` leaves out the colour profile (and every other metadata).
         """
-        return encode_image(self.labels, self.palette, fmt, icc_profile=None if strip else self.icc_profile)
+        icc = None if strip else self.icc_profile
+        if self.more_labels:
+            frames = [self.labels, *self.more_labels]
+            return encode_animation(frames, self.palette, self.durations, fmt, loop=self.loop, icc_profile=icc)
+        return encode_image(self.labels, self.palette, fmt, icc_profile=icc)
 
     def to_png_bytes(self, *, strip: bool = False) -> bytes:
         """The indexed PNG, as bytes."""
@@ -137,10 +145,16 @@ def compress(
     """
     start = time.perf_counter()
     loaded = image if isinstance(image, LoadedImage) else load_image(image, max_pixels=max_pixels, frame=frame)
+    rgb, alpha = loaded.pixels, loaded.alpha
+    n_frames = 1 + len(loaded.more_frames)
+    if n_frames > 1:  # one shared palette: cluster all frames stacked as one tall image
+        rgb = np.concatenate([rgb] + [f[:, :, :3] for f in loaded.more_frames], axis=0)
+        if alpha is not None:
+            alpha = np.concatenate([alpha] + [f[:, :, 3] for f in loaded.more_frames], axis=0)
     q = quantize_image(
-        loaded.pixels,
+        rgb,
         n_colors,
-        alpha=loaded.alpha,
+        alpha=alpha,
         space=space,
         dither=dither,
         random_state=random_state,
@@ -149,9 +163,9 @@ def compress(
         tol=tol,
     )
     original = loaded.pixels if q.palette.shape[1] == 3 else loaded.rgba
-    h, w = q.indices.shape
-    mse_value = q.sse / (h * w * q.palette.shape[1])
-    before, after = tutorial_bits(h * w, q.palette.shape[0])
+    h, w = loaded.pixels.shape[:2]
+    mse_value = q.sse / (h * w * n_frames * q.palette.shape[1])
+    before, after = tutorial_bits(h * w * n_frames, q.palette.shape[0])
     report = CompressionReport(
         width=w,
         height=h,
@@ -165,9 +179,18 @@ def compress(
         seconds=time.perf_counter() - start,
         input_bytes=loaded.file_bytes,
         input_path=loaded.path,
+        n_frames=n_frames,
     )
+    maps = [q.indices[i * h : (i + 1) * h] for i in range(n_frames)]
     return CompressionResult(
-        palette=q.palette, labels=q.indices, original=original, report=report, icc_profile=loaded.icc_profile
+        palette=q.palette,
+        labels=maps[0],
+        original=original,
+        report=report,
+        icc_profile=loaded.icc_profile,
+        more_labels=tuple(maps[1:]),
+        durations=loaded.durations,
+        loop=loaded.loop,
     )
 
 

@@ -20,9 +20,11 @@ YCbCr, LAB, HSV, F      converted to RGB
 ======================  ===================================================================
 
 The EXIF orientation is applied. An embedded ICC profile of an RGB or gray input
-is copied into the output unless ``strip`` is asked for. A multi-frame input
-(animated GIF / PNG / WebP, multi-page TIFF) gives its first frame, or the one
-chosen with ``frame``, with a warning naming the frame count.
+is copied into the output unless ``strip`` is asked for. An animated GIF,
+PNG or WebP is decoded whole (every frame, as displayed, with its duration) so
+that it can be compressed with one shared palette; any other multi-frame input
+(a multi-page TIFF, say) gives its first page with a warning, or the one chosen
+with ``frame``.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ __all__ = [
     "OUTPUT_FORMATS",
     "OutputExistsError",
     "UnsupportedImageError",
+    "encode_animation",
     "encode_image",
     "encode_png",
     "load_image",
@@ -58,6 +61,9 @@ __all__ = [
 #: Inputs with more pixels than this are refused (a decompression-bomb guard);
 #: ``load_image(max_pixels=...)`` and the CLI's ``--max-pixels`` change it.
 DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's hard limit: 2 x its warning threshold
+
+#: Input formats whose frames are an animation, decoded whole.
+ANIMATED_FORMATS = ("GIF", "PNG", "WEBP")
 
 #: Output formats by file suffix.
 OUTPUT_FORMATS = {".png": "PNG", ".gif": "GIF", ".webp": "WEBP"}
@@ -106,6 +112,11 @@ class LoadedImage:
     icc_profile: bytes | None = None
     n_frames: int = 1
     frame: int = 0
+    #: For an animation decoded whole: every frame after the first, (H, W, 4) RGBA.
+    more_frames: tuple[np.ndarray, ...] = ()
+    #: Display time of every frame in milliseconds, and the loop count (0: forever).
+    durations: tuple[int, ...] = ()
+    loop: int | None = None
 
     @property
     def rgba(self) -> np.ndarray:
@@ -284,10 +295,25 @@ def load_image(source: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, frame: int 
                 raise UnsupportedImageError(
                     f"{path}: has {n_frames} frame(s); frame {index} does not exist (frames count from 0)"
                 )
+            whole = frame is None and n_frames > 1 and fmt in ANIMATED_FORMATS
+            more: list[np.ndarray] = []
+            durations: list[int] = []
+            loop = img.info.get("loop") if whole else None
             if index:
                 img.seek(index)
             img.load()
+            if whole:
+                durations.append(int(img.info.get("duration", 100) or 100))
+                first = img.convert("RGBA")
+                for i in range(1, n_frames):
+                    img.seek(i)
+                    img.load()
+                    durations.append(int(img.info.get("duration", 100) or 100))
+                    more.append(np.ascontiguousarray(np.asarray(ImageOps.exif_transpose(img.convert("RGBA")))))
+                img = first
             rgb, alpha, gray, icc = _decode_pil(img)
+            if more and alpha is None and not all(bool((f[:, :, 3] == 255).all()) for f in more):
+                alpha = np.full(rgb.shape[:2], 255, np.uint8)
     except UnsupportedImageError:
         raise
     except UnidentifiedImageError:
@@ -298,7 +324,7 @@ def load_image(source: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, frame: int 
         raise ImageNotFoundError(f"{path}: permission denied") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
         raise UnsupportedImageError(f"{path}: damaged or truncated image ({exc})") from None
-    if n_frames > 1 and frame is None:
+    if n_frames > 1 and frame is None and not more:
         warnings.warn(
             f"{path}: has {n_frames} frames; only the first is compressed (choose another with --frame N)",
             UserWarning,
@@ -314,6 +340,9 @@ def load_image(source: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, frame: int 
         icc_profile=icc,
         n_frames=n_frames,
         frame=0 if frame is None else int(frame),
+        more_frames=tuple(more),
+        durations=tuple(durations),
+        loop=loop,
     )
 
 
@@ -364,6 +393,50 @@ def encode_png(indices: np.ndarray, palette: np.ndarray, *, icc_profile: bytes |
         params["icc_profile"] = icc_profile
     buf = _io.BytesIO()
     img.save(buf, format="PNG", **params)
+    return buf.getvalue()
+
+
+def encode_animation(
+    frames: list[np.ndarray],
+    palette: np.ndarray,
+    durations: list[int] | tuple[int, ...],
+    fmt: str = "PNG",
+    *,
+    loop: int | None = 0,
+    icc_profile: bytes | None = None,
+) -> bytes:
+    """Encode index maps sharing one palette as an animated PNG, GIF or (lossless) WebP."""
+    fmt = fmt.upper()
+    palette = np.asarray(palette, dtype=np.uint8)
+    buf = _io.BytesIO()
+    params: dict[str, Any] = {"save_all": True, "duration": list(durations), "loop": 0 if loop is None else loop}
+    if fmt == "WEBP":
+        mode = "RGBA" if palette.shape[1] == 4 else "RGB"
+        ims = [Image.fromarray(np.ascontiguousarray(palette[np.asarray(f, dtype=np.intp)]), mode) for f in frames]
+        params.update(lossless=True, quality=100, method=4, exact=True)
+        if icc_profile:
+            params["icc_profile"] = icc_profile
+    else:
+        pairs = [_indexed_image(f, palette) for f in frames]
+        ims = [im for im, _ in pairs]
+        alpha = pairs[0][1]
+        if fmt == "GIF":
+            if alpha is not None:
+                a = palette[:, 3]
+                if ((a > 0) & (a < 255)).any():
+                    raise ValueError("GIF cannot hold partly transparent colours; write .png or .webp instead")
+                params["transparency"] = int(np.flatnonzero(a == 0)[0])
+            params["disposal"] = 2
+        elif fmt == "PNG":
+            if alpha is not None:
+                params["transparency"] = alpha
+            if icc_profile:
+                params["icc_profile"] = icc_profile
+            params["optimize"] = True
+            params["default_image"] = False
+        else:
+            raise ValueError(f"unknown output format {fmt!r}; use PNG, GIF or WEBP")
+    ims[0].save(buf, format=fmt, append_images=ims[1:], **params)
     return buf.getvalue()
 
 

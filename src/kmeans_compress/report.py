@@ -84,10 +84,12 @@ class CompressionReport:
     output_bytes: int | None = None
     input_path: str | None = None
     output_path: str | None = None
+    n_frames: int = 1
 
     @property
     def n_pixels(self) -> int:
-        return self.width * self.height
+        """Pixels in all frames."""
+        return self.width * self.height * self.n_frames
 
     @property
     def tutorial_ratio(self) -> float:
@@ -122,7 +124,8 @@ class CompressionReport:
     def format(self) -> str:
         """A few human-readable lines."""
         name = self.input_path or "image"
-        lines = [f"{name}: {self.width}x{self.height}, {self.n_distinct_input} distinct colours -> "
+        frames = f" x {self.n_frames} frames" if self.n_frames > 1 else ""
+        lines = [f"{name}: {self.width}x{self.height}{frames}, {self.n_distinct_input} distinct colours -> "
                  f"{self.n_colors_used} (asked {self.n_colors})"]
         if self.n_distinct_input <= self.n_colors:
             lines.append("  the image has no more distinct colours than asked: all kept, exactly")
