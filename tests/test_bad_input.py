@@ -173,3 +173,28 @@ def test_output_identical_whatever_the_thread_count(tmp_path):
         assert proc.returncode == 0, proc.stderr
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]
+
+
+@_SETTINGS
+@given(data=st.binary(max_size=200))
+def test_library_random_bytes_raise_only_unsupported_image_error(data):
+    from kmeans_compress import UnsupportedImageError, compress
+
+    try:
+        result = compress(data, n_colors=4)
+    except UnsupportedImageError as exc:
+        assert "<bytes>" in str(exc) and "\n" not in str(exc)
+    else:
+        assert result.palette.shape[0] <= 4
+
+
+def test_stdin_to_stdout(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "kmeans_compress", "-", "-k", "4", "-q"], input=REAL["PNG"], capture_output=True
+    )
+    assert proc.returncode == 0
+    im = Image.open(io.BytesIO(proc.stdout))
+    assert im.format == "PNG" and im.size == (32, 24) and len(im.convert("RGB").getcolors()) <= 4
+    proc = subprocess.run([sys.executable, "-m", "kmeans_compress", "-"], input=b"junk", capture_output=True)
+    assert proc.returncode == 4 and proc.stdout == b""
+    assert proc.stderr.decode().strip() == "kmeans-compress: error: <stdin>: not an image file Pillow can read"

@@ -42,6 +42,7 @@ from .io import (
     ImageTooLargeError,
     OutputExistsError,
     UnsupportedImageError,
+    load_image,
     output_format,
 )
 from .quantize import MAX_PALETTE
@@ -151,7 +152,9 @@ def _frame(text: str) -> int:
 
 
 def _add_main_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (PNG, JPEG, WebP, GIF, TIFF, BMP)")
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="image files (PNG, JPEG, WebP, GIF, TIFF, BMP); '-' reads stdin"
+    )
     p.add_argument(
         "-k",
         "--colors",
@@ -392,14 +395,18 @@ def _plan_outputs(inputs: list[str], output: str | None, ext: str) -> list[str]:
         p = Path(src)
         return str((folder if folder is not None else p.parent) / (p.stem + ext))
 
+    if inputs.count("-") > 1:
+        raise UsageError("'-' (stdin) can be given only once")
     if output is None:
-        return [beside(s, None) for s in inputs]
+        return ["-" if s == "-" else beside(s, None) for s in inputs]
     if output == "-":
         if len(inputs) != 1:
             raise UsageError("-o - (stdout) takes exactly one input")
         return ["-"]
     out = Path(output)
     if out.is_dir():
+        if "-" in inputs:
+            raise UsageError("stdin ('-') needs -o FILE or -o -, not a folder")
         return [beside(s, out) for s in inputs]
     if len(inputs) > 1:
         raise UsageError(f"-o {output}: with several inputs, -o must be an existing folder")
@@ -433,12 +440,13 @@ def _run_one(src: str, dst: str, args: argparse.Namespace, display_name: str | N
     options = dict(random_state=args.seed, space=args.space, dither=args.dither)
     load = dict(max_pixels=args.max_pixels, frame=args.frame)
     fmt = "PNG" if dst == "-" else output_format(dst)
+    source: Any = load_image(sys.stdin.buffer.read(), name="<stdin>", **load) if src == "-" else src
     if args.quality is not None:
-        result = compress_to_quality(src, *args.quality, max_colors=args.colors, **load, **options)
+        result = compress_to_quality(source, *args.quality, max_colors=args.colors, **load, **options)
     elif args.max_bytes is not None:
-        result = compress_to_size(src, args.max_bytes, fmt=fmt, strip=args.strip, max_colors=args.colors, **load, **options)
+        result = compress_to_size(source, args.max_bytes, fmt=fmt, strip=args.strip, max_colors=args.colors, **load, **options)
     else:
-        result = compress(src, n_colors=args.colors, **load, **options)
+        result = compress(source, n_colors=args.colors, **load, **options)
     if args.skip_if_larger and result.report.input_bytes:
         size = len(result.encode(fmt, strip=args.strip))
         if size >= result.report.input_bytes:

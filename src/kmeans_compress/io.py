@@ -221,13 +221,24 @@ def _from_array(a: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, bool]:
 _OPEN_LOCK = threading.Lock()
 
 
-def _open_checked(path: Path, max_pixels: int) -> Image.Image:
+class _Named:
+    """In-memory file data with a name for messages."""
+
+    def __init__(self, data: bytes, name: str) -> None:
+        self.source = _io.BytesIO(data)
+        self.name = name
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _open_checked(path: Any, max_pixels: int) -> Image.Image:
     """Open lazily with our own pixel limit instead of Pillow's global one."""
     with _OPEN_LOCK:
         saved = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = None
         try:
-            img = Image.open(path)
+            img = Image.open(path.source if isinstance(path, _Named) else path)
         finally:
             Image.MAX_IMAGE_PIXELS = saved
     w, h = img.size
@@ -240,19 +251,29 @@ def _open_checked(path: Path, max_pixels: int) -> Image.Image:
     return img
 
 
-def load_image(source: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, frame: int | None = None) -> LoadedImage:
+def load_image(
+    source: Any,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    frame: int | None = None,
+    name: str | None = None,
+) -> LoadedImage:
     """Decode ``source`` to RGB pixels, with alpha, profile and provenance.
 
     Parameters
     ----------
-    source : path, PIL image or array
-        A path (str or ``os.PathLike``), a ``PIL.Image.Image``, or an array:
-        (H, W) gray, (H, W, 3) RGB or (H, W, 4) RGBA, uint8 0-255 or float 0-1.
+    source : path, bytes, PIL image or array
+        A path (str or ``os.PathLike``), the bytes of an image file, a
+        ``PIL.Image.Image``, or an array: (H, W) gray, (H, W, 3) RGB or
+        (H, W, 4) RGBA, uint8 0-255 or float 0-1.
     max_pixels : int
         Refuse files with more pixels than this (decompression-bomb guard).
     frame : int, optional
-        Frame or page of a multi-frame file (0-based). Without it the first
-        frame is taken, with a warning when there are more.
+        Frame or page of a multi-frame file (0-based). Without it an animation
+        is decoded whole and other multi-frame files give their first frame,
+        with a warning.
+    name : str, optional
+        What to call bytes input in messages (default ``<bytes>``).
 
     Raises
     ------
@@ -276,15 +297,21 @@ def load_image(source: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, frame: int 
     if isinstance(source, np.ndarray):
         rgb, alpha, gray = _from_array(source)
         return LoadedImage(rgb, alpha=alpha, grayscale=gray)
-    if not isinstance(source, (str, os.PathLike)):
-        raise TypeError(f"image must be a path, a PIL image or a numpy array, got {type(source).__name__}.")
-    path = Path(source)
-    if not path.exists():
-        raise ImageNotFoundError(f"{path}: no such file")
-    if path.is_dir():
-        raise ImageNotFoundError(f"{path}: is a directory, not an image file")
+    path: Any
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        path = _Named(bytes(source), name or "<bytes>")
+    elif not isinstance(source, (str, os.PathLike)):
+        raise TypeError(
+            f"image must be a path, bytes, a PIL image or a numpy array, got {type(source).__name__}."
+        )
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise ImageNotFoundError(f"{path}: no such file")
+        if path.is_dir():
+            raise ImageNotFoundError(f"{path}: is a directory, not an image file")
     try:
-        size = path.stat().st_size
+        size = len(path.source.getbuffer()) if isinstance(path, _Named) else path.stat().st_size
         if size == 0:
             raise UnsupportedImageError(f"{path}: the file is empty (0 bytes)")
         with _open_checked(path, max_pixels) as img:
