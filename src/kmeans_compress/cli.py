@@ -85,27 +85,38 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _colors(text: str) -> int:
+def _parse_int(text: str) -> int:
     try:
-        k = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def _int_at_least(minimum: int, note: str = "") -> Any:
+    """An argparse type: an integer >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        v = _parse_int(text)
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}{note}, got {v}")
+        return v
+
+    return parse
+
+
+_seed = _int_at_least(0)
+_positive_int = _int_at_least(1)
+_frame = _int_at_least(0, " (frames count from 0)")
+
+
+def _colors(text: str) -> int:
+    k = _parse_int(text)
     if not 1 <= k <= MAX_PALETTE:
         raise argparse.ArgumentTypeError(
             f"must be from 1 to {MAX_PALETTE} for PNG output (a PNG palette holds at most "
             f"{MAX_PALETTE} colours), got {k}"
         )
     return k
-
-
-def _seed(text: str) -> int:
-    try:
-        s = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if s < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {s}")
-    return s
 
 
 def _ext(text: str) -> str:
@@ -129,26 +140,6 @@ def _quality(text: str) -> tuple[float, float]:
     if not 0 <= lo_v <= hi_v or hi_v == float("inf") and not lo_v:
         raise argparse.ArgumentTypeError(f"expected 0 <= MIN <= MAX (PSNR in dB), got {text!r}")
     return lo_v, (hi_v if hi_v != float("inf") else lo_v)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
-
-
-def _frame(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 (frames count from 0), got {v}")
-    return v
 
 
 def _add_main_options(p: argparse.ArgumentParser) -> None:
