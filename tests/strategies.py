@@ -42,3 +42,28 @@ def small_rgb_images(draw, max_side: int = 12, max_colors: int = 40):
     colors = draw(hnp.arrays(np.uint8, (n, 3)))
     picks = draw(hnp.arrays(np.intp, (h, w), elements=st.integers(0, n - 1)))
     return colors[picks]
+
+
+@st.composite
+def float_points_and_centers(draw, max_points: int = 60, max_centers: int = 12, max_features: int = 5):
+    """(X, centers) float64 arrays with small integer-ish or arbitrary finite values, ties included."""
+    f = draw(st.integers(1, max_features))
+    n = draw(st.integers(1, max_points))
+    k = draw(st.integers(1, max_centers))
+    elems = st.one_of(
+        st.integers(-20, 20).map(float),
+        st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False, width=32).map(float),
+    )
+    X = draw(hnp.arrays(np.float64, (n, f), elements=elems))
+    C = draw(hnp.arrays(np.float64, (k, f), elements=elems))
+    return X, C
+
+
+@st.composite
+def uint8_colors_and_palette(draw, max_colors: int = 80, max_palette: int = 20):
+    """(colors (M, 3), palette (K, 3)) uint8 arrays; duplicates and ties allowed."""
+    m = draw(st.integers(1, max_colors))
+    k = draw(st.integers(1, max_palette))
+    colors = draw(hnp.arrays(np.uint8, (m, 3)))
+    palette = draw(hnp.arrays(np.uint8, (k, 3)))
+    return colors, palette

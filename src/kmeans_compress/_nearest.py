@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["nearest_centers", "exact_nearest_centers"]
+__all__ = ["nearest_centers", "nearest_two", "nearest_palette", "exact_nearest_centers"]
 
 # Work on at most this many distance entries (points x centres) at once: 8 MiB
 # of float64, which keeps the working set in cache-friendly territory.
@@ -95,3 +95,95 @@ def exact_nearest_centers(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
         d = np.einsum("ijk,ijk->ij", diff, diff)
         labels[start : start + step] = np.argmin(d, axis=1)
     return labels
+
+
+def nearest_two(
+    X: np.ndarray,
+    centers: np.ndarray,
+    x_norm: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest centre of every row of ``X``, its squared distance, and the squared
+    distance to the second-nearest centre (``inf`` when there is one centre).
+
+    Used by the bounded Lloyd iteration (:func:`kmeans_compress.kmeans._lloyd`),
+    which keeps the two distances as upper and lower bounds. Memory is bounded
+    by ``chunk x K`` floats.
+    """
+    n = X.shape[0]
+    k = centers.shape[0]
+    labels = np.empty(n, dtype=np.intp)
+    d1 = np.empty(n, dtype=np.float64)
+    d2 = np.empty(n, dtype=np.float64)
+    if n == 0:
+        return labels, d1, d2
+    if x_norm is None:
+        x_norm = np.einsum("ij,ij->i", X, X)
+    if k == 1:
+        labels.fill(0)
+        diff = X - centers[0]
+        np.einsum("ij,ij->i", diff, diff, out=d1)
+        d2.fill(np.inf)
+        return labels, d1, d2
+    c_norm = np.einsum("ij,ij->i", centers, centers)
+    step = _chunk_rows(k)
+    buf = np.empty((min(step, n), k), dtype=np.float64)
+    ct = np.ascontiguousarray(centers.T)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        d = buf[: stop - start]
+        np.matmul(X[start:stop], ct, out=d)
+        d *= -2.0
+        d += c_norm
+        lab = np.argmin(d, axis=1)
+        rows = np.arange(stop - start)
+        labels[start:stop] = lab
+        d1[start:stop] = d[rows, lab]
+        d[rows, lab] = np.inf
+        d2[start:stop] = d.min(axis=1)
+    xn = x_norm
+    d1 += xn
+    d2 += xn
+    np.maximum(d1, 0.0, out=d1)
+    np.maximum(d2, 0.0, out=d2)
+    return labels, d1, d2
+
+
+def nearest_palette(colors: np.ndarray, palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact nearest palette entry of integer colours (e.g. uint8 RGB); ties to the lowest index.
+
+    Both inputs hold integers in 0..255, so every term of
+    ``-2 x.c + |c|^2`` is an integer below 2^24 and float32 arithmetic is exact:
+    the result equals a brute-force search, at half the memory traffic of float64.
+
+    Returns
+    -------
+    labels : ndarray of shape (M,), intp
+    dist2 : ndarray of shape (M,), int64
+        Exact squared distances.
+    """
+    colors = np.asarray(colors)
+    palette = np.asarray(palette)
+    n, f = colors.shape
+    k = palette.shape[0]
+    if f * 255 * 255 >= (1 << 24):  # too many channels for exact float32
+        labels, d2f = nearest_centers(colors.astype(np.float64), palette.astype(np.float64))
+        return labels, np.rint(d2f).astype(np.int64)
+    X = colors.astype(np.float32)
+    C = palette.astype(np.float32)
+    ct = np.ascontiguousarray((-2.0 * C).T)
+    c_norm = np.einsum("ij,ij->i", C, C)
+    labels = np.empty(n, dtype=np.intp)
+    best = np.empty(n, dtype=np.float32)
+    step = max(64, (_CHUNK_ENTRIES * 2) // max(1, k))
+    buf = np.empty((min(step, n), k), dtype=np.float32)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        d = buf[: stop - start]
+        np.matmul(X[start:stop], ct, out=d)
+        d += c_norm
+        lab = np.argmin(d, axis=1)
+        labels[start:stop] = lab
+        best[start:stop] = d[np.arange(stop - start), lab]
+    x = colors.astype(np.int64)
+    dist2 = np.einsum("ij,ij->i", x, x) + best.astype(np.int64)
+    return labels, dist2

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ._nearest import exact_nearest_centers, nearest_centers
+from ._nearest import exact_nearest_centers, nearest_centers, nearest_two
 
 __all__ = [
     "KMeans",
@@ -147,7 +147,7 @@ def _update_centers(
     X: np.ndarray,
     w: np.ndarray,
     labels: np.ndarray,
-    dist2: np.ndarray,
+    dist2: np.ndarray | None,
     old_centers: np.ndarray,
 ) -> np.ndarray:
     """Weighted means of the clusters; an empty cluster is re-seeded.
@@ -155,12 +155,15 @@ def _update_centers(
     An empty cluster takes the point that is worst represented (largest squared
     distance to its centre, ties to the lowest index) among those not already
     taken; that point is moved out of its old cluster's mean, as in
-    scikit-learn's Lloyd iteration.
+    scikit-learn's Lloyd iteration. ``dist2`` (each point's squared distance to
+    ``old_centers[labels]``) is computed here when it is None and needed.
     """
     k = old_centers.shape[0]
     wsum, sums = _weighted_sums(X, labels, w, k)
     empty = np.flatnonzero(wsum == 0)
     if empty.size:
+        if dist2 is None:
+            dist2 = _dist_to_assigned(X, old_centers, labels)
         candidates = np.flatnonzero(w > 0)
         order = candidates[np.argsort(-dist2[candidates], kind="stable")]
         for cluster, point in zip(empty, order[: empty.size]):
@@ -175,6 +178,94 @@ def _update_centers(
     return centers
 
 
+def _dist_to_assigned(X: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Squared distance of every point to ``centers[labels]``, by explicit differences, chunked."""
+    n = X.shape[0]
+    out = np.empty(n, dtype=np.float64)
+    step = 1 << 18
+    for start in range(0, n, step):
+        diff = X[start : start + step] - centers[labels[start : start + step]]
+        np.einsum("ij,ij->i", diff, diff, out=out[start : start + step])
+    return out
+
+
+def _half_min_separation(centers: np.ndarray) -> np.ndarray:
+    """Half the distance from each centre to its nearest other centre (Hamerly's ``s``)."""
+    k = centers.shape[0]
+    if k == 1:
+        return np.full(1, np.inf)
+    if k * k * centers.shape[1] <= (1 << 22):
+        diff = centers[:, None, :] - centers[None, :, :]
+        cc = np.einsum("ijk,ijk->ij", diff, diff)
+    else:
+        n2 = np.einsum("ij,ij->i", centers, centers)
+        cc = np.maximum(n2[:, None] - 2.0 * (centers @ centers.T) + n2[None, :], 0.0)
+        cc *= 1.0 - 1e-9  # stay a lower bound despite rounding in the expansion
+    np.fill_diagonal(cc, np.inf)
+    return 0.5 * np.sqrt(cc.min(axis=1))
+
+
+class _Bounds:
+    """Exact nearest-centre assignment across Lloyd iterations with Hamerly's bounds.
+
+    For every point: ``labels`` (its nearest centre), ``upper`` (an upper bound on
+    the distance to it) and ``lower`` (a lower bound on the distance to every
+    other centre). A point whose ``upper`` is below both ``lower`` and half the
+    distance from its centre to the nearest other centre cannot have changed
+    centre and is skipped; the others get their exact distance to their centre
+    and, if that is still not conclusive, a full search (:func:`nearest_two`).
+    Bounds computed through the expanded distance are widened by a margin for
+    its rounding, so the result equals a full search.
+    """
+
+    def __init__(self, X: np.ndarray, centers: np.ndarray) -> None:
+        self.X = X
+        self.x_norm = np.einsum("ij,ij->i", X, X)
+        self.scale = float(self.x_norm.max(initial=0.0))
+        labels, d1, d2 = nearest_two(X, centers, self.x_norm)
+        self.labels = labels
+        self.upper = np.sqrt(d1)
+        self.lower = self._safe_lower(d2, centers)
+
+    def _safe_lower(self, d2: np.ndarray, centers: np.ndarray) -> np.ndarray:
+        c_scale = float(np.einsum("ij,ij->i", centers, centers).max(initial=0.0))
+        margin = 1e-12 * (self.scale + c_scale) * max(1, self.X.shape[1])
+        return np.sqrt(np.maximum(d2 - margin, 0.0)) - 1e-9 * np.sqrt(self.scale + c_scale)
+
+    def move(self, old: np.ndarray, new: np.ndarray) -> None:
+        """Loosen the bounds after the centres moved from ``old`` to ``new``."""
+        diff = new - old
+        delta = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        self.upper += delta[self.labels]
+        if delta.size > 1:
+            j1 = int(np.argmax(delta))
+            m1 = delta[j1]
+            m2 = np.max(np.delete(delta, j1))
+            self.lower -= np.where(self.labels == j1, m2, m1)
+        else:
+            self.lower -= delta[0]
+
+    def assign(self, centers: np.ndarray) -> None:
+        """Make ``labels`` the exact nearest centres of ``centers``."""
+        s = _half_min_separation(centers)
+        bound = np.maximum(s[self.labels], self.lower)
+        cand = np.flatnonzero(self.upper > bound)
+        if cand.size == 0:
+            return
+        Xc = self.X[cand]
+        diff = Xc - centers[self.labels[cand]]
+        u = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        self.upper[cand] = u
+        keep = u > bound[cand]
+        cand = cand[keep]
+        if cand.size == 0:
+            return
+        lab, d1, d2 = nearest_two(Xc[keep], centers, self.x_norm[cand])
+        self.labels[cand] = lab
+        self.upper[cand] = np.sqrt(d1)
+        self.lower[cand] = self._safe_lower(d2, centers)
+
+
 def _lloyd(
     X: np.ndarray,
     w: np.ndarray,
@@ -184,29 +275,43 @@ def _lloyd(
 ) -> tuple[np.ndarray, float, np.ndarray, int]:
     """Weighted Lloyd iterations; arithmetic only, inputs already validated.
 
-    Stops when the labels no longer change (strict convergence) or when the total
-    squared shift of the centres is at most ``tol`` (an absolute tolerance).
+    The same iteration as scikit-learn's ``_kmeans_single_lloyd``: assign every
+    point to its nearest centre, move each centre to the weighted mean of its
+    points (re-seeding empty ones), and stop when the labels no longer change
+    (strict convergence) or when the total squared shift of the centres is at
+    most ``tol`` (an absolute tolerance). The assignment is exact but skips,
+    with Hamerly's bounds, the points that provably kept their centre, so late
+    iterations touch few points.
 
     Returns
     -------
     labels, inertia, centers, n_iter
     """
     centers = np.array(centers_init, dtype=np.float64, copy=True)
+    bounds = _Bounds(X, centers)
     labels_old = np.full(X.shape[0], -1, dtype=np.intp)
     n_iter = 0
+    strict = False
     for n_iter in range(1, max_iter + 1):
-        labels, dist2 = nearest_centers(X, centers)
-        new_centers = _update_centers(X, w, labels, dist2, centers)
+        if n_iter > 1:
+            bounds.assign(centers)
+        labels = bounds.labels
+        new_centers = _update_centers(X, w, labels, None, centers)
         if np.array_equal(labels, labels_old):
+            strict = True
+            bounds.move(centers, new_centers)
             centers = new_centers
             break
         shift = float(np.sum((new_centers - centers) ** 2))
+        bounds.move(centers, new_centers)
         centers = new_centers
         if shift <= tol:
             break
-        labels_old = labels
-    labels, dist2 = nearest_centers(X, centers)
-    inertia = float(np.dot(w, dist2))
+        labels_old = labels.copy()
+    if not strict:
+        bounds.assign(centers)
+    labels = bounds.labels
+    inertia = float(np.dot(w, _dist_to_assigned(X, centers, labels)))
     return labels, inertia, centers, n_iter
 
 
@@ -246,9 +351,12 @@ def _kmeans_plusplus(
             cand = np.searchsorted(cum, rng.random(n_local_trials) * total, side="right")
             np.clip(cand, 0, n - 1, out=cand)
         cx = X[cand]
-        d = x_norm[None, :] - 2.0 * (cx @ X.T) + np.einsum("ij,ij->i", cx, cx)[:, None]
+        d = cx @ X.T
+        d *= -2.0
+        d += x_norm
+        d += np.einsum("ij,ij->i", cx, cx)[:, None]
         np.maximum(d, 0.0, out=d)
-        np.minimum(d, closest[None, :], out=d)
+        np.minimum(d, closest, out=d)
         best = int(np.argmin(d @ w))
         centers[c] = cx[best]
         closest = d[best]
@@ -267,9 +375,11 @@ def _tolerance(X: np.ndarray, w: np.ndarray, tol: float) -> float:
     """Absolute tolerance: ``tol`` times the mean (weighted) variance of the features."""
     if tol == 0:
         return 0.0
-    mean = np.average(X, axis=0, weights=w)
-    var = np.average((X - mean) ** 2, axis=0, weights=w)
-    return float(np.mean(var) * tol)
+    wn = w / w.sum()
+    mean = wn @ X
+    dev = X - mean
+    dev *= dev
+    return float(np.mean(wn @ dev) * tol)
 
 
 # --------------------------------------------------------------------------- the tutorial's functions
@@ -667,7 +777,7 @@ class KMeans:
             if best is None or run[1] < best[1]:
                 best = run
         labels, inertia, centers, n_iter = best  # type: ignore[misc]
-        n_distinct = np.unique(labels).size
+        n_distinct = int(np.count_nonzero(np.bincount(labels, minlength=n_clusters)))
         if n_distinct < n_clusters:
             warnings.warn(
                 f"Number of distinct clusters ({n_distinct}) found smaller than "

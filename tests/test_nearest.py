@@ -1,0 +1,55 @@
+"""The nearest-centre kernels agree with a brute-force search."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+
+from kmeans_compress._nearest import nearest_centers, nearest_palette, nearest_two
+from strategies import float_points_and_centers, uint8_colors_and_palette
+
+
+def _brute(X, C):
+    d = ((X[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)
+    return d
+
+
+@settings(max_examples=150, deadline=None)
+@given(float_points_and_centers())
+def test_nearest_two_matches_brute_force(data):
+    X, C = data
+    d = _brute(X, C)
+    labels, d1, d2 = nearest_two(X, C)
+    scale = 1e-9 * (1 + (X**2).sum(axis=1).max() + (C**2).sum(axis=1).max())
+    # The chosen centre is a nearest one (up to rounding of the expansion).
+    assert np.all(d[np.arange(len(X)), labels] <= d.min(axis=1) + scale)
+    assert np.allclose(d1, d.min(axis=1), atol=scale)
+    if C.shape[0] > 1:
+        second = np.sort(d, axis=1)[:, 1]
+        assert np.allclose(d2, second, atol=scale)
+    else:
+        assert np.all(np.isinf(d2))
+
+
+@settings(max_examples=150, deadline=None)
+@given(uint8_colors_and_palette())
+def test_nearest_palette_is_exact(data):
+    colors, palette = data
+    d = _brute(colors.astype(np.int64), palette.astype(np.int64))
+    labels, dist2 = nearest_palette(colors, palette)
+    # Exact: the lowest-index nearest entry and the exact squared distance.
+    assert np.array_equal(labels, np.argmin(d, axis=1))
+    assert np.array_equal(dist2, d.min(axis=1))
+
+
+def test_nearest_palette_large_palette_chunks():
+    rng = np.random.default_rng(1)
+    colors = rng.integers(0, 256, (20_000, 3), dtype=np.uint8)
+    palette = rng.integers(0, 256, (256, 3), dtype=np.uint8)
+    labels, dist2 = nearest_palette(colors, palette)
+    ref, _ = nearest_centers(colors.astype(np.float64), palette.astype(np.float64))
+    d = _brute(colors[:2000].astype(np.int64), palette.astype(np.int64))
+    assert np.array_equal(labels[:2000], np.argmin(d, axis=1))
+    assert np.array_equal(dist2[:2000], d.min(axis=1))
+    # Where float64 finds a strictly better centre, float32 must agree.
+    assert np.mean(labels == ref) > 0.999
