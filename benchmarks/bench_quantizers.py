@@ -1,0 +1,396 @@
+"""Side-by-side benchmark of kmeans-compress and its peers (DESIGN section 5).
+
+One run measures everything on the same machine, so compare the ratios, not
+the seconds (a loaded machine moves every absolute figure):
+
+1. The public benchmark set (8 photographs shipped by scikit-learn and
+   scikit-image, 4.32 Mpx) at K = 16, 64, 256, without dithering: total time,
+   mean per-channel MSE on 0-255, PSNR of that mean, total optimized PNG bytes
+   (every method's palette + index map encoded by the same encoder), and the
+   ratios to scikit-learn on all pixels and to libimagequant.
+2. One tiled 24-megapixel image at K = 256 (peak resident memory and time, in a
+   child process) and time at 1, 4, 12 and 24 megapixels.
+3. Cold start: the whole ``kmeans-compress`` command on a 4-megapixel photo
+   against the ``pngquant`` command on the same file.
+4. The general ``KMeans`` estimator against scikit-learn's.
+
+Usage: ``python benchmarks/bench_quantizers.py [--quick] [--output RESULTS.md]``
+(``make bench`` installs the peers and runs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from kmeans_compress import quantize
+from kmeans_compress.io import encode_png
+
+HERE = Path(__file__).resolve().parent
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def load_public_set() -> dict[str, np.ndarray]:
+    """The 8 photographs of DESIGN section 5, as (H, W, 3) uint8."""
+    from sklearn.datasets import load_sample_image
+    from skimage import data
+
+    images = {"china": load_sample_image("china.jpg"), "flower": load_sample_image("flower.jpg")}
+    for name in ["astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "retina"]:
+        a = getattr(data, name)()
+        if a.ndim == 2:
+            a = np.stack([a] * 3, axis=-1)
+        images[name] = np.ascontiguousarray(a[..., :3], dtype=np.uint8)
+    return images
+
+
+def tiled(images: dict[str, np.ndarray], megapixels: float) -> np.ndarray:
+    """An image of about ``megapixels`` Mpx (3:2), tiled from the photographs in turn."""
+    n = int(megapixels * 1e6)
+    h = int(round((n / 1.5) ** 0.5))
+    w = n // h
+    out = np.empty((h, w, 3), dtype=np.uint8)
+    photos = list(images.values())
+    y = i = 0
+    while y < h:
+        x = 0
+        row_h = 0
+        while x < w:
+            p = photos[i % len(photos)]
+            i += 1
+            ph, pw = min(p.shape[0], h - y), min(p.shape[1], w - x)
+            out[y : y + ph, x : x + pw] = p[:ph, :pw]
+            x += pw
+            row_h = max(row_h, ph)
+        y += row_h
+    return out
+
+
+# ----------------------------------------------------------------------------- methods
+# Each takes (image, K) and returns (palette (k, 3) uint8, indices (H, W) uint8).
+
+
+def _from_labels(centers: np.ndarray, labels: np.ndarray, shape) -> tuple[np.ndarray, np.ndarray]:
+    pal = np.clip(np.rint(centers), 0, 255).astype(np.uint8)
+    return pal, labels.reshape(shape[:2]).astype(np.uint8)
+
+
+def m_ours(img, k):
+    q = quantize(img, k, random_state=0)
+    return q.palette, q.indices
+
+
+def m_sklearn_all(img, k):
+    from sklearn.cluster import KMeans
+
+    px = img.reshape(-1, 3).astype(np.float64)
+    km = KMeans(n_clusters=k, random_state=0).fit(px)
+    return _from_labels(km.cluster_centers_, km.labels_, img.shape)
+
+
+def m_sklearn_1000(img, k):
+    from sklearn.cluster import KMeans
+    from sklearn.utils import shuffle
+
+    px = img.reshape(-1, 3).astype(np.float64)
+    sample = shuffle(px, random_state=0, n_samples=1000)
+    km = KMeans(n_clusters=k, random_state=0).fit(sample)
+    return _from_labels(km.cluster_centers_, km.predict(px), img.shape)
+
+
+def m_minibatch(img, k):
+    from sklearn.cluster import MiniBatchKMeans
+
+    px = img.reshape(-1, 3).astype(np.float64)
+    km = MiniBatchKMeans(n_clusters=k, random_state=0).fit(px)
+    return _from_labels(km.cluster_centers_, km.labels_, img.shape)
+
+
+def m_opencv(img, k):
+    import cv2
+
+    cv2.setRNGSeed(0)
+    px = img.reshape(-1, 3).astype(np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 300, 1e-4)
+    _, labels, centers = cv2.kmeans(px, k, None, criteria, 1, cv2.KMEANS_PP_CENTERS)
+    return _from_labels(centers, labels.ravel(), img.shape)
+
+
+def _from_pil_p(q: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    idx = np.asarray(q, dtype=np.uint8)
+    n = int(idx.max()) + 1
+    pal = np.asarray(q.getpalette()[: 3 * n], dtype=np.uint8).reshape(-1, 3)
+    return pal, idx
+
+
+def m_pil_mediancut(img, k):
+    q = Image.fromarray(img).quantize(k, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    return _from_pil_p(q)
+
+
+def m_pil_fastoctree(img, k):
+    q = Image.fromarray(img).quantize(k, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    return _from_pil_p(q)
+
+
+def m_imagequant(img, k):
+    import imagequant
+
+    q = imagequant.quantize_pil_image(Image.fromarray(img).convert("RGBA"), dithering_level=0.0, max_colors=k)
+    idx = np.asarray(q, dtype=np.uint8)
+    pal = np.asarray(q.getpalette()[: 3 * (int(idx.max()) + 1)], dtype=np.uint8).reshape(-1, 3)
+    return pal, idx
+
+
+class PngquantCommand:
+    """The ``pngquant`` command on a PNG of the image; time is the command's wall time."""
+
+    def __init__(self, exe: str, tmp: Path):
+        self.exe = exe
+        self.tmp = tmp
+        self.last_seconds = 0.0
+
+    def __call__(self, img, k):
+        src = self.tmp / "in.png"
+        dst = self.tmp / "out.png"
+        Image.fromarray(img).save(src, compress_level=1)
+        t = time.perf_counter()
+        subprocess.run([self.exe, str(k), "--nofs", "--force", "--output", str(dst), str(src)], check=True)
+        self.last_seconds = time.perf_counter() - t
+        with Image.open(dst) as q:
+            q.load()
+            if q.mode != "P":
+                q = q.convert("P")
+            return _from_pil_p(q)
+
+
+# ----------------------------------------------------------------------------- part 1
+
+
+def run_quality(images, ks, methods, pngquant):
+    rows = []
+    for k in ks:
+        for name, fn in methods:
+            if fn is None:
+                continue
+            total_t = 0.0
+            mses = []
+            nbytes = 0
+            for img in images.values():
+                t = time.perf_counter()
+                pal, idx = fn(img, k)
+                dt = time.perf_counter() - t
+                if fn is pngquant:
+                    dt = pngquant.last_seconds
+                total_t += dt
+                rebuilt = pal[idx].astype(np.int64)
+                mses.append(float(np.mean((rebuilt - img.astype(np.int64)) ** 2)))
+                nbytes += len(encode_png(idx, pal))
+            mse = float(np.mean(mses))
+            rows.append({"K": k, "method": name, "seconds": total_t, "mse": mse,
+                         "psnr": 10 * np.log10(255.0**2 / mse), "bytes": nbytes})
+            print(f"K={k:3d} {name:22s} {total_t:8.2f} s  MSE {mse:8.3f}  {nbytes:10d} B", file=sys.stderr, flush=True)
+    return rows
+
+
+def table_quality(rows) -> str:
+    out = []
+    for k in sorted({r["K"] for r in rows}):
+        sub = [r for r in rows if r["K"] == k]
+        ref = {r["method"]: r for r in sub}
+        sk = ref.get("sklearn all pixels")
+        lq = ref.get("libimagequant")
+        pq = ref.get("pngquant --nofs")
+        out.append(f"\n### K = {k}\n")
+        out.append("| method | time s | MSE | PSNR dB | PNG bytes | time / sklearn | MSE / sklearn | time / liq | MSE / liq | bytes / liq | bytes / pngquant |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in sub:
+            def ratio(a, b, key):
+                return f"{r[key] / b[key]:.3f}" if b else "-"
+            out.append(
+                f"| {r['method']} | {r['seconds']:.2f} | {r['mse']:.3f} | {r['psnr']:.2f} | {r['bytes']} | "
+                f"{ratio(r, sk, 'seconds')} | {ratio(r, sk, 'mse')} | {ratio(r, lq, 'seconds')} | "
+                f"{ratio(r, lq, 'mse')} | {ratio(r, lq, 'bytes')} | {ratio(r, pq, 'bytes')} |"
+            )
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------- part 2 and 3
+
+_CHILD = r"""
+import json, resource, sys, time
+t0 = time.perf_counter()
+from kmeans_compress import compress
+r = compress(sys.argv[1], n_colors=int(sys.argv[2]), random_state=0)
+t1 = time.perf_counter()
+data = r.to_png_bytes()
+t2 = time.perf_counter()
+# VmHWM is this process's own high-water mark; ru_maxrss can carry the parent's over fork + exec.
+try:
+    hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0]
+    peak = int(hwm.split()[1]) / 1024
+except OSError:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"compress_s": t1 - t0, "encode_s": t2 - t1, "bytes": len(data), "peak_mb": peak}))
+"""
+
+
+def run_scaling(images, sizes, tmp: Path):
+    rows = []
+    for mp in sizes:
+        path = tmp / f"tiled_{mp}.png"
+        Image.fromarray(tiled(images, mp)).save(path, compress_level=1)
+        t = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", _CHILD, str(path), "256"], check=True, capture_output=True, text=True)
+        wall = time.perf_counter() - t
+        rec = json.loads(out.stdout)
+        rec.update(mp=mp, wall_s=wall)
+        rows.append(rec)
+        print(f"{mp} Mpx: {rec}", file=sys.stderr, flush=True)
+        path.unlink()
+    return rows
+
+
+def run_cold_start(images, pngquant_exe, tmp: Path, repeats=3):
+    path = tmp / "photo4mp.png"
+    Image.fromarray(tiled(images, 4)).save(path)
+    exe = shutil.which("kmeans-compress") or str(Path(sys.executable).with_name("kmeans-compress"))
+    res = {}
+    for k in (16, 256):
+        ours = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            subprocess.run([exe, "-k", str(k), "-f", "-q", "-o", str(tmp / "o.png"), str(path)], check=True)
+            ours.append(time.perf_counter() - t)
+        res[f"ours_k{k}"] = min(ours)
+        if pngquant_exe:
+            pq = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                subprocess.run([pngquant_exe, str(k), "--nofs", "--force", "--output", str(tmp / "p.png"), str(path)], check=True)
+                pq.append(time.perf_counter() - t)
+            res[f"pngquant_k{k}"] = min(pq)
+    return res
+
+
+def run_kmeans_general(n_blobs=1_000_000):
+    from sklearn.cluster import KMeans as SkKMeans
+    from sklearn.datasets import make_blobs
+
+    from kmeans_compress import KMeans
+
+    cases = [
+        ("make_blobs(1e6, centers=8, 2 features), K=8", make_blobs(n_blobs, centers=8, n_features=2, random_state=0)[0], 8),
+        ("make_blobs(2e5, centers=64, 32 features), K=64", make_blobs(200_000, centers=64, n_features=32, random_state=0)[0], 64),
+    ]
+    rows = []
+    for name, X, k in cases:
+        t = time.perf_counter()
+        sk = SkKMeans(k, n_init=1, random_state=0).fit(X)
+        ts = time.perf_counter() - t
+        t = time.perf_counter()
+        ours = KMeans(k, n_init=1, random_state=0).fit(X)
+        to = time.perf_counter() - t
+        rows.append({"case": name, "sk_s": ts, "ours_s": to, "sk_inertia": sk.inertia_, "ours_inertia": ours.inertia_})
+        print(rows[-1], file=sys.stderr, flush=True)
+    return rows
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def machine() -> str:
+    import sklearn
+
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+            f"numpy {np.__version__}, scikit-learn {sklearn.__version__}, Pillow {Image.__version__}; "
+            f"load average at start {load:.1f}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="K=16 and 64 only, fast peers only, small scaling run")
+    ap.add_argument("--output", default=str(HERE / "RESULTS.md"), help="Markdown file for the results")
+    args = ap.parse_args(argv)
+
+    images = load_public_set()
+    print(f"{len(images)} images, {sum(i.shape[0] * i.shape[1] for i in images.values()) / 1e6:.2f} Mpx", file=sys.stderr)
+    pngquant_exe = shutil.which("pngquant")
+    if not pngquant_exe:
+        print("notice: the pngquant command is not installed; its rows are skipped", file=sys.stderr)
+    tmp = Path(tempfile.mkdtemp(prefix="kmc-bench-"))
+    pq = PngquantCommand(pngquant_exe, tmp) if pngquant_exe else None
+    quantize(next(iter(images.values())), 16)  # import and first-call costs out of the table
+
+    ks = (16, 64) if args.quick else (16, 64, 256)
+    methods = [
+        ("kmeans-compress", m_ours),
+        ("sklearn all pixels", m_sklearn_all),
+        ("sklearn 1000-px fit", m_sklearn_1000),
+        ("MiniBatchKMeans", None if args.quick else m_minibatch),
+        ("OpenCV kmeans", None if args.quick else m_opencv),
+        ("Pillow MEDIANCUT", m_pil_mediancut),
+        ("Pillow FASTOCTREE", m_pil_fastoctree),
+        ("libimagequant", m_imagequant),
+        ("pngquant --nofs", pq),
+    ]
+    started = datetime.now(timezone.utc)
+    header = machine()
+    quality = run_quality(images, ks, methods, pq)
+    scaling = run_scaling(images, (1, 4) if args.quick else (1, 4, 12, 24), tmp)
+    cold = run_cold_start(images, pngquant_exe, tmp, repeats=1 if args.quick else 3)
+    general = run_kmeans_general(200_000 if args.quick else 1_000_000)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+    md = [f"# Benchmark results\n",
+          f"Run {started:%Y-%m-%d %H:%M} UTC{' (--quick)' if args.quick else ''} on: {header}.",
+          "Times are seconds for the 8 photographs of the public set (array in, palette + index map out; "
+          "pngquant: the command's wall time, PNG decode and encode included). MSE: per-channel, 0-255, mean over "
+          "images; PSNR of that mean. Bytes: every method's palette + index map encoded by the same optimized PNG "
+          "encoder. Compare ratios: all rows come from this one run.",
+          table_quality(quality),
+          "\n## One large image at K = 256 (child process: load, compress, encode)\n",
+          "| Mpx | compress s | encode s | whole process s | peak RSS MB |", "|---|---|---|---|---|"]
+    for r in scaling:
+        md.append(f"| {r['mp']} | {r['compress_s']:.2f} | {r['encode_s']:.2f} | {r['wall_s']:.2f} | {r['peak_mb']:.0f} |")
+    md += ["\n## Cold start: whole command on one 4-Mpx PNG (best of runs)\n", "| K | kmeans-compress s | pngquant --nofs s | ratio |", "|---|---|---|---|"]
+    for k in (16, 256):
+        o = cold.get(f"ours_k{k}")
+        p = cold.get(f"pngquant_k{k}")
+        md.append(f"| {k} | {o:.2f} | {p:.2f} | {o / p:.2f} |" if p else f"| {k} | {o:.2f} | - | - |")
+    md += ["\n## General KMeans against scikit-learn (n_init=1, random_state=0)\n",
+           "| data | sklearn s | ours s | time ratio | inertia ratio |", "|---|---|---|---|---|"]
+    for r in general:
+        md.append(f"| {r['case']} | {r['sk_s']:.2f} | {r['ours_s']:.2f} | {r['ours_s'] / r['sk_s']:.2f} | {r['ours_inertia'] / r['sk_inertia']:.5f} |")
+    text = "\n".join(md) + "\n"
+    Path(args.output).write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
