@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ._nearest import nearest_palette
+from ._nearest import nearest_centers, nearest_palette
 from .histogram import ColorHistogram, color_histogram, pack_rgb_u32
 from .kmeans import _check_random_state, _kmeans_plusplus, _lloyd, _tolerance, _update_centers
 
