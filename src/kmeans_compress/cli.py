@@ -203,6 +203,75 @@ def _add_fidelity_options(p: argparse.ArgumentParser) -> None:
 OPTION_GROUPS = [_add_main_options, _add_fidelity_options]
 
 
+def _jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
+    return n
+
+
+def _report_path(text: str) -> str:
+    if Path(text).suffix.lower() not in (".csv", ".json"):
+        raise argparse.ArgumentTypeError(f"must end in .csv or .json, got {text!r}")
+    return text
+
+
+def _add_batch_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "folders and batches",
+        "An INPUT may be a folder: its images are compressed into -o OUTDIR (created if missing), "
+        "keeping the tree. Files whose output is up to date (same input, same options) are skipped, "
+        "so an interrupted run resumes where it stopped.",
+    )
+    g.add_argument("-r", "--recursive", action="store_true", help="walk sub-folders of folder inputs")
+    g.add_argument("-j", "--jobs", type=_jobs, metavar="N", help="worker processes (default: number of cores)")
+    g.add_argument("--report", type=_report_path, metavar="FILE", help="write one row per file to FILE (.csv or .json)")
+    g.add_argument("--shared-palette", action="store_true", help="one palette for all the inputs (merged colour histograms)")
+    g.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run on a dask.distributed scheduler at ADDRESS (e.g. tcp://host:8786), or 'local' "
+        "for a local cluster of --jobs workers; the workers must see the same paths",
+    )
+
+
+OPTION_GROUPS.append(_add_batch_options)
+
+
+def _batch_mode(args: argparse.Namespace) -> bool:
+    """Folder inputs or any batch option hand the run over to :mod:`kmeans_compress.batch`."""
+    batch_opts = (args.recursive, args.jobs is not None, args.report, args.shared_palette, args.dask)
+    return any(batch_opts) or any(os.path.isdir(i) for i in args.inputs)
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    from . import batch
+
+    if args.output == "-":
+        raise UsageError("-o - (stdout) takes one input file, not a folder or a batch")
+    options = {"n_colors": args.colors, "random_state": args.seed}
+    try:
+        summary = batch.run(
+            args.inputs, args.output, options=options, ext=args.ext, recursive=args.recursive,
+            force=args.force, jobs=args.jobs, shared=args.shared_palette, report=args.report,
+            dask=args.dask, progress=None if not args.quiet else False, prog=PROG,
+        )
+    except batch.BatchUsageError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        json.dump([r.to_dict() for r in summary.rows], sys.stdout, indent=2, allow_nan=False)
+        sys.stdout.write("\n")
+    if summary.interrupted:
+        _error("interrupted; run the same command again to resume")
+        return EXIT_INTERRUPTED
+    if not args.quiet or summary.failed:
+        print(f"{PROG}: {summary.line()}", file=sys.stderr)
+    return EXIT_FAILED if summary.failed else EXIT_OK
+
+
 # --------------------------------------------------------------------------- figures (--preview, demo, sweep)
 
 PREVIEW_SUFFIX = ".comparison.png"
@@ -477,6 +546,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if folder != "-" and not Path(folder).suffix and not Path(folder).is_dir():
                 raise UsageError(f"-o {folder}: the folder does not exist")
             jobs = [(sample, _plan_outputs([sample], folder, args.ext)[0], "chelsea.png (embedded sample)")]
+        elif _batch_mode(args):
+            return _run_batch(args)
         else:
             outputs = _plan_outputs(args.inputs, args.output, args.ext)
             jobs = [(s, d, None) for s, d in zip(args.inputs, outputs)]

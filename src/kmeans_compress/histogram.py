@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ColorHistogram", "color_histogram", "pack_rgb", "pack_rgb_u32", "unpack_rgb"]
+__all__ = ["ColorHistogram", "color_histogram", "merge_histograms", "pack_rgb", "pack_rgb_u32", "unpack_rgb"]
 
 _N_KEYS = 1 << 24
 # Below this many pixels a binary search per pixel beats building a 2^24-entry table.
@@ -141,3 +141,32 @@ def color_histogram(pixel_keys: np.ndarray) -> ColorHistogram:
     counts = np.diff(np.append(starts, s.size)).astype(np.int64)
     del s
     return ColorHistogram(colors=unpack_rgb(keys), counts=counts, keys=keys)
+
+
+def merge_histograms(histograms) -> ColorHistogram:
+    """Sum several colour histograms into one (the counts of shared colours add up).
+
+    Merging is associative and commutative and the result is sorted by key, so
+    histograms of many images can be merged in any order or tree shape, in
+    parallel, and give the same histogram.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = color_histogram(pack_rgb(np.array([[0, 0, 0], [9, 9, 9]], dtype=np.uint8)))
+    >>> b = color_histogram(pack_rgb(np.array([[9, 9, 9], [1, 2, 3]], dtype=np.uint8)))
+    >>> m = merge_histograms([a, b])
+    >>> m.colors.tolist(), m.counts.tolist()
+    ([[0, 0, 0], [1, 2, 3], [9, 9, 9]], [1, 1, 2])
+    """
+    hs = list(histograms)
+    if not hs:
+        raise ValueError("merge_histograms needs at least one histogram.")
+    if len(hs) == 1:
+        return hs[0]
+    keys = np.concatenate([np.asarray(h.keys, dtype=np.int64) for h in hs])
+    counts = np.concatenate([np.asarray(h.counts, dtype=np.int64) for h in hs])
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    # float64 sums are exact below 2**53 pixels
+    summed = np.rint(np.bincount(inverse.ravel(), weights=counts, minlength=uniq.size)).astype(np.int64)
+    return ColorHistogram(colors=unpack_rgb(uniq), counts=summed, keys=uniq.astype(np.int64))
