@@ -317,7 +317,7 @@ def process_file(task: Task, job: Job) -> FileRow:
         row.psnr = rep.psnr
     except Exception as exc:  # a batch goes on past any bad file
         row.status = "failed"
-        msg = str(exc) or type(exc).__name__
+        msg = (str(exc) or type(exc).__name__).replace(task.src, task.name)
         row.error = msg if task.name in msg or str(dst) in msg else f"{task.name}: {msg}"
     row.seconds = time.perf_counter() - start
     return row

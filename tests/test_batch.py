@@ -1,0 +1,313 @@
+"""Folder mode, resume, worker processes, reports and the shared palette (kmeans_compress.batch)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from _batch_folder import CORRUPT, make_folder
+from kmeans_compress import batch, load_image
+from kmeans_compress.cli import main
+from kmeans_compress.histogram import color_histogram, merge_histograms, pack_rgb
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for name, data in _tree(root).items():
+        h.update(name.encode() + b"\0" + data)
+    return h.hexdigest()
+
+
+def _out_name(rel: str) -> str:
+    p = Path(rel)
+    return str(p.parent / (p.stem + ".kmc.png"))
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("photos") / "in"
+    good = make_folder(root)
+    return root, good
+
+
+@pytest.fixture(scope="module")
+def reference(folder, tmp_path_factory):
+    """The --jobs 1 run: output tree and JSON report."""
+    src, _ = folder
+    out = tmp_path_factory.mktemp("ref") / "out"
+    rep = out.parent / "report.json"
+    assert main([str(src), "-r", "-o", str(out), "-j", "1", "--report", str(rep), "-q"]) == 1
+    return out, json.loads(rep.read_text())
+
+
+def test_reference_run_reports_every_file(folder, reference):
+    src, good = folder
+    out, rows = reference
+    by_name = {Path(r["input_path"]).relative_to(src).as_posix(): r for r in rows}
+    assert set(by_name) == set(good) | set(CORRUPT)  # notes.txt is not a candidate
+    for rel in good:
+        r = by_name[rel]
+        assert r["status"] == "done", r
+        assert r["input_bytes"] == (src / rel).stat().st_size
+        assert r["output_bytes"] == (out / _out_name(rel)).stat().st_size
+        assert r["n_colors"] == 16
+    for rel in CORRUPT:
+        r = by_name[rel]
+        assert r["status"] == "failed" and rel.split("/")[-1] in r["error"]
+        assert not (out / _out_name(rel)).exists()
+    assert sorted(_tree(out)) == sorted(_out_name(g) for g in good)  # the tree is kept, nothing else
+
+
+def test_report_quality_matches_decoded_output(folder, reference):
+    src, good = folder
+    out, rows = reference
+    by_name = {Path(r["input_path"]).relative_to(src).as_posix(): r for r in rows}
+    for rel in good[:12]:
+        original = load_image(src / rel).pixels.astype(np.float64)
+        decoded = np.asarray(Image.open(out / _out_name(rel)).convert("RGB"), dtype=np.float64)
+        mse = float(np.mean((original - decoded) ** 2))
+        assert by_name[rel]["mse"] == pytest.approx(mse, rel=1e-9, abs=1e-9)
+        assert by_name[rel]["psnr"] == pytest.approx(10 * np.log10(255**2 / mse))
+
+
+def test_killed_run_resumes_each_file_once_and_matches_jobs_1(folder, reference, tmp_path):
+    src, good = folder
+    ref_out, _ = reference
+    before = _digest(src)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "kmeans_compress", str(src), "-r", "-o", str(out), "-j", "2", "-q"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(list(out.rglob("*.kmc.png"))) < 30 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGKILL)  # the command and its worker processes
+    assert proc.wait() == -signal.SIGKILL, "the run ended before it could be interrupted"
+
+    first = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.rglob("*.kmc.png")}
+    assert 30 <= len(first) < len(good)
+
+    rep = tmp_path / "resume.csv"
+    assert main([str(src), "-r", "-o", str(out), "-j", "2", "--report", str(rep), "-q"]) == 1
+    rows = list(csv.DictReader(rep.open()))
+    status = {Path(r["input_path"]).relative_to(src).as_posix(): r["status"] for r in rows}
+    skipped = {k for k, v in status.items() if v == "skipped"}
+    done = {k for k, v in status.items() if v == "done"}
+    failed = {k for k, v in status.items() if v == "failed"}
+    assert skipped == {g for g in good if (out / _out_name(g)) in first}
+    assert done == set(good) - skipped  # every good file done exactly once over the two runs
+    assert failed == set(CORRUPT)
+    assert all(r["error"] for r in rows if r["status"] == "failed")
+    for p, stamp in first.items():  # what the killed run finished was not written again
+        assert (p.stat().st_ino, p.stat().st_mtime_ns) == stamp
+
+    # nothing left behind (temporary files), nothing overwritten, same bytes as --jobs 1
+    assert _tree(out) == _tree(ref_out)
+    assert _digest(src) == before
+
+    # a third run has nothing to do
+    rep3 = tmp_path / "again.json"
+    assert main([str(src), "-r", "-o", str(out), "--report", str(rep3), "-q"]) == 1
+    rows3 = json.loads(rep3.read_text())
+    assert [r["status"] for r in rows3].count("skipped") == len(good)
+    assert [r["status"] for r in rows3].count("done") == 0
+
+
+def test_outputs_do_not_depend_on_jobs_or_order(folder, reference, tmp_path):
+    src, good = folder
+    ref_out, _ = reference
+    files = [str(src / g) for g in reversed(good[:40])]
+    summary = batch.run(files, tmp_path, jobs=2, progress=False, stream=io.StringIO())
+    assert summary.done == 40 and summary.failed == 0
+    for g in good[:40]:
+        assert (tmp_path / (Path(g).stem + ".kmc.png")).read_bytes() == (ref_out / _out_name(g)).read_bytes()
+
+
+def test_changed_options_or_input_redo_the_file(tmp_path):
+    src = tmp_path / "in"
+    make_folder(src, n_good=6)
+    out = tmp_path / "out"
+    args = [str(src), "-o", str(out), "-q"]  # not recursive: the 2 top-level images and nothing in broken/
+    assert main(args) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["img000_rgb.kmc.png", "img004_rgb.kmc.png"]
+    old = (out / names[0]).read_bytes()
+    assert batch.read_stamp(out / names[0])["options"] == {"n_colors": 16, "random_state": 0}
+
+    rep = tmp_path / "r.json"
+    assert main(args + ["-k", "4", "--report", str(rep)]) == 0  # other options: redone, replaced
+    assert [r["status"] for r in json.loads(rep.read_text())] == ["done", "done"]
+    assert len(Image.open(out / names[0]).getpalette()) // 3 == 4
+    assert batch.read_stamp(out / names[0])["options"]["n_colors"] == 4
+
+    Image.fromarray(np.full((8, 8, 3), 7, np.uint8)).save(src / "img000_rgb.png")  # new input
+    assert main(args + ["-k", "4", "--report", str(rep)]) == 0
+    assert [r["status"] for r in json.loads(rep.read_text())] == ["done", "skipped"]
+    assert (out / names[0]).read_bytes() != old
+    assert np.asarray(Image.open(out / names[0]).convert("RGB")).tolist() == np.full((8, 8, 3), 7).tolist()
+
+
+def test_foreign_file_is_never_overwritten(tmp_path, capsys):
+    src = tmp_path / "in"
+    make_folder(src, n_good=6)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "img000_rgb.kmc.png").write_bytes(b"mine")
+    assert main([str(src), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "img000_rgb.kmc.png: already exists" in err
+    assert "1 done, 0 skipped (up to date), 1 failed" in err
+    assert (out / "img000_rgb.kmc.png").read_bytes() == b"mine"
+    assert main([str(src), "-o", str(out), "--force", "-q"]) == 0
+    assert Image.open(out / "img000_rgb.kmc.png").format == "PNG"
+
+
+def test_outputs_beside_inputs_never_become_inputs(tmp_path):
+    src = tmp_path / "in"
+    good = make_folder(src, n_good=8)
+    before = {g: (src / g).read_bytes() for g in good}
+    assert main([str(src), "-r", "-q", "-j", "1"]) == 1  # no -o: beside the inputs; broken/ fails
+    rep = tmp_path / "r.json"
+    assert main([str(src), "-r", "-q", "-j", "1", "--report", str(rep)]) == 1
+    rows = json.loads(rep.read_text())
+    assert len(rows) == len(good) + len(CORRUPT)  # no x.kmc.png taken as an input
+    assert all(not r["input_path"].endswith(".kmc.png") for r in rows)
+    assert {g: (src / g).read_bytes() for g in good} == before
+
+
+def test_output_folder_inside_input_folder_is_not_walked(tmp_path):
+    src = tmp_path / "in"
+    make_folder(src, n_good=4)
+    assert main([str(src), "-r", "-o", str(src / "small"), "-q"]) == 1
+    rep = tmp_path / "r.json"
+    assert main([str(src), "-r", "-o", str(src / "small"), "-q", "--report", str(rep)]) == 1
+    assert all("small" not in r["input_path"] for r in json.loads(rep.read_text()))
+
+
+def test_two_inputs_with_one_output_name(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(src / "a.png")
+    Image.fromarray(np.ones((4, 4, 3), np.uint8)).save(src / "a.bmp")
+    summary = batch.run([src], tmp_path / "out", jobs=1, progress=False, stream=io.StringIO())
+    assert (summary.done, summary.failed) == (1, 1)
+    assert "same output file" in [r for r in summary.rows if r.status == "failed"][0].error
+
+
+def test_progress_only_on_a_terminal(folder, tmp_path, capsys):
+    src, good = folder
+    files = [str(src / g) for g in good[:5]]
+    assert main(files + ["-o", str(tmp_path / "a"), "-j", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "files/s" not in err
+    assert "5 done, 0 skipped (up to date), 0 failed" in err
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty = Tty()
+    batch.run(files, tmp_path / "b", jobs=1, stream=tty)
+    assert "\r" in tty.getvalue() and "files/s" in tty.getvalue() and "saved" in tty.getvalue()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--report", "r.txt"], "must end in .csv or .json"),
+        (["--jobs", "0"], "must be >= 1"),
+        (["-o", "-"], "-o - (stdout)"),
+        (["--report", "no/such/folder/r.csv"], "does not exist"),
+    ],
+)
+def test_usage_errors(folder, tmp_path, capsys, monkeypatch, extra, message):
+    src, _ = folder
+    argv = [str(src)] + (["-o", str(tmp_path / "o")] if "-o" not in extra else []) + extra
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("kmeans-compress: error:") and message in err and "\n" not in err
+
+
+# --------------------------------------------------------------------------- stamp
+
+
+def test_stamp_chunk_keeps_the_png_valid():
+    img = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+    res = batch.compress_with_palette(img, [[0, 0, 0], [40, 40, 40]])
+    png = batch.add_text_chunk(res.to_png_bytes(), batch.STAMP_KEY, '{"a":1}')
+    im = Image.open(io.BytesIO(png))
+    im.load()  # CRCs are checked
+    assert im.text[batch.STAMP_KEY] == '{"a":1}'
+    assert np.array_equal(np.asarray(im), res.labels)
+
+
+# --------------------------------------------------------------------------- shared palette
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=60),
+    cuts=st.lists(st.integers(0, 60), max_size=4),
+)
+def test_merged_histograms_equal_the_histogram_of_all_pixels(data, cuts):
+    px = np.array(data, dtype=np.uint8) * 60
+    bounds = sorted({0, len(px), *[c for c in cuts if c < len(px)]})
+    parts = [color_histogram(pack_rgb(px[a:b])) for a, b in zip(bounds, bounds[1:]) if b > a]
+    merged = merge_histograms(parts[::-1])
+    whole = color_histogram(pack_rgb(px))
+    assert np.array_equal(merged.keys, whole.keys)
+    assert np.array_equal(merged.counts, whole.counts)
+    assert np.array_equal(merged.colors, whole.colors)
+
+
+def test_shared_palette_is_the_palette_of_all_images_together(folder):
+    src, good = folder
+    paths = [src / g for g in good[:20]]
+    pal = batch.shared_palette(paths, n_colors=8, random_state=3)
+    pixels = np.concatenate([load_image(p).pixels.reshape(-1, 3) for p in paths])
+    expected = batch.palette_from_histogram(color_histogram(pack_rgb(pixels)), 8, 3)
+    assert np.array_equal(pal, expected)
+    assert pal.shape == (8, 3)
+    assert np.array_equal(batch.shared_palette(paths, n_colors=8, random_state=3, jobs=2), pal)
+
+
+def test_compress_with_palette_maps_each_pixel_to_a_nearest_entry():
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    pal = rng.integers(0, 256, (5, 3), dtype=np.uint8)
+    res = batch.compress_with_palette(img, pal)
+    d2 = ((img[:, :, None, :].astype(int) - pal[None, None].astype(int)) ** 2).sum(-1)
+    chosen = np.take_along_axis(d2, res.labels[:, :, None].astype(int), axis=2)[:, :, 0]
+    assert np.array_equal(chosen, d2.min(axis=2))
+    assert res.report.mse == pytest.approx(d2.min(axis=2).sum() / img.size)
+    assert np.array_equal(res.palette, pal)
+
+
+def test_cli_shared_palette_gives_every_output_the_same_palette(folder, tmp_path):
+    src, good = folder
+    files = [str(src / g) for g in good[:12]]
+    assert main(files + ["-o", str(tmp_path / "one"), "--shared-palette", "-k", "8", "-j", "1", "-q"]) == 0
+    assert main(files + ["-o", str(tmp_path / "two"), "--shared-palette", "-k", "8", "-j", "2", "-q"]) == 0
+    assert _tree(tmp_path / "one") == _tree(tmp_path / "two")
+    palettes = {tuple(Image.open(p).getpalette()[:24]) for p in (tmp_path / "one").iterdir()}
+    assert len(palettes) == 1
+    expected = batch.shared_palette(files, n_colors=8, random_state=0)
+    assert list(palettes)[0] == tuple(expected.ravel().tolist())

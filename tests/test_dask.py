@@ -1,0 +1,70 @@
+"""The Dask backend: the same files, byte for byte, from a dask.distributed cluster."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from _batch_folder import CORRUPT, make_folder
+from kmeans_compress import batch
+from kmeans_compress.cli import main
+
+distributed = pytest.importorskip("distributed")
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("photos") / "in"
+    good = make_folder(root, n_good=195, seed=7)
+    ref = root.parent / "ref"
+    assert main([str(root), "-r", "-o", str(ref), "-j", "1", "-q"]) == 1
+    return root, good, ref
+
+
+def test_cli_on_a_scheduler_address_gives_the_local_bytes(cluster, folder, tmp_path):
+    src, good, ref = folder
+    out = tmp_path / "out"
+    rep = tmp_path / "r.json"
+    rc = main([str(src), "-r", "-o", str(out), "--dask", cluster.scheduler_address, "--report", str(rep), "-q"])
+    assert rc == 1
+    rows = json.loads(rep.read_text())
+    assert sum(r["status"] == "done" for r in rows) == len(good)
+    assert sorted(Path(r["input_path"]).relative_to(src).as_posix() for r in rows if r["status"] == "failed") == sorted(CORRUPT)
+    assert all(Path(r["output_path"]).is_file() for r in rows if r["status"] == "done")
+    assert all(r["error"].startswith(str(src)) for r in rows if r["status"] == "failed")
+    assert _tree(out) == _tree(ref)
+
+    # resumed on the cluster: everything is up to date
+    again = batch.run([src], out, recursive=True, dask=cluster.scheduler_address, progress=False, stream=io.StringIO())
+    assert (again.done, again.skipped, again.failed) == (0, len(good), len(CORRUPT))
+
+
+def test_client_object_and_shared_palette(cluster, folder, tmp_path):
+    src, good, _ = folder
+    files = [src / g for g in good[:16]]
+    with distributed.Client(cluster) as client:
+        remote = batch.shared_palette(files, n_colors=8, random_state=2, client=client)
+        s = batch.run(files, tmp_path / "d", options={"n_colors": 8, "random_state": 2}, shared=True,
+                      dask=client, progress=False, stream=io.StringIO())
+        assert s.done == 16
+        assert not client.status == "closed"  # a client passed in is left open
+    local = batch.shared_palette(files, n_colors=8, random_state=2)
+    assert (remote == local).all()
+    batch.run(files, tmp_path / "l", options={"n_colors": 8, "random_state": 2}, shared=True, jobs=1,
+              progress=False, stream=io.StringIO())
+    assert _tree(tmp_path / "d") == _tree(tmp_path / "l")
