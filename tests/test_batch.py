@@ -311,3 +311,13 @@ def test_cli_shared_palette_gives_every_output_the_same_palette(folder, tmp_path
     assert len(palettes) == 1
     expected = batch.shared_palette(files, n_colors=8, random_state=0)
     assert list(palettes)[0] == tuple(expected.ravel().tolist())
+
+
+def test_shared_palette_with_no_readable_input(tmp_path, capsys):
+    (tmp_path / "a.png").write_bytes(b"junk")
+    (tmp_path / "b.png").write_bytes(b"")
+    assert main([str(tmp_path / "a.png"), str(tmp_path / "b.png"), "-o", str(tmp_path / "o"), "--shared-palette"]) == 1
+    err = capsys.readouterr().err
+    assert "a.png: not an image file" in err and "b.png: the file is empty" in err
+    assert "0 done, 0 skipped (up to date), 2 failed" in err and "Traceback" not in err
+    assert list((tmp_path / "o").iterdir()) == []

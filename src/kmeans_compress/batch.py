@@ -513,6 +513,10 @@ def _execute(fn: Callable[..., Any], items: Sequence[Any], *args: Any, jobs: int
                 inflight.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_ignore_sigint)
+    except BaseException:  # Ctrl-C or the caller stopped: don't wait for the files in progress
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.terminate()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -721,10 +725,13 @@ def run(
     try:
         palette = None
         if shared and tasks:
-            palette = shared_palette(
-                [t.src for t in tasks], options["n_colors"], options["random_state"], jobs=jobs, client=client,
-                **{k: v for k, v in options.items() if k in ("n_init", "max_iter", "tol")},
-            )
+            try:
+                palette = shared_palette(
+                    [t.src for t in tasks], options["n_colors"], options["random_state"], jobs=jobs, client=client,
+                    **{k: v for k, v in options.items() if k in ("n_init", "max_iter", "tol")},
+                )
+            except ValueError:  # not one input could be read: each fails, with its own reason
+                palette = np.zeros((1, 3), np.uint8)
         job = Job(options=options, force=force, palette=palette)
         work = [_absolute(t) for t in tasks] if client is not None else tasks
         planned = {t.name: t.dst for t in tasks}
