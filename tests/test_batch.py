@@ -321,3 +321,24 @@ def test_shared_palette_with_no_readable_input(tmp_path, capsys):
     assert "a.png: not an image file" in err and "b.png: the file is empty" in err
     assert "0 done, 0 skipped (up to date), 2 failed" in err and "Traceback" not in err
     assert list((tmp_path / "o").iterdir()) == []
+
+
+def test_ctrl_c_stops_with_130_writes_the_report_and_resumes(folder, reference, tmp_path):
+    src, good = folder
+    ref_out, _ = reference
+    out, rep = tmp_path / "out", tmp_path / "r.csv"
+    cmd = [sys.executable, "-m", "kmeans_compress", str(src), "-r", "-o", str(out), "-j", "2", "--report", str(rep)]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while len(list(out.rglob("*.kmc.png"))) < 20 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate()[1].decode()
+    assert proc.returncode == 130, err
+    assert err.strip().endswith("kmeans-compress: error: interrupted; run the same command again to resume")
+    assert "Traceback" not in err
+    rows = list(csv.DictReader(rep.open()))
+    assert 0 < len(rows) < len(good) + len(CORRUPT)
+    assert all((out / Path(r["output_path"]).relative_to(out)).is_file() for r in rows if r["status"] == "done")
+    assert main([str(src), "-r", "-o", str(out), "-j", "2", "-q"]) == 1
+    assert _tree(out) == _tree(ref_out)

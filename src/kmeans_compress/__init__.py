@@ -37,6 +37,7 @@ from .kmeans import (
 )
 from .quantize import Quantization, quantize, quantize_image
 from .report import CompressionReport, mse, psnr, tutorial_bits
+from .batch import compress_with_palette, shared_palette
 
 __version__ = "0.1.0"
 
@@ -56,6 +57,7 @@ __all__ = [
     "compress",
     "compress_to_quality",
     "compress_to_size",
+    "compress_with_palette",
     "compute_centroids",
     "compute_distortion",
     "encode_image",
@@ -70,6 +72,7 @@ __all__ = [
     "quantize_image",
     "run_kmeans",
     "sample_image_path",
+    "shared_palette",
     "sweep",
     "tutorial_bits",
     "write_atomic",
