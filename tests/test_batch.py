@@ -235,6 +235,7 @@ def test_progress_only_on_a_terminal(folder, tmp_path, capsys):
         (["--jobs", "0"], "must be >= 1"),
         (["-o", "-"], "-o - (stdout)"),
         (["--report", "no/such/folder/r.csv"], "does not exist"),
+        (["--preview", "p.png"], "--preview takes one input file"),
     ],
 )
 def test_usage_errors(folder, tmp_path, capsys, monkeypatch, extra, message):

@@ -252,6 +252,8 @@ def _run_batch(args: argparse.Namespace) -> int:
 
     if args.output == "-":
         raise UsageError("-o - (stdout) takes one input file, not a folder or a batch")
+    if getattr(args, "preview", None) is not None:
+        raise UsageError("--preview takes one input file, not a folder or a batch")
     options = {"n_colors": args.colors, "random_state": args.seed}
     try:
         summary = batch.run(
