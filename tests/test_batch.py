@@ -236,15 +236,20 @@ def test_progress_only_on_a_terminal(folder, tmp_path, capsys):
         (["-o", "-"], "-o - (stdout)"),
         (["--report", "no/such/folder/r.csv"], "does not exist"),
         (["--preview", "p.png"], "--preview takes one input file"),
+        (["--jobs", "1", "-o", "out"], "no image files in"),  # run on an empty folder
     ],
 )
 def test_usage_errors(folder, tmp_path, capsys, monkeypatch, extra, message):
     src, _ = folder
+    if "out" in extra:
+        src = tmp_path / "empty"
+        src.mkdir()
     argv = [str(src)] + (["-o", str(tmp_path / "o")] if "-o" not in extra else []) + extra
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("kmeans-compress: error:") and message in err and "\n" not in err
+    assert not (tmp_path / "o").exists() and not (tmp_path / "out").exists()  # nothing made
 
 
 # --------------------------------------------------------------------------- stamp

@@ -703,14 +703,16 @@ def run(
     jobs = default_jobs() if jobs is None else int(jobs)
     if jobs < 1:
         raise BatchUsageError(f"--jobs must be >= 1, got {jobs}")
-    if output is not None:
-        out = Path(output)
-        if out.exists() and not out.is_dir():
-            raise BatchUsageError(f"-o {output}: must be a folder with folder inputs, --jobs, --report, ...")
-        out.mkdir(parents=True, exist_ok=True)
+    if output is not None and Path(output).exists() and not Path(output).is_dir():
+        raise BatchUsageError(f"-o {output}: must be a folder with folder inputs, --jobs, --report, ...")
     if report is not None and not (Path(report).parent if str(Path(report).parent) else Path(".")).is_dir():
         raise BatchUsageError(f"--report {report}: the folder {Path(report).parent} does not exist")
     tasks, rows = plan(inputs, output, ext=ext, recursive=recursive)
+    if not tasks and not rows:
+        hint = "" if recursive else " (-r includes sub-folders)"
+        raise BatchUsageError(f"no image files in {', '.join(map(str, inputs))}{hint}")
+    if output is not None:
+        Path(output).mkdir(parents=True, exist_ok=True)
     for r in rows:
         r.n_colors = options["n_colors"]
     if progress is None:
