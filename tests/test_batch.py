@@ -149,7 +149,8 @@ def test_changed_options_or_input_redo_the_file(tmp_path):
     names = sorted(p.name for p in out.iterdir())
     assert names == ["img000_rgb.kmc.png", "img004_rgb.kmc.png"]
     old = (out / names[0]).read_bytes()
-    assert batch.read_stamp(out / names[0])["options"] == {"n_colors": 16, "random_state": 0}
+    opts = batch.read_stamp(out / names[0])["options"]
+    assert (opts["n_colors"], opts["random_state"], opts["dither"], opts["space"]) == (16, 0, False, "rgb")
 
     rep = tmp_path / "r.json"
     assert main(args + ["-k", "4", "--report", str(rep)]) == 0  # other options: redone, replaced
@@ -348,3 +349,23 @@ def test_ctrl_c_stops_with_130_writes_the_report_and_resumes(folder, reference, 
     assert all((out / Path(r["output_path"]).relative_to(out)).is_file() for r in rows if r["status"] == "done")
     assert main([str(src), "-r", "-o", str(out), "-j", "2", "-q"]) == 1
     assert _tree(out) == _tree(ref_out)
+
+
+@pytest.mark.parametrize("extra", [[], ["--dither"], ["--space", "lab"], ["-k", "5", "--strip"]])
+def test_batch_output_decodes_like_the_single_file_output(folder, tmp_path, extra):
+    src, good = folder
+    one = str(src / good[0])
+    assert main([one, "-o", str(tmp_path / "single.png"), "-q"] + extra) == 0
+    assert main([one, "-o", str(tmp_path / "batch"), "-j", "1", "-q"] + extra) == 0
+    a = Image.open(tmp_path / "single.png")
+    b = Image.open(tmp_path / "batch" / _out_name(Path(good[0]).name))
+    assert a.getpalette() == b.getpalette()
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert batch.STAMP_KEY in b.text
+
+
+def test_options_not_yet_in_batch_mode_are_refused(folder, tmp_path, capsys):
+    src, _ = folder
+    assert main([str(src), "-o", str(tmp_path / "o"), "--quality", "30-40"]) == 2
+    assert "--quality is not available with folders" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -193,15 +193,30 @@ class Job:
     options: dict[str, Any]  # keyword arguments of compress(), n_colors and random_state included
     force: bool = False
     palette: np.ndarray | None = None  # a shared palette: map to it instead of fitting one
+    strip: bool = False  # no metadata (ICC profile) in the output
 
     def stamp_options(self) -> dict[str, Any]:
         from . import __version__
 
-        opts = {k: _jsonable(v) for k, v in sorted(self.options.items())}
+        # Defaults filled in: the same options spelled fully or not give the same stamp.
+        full = {**_compress_defaults(), **self.options}
+        opts = {k: _jsonable(v) for k, v in sorted(full.items())}
         s: dict[str, Any] = {"version": __version__, "options": opts}
+        if self.strip:
+            s["strip"] = True
         if self.palette is not None:
             s["palette_sha256"] = hashlib.sha256(np.ascontiguousarray(self.palette, np.uint8).tobytes()).hexdigest()
         return s
+
+
+def _compress_defaults() -> dict[str, Any]:
+    import inspect
+
+    return {
+        name: p.default
+        for name, p in inspect.signature(compress).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
 
 
 def _jsonable(v: Any) -> Any:
@@ -304,10 +319,11 @@ def process_file(task: Task, job: Job) -> FileRow:
         if job.palette is None:
             result = compress(task.src, **job.options)
         else:
-            result = compress_with_palette(task.src, job.palette)
+            load = {k: v for k, v in job.options.items() if k in ("max_pixels", "frame")}
+            result = compress_with_palette(task.src, job.palette, **load)
         rep = result.report
         stamp = dict(wanted, input_sha256=digest, n_colors_used=rep.n_colors_used, mse=rep.mse)
-        data = add_text_chunk(result.to_png_bytes(), STAMP_KEY, json.dumps(stamp, sort_keys=True, separators=(",", ":")))
+        data = add_text_chunk(result.to_png_bytes(strip=job.strip), STAMP_KEY, json.dumps(stamp, sort_keys=True, separators=(",", ":")))
         dst.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_temps(dst)
         write_atomic(dst, data, overwrite=overwrite)
@@ -413,11 +429,13 @@ def shared_palette(
     return palette_from_histogram(merged, n_colors, random_state, n_init=n_init, max_iter=max_iter, tol=tol)
 
 
-def compress_with_palette(image: Any, palette: Any) -> CompressionResult:
+def compress_with_palette(image: Any, palette: Any, **load: Any) -> CompressionResult:
     """Map every pixel of an image to its nearest colour of a given palette.
 
     The palette is kept whole, in its order, so images compressed with the same
-    palette share it entry for entry (frames of a video, sprites).
+    palette share it entry for entry (frames of a video, sprites). ``load`` goes
+    to :func:`kmeans_compress.load_image` (``max_pixels``, ``frame``). Opacity is
+    not kept: the palette is RGB.
 
     Examples
     --------
@@ -434,7 +452,7 @@ def compress_with_palette(image: Any, palette: Any) -> CompressionResult:
     if pal.dtype.kind not in "iu" or pal.min() < 0 or pal.max() > 255:
         raise ValueError("palette must hold integer colours 0-255.")
     pal = np.ascontiguousarray(pal, dtype=np.uint8)
-    loaded = load_image(image)
+    loaded = load_image(image, **load)
     img = loaded.pixels
     h, w = img.shape[:2]
     keys = pack_rgb(img.reshape(-1, 3))
@@ -677,6 +695,7 @@ def run(
     progress: bool | None = None,
     stream: TextIO | None = None,
     prog: str = "kmeans-compress",
+    strip: bool = False,
 ) -> BatchSummary:
     """Compress files and folders; see the module docstring for resuming.
 
@@ -695,6 +714,7 @@ def run(
     dask : None, a ``distributed.Client``, a scheduler address, or ``"local"``
     progress : progress line on ``stream``; default: when it is a terminal
     stream : where messages go (default ``sys.stderr``)
+    strip : write no metadata (ICC profile) into the outputs
     """
     stream = sys.stderr if stream is None else stream
     options = dict(options or {})
@@ -734,7 +754,7 @@ def run(
                 )
             except ValueError:  # not one input could be read: each fails, with its own reason
                 palette = np.zeros((1, 3), np.uint8)
-        job = Job(options=options, force=force, palette=palette)
+        job = Job(options=options, force=force, palette=palette, strip=strip)
         work = [_absolute(t) for t in tasks] if client is not None else tasks
         planned = {t.name: t.dst for t in tasks}
         for _, res in _execute(process_file, work, job, jobs=jobs, client=client):

@@ -254,12 +254,21 @@ def _run_batch(args: argparse.Namespace) -> int:
         raise UsageError("-o - (stdout) takes one input file, not a folder or a batch")
     if getattr(args, "preview", None) is not None:
         raise UsageError("--preview takes one input file, not a folder or a batch")
-    options = {"n_colors": args.colors, "random_state": args.seed}
+    unsupported = [name for name, on in (("--quality", args.quality is not None), ("--max-bytes", args.max_bytes is not None),
+                                         ("--skip-if-larger", args.skip_if_larger)) if on]
+    if unsupported:
+        raise UsageError(f"{unsupported[0]} is not available with folders or batch options yet")
+    if Path(args.ext).suffix.lower() != ".png":
+        raise UsageError(f"--ext {args.ext}: folders and batches write PNG; the suffix must end in .png")
+    options = {
+        "n_colors": 16 if args.colors is None else args.colors, "random_state": args.seed,
+        "space": args.space, "dither": args.dither, "max_pixels": args.max_pixels, "frame": args.frame,
+    }
     try:
         summary = batch.run(
             args.inputs, args.output, options=options, ext=args.ext, recursive=args.recursive,
             force=args.force, jobs=args.jobs, shared=args.shared_palette, report=args.report,
-            dask=args.dask, progress=None if not args.quiet else False, prog=PROG,
+            dask=args.dask, progress=None if not args.quiet else False, prog=PROG, strip=args.strip,
         )
     except batch.BatchUsageError as exc:
         raise UsageError(str(exc)) from None
