@@ -69,6 +69,10 @@ class BatchUsageError(ValueError):
     """Inputs or options that make no batch (reported as a usage error)."""
 
 
+class NoInputError(BatchUsageError):
+    """The folders given hold no image file."""
+
+
 # --------------------------------------------------------------------------- planning
 
 
@@ -730,7 +734,7 @@ def run(
     tasks, rows = plan(inputs, output, ext=ext, recursive=recursive)
     if not tasks and not rows:
         hint = "" if recursive else " (-r includes sub-folders)"
-        raise BatchUsageError(f"no image files in {', '.join(map(str, inputs))}{hint}")
+        raise NoInputError(f"no image files in {', '.join(map(str, inputs))}{hint}")
     if output is not None:
         Path(output).mkdir(parents=True, exist_ok=True)
     for r in rows:

@@ -270,6 +270,9 @@ def _run_batch(args: argparse.Namespace) -> int:
             force=args.force, jobs=args.jobs, shared=args.shared_palette, report=args.report,
             dask=args.dask, progress=None if not args.quiet else False, prog=PROG, strip=args.strip,
         )
+    except batch.NoInputError as exc:  # like a missing input (exit 3)
+        _error(str(exc))
+        return EXIT_NO_INPUT
     except batch.BatchUsageError as exc:
         raise UsageError(str(exc)) from None
     if args.json:
