@@ -369,3 +369,19 @@ def test_options_not_yet_in_batch_mode_are_refused(folder, tmp_path, capsys):
     assert main([str(src), "-o", str(tmp_path / "o"), "--quality", "30-40"]) == 2
     assert "--quality is not available with folders" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_shared_palette_refuses_transparency_instead_of_dropping_it():
+    import numpy as np
+    import pytest
+
+    from kmeans_compress import UnsupportedImageError
+    from kmeans_compress.batch import compress_with_palette
+
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[..., 3] = 255
+    rgba[0, 0, 3] = 0
+    with pytest.raises(UnsupportedImageError, match="transparency"):
+        compress_with_palette(rgba, [[0, 0, 0], [255, 255, 255]])
+    opaque = compress_with_palette(rgba[..., :3], [[0, 0, 0], [255, 255, 255]])
+    assert opaque.palette.shape == (2, 3)

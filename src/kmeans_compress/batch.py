@@ -36,7 +36,7 @@ import numpy as np
 from ._compress import CompressionResult, compress
 from ._nearest import nearest_centers
 from .histogram import ColorHistogram, color_histogram, merge_histograms, pack_rgb
-from .io import OutputExistsError, load_image, write_atomic
+from .io import OutputExistsError, UnsupportedImageError, load_image, write_atomic
 from .quantize import _round_palette, check_n_colors, fit_palette
 from .report import CompressionReport, psnr, tutorial_bits
 
@@ -438,8 +438,9 @@ def compress_with_palette(image: Any, palette: Any, **load: Any) -> CompressionR
 
     The palette is kept whole, in its order, so images compressed with the same
     palette share it entry for entry (frames of a video, sprites). ``load`` goes
-    to :func:`kmeans_compress.load_image` (``max_pixels``, ``frame``). Opacity is
-    not kept: the palette is RGB.
+    to :func:`kmeans_compress.load_image` (``max_pixels``, ``frame``). The palette
+    is RGB: an image with transparency is refused (UnsupportedImageError) rather
+    than having its alpha dropped.
 
     Examples
     --------
@@ -457,6 +458,12 @@ def compress_with_palette(image: Any, palette: Any, **load: Any) -> CompressionR
         raise ValueError("palette must hold integer colours 0-255.")
     pal = np.ascontiguousarray(pal, dtype=np.uint8)
     loaded = load_image(image, **load)
+    if loaded.alpha is not None:
+        # Refuse rather than drop the transparency without a word.
+        raise UnsupportedImageError(
+            f"{loaded.path or 'image'}: has transparency, which a shared (RGB) palette cannot keep; "
+            "compress it without --shared-palette"
+        )
     img = loaded.pixels
     h, w = img.shape[:2]
     keys = pack_rgb(img.reshape(-1, 3))
