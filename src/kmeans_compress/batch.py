@@ -37,7 +37,7 @@ from ._compress import CompressionResult, compress
 from ._nearest import nearest_centers
 from .histogram import ColorHistogram, color_histogram, merge_histograms, pack_rgb
 from .io import OutputExistsError, UnsupportedImageError, load_image, write_atomic
-from .quantize import _round_palette, check_n_colors, fit_palette
+from .quantize import _round_palette, check_n_colors, fit_palette, used_by_frequency
 from .report import CompressionReport, psnr, tutorial_bits
 
 __all__ = [
@@ -379,9 +379,7 @@ def palette_from_histogram(
                               n_init=n_init, max_iter=max_iter, tol=tol)
         pal = _round_palette(centers, hist, n_colors)
     labels, _ = nearest_centers(hist.colors.astype(np.float64), pal.astype(np.float64))
-    use = np.bincount(labels, weights=hist.counts, minlength=pal.shape[0])
-    used = np.flatnonzero(use > 0)
-    order = used[np.lexsort((used, -use[used]))]
+    order, _ = used_by_frequency(labels, pal.shape[0], hist.counts)
     return np.ascontiguousarray(pal[order], dtype=np.uint8)
 
 

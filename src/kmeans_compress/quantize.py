@@ -47,6 +47,20 @@ class Quantization:
         return self.palette[self.indices]
 
 
+def used_by_frequency(labels: np.ndarray, n_entries: int, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Palette entries in use, most used first (ties: lowest index), and the renumbering.
+
+    Returns ``order`` (old index of each kept entry) and ``remap`` (new index of
+    every old entry; entries not in use map to 0).
+    """
+    use = np.bincount(labels, weights=weights, minlength=n_entries)
+    used = np.flatnonzero(use > 0)
+    order = used[np.lexsort((used, -use[used]))]
+    remap = np.zeros(n_entries, dtype=np.intp)
+    remap[order] = np.arange(order.size)
+    return order, remap
+
+
 def check_n_colors(n_colors: Any, max_colors: int = MAX_PALETTE) -> int:
     """Validate a palette size: an integer in ``1 .. max_colors``."""
     if isinstance(n_colors, (bool, np.bool_)) or not isinstance(n_colors, numbers.Integral):
@@ -338,11 +352,7 @@ def quantize(
     # Exact final mapping of every distinct colour to its nearest palette entry.
     labels, d2 = nearest_palette(hist.colors, pal)
     # Keep only the entries in use, most frequent first (ties: by colour), then renumber.
-    use = np.bincount(labels, weights=hist.counts, minlength=pal.shape[0])
-    used = np.flatnonzero(use > 0)
-    order = used[np.lexsort((used, -use[used]))]
-    remap = np.empty(pal.shape[0], dtype=np.intp)
-    remap[order] = np.arange(order.size)
+    order, remap = used_by_frequency(labels, pal.shape[0], hist.counts)
     palette = np.ascontiguousarray(pal[order])
     color_index = remap[labels].astype(np.uint8)
     indices = hist.lookup(keys, color_index).reshape(h, w)
@@ -517,11 +527,7 @@ def quantize_image(
         pix_labels = _dither_indices(img, pal[:, :3])
     else:
         pix_labels = labels[inverse.reshape(-1)]
-    use = np.bincount(pix_labels, minlength=pal.shape[0])
-    used = np.flatnonzero(use > 0)
-    order = used[np.lexsort((used, -use[used]))]
-    remap = np.zeros(pal.shape[0], dtype=np.intp)
-    remap[order] = np.arange(order.size)
+    order, remap = used_by_frequency(pix_labels, pal.shape[0])
     palette = pal[order] if alpha is not None else np.ascontiguousarray(pal[order][:, :3])
     indices = remap[pix_labels].astype(np.uint8).reshape(h, w)
     orig = np.hstack([px, a[:, None]]) if alpha is not None else px
