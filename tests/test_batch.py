@@ -385,3 +385,25 @@ def test_shared_palette_refuses_transparency_instead_of_dropping_it():
         compress_with_palette(rgba, [[0, 0, 0], [255, 255, 255]])
     opaque = compress_with_palette(rgba[..., :3], [[0, 0, 0], [255, 255, 255]])
     assert opaque.palette.shape == (2, 3)
+
+
+def test_folder_skip_if_larger_leaves_such_files_alone(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from kmeans_compress.cli import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(src / "tiny.jpg", quality=5)  # already smaller than any 16-colour PNG of it
+    y, x = np.mgrid[0:64, 0:64]
+    smooth = np.stack([x * 4, y * 4, (x + y) * 2], axis=2) + np.random.default_rng(1).normal(0, 8, (64, 64, 3))
+    Image.fromarray(np.clip(smooth, 0, 255).astype(np.uint8)).save(src / "smooth.png")  # noisy: a big PNG
+    out = tmp_path / "out"
+    assert main([str(src), "-o", str(out), "--skip-if-larger", "--jobs", "1"]) == 98
+    assert "1 not smaller (left alone)" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["smooth.kmc.png"]
+    assert (out / "smooth.kmc.png").stat().st_size < (src / "smooth.png").stat().st_size
+    assert main([str(src), "-o", str(out), "--jobs", "1", "-q"]) == 0  # without the flag it is written
+    assert (out / "tiny.kmc.png").exists()

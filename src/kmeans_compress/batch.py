@@ -198,6 +198,7 @@ class Job:
     force: bool = False
     palette: np.ndarray | None = None  # a shared palette: map to it instead of fitting one
     strip: bool = False  # no metadata (ICC profile) in the output
+    skip_if_larger: bool = False  # write nothing when the result is not smaller than the input
 
     def stamp_options(self) -> dict[str, Any]:
         from . import __version__
@@ -328,13 +329,18 @@ def process_file(task: Task, job: Job) -> FileRow:
         rep = result.report
         stamp = dict(wanted, input_sha256=digest, n_colors_used=rep.n_colors_used, mse=rep.mse)
         data = add_text_chunk(result.to_png_bytes(strip=job.strip), STAMP_KEY, json.dumps(stamp, sort_keys=True, separators=(",", ":")))
+        row.n_colors_used = rep.n_colors_used
+        row.mse = rep.mse
+        row.psnr = rep.psnr
+        if job.skip_if_larger and len(data) >= row.input_bytes:
+            row.status = "larger"
+            row.error = f"{task.name}: the result ({len(data):,} bytes) is not smaller; nothing written"
+            row.seconds = time.perf_counter() - start
+            return row
         dst.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_temps(dst)
         write_atomic(dst, data, overwrite=overwrite)
         row.output_bytes = len(data)
-        row.n_colors_used = rep.n_colors_used
-        row.mse = rep.mse
-        row.psnr = rep.psnr
     except Exception as exc:  # a batch goes on past any bad file
         row.status = "failed"
         msg = (str(exc) or type(exc).__name__).replace(task.src, task.name)
@@ -622,16 +628,22 @@ class BatchSummary:
         return self.count("failed")
 
     @property
+    def larger(self) -> int:
+        """Files left alone by ``skip_if_larger``."""
+        return self.count("larger")
+
+    @property
     def bytes_before(self) -> int:
-        return sum(r.input_bytes or 0 for r in self.rows if r.status != "failed")
+        return sum(r.input_bytes or 0 for r in self.rows if r.status not in ("failed", "larger"))
 
     @property
     def bytes_after(self) -> int:
-        return sum(r.output_bytes or 0 for r in self.rows if r.status != "failed")
+        return sum(r.output_bytes or 0 for r in self.rows if r.status not in ("failed", "larger"))
 
     def line(self) -> str:
         """The summary line."""
-        text = (f"{self.done} done, {self.skipped} skipped (up to date), {self.failed} failed; "
+        larger = f", {self.larger} not smaller (left alone)" if self.larger else ""
+        text = (f"{self.done} done, {self.skipped} skipped (up to date){larger}, {self.failed} failed; "
                 f"{self.bytes_before:,} bytes -> {self.bytes_after:,} bytes")
         if self.bytes_before:
             text += f" ({100.0 * self.bytes_after / self.bytes_before:.1f} %)"
@@ -705,6 +717,7 @@ def run(
     stream: TextIO | None = None,
     prog: str = "kmeans-compress",
     strip: bool = False,
+    skip_if_larger: bool = False,
 ) -> BatchSummary:
     """Compress files and folders; see the module docstring for resuming.
 
@@ -724,6 +737,7 @@ def run(
     progress : progress line on ``stream``; default: when it is a terminal
     stream : where messages go (default ``sys.stderr``)
     strip : write no metadata (ICC profile) into the outputs
+    skip_if_larger : write nothing for a file whose result is not smaller than it (status "larger")
     """
     stream = sys.stderr if stream is None else stream
     options = dict(options or {})
@@ -763,7 +777,7 @@ def run(
                 )
             except ValueError:  # not one input could be read: each fails, with its own reason
                 palette = np.zeros((1, 3), np.uint8)
-        job = Job(options=options, force=force, palette=palette, strip=strip)
+        job = Job(options=options, force=force, palette=palette, strip=strip, skip_if_larger=skip_if_larger)
         work = [_absolute(t) for t in tasks] if client is not None else tasks
         planned = {t.name: t.dst for t in tasks}
         for _, res in _execute(process_file, work, job, jobs=jobs, client=client):

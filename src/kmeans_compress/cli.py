@@ -254,8 +254,8 @@ def _run_batch(args: argparse.Namespace) -> int:
         raise UsageError("-o - (stdout) takes one input file, not a folder or a batch")
     if getattr(args, "preview", None) is not None:
         raise UsageError("--preview takes one input file, not a folder or a batch")
-    unsupported = [name for name, on in (("--quality", args.quality is not None), ("--max-bytes", args.max_bytes is not None),
-                                         ("--skip-if-larger", args.skip_if_larger)) if on]
+    unsupported = [name for name, on in (("--quality", args.quality is not None),
+                                         ("--max-bytes", args.max_bytes is not None)) if on]
     if unsupported:
         raise UsageError(f"{unsupported[0]} is not available with folders or batch options yet")
     if Path(args.ext).suffix.lower() != ".png":
@@ -269,6 +269,7 @@ def _run_batch(args: argparse.Namespace) -> int:
             args.inputs, args.output, options=options, ext=args.ext, recursive=args.recursive,
             force=args.force, jobs=args.jobs, shared=args.shared_palette, report=args.report,
             dask=args.dask, progress=None if not args.quiet else False, prog=PROG, strip=args.strip,
+            skip_if_larger=args.skip_if_larger,
         )
     except batch.NoInputError as exc:  # like a missing input (exit 3)
         _error(str(exc))
@@ -283,7 +284,9 @@ def _run_batch(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     if not args.quiet or summary.failed:
         print(f"{PROG}: {summary.line()}", file=sys.stderr)
-    return EXIT_FAILED if summary.failed else EXIT_OK
+    if summary.failed:
+        return EXIT_FAILED
+    return EXIT_LARGER if summary.larger else EXIT_OK
 
 
 # --------------------------------------------------------------------------- figures (--preview, demo, sweep)
