@@ -35,7 +35,8 @@ def test_notebook_is_stored_small_and_follows_the_tutorial():
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None
-    assert "/work/" not in NOTEBOOK.read_text() and "/root/" not in NOTEBOOK.read_text()
+    # no absolute path of the machine it was written on
+    assert not re.search(r"/(?:home|root|work|tmp)/", NOTEBOOK.read_text())
 
 
 @pytest.fixture(scope="module")

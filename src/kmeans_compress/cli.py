@@ -57,23 +57,21 @@ class SkippedLarger(Exception):
     """--skip-if-larger: the result would be larger than the input."""
 
 
+# Most specific first: ImageNotFoundError and ImageTooLargeError are UnsupportedImageErrors.
+_EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (SkippedLarger, EXIT_LARGER),
+    (TargetNotMetError, EXIT_TARGET),
+    (ImageNotFoundError, EXIT_NO_INPUT),
+    (ImageTooLargeError, EXIT_TOO_LARGE),
+    (UnsupportedImageError, EXIT_NOT_IMAGE),
+    (OutputExistsError, EXIT_EXISTS),
+    (OSError, EXIT_CANT_WRITE),
+)
+
+
 def _exit_code(exc: BaseException) -> int:
     """The exit status for a file that failed with ``exc``."""
-    if isinstance(exc, SkippedLarger):
-        return EXIT_LARGER
-    if isinstance(exc, TargetNotMetError):
-        return EXIT_TARGET
-    if isinstance(exc, ImageNotFoundError):
-        return EXIT_NO_INPUT
-    if isinstance(exc, ImageTooLargeError):
-        return EXIT_TOO_LARGE
-    if isinstance(exc, UnsupportedImageError):
-        return EXIT_NOT_IMAGE
-    if isinstance(exc, OutputExistsError):
-        return EXIT_EXISTS
-    if isinstance(exc, OSError):
-        return EXIT_CANT_WRITE
-    return EXIT_FAILED
+    return next((code for kind, code in _EXIT_CODES if isinstance(exc, kind)), EXIT_FAILED)
 
 
 class UsageError(Exception):
