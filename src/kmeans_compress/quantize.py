@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ._kernels import assign_among_compiled, top_candidates_compiled
 from ._nearest import nearest_centers, nearest_palette
 from .histogram import ColorHistogram, color_histogram, pack_rgb_u32
 from .kmeans import _check_random_state, _kmeans_plusplus, _lloyd, _tolerance, _update_centers
@@ -132,6 +133,9 @@ def _coarse_histogram(X: np.ndarray, w: np.ndarray, max_cells: int) -> tuple[np.
 
 def _top_candidates(X: np.ndarray, centers: np.ndarray, n_cand: int) -> np.ndarray:
     """Indices of the ``n_cand`` nearest centres of every point (unordered), chunked."""
+    compiled = top_candidates_compiled(X, centers, n_cand)
+    if compiled is not None:
+        return compiled
     n = X.shape[0]
     k = centers.shape[0]
     out = np.empty((n, n_cand), dtype=np.intp)
@@ -151,6 +155,9 @@ def _assign_among(X: np.ndarray, centers: np.ndarray, cand: np.ndarray) -> tuple
 
     ``X`` is float32 here: this only steers the palette search.
     """
+    compiled = assign_among_compiled(X, centers, cand)
+    if compiled is not None:
+        return compiled
     n = X.shape[0]
     labels = np.empty(n, dtype=np.intp)
     dist2 = np.empty(n, dtype=np.float64)
