@@ -1,46 +1,47 @@
-"""Optional compiled kernels (numba). Every caller keeps a numpy fallback."""
+"""Compiled kernels (numba), loaded lazily. Every caller keeps a numpy fallback.
+
+Importing numba and loading its cached machine code costs about half a second,
+more than a whole 16-colour compression of a photo. So the kernels are used, and
+numba imported, only when a call has at least ``MIN_WORK`` point x centre pairs
+(a 64-colour palette of a typical photo's ~100k colours, or the general
+``KMeans`` on large data); smaller problems stay on numpy and start fast.
+Without numba (or if it fails to load) every path runs on numpy unchanged.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+from typing import Any
+
 import numpy as np
 
-try:  # numba is optional: without it the numpy paths run unchanged
-    from numba import njit
-except ImportError:  # pragma: no cover - exercised only without numba
-    njit = None
+#: Point x centre pairs from which the compiled kernels are used.
+MIN_WORK = 1 << 22
 
-HAVE_NUMBA = njit is not None
-
-if HAVE_NUMBA:
-
-    @njit(cache=True, nogil=True)
-    def _nearest_two_kernel(X, C, labels, d1, d2):  # pragma: no cover - compiled
-        n, d = X.shape
-        k = C.shape[0]
-        for i in range(n):
-            b1 = np.inf
-            b2 = np.inf
-            lab = 0
-            for j in range(k):
-                s = 0.0
-                for f in range(d):
-                    t = X[i, f] - C[j, f]
-                    s += t * t
-                if s < b1:
-                    b2 = b1
-                    b1 = s
-                    lab = j
-                elif s < b2:
-                    b2 = s
-            labels[i] = lab
-            d1[i] = b1
-            d2[i] = b2
+HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+_module: Any = None
 
 
-def nearest_two_compiled(X: np.ndarray, centers: np.ndarray):
+def _kernels(work: int, min_work: int | None) -> Any:
+    """The compiled kernels module, or None (too little work, or no numba)."""
+    global _module
+    if not HAVE_NUMBA or work < (MIN_WORK if min_work is None else min_work):
+        return None
+    if _module is None:
+        try:
+            from . import _numba_kernels
+        except Exception:  # pragma: no cover - a broken numba install: stay on numpy
+            _module = False
+        else:
+            _module = _numba_kernels
+    return _module or None
+
+
+def nearest_two_compiled(X: np.ndarray, centers: np.ndarray, min_work: int | None = None):
     """Exact direct-difference nearest and second-nearest squared distances, or
-    ``None`` when numba is unavailable."""
-    if not HAVE_NUMBA:
+    ``None`` (small problem, or no numba)."""
+    k = _kernels(X.shape[0] * centers.shape[0], min_work)
+    if k is None:
         return None
     X = np.ascontiguousarray(X, dtype=np.float64)
     C = np.ascontiguousarray(centers, dtype=np.float64)
@@ -48,64 +49,14 @@ def nearest_two_compiled(X: np.ndarray, centers: np.ndarray):
     labels = np.empty(n, dtype=np.intp)
     d1 = np.empty(n, dtype=np.float64)
     d2 = np.empty(n, dtype=np.float64)
-    _nearest_two_kernel(X, C, labels, d1, d2)
+    k._nearest_two_kernel(X, C, labels, d1, d2)
     return labels, d1, d2
 
 
-if HAVE_NUMBA:
-
-    @njit(cache=True, nogil=True)
-    def _assign_among_kernel(X, C, cand, labels, dist2):  # pragma: no cover - compiled
-        n, d = X.shape
-        m = cand.shape[1]
-        for i in range(n):
-            best = np.float32(np.inf)
-            lab = cand[i, 0]
-            for q in range(m):
-                j = cand[i, q]
-                s = np.float32(0.0)
-                for f in range(d):
-                    t = C[j, f] - X[i, f]
-                    s += t * t
-                if s < best:
-                    best = s
-                    lab = j
-            labels[i] = lab
-            dist2[i] = best
-
-    @njit(cache=True, nogil=True)
-    def _top_candidates_kernel(X, C, n_cand, out):  # pragma: no cover - compiled
-        n, d = X.shape
-        k = C.shape[0]
-        bd = np.empty(n_cand, dtype=np.float64)
-        bi = np.empty(n_cand, dtype=np.intp)
-        for i in range(n):
-            filled = 0
-            for j in range(k):
-                s = 0.0
-                for f in range(d):
-                    t = X[i, f] - C[j, f]
-                    s += t * t
-                if filled < n_cand:
-                    p = filled
-                    filled += 1
-                elif s < bd[n_cand - 1]:
-                    p = n_cand - 1
-                else:
-                    continue
-                while p > 0 and bd[p - 1] > s:
-                    bd[p] = bd[p - 1]
-                    bi[p] = bi[p - 1]
-                    p -= 1
-                bd[p] = s
-                bi[p] = j
-            for q in range(n_cand):
-                out[i, q] = bi[q]
-
-
-def assign_among_compiled(X: np.ndarray, centers: np.ndarray, cand: np.ndarray):
-    """Nearest of each row's candidate centres in float32, or ``None`` without numba."""
-    if not HAVE_NUMBA:
+def assign_among_compiled(X: np.ndarray, centers: np.ndarray, cand: np.ndarray, min_work: int | None = None):
+    """Nearest of each row's candidate centres in float32, or ``None`` (small problem, or no numba)."""
+    k = _kernels(X.shape[0] * centers.shape[0], min_work)
+    if k is None:
         return None
     X = np.ascontiguousarray(X, dtype=np.float32)
     C = np.ascontiguousarray(centers, dtype=np.float32)
@@ -113,16 +64,17 @@ def assign_among_compiled(X: np.ndarray, centers: np.ndarray, cand: np.ndarray):
     n = X.shape[0]
     labels = np.empty(n, dtype=np.intp)
     dist2 = np.empty(n, dtype=np.float64)
-    _assign_among_kernel(X, C, cand, labels, dist2)
+    k._assign_among_kernel(X, C, cand, labels, dist2)
     return labels, dist2
 
 
-def top_candidates_compiled(X: np.ndarray, centers: np.ndarray, n_cand: int):
-    """The ``n_cand`` nearest centres of every row (nearest first), or ``None`` without numba."""
-    if not HAVE_NUMBA:
+def top_candidates_compiled(X: np.ndarray, centers: np.ndarray, n_cand: int, min_work: int | None = None):
+    """The ``n_cand`` nearest centres of every row (nearest first), or ``None`` (small problem, or no numba)."""
+    k = _kernels(X.shape[0] * centers.shape[0], min_work)
+    if k is None:
         return None
     X = np.ascontiguousarray(X, dtype=np.float64)
     C = np.ascontiguousarray(centers, dtype=np.float64)
     out = np.empty((X.shape[0], n_cand), dtype=np.intp)
-    _top_candidates_kernel(X, C, n_cand, out)
+    k._top_candidates_kernel(X, C, n_cand, out)
     return out
