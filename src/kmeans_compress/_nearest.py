@@ -10,6 +10,8 @@ is bounded by ``chunk x K`` floats, never ``N x K x n_features``.
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 
 from ._kernels import nearest_two_compiled
@@ -23,6 +25,23 @@ _CHUNK_ENTRIES = 1 << 20
 
 def _chunk_rows(n_centers: int, n_features: int = 1) -> int:
     return max(64, _CHUNK_ENTRIES // max(1, n_centers * n_features))
+
+
+def _partial_distances(X: np.ndarray, centers: np.ndarray) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Chunks ``(start, stop, d)`` with ``d = |c|^2 - 2 x.c`` for rows ``start:stop`` (add ``|x|^2`` for
+    squared distances). ``d`` is a reused buffer: consume it before the next chunk."""
+    n, k = X.shape[0], centers.shape[0]
+    c_norm = np.einsum("ij,ij->i", centers, centers)
+    step = _chunk_rows(k)
+    buf = np.empty((min(step, n), k), dtype=np.float64)
+    ct = np.ascontiguousarray(centers.T)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        d = buf[: stop - start]
+        np.matmul(X[start:stop], ct, out=d)
+        d *= -2.0
+        d += c_norm
+        yield start, stop, d
 
 
 def nearest_centers(
@@ -59,17 +78,8 @@ def nearest_centers(
             diff = X - centers[0]
             np.einsum("ij,ij->i", diff, diff, out=dist2)
         return labels, dist2
-    c_norm = np.einsum("ij,ij->i", centers, centers)
-    step = _chunk_rows(k)
-    buf = np.empty((min(step, n), k), dtype=np.float64)
-    ct = np.ascontiguousarray(centers.T)
-    for start in range(0, n, step):
-        stop = min(start + step, n)
+    for start, stop, d in _partial_distances(X, centers):
         xs = X[start:stop]
-        d = buf[: stop - start]
-        np.matmul(xs, ct, out=d)
-        d *= -2.0
-        d += c_norm
         lab = np.argmin(d, axis=1)
         labels[start:stop] = lab
         if dist2 is not None:
@@ -130,16 +140,7 @@ def nearest_two(
         np.einsum("ij,ij->i", diff, diff, out=d1)
         d2.fill(np.inf)
         return labels, d1, d2
-    c_norm = np.einsum("ij,ij->i", centers, centers)
-    step = _chunk_rows(k)
-    buf = np.empty((min(step, n), k), dtype=np.float64)
-    ct = np.ascontiguousarray(centers.T)
-    for start in range(0, n, step):
-        stop = min(start + step, n)
-        d = buf[: stop - start]
-        np.matmul(X[start:stop], ct, out=d)
-        d *= -2.0
-        d += c_norm
+    for start, stop, d in _partial_distances(X, centers):
         lab = np.argmin(d, axis=1)
         rows = np.arange(stop - start)
         labels[start:stop] = lab
