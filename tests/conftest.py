@@ -22,3 +22,18 @@ def photo() -> np.ndarray:
     from kmeans_compress import load_image, sample_image_path
 
     return load_image(sample_image_path()).pixels[60:180, 140:300].copy()
+
+
+@pytest.fixture(params=["numpy", "compiled"])
+def kernel_path(request, monkeypatch):
+    """Run a test once on the numpy code and once on the compiled kernels
+    (whatever the problem size), so that both paths meet the same reference."""
+    from kmeans_compress import _kernels
+
+    if request.param == "compiled":
+        if not _kernels.HAVE_NUMBA:
+            pytest.skip("numba not installed")
+        monkeypatch.setattr(_kernels, "MIN_WORK", 0)
+    else:
+        monkeypatch.setattr(_kernels, "MIN_WORK", 1 << 62)
+    return request.param

@@ -46,7 +46,7 @@ def _datasets():
 
 @pytest.mark.parametrize("name, X, k", _datasets(), ids=lambda v: v if isinstance(v, str) else "")
 @pytest.mark.parametrize("tol", [0.0, 1e-4])
-def test_same_centres_and_labels_as_sklearn_lloyd(name, X, k, tol):
+def test_same_centres_and_labels_as_sklearn_lloyd(name, X, k, tol, kernel_path):
     init = X[np.random.default_rng(0).choice(len(X), k, replace=False)]
     ours = KMeans(n_clusters=k, init=init, n_init=1, max_iter=300, tol=tol).fit(X)
     ref = SkKMeans(n_clusters=k, init=init, n_init=1, max_iter=300, tol=tol, algorithm="lloyd").fit(X)
@@ -59,7 +59,7 @@ def test_same_centres_and_labels_as_sklearn_lloyd(name, X, k, tol):
     assert ours.score(X) == pytest.approx(ref.score(X), rel=1e-9)
 
 
-def test_same_result_as_sklearn_with_sample_weight():
+def test_same_result_as_sklearn_with_sample_weight(kernel_path):
     X, _ = make_blobs(n_samples=400, centers=4, random_state=4)
     w = np.random.default_rng(1).uniform(0.1, 5.0, size=len(X))
     init = X[:4]

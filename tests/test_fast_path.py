@@ -26,7 +26,7 @@ def _photo(h=60, w=80, seed=0):
 
 
 @pytest.mark.parametrize("k", [2, 7, 16])
-def test_weighted_histogram_lloyd_equals_sklearn_on_all_pixels(k):
+def test_weighted_histogram_lloyd_equals_sklearn_on_all_pixels(k, kernel_path):
     img = _photo()
     pixels = img.reshape(-1, 3).astype(np.float64)
     hist = color_histogram(pack_rgb(img.reshape(-1, 3)))
@@ -41,7 +41,7 @@ def test_weighted_histogram_lloyd_equals_sklearn_on_all_pixels(k):
     assert inertia == pytest.approx(ref.inertia_, rel=1e-9)
 
 
-def test_lloyd_matches_sklearn_on_general_data():
+def test_lloyd_matches_sklearn_on_general_data(kernel_path):
     from sklearn.datasets import make_blobs
 
     X, _ = make_blobs(5000, centers=6, n_features=4, random_state=0)
@@ -54,7 +54,7 @@ def test_lloyd_matches_sklearn_on_general_data():
     assert inertia == pytest.approx(ref.inertia_, rel=1e-12)
 
 
-def test_fit_palette_coarse_stage_is_no_worse_than_sklearn():
+def test_fit_palette_coarse_stage_is_no_worse_than_sklearn(kernel_path):
     # Enough distinct colours to take the coarse-to-fine route.
     img = _photo(200, 220, seed=2)
     hist = color_histogram(pack_rgb_u32(img.reshape(-1, 3)))
@@ -117,3 +117,31 @@ def test_histogram_sort_path_matches_numpy_unique():
     labels = np.arange(h.n_colors, dtype=np.int32)
     got = h.lookup(keys, labels)
     assert np.array_equal(h.keys[got], keys)
+
+
+def test_split_init_hand_computed():
+    from kmeans_compress.kmeans import _split_init
+
+    # Two pairs on a line: the first cut separates the pairs (error 1 left of 202),
+    # the next one splits the heavier-error pair.
+    X = np.array([[0.0], [1.0], [10.0], [13.0]])
+    w = np.ones(4)
+    np.testing.assert_allclose(np.sort(_split_init(X, w, 2)[:, 0]), [0.5, 11.5])
+    np.testing.assert_allclose(np.sort(_split_init(X, w, 3)[:, 0]), [0.5, 10.0, 13.0])
+    # Weights pull the mean: 3 x [0] and 1 x [4] in one cluster.
+    np.testing.assert_allclose(_split_init(np.array([[0.0], [4.0]]), np.array([3.0, 1.0]), 1), [[1.0]])
+
+
+@given(st.integers(0, 10_000), st.integers(1, 40))
+@settings(max_examples=40)
+def test_split_init_gives_k_distinct_centres_inside_the_data(seed, k):
+    from kmeans_compress.kmeans import _split_init
+
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 6, size=(rng.integers(1, 120), 3)).astype(np.float64)
+    w = rng.integers(1, 9, size=len(X)).astype(np.float64)
+    c = _split_init(X, w, k)
+    n_distinct = len(np.unique(X, axis=0))
+    assert len(c) == min(k, n_distinct)
+    assert len(np.unique(c, axis=0)) == len(c)
+    assert (c >= X.min(axis=0) - 1e-9).all() and (c <= X.max(axis=0) + 1e-9).all()

@@ -1,54 +1,111 @@
-"""Compiled kernels agree with brute force references (skipped without numba)."""
+"""The compiled kernels make the same decisions as the numpy code they stand in for."""
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kmeans_compress import _kernels
+from kmeans_compress.kmeans import _kmeans_plusplus, _lloyd, _split_init
 
 pytestmark = pytest.mark.skipif(not _kernels.HAVE_NUMBA, reason="numba not installed")
 
 
-def _dists(X, C):
-    return ((X[:, None, :].astype(np.float64) - C[None, :, :]) ** 2).sum(axis=2)
+def _numpy(monkeypatch):
+    monkeypatch.setattr(_kernels, "MIN_WORK", 1 << 62)
 
 
-def test_nearest_two_matches_brute_force():
-    rng = np.random.default_rng(1)
-    X = rng.uniform(0, 255, (3000, 3))
-    C = rng.uniform(0, 255, (37, 3))
-    labels, d1, d2 = _kernels.nearest_two_compiled(X, C, min_work=0)
-    D = _dists(X, C)
-    np.testing.assert_array_equal(labels, D.argmin(axis=1))
-    s = np.sort(D, axis=1)
-    np.testing.assert_allclose(d1, s[:, 0], rtol=1e-12, atol=1e-9)
-    np.testing.assert_allclose(d2, s[:, 1], rtol=1e-12, atol=1e-9)
+def _compiled(monkeypatch):
+    monkeypatch.setattr(_kernels, "MIN_WORK", 0)
 
 
-def test_top_candidates_are_the_nearest_set():
-    rng = np.random.default_rng(2)
-    X = rng.uniform(0, 255, (500, 3))
-    C = rng.uniform(0, 255, (64, 3))
-    out = _kernels.top_candidates_compiled(X, C, 12, min_work=0)
-    D = _dists(X, C)
-    ref = np.argsort(D, axis=1, kind="stable")[:, :12]
-    for got, want in zip(out, ref):
-        assert set(got.tolist()) == set(want.tolist())
+def _data(seed, n, d, duplicates=False, integer=False):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * rng.uniform(0.5, 20, size=d) + rng.integers(0, 3, size=(n, 1)) * 15
+    if integer:
+        X = np.rint(np.abs(X) * 3) % 256
+    if duplicates:
+        X[n // 2 :] = X[: n - n // 2]
+    w = rng.integers(1, 50, size=n).astype(np.float64)
+    return X, w
 
 
-def test_assign_among_picks_nearest_candidate():
-    rng = np.random.default_rng(3)
-    X = rng.uniform(0, 255, (800, 3)).astype(np.float32)
-    C = rng.uniform(0, 255, (50, 3))
-    cand = np.stack([rng.choice(50, 6, replace=False) for _ in range(800)])
-    labels, dist2 = _kernels.assign_among_compiled(X, C, cand, min_work=0)
-    D = _dists(X, C)
-    sub = np.take_along_axis(D, cand, axis=1)
-    want = cand[np.arange(800), sub.argmin(axis=1)]
-    np.testing.assert_array_equal(labels, want)
-    np.testing.assert_allclose(dist2, sub.min(axis=1), rtol=1e-5)
+CASES = [
+    # seed, n, d, k, duplicates, integer (colour-like grid points with many exact ties)
+    (0, 400, 2, 1, False, False),
+    (1, 500, 3, 7, False, False),
+    (2, 600, 3, 40, True, True),
+    (3, 300, 5, 12, False, False),
+    (4, 800, 1, 9, True, False),
+    (5, 2000, 3, 256, False, True),
+]
+
+
+@pytest.mark.parametrize("seed, n, d, k, dup, integer", CASES)
+@pytest.mark.parametrize("tol", [0.0, 1e-3])
+def test_compiled_lloyd_equals_numpy_lloyd(monkeypatch, seed, n, d, k, dup, integer, tol):
+    X, w = _data(seed, n, d, dup, integer)
+    start = X[np.random.default_rng(seed).choice(n, k, replace=False)]
+    _numpy(monkeypatch)
+    ref = _lloyd(X, w, start, 300, tol)
+    _compiled(monkeypatch)
+    got = _lloyd(X, w, start, 300, tol)
+    np.testing.assert_array_equal(got[0], ref[0])
+    assert got[1] == pytest.approx(ref[1], rel=1e-12)
+    np.testing.assert_allclose(got[2], ref[2], rtol=1e-12, atol=1e-12)
+    assert got[3] == ref[3]
+
+
+def test_compiled_lloyd_reseeds_empty_clusters_like_numpy(monkeypatch):
+    # Two starting centres far from every point: their clusters are empty at once.
+    X, w = _data(7, 300, 2)
+    start = np.vstack([X[:5], [[1e6, 1e6], [-1e6, 1e6]]])
+    _numpy(monkeypatch)
+    ref = _lloyd(X, w, start, 300, 0.0)
+    _compiled(monkeypatch)
+    got = _lloyd(X, w, start, 300, 0.0)
+    assert np.isfinite(got[2]).all()
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_allclose(got[2], ref[2], rtol=1e-12)
+    assert len(np.unique(got[0])) == 7
+
+
+@given(st.integers(0, 10_000), st.integers(1, 30))
+def test_a_label_hint_never_changes_the_result(seed, k):
+    X, w = _data(seed, 250, 3, integer=True)
+    rng = np.random.default_rng(seed)
+    start = X[rng.choice(len(X), k, replace=False)] + rng.normal(0, 0.3, (k, 3))
+    plain = _kernels.lloyd_compiled(X, w, start, 50, 0.0, min_work=0)
+    hinted = _kernels.lloyd_compiled(X, w, start, 50, 0.0, rng.integers(0, k, len(X)), min_work=0)
+    np.testing.assert_array_equal(plain[0], hinted[0])
+    np.testing.assert_array_equal(plain[2], hinted[2])
+    assert plain[1] == hinted[1] and plain[3] == hinted[3]
+
+
+@pytest.mark.parametrize("seed, n, d, k, dup, integer", CASES)
+def test_compiled_split_init_equals_numpy(monkeypatch, seed, n, d, k, dup, integer):
+    X, w = _data(seed, n, d, dup, integer)
+    _numpy(monkeypatch)
+    ref = _split_init(X, w, k)
+    _compiled(monkeypatch)
+    got = _split_init(X, w, k)
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed, n, d, k, dup, integer", CASES)
+def test_compiled_kmeans_plusplus_equals_numpy(monkeypatch, seed, n, d, k, dup, integer):
+    X, w = _data(seed, n, d, dup, integer)
+    _numpy(monkeypatch)
+    ref = _kmeans_plusplus(X, w, k, np.random.default_rng(seed))
+    _compiled(monkeypatch)
+    got = _kmeans_plusplus(X, w, k, np.random.default_rng(seed))
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-9)
 
 
 def test_small_problems_stay_on_numpy():
     X = np.zeros((100, 3))
+    w = np.ones(100)
     C = np.ones((16, 3))
-    assert _kernels.nearest_two_compiled(X, C) is None  # 1,600 pairs: below MIN_WORK
+    assert _kernels.lloyd_compiled(X, w, C, 10, 0.0) is None  # 1,600 pairs: below MIN_WORK
+    assert _kernels.split_init_compiled(X, w, 16) is None

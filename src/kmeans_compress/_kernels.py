@@ -37,44 +37,38 @@ def _kernels(work: int, min_work: int | None) -> Any:
     return _module or None
 
 
-def nearest_two_compiled(X: np.ndarray, centers: np.ndarray, min_work: int | None = None):
-    """Exact direct-difference nearest and second-nearest squared distances, or
-    ``None`` (small problem, or no numba)."""
+def lloyd_compiled(X: np.ndarray, w: np.ndarray, centers: np.ndarray, max_iter: int, tol: float,
+                   labels_hint: np.ndarray | None = None, min_work: int | None = None):
+    """A whole weighted Lloyd run (``kmeans._lloyd``) compiled, or ``None`` (small problem, or no numba)."""
     k = _kernels(X.shape[0] * centers.shape[0], min_work)
     if k is None:
         return None
     X = np.ascontiguousarray(X, dtype=np.float64)
-    C = np.ascontiguousarray(centers, dtype=np.float64)
-    n = X.shape[0]
-    labels = np.empty(n, dtype=np.intp)
-    d1 = np.empty(n, dtype=np.float64)
-    d2 = np.empty(n, dtype=np.float64)
-    k._nearest_two_kernel(X, C, labels, d1, d2)
-    return labels, d1, d2
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    C = np.array(centers, dtype=np.float64, order="C", copy=True)
+    hinted = labels_hint is not None
+    labels = np.array(labels_hint, dtype=np.intp, copy=True) if hinted else np.empty(X.shape[0], dtype=np.intp)
+    inertia, n_iter = k._lloyd_kernel(X, w, C, int(max_iter), float(tol), labels, hinted)
+    return labels, float(inertia), C, int(n_iter)
 
 
-def assign_among_compiled(X: np.ndarray, centers: np.ndarray, cand: np.ndarray, min_work: int | None = None):
-    """Nearest of each row's candidate centres in float32, or ``None`` (small problem, or no numba)."""
-    k = _kernels(X.shape[0] * centers.shape[0], min_work)
+def kmeans_plusplus_compiled(X: np.ndarray, w: np.ndarray, n_clusters: int, u_first: float, U: np.ndarray,
+                             min_work: int | None = None):
+    """Greedy weighted k-means++ compiled, with its uniform draws given, or ``None``."""
+    k = _kernels(X.shape[0] * n_clusters * max(1, U.shape[1]), min_work)
     if k is None:
         return None
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    C = np.ascontiguousarray(centers, dtype=np.float32)
-    cand = np.ascontiguousarray(cand, dtype=np.intp)
-    n = X.shape[0]
-    labels = np.empty(n, dtype=np.intp)
-    dist2 = np.empty(n, dtype=np.float64)
-    k._assign_among_kernel(X, C, cand, labels, dist2)
-    return labels, dist2
+    centers = np.empty((n_clusters, X.shape[1]), dtype=np.float64)
+    k._kmeans_plusplus_kernel(np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(w, dtype=np.float64),
+                              float(u_first), np.ascontiguousarray(U, dtype=np.float64), centers)
+    return centers
 
 
-def top_candidates_compiled(X: np.ndarray, centers: np.ndarray, n_cand: int, min_work: int | None = None):
-    """The ``n_cand`` nearest centres of every row (nearest first), or ``None`` (small problem, or no numba)."""
-    k = _kernels(X.shape[0] * centers.shape[0], min_work)
+def split_init_compiled(X: np.ndarray, w: np.ndarray, n_clusters: int, min_work: int | None = None):
+    """The split initialization (``kmeans._split_init``) compiled, or ``None`` (small problem, or no numba)."""
+    k = _kernels(X.shape[0] * n_clusters, min_work)
     if k is None:
         return None
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    C = np.ascontiguousarray(centers, dtype=np.float64)
-    out = np.empty((X.shape[0], n_cand), dtype=np.intp)
-    k._top_candidates_kernel(X, C, n_cand, out)
-    return out
+    centers = np.empty((n_clusters, X.shape[1]), dtype=np.float64)
+    m = k._split_init_kernel(np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(w, dtype=np.float64), centers)
+    return centers[:m].copy()

@@ -14,8 +14,6 @@ from typing import Iterator
 
 import numpy as np
 
-from ._kernels import nearest_two_compiled
-
 __all__ = ["nearest_centers", "nearest_two", "nearest_palette", "exact_nearest_centers"]
 
 # Work on at most this many distance entries (points x centres) at once: 8 MiB
@@ -128,10 +126,6 @@ def nearest_two(
     d2 = np.empty(n, dtype=np.float64)
     if n == 0:
         return labels, d1, d2
-    if X.dtype == np.float64 and X.shape[1] <= 8:
-        compiled = nearest_two_compiled(X, centers)
-        if compiled is not None:
-            return compiled
     if x_norm is None:
         x_norm = np.einsum("ij,ij->i", X, X)
     if k == 1:

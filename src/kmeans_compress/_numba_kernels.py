@@ -1,82 +1,464 @@
 """numba kernels, compiled on first use and cached beside the module.
 
 Imported only through :mod:`kmeans_compress._kernels`, and only for problems
-large enough to repay loading numba.
+large enough to repay loading numba. Each kernel does what a numpy function of
+:mod:`kmeans_compress.kmeans` does (same decisions, same order of summation
+wherever it matters), so the two paths agree; the tests compare them.
+
+Threads: the per-point loops of an assignment run in parallel (``prange``);
+every point's result is its own, so the output does not depend on the number
+of threads. Sums over points (centre updates, potentials) stay serial.
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
+
+
+# ----------------------------------------------------------------------------- whole Lloyd runs
 
 
 @njit(cache=True, nogil=True)
-def _nearest_two_kernel(X, C, labels, d1, d2):  # pragma: no cover - compiled
+def _dist2(X, i, C, j):  # pragma: no cover - compiled
+    s = 0.0
+    for f in range(X.shape[1]):
+        t = X[i, f] - C[j, f]
+        s += t * t
+    return s
+
+
+@njit(cache=True, nogil=True)
+def _full_search(X, i, C):  # pragma: no cover - compiled
+    """Nearest centre of point ``i`` (ties: lowest index), its squared distance and the second smallest."""
+    b1 = np.inf
+    b2 = np.inf
+    lab = 0
+    for j in range(C.shape[0]):
+        s = _dist2(X, i, C, j)
+        if s < b1:
+            b2 = b1
+            b1 = s
+            lab = j
+        elif s < b2:
+            b2 = s
+    return lab, b1, b2
+
+
+@njit(cache=True, nogil=True)
+def _center_neighbours(C, cc, order, s, fresh):  # pragma: no cover - compiled
+    """Distances between centres ``cc``, each centre's others nearest first (``order``)
+    and half the distance to the nearest other (Hamerly's ``s``).
+
+    Unless ``fresh``, ``order`` holds the previous iteration's order, which is
+    nearly sorted already because centres move little: insertion sort repairs it
+    in about one pass.
+    """
+    k = C.shape[0]
+    for j in range(k):
+        cc[j, j] = 0.0
+        for q in range(j + 1, k):
+            d = np.sqrt(_dist2(C, j, C, q))
+            cc[j, q] = d
+            cc[q, j] = d
+    for j in range(k):
+        row = order[j]
+        key = cc[j]
+        if fresh:
+            row[:] = np.argsort(key)
+        else:
+            for q in range(1, k):
+                v = row[q]
+                kv = key[v]
+                p = q
+                while p > 0 and key[row[p - 1]] > kv:
+                    row[p] = row[p - 1]
+                    p -= 1
+                row[p] = v
+        s[j] = 0.5 * key[row[1]] if k > 1 else np.inf
+
+
+@njit(cache=True, nogil=True)
+def _sorted_search(X, i, C, a, u2, cc, order):  # pragma: no cover - compiled
+    """Nearest and second-nearest centre of point ``i`` whose squared distance to centre ``a`` is ``u2``.
+
+    The others are visited nearest to ``a`` first; a centre ``j`` is at least
+    ``cc[a, j] - u`` from the point, so the walk stops once that exceeds the
+    second-best distance found. Returns (label, nearest, second) as distances;
+    ties go to the lowest index, as in a full search.
+    """
+    lab = a
+    u = np.sqrt(u2)
+    b1 = u2
+    b2 = np.inf
+    reach = np.inf  # u + second-best distance: centres farther than this from ``a`` cannot matter
+    for q in range(C.shape[0]):
+        j = order[a, q]
+        if j == a:
+            continue
+        if cc[a, j] > reach:
+            break
+        d = _dist2(X, i, C, j)
+        if d < b1 or (d == b1 and j < lab):
+            b2 = b1
+            b1 = d
+            lab = j
+        elif d < b2:
+            b2 = d
+        else:
+            continue
+        reach = u + np.sqrt(b2)
+    return lab, np.sqrt(b1), np.sqrt(b2)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _hamerly_assign(X, C, labels, upper, lower, cc, order, s):  # pragma: no cover - compiled
+    """Exact nearest centres with Hamerly's bounds; returns how many labels changed.
+
+    A point whose bounds are not conclusive is searched among the centres near
+    its own (:func:`_sorted_search`), not all of them. Points are independent,
+    so they are shared among threads; the result does not depend on their number.
+    """
+    changed = 0
+    for i in prange(X.shape[0]):
+        a = labels[i]
+        m = max(s[a], lower[i])
+        if upper[i] > m:
+            u2 = _dist2(X, i, C, a)
+            u = np.sqrt(u2)
+            upper[i] = u
+            if u > m:
+                lab, b1, b2 = _sorted_search(X, i, C, a, u2, cc, order)
+                if lab != a:
+                    changed += 1
+                    labels[i] = lab
+                upper[i] = b1
+                lower[i] = b2
+    return changed
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _first_assign(X, C, labels, upper, lower, hinted, cc, order):  # pragma: no cover - compiled
+    """Exact nearest and second-nearest centres of every point. With ``hinted``,
+    ``labels`` holds a guess (a centre near each point) and the search walks out
+    from it (:func:`_sorted_search`) instead of visiting every centre."""
+    for i in prange(X.shape[0]):
+        if hinted:
+            a = labels[i]
+            lab, b1, b2 = _sorted_search(X, i, C, a, _dist2(X, i, C, a), cc, order)
+            labels[i] = lab
+            upper[i] = b1
+            lower[i] = b2
+        else:
+            lab, b1, b2 = _full_search(X, i, C)
+            labels[i] = lab
+            upper[i] = np.sqrt(b1)
+            lower[i] = np.sqrt(b2)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _loosen_bounds(labels, upper, lower, delta, j1, m2):  # pragma: no cover - compiled
+    m1 = delta[j1]
+    for i in prange(labels.shape[0]):
+        a = labels[i]
+        upper[i] += delta[a]
+        lower[i] -= m2 if a == j1 else m1
+
+
+@njit(cache=True, nogil=True)
+def _update_centers_kernel(X, w, labels, C, new):  # pragma: no cover - compiled
+    """Weighted means into ``new``; empty clusters re-seeded as ``kmeans._update_centers`` does."""
     n, d = X.shape
     k = C.shape[0]
+    wsum = np.zeros(k)
+    sums = np.zeros((k, d))
     for i in range(n):
-        b1 = np.inf
-        b2 = np.inf
-        lab = 0
+        j = labels[i]
+        wsum[j] += w[i]
+        for f in range(d):
+            sums[j, f] += w[i] * X[i, f]
+    n_empty = 0
+    for j in range(k):
+        if wsum[j] == 0:
+            n_empty += 1
+    if n_empty:
+        cand = np.flatnonzero(w > 0)
+        neg = np.empty(cand.size)
+        for q in range(cand.size):
+            neg[q] = -_dist2(X, cand[q], C, labels[cand[q]])
+        order = cand[np.argsort(neg, kind="mergesort")]
+        q = 0
         for j in range(k):
-            s = 0.0
-            for f in range(d):
-                t = X[i, f] - C[j, f]
-                s += t * t
-            if s < b1:
-                b2 = b1
-                b1 = s
-                lab = j
-            elif s < b2:
-                b2 = s
-        labels[i] = lab
-        d1[i] = b1
-        d2[i] = b2
-
-
-@njit(cache=True, nogil=True)
-def _assign_among_kernel(X, C, cand, labels, dist2):  # pragma: no cover - compiled
-    n, d = X.shape
-    m = cand.shape[1]
-    for i in range(n):
-        best = np.float32(np.inf)
-        lab = cand[i, 0]
-        for q in range(m):
-            j = cand[i, q]
-            s = np.float32(0.0)
-            for f in range(d):
-                t = C[j, f] - X[i, f]
-                s += t * t
-            if s < best:
-                best = s
-                lab = j
-        labels[i] = lab
-        dist2[i] = best
-
-
-@njit(cache=True, nogil=True)
-def _top_candidates_kernel(X, C, n_cand, out):  # pragma: no cover - compiled
-    n, d = X.shape
-    k = C.shape[0]
-    bd = np.empty(n_cand, dtype=np.float64)
-    bi = np.empty(n_cand, dtype=np.intp)
-    for i in range(n):
-        filled = 0
-        for j in range(k):
-            s = 0.0
-            for f in range(d):
-                t = X[i, f] - C[j, f]
-                s += t * t
-            if filled < n_cand:
-                p = filled
-                filled += 1
-            elif s < bd[n_cand - 1]:
-                p = n_cand - 1
-            else:
+            if wsum[j] != 0 or q >= order.size:
                 continue
-            while p > 0 and bd[p - 1] > s:
-                bd[p] = bd[p - 1]
-                bi[p] = bi[p - 1]
-                p -= 1
-            bd[p] = s
-            bi[p] = j
-        for q in range(n_cand):
-            out[i, q] = bi[q]
+            p = order[q]
+            q += 1
+            old = labels[p]
+            wsum[old] -= w[p]
+            for f in range(d):
+                sums[old, f] -= w[p] * X[p, f]
+            wsum[j] = w[p]
+            for f in range(d):
+                sums[j, f] = w[p] * X[p, f]
+    for j in range(k):
+        for f in range(d):
+            new[j, f] = sums[j, f] / wsum[j] if wsum[j] > 0 else C[j, f]
+
+
+@njit(cache=True, nogil=True)
+def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted):  # pragma: no cover - compiled
+    """``kmeans._lloyd`` compiled: the same iterations, labels and stopping rule.
+
+    ``C`` (the start) is overwritten with the final centres and ``labels`` with
+    the final assignment; with ``hinted``, ``labels`` comes in holding a guess of
+    every point's nearest centre, which only speeds up the first assignment.
+    Returns ``(inertia, n_iter)``.
+    """
+    n = X.shape[0]
+    k = C.shape[0]
+    upper = np.empty(n)
+    lower = np.empty(n)
+    new = np.empty_like(C)
+    delta = np.empty(k)
+    s = np.empty(k)
+    cc = np.empty((k, k))
+    order = np.empty((k, k), dtype=np.intp)
+    if hinted:
+        _center_neighbours(C, cc, order, s, True)
+    _first_assign(X, C, labels, upper, lower, hinted, cc, order)
+    strict = False
+    n_iter = 0
+    for it in range(1, max_iter + 1):
+        n_iter = it
+        changed = 1
+        if it > 1:
+            _center_neighbours(C, cc, order, s, it == 2 and not hinted)
+            changed = _hamerly_assign(X, C, labels, upper, lower, cc, order, s)
+        _update_centers_kernel(X, w, labels, C, new)
+        shift = 0.0
+        j1 = 0
+        for j in range(k):
+            dj = _dist2(new, j, C, j)
+            shift += dj
+            delta[j] = np.sqrt(dj)
+            if delta[j] > delta[j1]:
+                j1 = j
+        m2 = 0.0
+        for j in range(k):
+            if j != j1 and delta[j] > m2:
+                m2 = delta[j]
+        _loosen_bounds(labels, upper, lower, delta, j1, m2)
+        C[:] = new
+        if changed == 0:
+            strict = True
+            break
+        if shift <= tol:
+            break
+    if not strict:
+        _center_neighbours(C, cc, order, s, n_iter < 2 and not hinted)
+        _hamerly_assign(X, C, labels, upper, lower, cc, order, s)
+    inertia = 0.0
+    for i in range(n):
+        inertia += w[i] * _dist2(X, i, C, labels[i])
+    return inertia, n_iter
+
+
+@njit(cache=True, nogil=True)
+def _kmeans_plusplus_kernel(X, w, u_first, U, centers):  # pragma: no cover - compiled
+    """Greedy weighted k-means++ (``kmeans._kmeans_plusplus``) with its uniform draws given.
+
+    ``U`` is (K - 1, n_local_trials): one row of draws per centre after the first.
+    """
+    n, d = X.shape
+    k = centers.shape[0]
+    trials = U.shape[1]
+    cum = np.cumsum(w)
+    first = min(np.searchsorted(cum, u_first * cum[-1], side="right"), n - 1)
+    centers[0] = X[first]
+    closest = np.empty(n)
+    for i in range(n):
+        closest[i] = _dist2(X, i, centers, 0)
+    trial_d = np.empty((trials, n))
+    pots = np.empty(trials)
+    picks = np.empty(trials, dtype=np.intp)
+    nz = np.flatnonzero(w > 0)
+    for c in range(1, k):
+        total = 0.0
+        for i in range(n):
+            total += closest[i] * w[i]
+            cum[i] = total
+        for t in range(trials):
+            if total > 0:
+                picks[t] = min(np.searchsorted(cum, U[c - 1, t] * total, side="right"), n - 1)
+            else:  # every point already sits on a centre
+                picks[t] = nz[min(int(U[c - 1, t] * nz.size), nz.size - 1)]
+        _trial_potentials(X, w, closest, picks, trial_d, pots)
+        best = 0
+        for t in range(1, trials):
+            if pots[t] < pots[best]:
+                best = t
+        centers[c] = X[picks[best]]
+        closest[:] = trial_d[best]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _trial_potentials(X, w, closest, picks, trial_d, pots):  # pragma: no cover - compiled
+    """For each candidate centre (one per thread), every point's squared distance to its
+    nearest centre if the candidate were added, and the weighted total."""
+    n, d = X.shape
+    for t in prange(picks.shape[0]):
+        p = picks[t]
+        pot = 0.0
+        for i in range(n):
+            s = 0.0
+            for f in range(d):
+                q = X[i, f] - X[p, f]
+                s += q * q
+            if s > closest[i]:
+                s = closest[i]
+            trial_d[t, i] = s
+            pot += s * w[i]
+        pots[t] = pot
+
+
+# ----------------------------------------------------------------------------- split initialization
+
+
+@njit(cache=True, nogil=True)
+def _best_cut(X, w, seg, ax, total_w, total_s, total_q):  # pragma: no cover - compiled
+    """The cut of ``seg`` (sorted by coordinate ``ax``) between distinct values that leaves
+    the least summed squared error in the two halves.
+
+    Returns (error of both halves, cut position, error of the first half, of the second),
+    or an error of inf when every point has the same coordinate.
+    """
+    m = seg.size
+    d = X.shape[1]
+    w1 = 0.0
+    q1 = 0.0
+    s1 = np.zeros(d)
+    best = np.inf
+    best_p = -1
+    best_1 = 0.0
+    best_2 = 0.0
+    for p in range(m - 1):
+        i = seg[p]
+        w1 += w[i]
+        sq = 0.0
+        for f in range(d):
+            s1[f] += w[i] * X[i, f]
+            sq += X[i, f] * X[i, f]
+        q1 += w[i] * sq
+        if X[seg[p + 1], ax] <= X[i, ax]:
+            continue
+        w2 = total_w - w1
+        if w1 <= 0 or w2 <= 0:
+            continue
+        n1 = 0.0
+        n2 = 0.0
+        for f in range(d):
+            n1 += s1[f] * s1[f]
+            t = total_s[f] - s1[f]
+            n2 += t * t
+        e1 = q1 - n1 / w1
+        e2 = (total_q - q1) - n2 / w2
+        if e1 + e2 < best:
+            best = e1 + e2
+            best_p = p
+            best_1 = e1
+            best_2 = e2
+    return best, best_p, best_1, best_2
+
+
+@njit(cache=True, nogil=True)
+def _segment_moments(X, w, seg):  # pragma: no cover - compiled
+    d = X.shape[1]
+    tw = 0.0
+    tq = 0.0
+    ts = np.zeros(d)
+    for q in range(seg.size):
+        i = seg[q]
+        tw += w[i]
+        sq = 0.0
+        for f in range(d):
+            ts[f] += w[i] * X[i, f]
+            sq += X[i, f] * X[i, f]
+        tq += w[i] * sq
+    return tw, ts, tq
+
+
+@njit(cache=True, nogil=True)
+def _plan_cut(X, w, orders, a, b, plan, j):  # pragma: no cover - compiled
+    """Best cut of the cluster held in ``orders[:, a:b]`` over every axis, stored in
+    ``plan[j]`` as (error reduction, axis, position, error of the first half, of the second)."""
+    plan[j, 0] = -1.0
+    if b - a < 2:
+        return
+    tw, ts, tq = _segment_moments(X, w, orders[0, a:b])
+    err = tq - (ts @ ts) / tw
+    for ax in range(X.shape[1]):
+        e, p, e1, e2 = _best_cut(X, w, orders[ax, a:b], ax, tw, ts, tq)
+        if e < np.inf and err - e > plan[j, 0]:
+            plan[j, 0] = err - e
+            plan[j, 1] = ax
+            plan[j, 2] = p
+            plan[j, 3] = e1
+            plan[j, 4] = e2
+
+
+@njit(cache=True, nogil=True)
+def _split_init_kernel(X, w, centers):  # pragma: no cover - compiled
+    """``kmeans._split_init`` compiled; returns how many centres were filled.
+
+    The points are sorted once along every axis (ties by index); each cluster
+    is a range of these orders, and a cut splits the range of every order by a
+    stable partition, so no cluster is ever sorted again.
+    """
+    n, d = X.shape
+    k = centers.shape[0]
+    orders = np.empty((d, n), dtype=np.intp)
+    for ax in range(d):
+        orders[ax] = np.argsort(X[:, ax], kind="mergesort")
+    left = np.zeros(n, dtype=np.bool_)
+    buf = np.empty(n, dtype=np.intp)
+    start = np.zeros(k, dtype=np.intp)
+    stop = np.zeros(k, dtype=np.intp)
+    plan = np.zeros((k, 5))
+    stop[0] = n
+    _plan_cut(X, w, orders, 0, n, plan, 0)
+    m = 1
+    while m < k:
+        j = -1
+        for q in range(m):
+            if plan[q, 0] > 0 and (j < 0 or plan[q, 0] > plan[j, 0]):
+                j = q
+        if j < 0:
+            break
+        a, b = start[j], stop[j]
+        best_ax = int(plan[j, 1])
+        cut = a + int(plan[j, 2]) + 1
+        for q in range(a, b):
+            left[orders[best_ax, q]] = q < cut
+        for ax in range(d):
+            if ax == best_ax:
+                continue
+            lo = a
+            hi = cut
+            for q in range(a, b):
+                i = orders[ax, q]
+                if left[i]:
+                    buf[lo] = i
+                    lo += 1
+                else:
+                    buf[hi] = i
+                    hi += 1
+            orders[ax, a:b] = buf[a:b]
+        start[m] = cut
+        stop[m] = b
+        stop[j] = cut
+        _plan_cut(X, w, orders, a, cut, plan, j)
+        _plan_cut(X, w, orders, cut, b, plan, m)
+        m += 1
+    for q in range(m):
+        tw, ts, tq = _segment_moments(X, w, orders[0, start[q] : stop[q]])
+        for f in range(d):
+            centers[q, f] = ts[f] / tw
+    return m

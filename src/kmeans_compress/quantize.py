@@ -8,10 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from ._kernels import assign_among_compiled, top_candidates_compiled
 from ._nearest import nearest_centers, nearest_palette
 from .histogram import ColorHistogram, color_histogram, pack_rgb_u32
-from .kmeans import _check_random_state, _kmeans_plusplus, _lloyd, _tolerance, _update_centers
+from .kmeans import _check_random_state, _kmeans_plusplus, _lloyd, _split_init, _tolerance
 
 __all__ = ["Quantization", "quantize", "MAX_PALETTE"]
 
@@ -87,18 +86,15 @@ def _check_rgb(image: Any) -> np.ndarray:
 
 # Above this many distinct points, fit_palette first clusters a coarse histogram
 # (points binned on a regular grid, each occupied cell standing for its points by
-# their weighted mean), then refines on all points. Measured on the public set
-# (benchmarks/RESULTS.md): 2^15 cells (32 bins a channel) and 4 seeds beat
-# scikit-learn's all-pixel MSE at K <= 64; K = 256 needs the finer 2^17-cell grid
-# (2 seeds) to do so, a coarser start ending about 1 % worse after refinement.
+# their weighted mean), then refines on all points. The grid has about 512 cells
+# per palette entry, from 2^15 (32 bins a channel) to 2^17 (50 bins) cells.
 _COARSE_MIN_POINTS = 20_000
-
-
-def _coarse_plan(n_colors: int, n_init: int) -> tuple[int, int]:
-    """(grid cells, seeds) of the coarse stage for a palette of ``n_colors``."""
-    cells = int(np.clip(512 * n_colors, 1 << 15, 1 << 17))
-    seeds = 4 if n_colors <= 64 else 2
-    return cells, max(n_init, seeds)
+_COARSE_CELLS_PER_COLOR = 512
+_COARSE_CELLS = (1 << 15, 1 << 17)
+# Lloyd iterations on all points after the coarse stage, at most. The start is
+# already close: on the public set, 20 iterations reach within 0.5 % of the
+# converged distortion at K = 256, and the rest would cost as much again.
+_FINE_MAX_ITER = 40
 
 
 def _coarse_histogram(X: np.ndarray, w: np.ndarray, max_cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -131,111 +127,6 @@ def _coarse_histogram(X: np.ndarray, w: np.ndarray, max_cells: int) -> tuple[np.
     return Xc, wc, cell_index[key]
 
 
-def _top_candidates(X: np.ndarray, centers: np.ndarray, n_cand: int) -> np.ndarray:
-    """Indices of the ``n_cand`` nearest centres of every point (unordered), chunked."""
-    compiled = top_candidates_compiled(X, centers, n_cand)
-    if compiled is not None:
-        return compiled
-    n = X.shape[0]
-    k = centers.shape[0]
-    out = np.empty((n, n_cand), dtype=np.intp)
-    c_norm = np.einsum("ij,ij->i", centers, centers)
-    ct = np.ascontiguousarray(centers.T)
-    step = max(64, (1 << 20) // k)
-    for start in range(0, n, step):
-        d = X[start : start + step] @ ct
-        d *= -2.0
-        d += c_norm
-        out[start : start + step] = np.argpartition(d, n_cand - 1, axis=1)[:, :n_cand]
-    return out
-
-
-def _assign_among(X: np.ndarray, centers: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest of each point's candidate centres, and its squared distance (float32 arithmetic), chunked.
-
-    ``X`` is float32 here: this only steers the palette search.
-    """
-    compiled = assign_among_compiled(X, centers, cand)
-    if compiled is not None:
-        return compiled
-    n = X.shape[0]
-    labels = np.empty(n, dtype=np.intp)
-    dist2 = np.empty(n, dtype=np.float64)
-    step = 1 << 15
-    c32 = centers.astype(np.float32)
-    for start in range(0, n, step):
-        c = cand[start : start + step]
-        diff = c32[c] - X[start : start + step, None, :]
-        d = np.einsum("ijk,ijk->ij", diff, diff)
-        j = np.argmin(d, axis=1)
-        rows = np.arange(c.shape[0])
-        labels[start : start + step] = c[rows, j]
-        dist2[start : start + step] = d[rows, j]
-    return labels, dist2
-
-
-# Candidate centres kept per point during refinement, and how often (iterations)
-# the candidate lists are rebuilt from all centres.
-_N_CANDIDATES = 12
-_REFRESH_EVERY = 5
-# Up to this palette size the exact bounded Lloyd (kmeans._lloyd) refines faster.
-_CANDIDATE_MIN_COLORS = 64
-# Refinement iterations at most with candidate lists (each point's assignment
-# barely changes after that; see benchmarks/RESULTS.md).
-_REFINE_MAX_ITER = 30
-
-
-def _refine(
-    X: np.ndarray,
-    w: np.ndarray,
-    centers: np.ndarray,
-    max_iter: int,
-    tol: float,
-    cell_means: np.ndarray,
-    cell_of_point: np.ndarray,
-) -> np.ndarray:
-    """Lloyd iterations on all points, each point choosing among a few candidate centres.
-
-    The start comes from the coarse stage, so the centres move little. Each
-    point's candidates are the ``_N_CANDIDATES`` centres nearest to the mean of
-    its coarse cell (a cell is a few units wide), rebuilt every
-    ``_REFRESH_EVERY`` iterations and again before stopping, so that the run
-    stops on fresh lists. An iteration costs ``M x 12`` distances instead of
-    ``M x K``. This is a heuristic for the palette's search only: the final
-    mapping of every colour to its palette entry is exact whatever happens here.
-    """
-    k = centers.shape[0]
-    n_cand = min(_N_CANDIDATES, k)
-
-    def candidates(c: np.ndarray) -> np.ndarray:
-        return _top_candidates(cell_means, c, n_cand)[cell_of_point]
-
-    cand = candidates(centers)
-    X32 = X.astype(np.float32)
-    fresh = True
-    labels_old = None
-    for it in range(max_iter):
-        labels, dist2 = _assign_among(X32, centers, cand)
-        new_centers = _update_centers(X, w, labels, dist2, centers)
-        converged = labels_old is not None and np.array_equal(labels, labels_old)
-        shift = float(np.sum((new_centers - centers) ** 2))
-        centers = new_centers
-        if converged or shift <= tol:
-            if fresh:
-                break
-            # Stop only on lists rebuilt from every centre.
-            cand = candidates(centers)
-            fresh = True
-            labels_old = None
-            continue
-        labels_old = labels
-        fresh = False
-        if (it + 1) % _REFRESH_EVERY == 0:
-            cand = candidates(centers)
-            fresh = True
-    return centers
-
-
 def fit_palette(
     X: np.ndarray,
     w: np.ndarray,
@@ -251,37 +142,38 @@ def fit_palette(
     This is the one clustering entry point of the image path: colour histograms
     in RGB (d=3), RGBA (d=4) or any other colour space all come through here.
 
-    Coarse to fine: when there are many points, they are first binned on a grid
-    (32 to 50 bins a channel in 3-D) into a coarse weighted histogram; several
-    weighted k-means++ seeds (at least ``n_init``) are run to convergence there,
-    which is cheap, and the best is refined by Lloyd iterations on all points to
-    scikit-learn's relative tolerance. The refinement minimizes exactly the
-    all-pixel objective; the coarse stage only chooses a better start than one
-    k-means++ draw would. With few points, ``n_init`` seeds run on all of them.
+    The start is the deterministic split initialization
+    (:func:`kmeans._split_init`); each further seed (``n_init`` > 1) is a
+    weighted k-means++ draw, and the start of lowest distortion after Lloyd's
+    iterations wins. Coarse to fine: with many points, the starts are computed
+    and iterated to convergence on a coarse histogram (the points binned on a
+    regular grid, each cell standing for its points by their weighted mean), and
+    the winner is refined by at most ``_FINE_MAX_ITER`` Lloyd iterations on all
+    points, which minimize exactly the all-pixel objective.
     """
     X = np.ascontiguousarray(X, dtype=np.float64)
     w = np.ascontiguousarray(w, dtype=np.float64)
     rng = _check_random_state(random_state)
     tol_abs = _tolerance(X, w, tol)
-    start_points, start_w, n_seeds = X, w, n_init
+    points, weights, cell = X, w, None
     if X.shape[0] >= _COARSE_MIN_POINTS:
-        cells, seeds = _coarse_plan(n_colors, n_init)
+        cells = int(np.clip(_COARSE_CELLS_PER_COLOR * n_colors, *_COARSE_CELLS))
         Xc, wc, cell_of_point = _coarse_histogram(X, w, cells)
         if n_colors < Xc.shape[0] <= X.shape[0] // 2:
-            start_points, start_w, n_seeds = Xc, wc, seeds
-    best: tuple[float, np.ndarray] | None = None
-    for _ in range(n_seeds):
-        centers0 = _kmeans_plusplus(start_points, start_w, n_colors, rng)
-        _, inertia, centers, _ = _lloyd(start_points, start_w, centers0, max_iter, tol_abs)
-        if best is None or inertia < best[0]:
-            best = (inertia, centers)
-    assert best is not None
-    centers = best[1]
-    if start_points is not X:
-        if n_colors > _CANDIDATE_MIN_COLORS:
-            centers = _refine(X, w, centers, min(max_iter, _REFINE_MAX_ITER), tol_abs, Xc, cell_of_point)
+            points, weights, cell = Xc, wc, cell_of_point
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    for seed in range(max(1, n_init)):
+        if seed == 0:
+            centers0 = _split_init(points, weights, n_colors)
         else:
-            _, _, centers, _ = _lloyd(X, w, centers, max_iter, tol_abs)
+            centers0 = _kmeans_plusplus(points, weights, n_colors, rng)
+        labels, inertia, centers, _ = _lloyd(points, weights, centers0, max_iter, tol_abs)
+        if best is None or inertia < best[0]:
+            best = (inertia, centers, labels)
+    assert best is not None
+    _, centers, labels = best
+    if cell is not None:
+        _, _, centers, _ = _lloyd(X, w, centers, min(max_iter, _FINE_MAX_ITER), tol_abs, labels_hint=labels[cell])
     return centers
 
 
