@@ -1,11 +1,15 @@
 """Compiled kernels (numba), loaded lazily. Every caller keeps a numpy fallback.
 
-Importing numba and loading its cached machine code costs about half a second,
-more than a whole 16-colour compression of a photo. So the kernels are used, and
-numba imported, only when a call has at least ``MIN_WORK`` point x centre pairs
-(a 64-colour palette of a typical photo's ~100k colours, or the general
-``KMeans`` on large data); smaller problems stay on numpy and start fast.
-Without numba (or if it fails to load) every path runs on numpy unchanged.
+Importing numba and loading its cached machine code costs 0.7 to 1 s on a
+2-core machine, more than a whole 16-colour compression of a small photo. So
+the kernels are used, and numba imported, only when a call has at least
+``MIN_WORK`` point x centre pairs: a 16-colour palette of a photo with 65,000
+distinct colours or more, any larger palette of such a photo, the general
+``KMeans`` on large data. Smaller problems stay on numpy and start fast. The
+choice depends on the problem only, never on what ran before in the process,
+so the same input always takes the same path (and the tests check that both
+paths make the same decisions). Without numba (or if it fails to load) every
+path runs on numpy unchanged.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from typing import Any
 import numpy as np
 
 #: Point x centre pairs from which the compiled kernels are used.
-MIN_WORK = 1 << 22
+MIN_WORK = 1 << 20
+#: Above this many features, k-means++ stays on numpy (BLAS matrix products).
+PLUSPLUS_MAX_FEATURES = 8
 
 HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 _module: Any = None
@@ -54,7 +60,11 @@ def lloyd_compiled(X: np.ndarray, w: np.ndarray, centers: np.ndarray, max_iter: 
 
 def kmeans_plusplus_compiled(X: np.ndarray, w: np.ndarray, n_clusters: int, u_first: float, U: np.ndarray,
                              min_work: int | None = None):
-    """Greedy weighted k-means++ compiled, with its uniform draws given, or ``None``."""
+    """Greedy weighted k-means++ compiled, with its uniform draws given, or ``None``
+    (small problem, no numba, or more than ``PLUSPLUS_MAX_FEATURES`` features, where the
+    numpy code's matrix products are faster than the compiled loops)."""
+    if X.shape[1] > PLUSPLUS_MAX_FEATURES:
+        return None
     k = _kernels(X.shape[0] * n_clusters * max(1, U.shape[1]), min_work)
     if k is None:
         return None

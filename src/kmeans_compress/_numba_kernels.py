@@ -266,6 +266,10 @@ def _kmeans_plusplus_kernel(X, w, u_first, U, centers):  # pragma: no cover - co
     """Greedy weighted k-means++ (``kmeans._kmeans_plusplus``) with its uniform draws given.
 
     ``U`` is (K - 1, n_local_trials): one row of draws per centre after the first.
+    Every point remembers its nearest chosen centre ``a`` and the distance ``r``
+    to it; a candidate ``p`` with ``|p - c_a| >= 2 r`` cannot come nearer than
+    ``r`` (triangle inequality), so most points are skipped without computing
+    their distance, and the potentials are exactly those of a full pass.
     """
     n, d = X.shape
     k = centers.shape[0]
@@ -274,11 +278,14 @@ def _kmeans_plusplus_kernel(X, w, u_first, U, centers):  # pragma: no cover - co
     first = min(np.searchsorted(cum, u_first * cum[-1], side="right"), n - 1)
     centers[0] = X[first]
     closest = np.empty(n)
+    r = np.empty(n)
+    near = np.zeros(n, dtype=np.intp)
     for i in range(n):
         closest[i] = _dist2(X, i, centers, 0)
-    trial_d = np.empty((trials, n))
+        r[i] = np.sqrt(closest[i])
     pots = np.empty(trials)
     picks = np.empty(trials, dtype=np.intp)
+    reach = np.empty((trials, k))
     nz = np.flatnonzero(w > 0)
     for c in range(1, k):
         total = 0.0
@@ -290,33 +297,48 @@ def _kmeans_plusplus_kernel(X, w, u_first, U, centers):  # pragma: no cover - co
                 picks[t] = min(np.searchsorted(cum, U[c - 1, t] * total, side="right"), n - 1)
             else:  # every point already sits on a centre
                 picks[t] = nz[min(int(U[c - 1, t] * nz.size), nz.size - 1)]
-        _trial_potentials(X, w, closest, picks, trial_d, pots)
+            for j in range(c):
+                reach[t, j] = 0.5 * np.sqrt(_dist2(X, picks[t], centers, j))
+        _trial_gains(X, w, closest, r, near, picks, reach, pots)
         best = 0
         for t in range(1, trials):
-            if pots[t] < pots[best]:
+            if pots[t] > pots[best]:
                 best = t
-        centers[c] = X[picks[best]]
-        closest[:] = trial_d[best]
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def _trial_potentials(X, w, closest, picks, trial_d, pots):  # pragma: no cover - compiled
-    """For each candidate centre (one per thread), every point's squared distance to its
-    nearest centre if the candidate were added, and the weighted total."""
-    n, d = X.shape
-    for t in prange(picks.shape[0]):
-        p = picks[t]
-        pot = 0.0
+        p = picks[best]
+        centers[c] = X[p]
         for i in range(n):
+            if reach[best, near[i]] >= r[i]:
+                continue
             s = 0.0
             for f in range(d):
                 q = X[i, f] - X[p, f]
                 s += q * q
-            if s > closest[i]:
-                s = closest[i]
-            trial_d[t, i] = s
-            pot += s * w[i]
-        pots[t] = pot
+            if s < closest[i]:
+                closest[i] = s
+                r[i] = np.sqrt(s)
+                near[i] = c
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _trial_gains(X, w, closest, r, near, picks, reach, gains):  # pragma: no cover - compiled
+    """For each candidate centre (one per thread), how much it would lower the
+    potential: the weighted drop of every point's squared distance to its nearest
+    centre. Points whose nearest centre is at least twice their distance from the
+    candidate (``reach``: half those distances) cannot gain and are skipped."""
+    n, d = X.shape
+    for t in prange(picks.shape[0]):
+        p = picks[t]
+        gain = 0.0
+        for i in range(n):
+            if reach[t, near[i]] >= r[i]:
+                continue
+            s = 0.0
+            for f in range(d):
+                q = X[i, f] - X[p, f]
+                s += q * q
+            if s < closest[i]:
+                gain += (closest[i] - s) * w[i]
+        gains[t] = gain
 
 
 # ----------------------------------------------------------------------------- split initialization

@@ -354,6 +354,8 @@ def _kmeans_plusplus(
     closest = np.einsum("ij,ij->i", diff, diff)
     x_norm = np.einsum("ij,ij->i", X, X)
     nonzero = np.flatnonzero(w > 0)
+    trial_d = np.empty((n_local_trials, n))
+    step = max(256, (1 << 17) // n_local_trials)
     for c in range(1, n_clusters):
         pot = closest * w
         cum = np.cumsum(pot)
@@ -365,15 +367,20 @@ def _kmeans_plusplus(
             cand = np.searchsorted(cum, draws[c - 1] * total, side="right")
             np.clip(cand, 0, n - 1, out=cand)
         cx = X[cand]
-        d = cx @ X.T
-        d *= -2.0
-        d += x_norm
-        d += np.einsum("ij,ij->i", cx, cx)[:, None]
-        np.maximum(d, 0.0, out=d)
-        np.minimum(d, closest, out=d)
-        best = int(np.argmin(d @ w))
+        c_norm = np.einsum("ij,ij->i", cx, cx)[:, None]
+        pot = np.zeros(len(cand))
+        for start in range(0, n, step):  # chunks small enough to stay in cache
+            d = trial_d[:, start : start + step]
+            np.matmul(cx, X[start : start + step].T, out=d)
+            d *= -2.0
+            d += x_norm[start : start + step]
+            d += c_norm
+            np.maximum(d, 0.0, out=d)
+            np.minimum(d, closest[start : start + step], out=d)
+            pot += d @ w[start : start + step]
+        best = int(np.argmin(pot))
         centers[c] = cx[best]
-        closest = d[best]
+        closest = trial_d[best].copy()
     return centers
 
 
