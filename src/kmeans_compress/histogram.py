@@ -64,6 +64,21 @@ class ColorHistogram:
         return out
 
 
+    def lookup_pixels(self, pixels: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """As :meth:`lookup`, from (..., 3) uint8 pixels, packing their keys a chunk at a
+        time: no key array the size of the image is held while the result is built."""
+        flat = np.asarray(pixels).reshape(-1, 3)
+        out = np.empty(flat.shape[0], dtype=values.dtype)
+        if flat.shape[0] < _SORT_MAX_PIXELS:
+            out[:] = values[np.searchsorted(self.keys, pack_rgb_u32(flat))]
+        else:
+            lut = np.zeros(_N_KEYS, dtype=values.dtype)
+            lut[self.keys] = values
+            for start in range(0, flat.shape[0], _CHUNK_PIXELS):
+                np.take(lut, pack_rgb_u32(flat[start : start + _CHUNK_PIXELS]), out=out[start : start + _CHUNK_PIXELS])
+        return out.reshape(np.shape(pixels)[:-1])
+
+
 def pack_rgb(pixels: np.ndarray) -> np.ndarray:
     """Pack (..., 3) uint8 RGB into int64 keys ``R << 16 | G << 8 | B``.
 

@@ -240,8 +240,7 @@ def quantize(
     img = _check_rgb(image)
     n_colors = check_n_colors(n_colors)
     h, w = img.shape[:2]
-    keys = pack_rgb_u32(img.reshape(-1, 3))
-    hist = color_histogram(keys)
+    hist = color_histogram(pack_rgb_u32(img.reshape(-1, 3)))  # the keys are dropped at once: 4 bytes a pixel
     exact = hist.n_colors <= n_colors
     if exact:
         pal = hist.colors
@@ -254,7 +253,7 @@ def quantize(
     order, remap = used_by_frequency(labels, pal.shape[0], hist.counts)
     palette = np.ascontiguousarray(pal[order])
     color_index = remap[labels].astype(np.uint8)
-    indices = hist.lookup(keys, color_index).reshape(h, w)
+    indices = hist.lookup_pixels(img, color_index)
     sse = float(np.dot(hist.counts, d2))  # integer colours: exact squared errors
     return Quantization(palette=palette, indices=indices, sse=sse, n_distinct=hist.n_colors, exact=exact)
 
