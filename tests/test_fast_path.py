@@ -145,3 +145,18 @@ def test_split_init_gives_k_distinct_centres_inside_the_data(seed, k):
     assert len(c) == min(k, n_distinct)
     assert len(np.unique(c, axis=0)) == len(c)
     assert (c >= X.min(axis=0) - 1e-9).all() and (c <= X.max(axis=0) + 1e-9).all()
+
+
+@pytest.mark.parametrize("shape", [(30, 40), (300, 200)])  # below and above the table look-up threshold
+def test_lookup_pixels_equals_lookup_of_packed_keys(shape):
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 8, size=shape + (3,), dtype=np.uint8) * 31
+    hist = color_histogram(pack_rgb_u32(img.reshape(-1, 3)))
+    values = rng.integers(0, 256, size=hist.n_colors).astype(np.uint8)
+    want = hist.lookup(pack_rgb_u32(img.reshape(-1, 3)), values).reshape(shape)
+    got = hist.lookup_pixels(img, values)
+    assert got.shape == shape
+    np.testing.assert_array_equal(got, want)
+    # and independently: each pixel gets the value of its own colour
+    j = np.searchsorted(hist.keys, pack_rgb(img.reshape(-1, 3)))
+    np.testing.assert_array_equal(got.reshape(-1), values[j])
