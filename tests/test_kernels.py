@@ -109,3 +109,29 @@ def test_small_problems_stay_on_numpy():
     C = np.ones((16, 3))
     assert _kernels.lloyd_compiled(X, w, C, 10, 0.0) is None  # 1,600 pairs: below MIN_WORK
     assert _kernels.split_init_compiled(X, w, 16) is None
+
+
+def test_background_preload_changes_nothing_but_timing(tmp_path):
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    img = np.clip(rng.normal(128, 60, (300, 300, 3)), 0, 255).astype(np.uint8)
+    path = tmp_path / "in.png"
+    Image.fromarray(img).save(path)
+    code = (
+        "import sys, hashlib\n"
+        "from kmeans_compress import _compress, _kernels\n"
+        "if sys.argv[2] == 'off': _compress._PRELOAD_MIN_WORK = 1 << 62\n"
+        "r = _compress.compress(sys.argv[1], 256)\n"
+        "print(_kernels._preloading is not None, hashlib.sha256(r.to_png_bytes()).hexdigest())\n"
+    )
+    out = {}
+    for mode in ("on", "off"):
+        res = subprocess.run([sys.executable, "-c", code, str(path), mode], capture_output=True, text=True, check=True)
+        assert res.stderr == ""
+        out[mode] = res.stdout.split()
+    assert out["on"][0] == "True" and out["off"][0] == "False"
+    assert out["on"][1] == out["off"][1]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from .io import DEFAULT_MAX_PIXELS, LoadedImage, encode_animation, encode_image, load_image, output_format, write_atomic
 from .quantize import quantize_image
@@ -97,6 +99,28 @@ class CompressionResult:
         return target
 
 
+# From this many pixel x palette-entry pairs, a photo will most likely be
+# clustered by the compiled kernels: start loading them while the file decodes.
+_PRELOAD_MIN_WORK = 1 << 24
+
+
+def _preload_kernels_for(image: Any, n_colors: Any) -> None:
+    """Start loading the compiled kernels in the background if ``image`` (a path) is large."""
+    if not isinstance(image, (str, os.PathLike)) or not isinstance(n_colors, int):
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(image) as im:  # reads the header only
+                pixels = im.size[0] * im.size[1]
+    except Exception:  # load_image will report a bad file properly
+        return
+    if pixels * n_colors >= _PRELOAD_MIN_WORK:
+        from . import _kernels
+
+        _kernels.preload_in_background()
+
+
 def compress(
     image: Any,
     n_colors: int = 16,
@@ -144,6 +168,7 @@ def compress(
     (3247200, 541584)
     """
     start = time.perf_counter()
+    _preload_kernels_for(image, n_colors)
     loaded = image if isinstance(image, LoadedImage) else load_image(image, max_pixels=max_pixels, frame=frame)
     rgb, alpha = loaded.pixels, loaded.alpha
     n_frames = 1 + len(loaded.more_frames)

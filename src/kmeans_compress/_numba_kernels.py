@@ -484,3 +484,15 @@ def _split_init_kernel(X, w, centers):  # pragma: no cover - compiled
         for f in range(d):
             centers[q, f] = ts[f] / tw
     return m
+
+
+def warm_up():
+    """Call the kernels of the image path once on tiny inputs of the real types, so
+    that their cached machine code is loaded (or compiled) now."""
+    X = np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [9.0, 9.0, 9.0]])
+    w = np.ones(3)
+    centers = np.empty((2, 3))
+    _split_init_kernel(X, w, centers)
+    labels = np.zeros(3, dtype=np.intp)
+    _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, True)
+    _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, False)
