@@ -43,7 +43,7 @@ def _full_search(X, i, C):  # pragma: no cover - compiled
     return lab, b1, b2
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _center_neighbours(C, cc, order, s, fresh):  # pragma: no cover - compiled
     """Distances between centres ``cc``, each centre's others nearest first (``order``)
     and half the distance to the nearest other (Hamerly's ``s``).
@@ -53,13 +53,10 @@ def _center_neighbours(C, cc, order, s, fresh):  # pragma: no cover - compiled
     in about one pass.
     """
     k = C.shape[0]
-    for j in range(k):
-        cc[j, j] = 0.0
-        for q in range(j + 1, k):
-            d = np.sqrt(_dist2(C, j, C, q))
-            cc[j, q] = d
-            cc[q, j] = d
-    for j in range(k):
+    for j in prange(k):
+        for q in range(k):
+            cc[j, q] = np.sqrt(_dist2(C, j, C, q))
+    for j in prange(k):
         row = order[j]
         key = cc[j]
         if fresh:
@@ -110,16 +107,21 @@ def _sorted_search(X, i, C, a, u2, cc, order):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _hamerly_assign(X, C, labels, upper, lower, cc, order, s):  # pragma: no cover - compiled
+def _hamerly_assign(X, C, labels, upper, lower, cc, order, s, delta, j1, m2):  # pragma: no cover - compiled
     """Exact nearest centres with Hamerly's bounds; returns how many labels changed.
 
-    A point whose bounds are not conclusive is searched among the centres near
-    its own (:func:`_sorted_search`), not all of them. Points are independent,
-    so they are shared among threads; the result does not depend on their number.
+    First the bounds are loosened by how far the centres moved (``delta``; the
+    largest move is ``delta[j1]``, the next largest ``m2``). A point whose
+    bounds are not conclusive is searched among the centres near its own
+    (:func:`_sorted_search`), not all of them. Points are independent, so they
+    are shared among threads; the result does not depend on their number.
     """
     changed = 0
+    m1 = delta[j1]
     for i in prange(X.shape[0]):
         a = labels[i]
+        upper[i] += delta[a]
+        lower[i] -= m2 if a == j1 else m1
         m = max(s[a], lower[i])
         if upper[i] > m:
             u2 = _dist2(X, i, C, a)
@@ -152,15 +154,6 @@ def _first_assign(X, C, labels, upper, lower, hinted, cc, order):  # pragma: no 
             labels[i] = lab
             upper[i] = np.sqrt(b1)
             lower[i] = np.sqrt(b2)
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def _loosen_bounds(labels, upper, lower, delta, j1, m2):  # pragma: no cover - compiled
-    m1 = delta[j1]
-    for i in prange(labels.shape[0]):
-        a = labels[i]
-        upper[i] += delta[a]
-        lower[i] -= m2 if a == j1 else m1
 
 
 @njit(cache=True, nogil=True)
@@ -226,12 +219,14 @@ def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted):  # pragma: no cover -
     _first_assign(X, C, labels, upper, lower, hinted, cc, order)
     strict = False
     n_iter = 0
+    j1 = 0
+    m2 = 0.0
     for it in range(1, max_iter + 1):
         n_iter = it
         changed = 1
         if it > 1:
             _center_neighbours(C, cc, order, s, it == 2 and not hinted)
-            changed = _hamerly_assign(X, C, labels, upper, lower, cc, order, s)
+            changed = _hamerly_assign(X, C, labels, upper, lower, cc, order, s, delta, j1, m2)
         _update_centers_kernel(X, w, labels, C, new)
         shift = 0.0
         j1 = 0
@@ -245,7 +240,6 @@ def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted):  # pragma: no cover -
         for j in range(k):
             if j != j1 and delta[j] > m2:
                 m2 = delta[j]
-        _loosen_bounds(labels, upper, lower, delta, j1, m2)
         C[:] = new
         if changed == 0:
             strict = True
@@ -254,7 +248,7 @@ def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted):  # pragma: no cover -
             break
     if not strict:
         _center_neighbours(C, cc, order, s, n_iter < 2 and not hinted)
-        _hamerly_assign(X, C, labels, upper, lower, cc, order, s)
+        _hamerly_assign(X, C, labels, upper, lower, cc, order, s, delta, j1, m2)
     inertia = 0.0
     for i in range(n):
         inertia += w[i] * _dist2(X, i, C, labels[i])

@@ -274,6 +274,7 @@ def _lloyd(
     max_iter: int = 300,
     tol: float = 0.0,
     labels_hint: np.ndarray | None = None,
+    min_work: int | None = None,
 ) -> tuple[np.ndarray, float, np.ndarray, int]:
     """Weighted Lloyd iterations; arithmetic only, inputs already validated.
 
@@ -287,12 +288,14 @@ def _lloyd(
 
     ``labels_hint`` (optional) is a guess of every point's nearest centre;
     the compiled kernel starts its first search there. It never changes the result.
+    ``min_work`` overrides the problem size from which the compiled kernel runs
+    (see :mod:`kmeans_compress._kernels`).
 
     Returns
     -------
     labels, inertia, centers, n_iter
     """
-    compiled = lloyd_compiled(X, w, centers_init, max_iter, tol, labels_hint)
+    compiled = lloyd_compiled(X, w, centers_init, max_iter, tol, labels_hint, min_work)
     if compiled is not None:
         return compiled
     centers = np.array(centers_init, dtype=np.float64, copy=True)
@@ -329,6 +332,7 @@ def _kmeans_plusplus(
     n_clusters: int,
     rng: np.random.Generator,
     n_local_trials: int | None = None,
+    min_work: int | None = None,
 ) -> np.ndarray:
     """Greedy weighted k-means++ seeding (Arthur & Vassilvitskii, 2007).
 
@@ -342,7 +346,7 @@ def _kmeans_plusplus(
         n_local_trials = 2 + int(np.log(n_clusters))
     u_first = rng.random()
     draws = rng.random((n_clusters - 1, n_local_trials))
-    compiled = kmeans_plusplus_compiled(X, w, n_clusters, u_first, draws)
+    compiled = kmeans_plusplus_compiled(X, w, n_clusters, u_first, draws, min_work)
     if compiled is not None:
         return compiled
     centers = np.empty((n_clusters, f), dtype=np.float64)
@@ -384,7 +388,7 @@ def _kmeans_plusplus(
     return centers
 
 
-def _split_init(X: np.ndarray, w: np.ndarray, n_clusters: int) -> np.ndarray:
+def _split_init(X: np.ndarray, w: np.ndarray, n_clusters: int, min_work: int | None = None) -> np.ndarray:
     """Deterministic start by greedy splitting (variance partitioning).
 
     Start from one cluster holding every point. Every cluster knows its best
@@ -399,7 +403,7 @@ def _split_init(X: np.ndarray, w: np.ndarray, n_clusters: int) -> np.ndarray:
     the points have fewer than ``n_clusters`` distinct positions.
     """
     n_clusters = int(n_clusters)
-    compiled = split_init_compiled(X, w, n_clusters)
+    compiled = split_init_compiled(X, w, n_clusters, min_work)
     if compiled is not None:
         return compiled
     q = w * np.einsum("ij,ij->i", X, X)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _kernels
 from ._nearest import nearest_centers, nearest_palette
 from .histogram import ColorHistogram, color_histogram, pack_rgb_u32
 from .kmeans import _check_random_state, _kmeans_plusplus, _lloyd, _split_init, _tolerance
@@ -155,6 +156,9 @@ def fit_palette(
     w = np.ascontiguousarray(w, dtype=np.float64)
     rng = _check_random_state(random_state)
     tol_abs = _tolerance(X, w, tol)
+    # One decision for the whole problem: when it is large enough for the
+    # compiled kernels, its coarse stages use them too (however small they are).
+    work = 0 if X.shape[0] * n_colors >= _kernels.MIN_WORK else None
     points, weights, cell = X, w, None
     if X.shape[0] >= _COARSE_MIN_POINTS:
         cells = int(np.clip(_COARSE_CELLS_PER_COLOR * n_colors, *_COARSE_CELLS))
@@ -164,16 +168,17 @@ def fit_palette(
     best: tuple[float, np.ndarray, np.ndarray] | None = None
     for seed in range(max(1, n_init)):
         if seed == 0:
-            centers0 = _split_init(points, weights, n_colors)
+            centers0 = _split_init(points, weights, n_colors, work)
         else:
-            centers0 = _kmeans_plusplus(points, weights, n_colors, rng)
-        labels, inertia, centers, _ = _lloyd(points, weights, centers0, max_iter, tol_abs)
+            centers0 = _kmeans_plusplus(points, weights, n_colors, rng, min_work=work)
+        labels, inertia, centers, _ = _lloyd(points, weights, centers0, max_iter, tol_abs, min_work=work)
         if best is None or inertia < best[0]:
             best = (inertia, centers, labels)
     assert best is not None
     _, centers, labels = best
     if cell is not None:
-        _, _, centers, _ = _lloyd(X, w, centers, min(max_iter, _FINE_MAX_ITER), tol_abs, labels_hint=labels[cell])
+        _, _, centers, _ = _lloyd(X, w, centers, min(max_iter, _FINE_MAX_ITER), tol_abs,
+                                  labels_hint=labels[cell], min_work=work)
     return centers
 
 
