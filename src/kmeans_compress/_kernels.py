@@ -3,9 +3,12 @@
 Importing numba and loading its cached machine code costs 0.7 to 1 s on a
 2-core machine, more than a whole 16-colour compression of a small photo. So
 the kernels are used, and numba imported, only when a call has at least
-``MIN_WORK`` point x centre pairs: a 16-colour palette of a photo with 65,000
-distinct colours or more, any larger palette of such a photo, the general
-``KMeans`` on large data. Smaller problems stay on numpy and start fast. The
+``MIN_WORK`` point x centre pairs: a 16-colour palette of a photo with 16,384
+distinct colours or more (every photo of the public benchmark set), larger
+palettes of smaller ones, the general ``KMeans`` on large data. Smaller
+problems (icons, screenshots, few colours) stay on numpy and start fast; a
+one-off small photo pays the load (measured in benchmarks/RESULTS.md), a
+folder of photos pays it once per worker. The
 choice depends on the problem only, never on what ran before in the process,
 so the same input always takes the same path (and the tests check that both
 paths make the same decisions). Without numba (or if it fails to load) every
@@ -22,7 +25,7 @@ from typing import Any
 import numpy as np
 
 #: Point x centre pairs from which the compiled kernels are used.
-MIN_WORK = 1 << 20
+MIN_WORK = 1 << 18
 #: Above this many features, k-means++ stays on numpy (BLAS matrix products).
 PLUSPLUS_MAX_FEATURES = 8
 

@@ -17,8 +17,15 @@ from numba import njit, prange
 # ----------------------------------------------------------------------------- whole Lloyd runs
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _dist2(X, i, C, j):  # pragma: no cover - compiled
+    """Squared distance between ``X[i]`` and ``C[j]``, summed over features in order
+    (written out for colours, d = 3: same sum, no loop)."""
+    if X.shape[1] == 3:
+        t0 = X[i, 0] - C[j, 0]
+        t1 = X[i, 1] - C[j, 1]
+        t2 = X[i, 2] - C[j, 2]
+        return t0 * t0 + t1 * t1 + t2 * t2
     s = 0.0
     for f in range(X.shape[1]):
         t = X[i, f] - C[j, f]
@@ -26,7 +33,7 @@ def _dist2(X, i, C, j):  # pragma: no cover - compiled
     return s
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _full_search(X, i, C):  # pragma: no cover - compiled
     """Nearest centre of point ``i`` (ties: lowest index), its squared distance and the second smallest."""
     b1 = np.inf
@@ -73,15 +80,22 @@ def _center_neighbours(C, cc, order, s, fresh):  # pragma: no cover - compiled
         s[j] = 0.5 * key[row[1]] if k > 1 else np.inf
 
 
-@njit(cache=True, nogil=True)
+# Up to this many centres a plain scan of all of them is cheaper than the sorted walk.
+_SCAN_MAX_CENTERS = 24
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _sorted_search(X, i, C, a, u2, cc, order):  # pragma: no cover - compiled
     """Nearest and second-nearest centre of point ``i`` whose squared distance to centre ``a`` is ``u2``.
 
     The others are visited nearest to ``a`` first; a centre ``j`` is at least
     ``cc[a, j] - u`` from the point, so the walk stops once that exceeds the
     second-best distance found. Returns (label, nearest, second) as distances;
-    ties go to the lowest index, as in a full search.
+    ties go to the lowest index, as in a full search (which few centres get).
     """
+    if C.shape[0] <= _SCAN_MAX_CENTERS:
+        lab, b1, b2 = _full_search(X, i, C)
+        return lab, np.sqrt(b1), np.sqrt(b2)
     lab = a
     u = np.sqrt(u2)
     b1 = u2
