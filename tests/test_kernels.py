@@ -135,3 +135,19 @@ def test_background_preload_changes_nothing_but_timing(tmp_path):
         out[mode] = res.stdout.split()
     assert out["on"][0] == "True" and out["off"][0] == "False"
     assert out["on"][1] == out["off"][1]
+
+
+@given(st.integers(0, 10_000), st.integers(1, 256))
+def test_hinted_palette_search_equals_the_full_search(seed, k):
+    # Integer colours on a coarse lattice: many exact ties, which must go to the lowest index.
+    from kmeans_compress._nearest import nearest_palette
+
+    rng = np.random.default_rng(seed)
+    colors = (rng.integers(0, 9, size=(600, 3)) * 32).clip(0, 255).astype(np.uint8)
+    palette = np.unique((rng.integers(0, 9, size=(k, 3)) * 32).clip(0, 255).astype(np.uint8), axis=0)
+    hint = rng.integers(0, len(palette), size=len(colors))
+    ref_labels, ref_d2 = nearest_palette(colors, palette)
+    labels = _kernels.nearest_hinted_compiled(colors, palette, hint, min_work=0)
+    np.testing.assert_array_equal(labels, ref_labels)
+    brute = ((colors[:, None, :].astype(np.int64) - palette[None].astype(np.int64)) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(ref_labels, brute.argmin(axis=1))

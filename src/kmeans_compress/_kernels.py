@@ -121,3 +121,18 @@ def split_init_compiled(X: np.ndarray, w: np.ndarray, n_clusters: int, min_work:
     centers = np.empty((n_clusters, X.shape[1]), dtype=np.float64)
     m = k._split_init_kernel(np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(w, dtype=np.float64), centers)
     return centers[:m].copy()
+
+
+def nearest_hinted_compiled(X: np.ndarray, centers: np.ndarray, hint: np.ndarray, min_work: int | None = None):
+    """Exact nearest centre of every row (ties to the lowest index), searched outward
+    from ``hint`` (a guess per row), or ``None`` (small problem, or no numba)."""
+    k = _kernels(X.shape[0] * centers.shape[0], min_work)
+    if k is None:
+        return None
+    labels = np.array(hint, dtype=np.intp, copy=True)
+    if labels.size and (labels.min() < 0 or labels.max() >= centers.shape[0]):
+        raise ValueError("hint holds an index outside the centres")
+    d1 = np.empty(X.shape[0])
+    k._nearest_hinted_kernel(np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(centers, dtype=np.float64),
+                             labels, d1)
+    return labels

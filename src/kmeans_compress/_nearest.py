@@ -14,6 +14,8 @@ from typing import Iterator
 
 import numpy as np
 
+from ._kernels import nearest_hinted_compiled
+
 __all__ = ["nearest_centers", "nearest_two", "nearest_palette", "exact_nearest_centers"]
 
 # Work on at most this many distance entries (points x centres) at once: 8 MiB
@@ -149,8 +151,12 @@ def nearest_two(
     return labels, d1, d2
 
 
-def nearest_palette(colors: np.ndarray, palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def nearest_palette(colors: np.ndarray, palette: np.ndarray, hint: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Exact nearest palette entry of integer colours (e.g. uint8 RGB); ties to the lowest index.
+
+    ``hint`` (optional) guesses each colour's entry; on a large problem the
+    compiled search starts there and visits only the entries near it. It never
+    changes the result.
 
     Both inputs hold integers in 0..255, so every term of
     ``-2 x.c + |c|^2`` is an integer below 2^24 and float32 arithmetic is exact:
@@ -166,6 +172,11 @@ def nearest_palette(colors: np.ndarray, palette: np.ndarray) -> tuple[np.ndarray
     palette = np.asarray(palette)
     n, f = colors.shape
     k = palette.shape[0]
+    if hint is not None:
+        labels = nearest_hinted_compiled(colors, palette, hint)
+        if labels is not None:
+            diff = colors.astype(np.int64) - palette.astype(np.int64)[labels]
+            return labels, np.einsum("ij,ij->i", diff, diff)
     if f * 255 * 255 >= (1 << 24):  # too many channels for exact float32
         labels, d2f = nearest_centers(colors.astype(np.float64), palette.astype(np.float64))
         return labels, np.rint(d2f).astype(np.int64)

@@ -84,6 +84,12 @@ def _center_neighbours(C, cc, order, s, fresh):  # pragma: no cover - compiled
 _SCAN_MAX_CENTERS = 24
 
 
+# The walk's stopping test compares square roots: a hair of slack so that a centre
+# exactly as far as the best one (a tie, common among integer colours) is still
+# visited and the lowest index wins, as in a full search.
+_REACH_SLACK = 1.0 + 1e-9
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _sorted_search(X, i, C, a, u2, cc, order):  # pragma: no cover - compiled
     """Nearest and second-nearest centre of point ``i`` whose squared distance to centre ``a`` is ``u2``.
@@ -105,7 +111,7 @@ def _sorted_search(X, i, C, a, u2, cc, order):  # pragma: no cover - compiled
         j = order[a, q]
         if j == a:
             continue
-        if cc[a, j] > reach:
+        if cc[a, j] > reach * _REACH_SLACK:
             break
         d = _dist2(X, i, C, j)
         if d < b1 or (d == b1 and j < lab):
@@ -279,7 +285,7 @@ def _kmeans_plusplus_kernel(X, w, u_first, U, centers):  # pragma: no cover - co
     ``r`` (triangle inequality), so most points are skipped without computing
     their distance, and the potentials are exactly those of a full pass.
     """
-    n, d = X.shape
+    n = X.shape[0]
     k = centers.shape[0]
     trials = U.shape[1]
     cum = np.cumsum(w)
@@ -291,7 +297,7 @@ def _kmeans_plusplus_kernel(X, w, u_first, U, centers):  # pragma: no cover - co
     for i in range(n):
         closest[i] = _dist2(X, i, centers, 0)
         r[i] = np.sqrt(closest[i])
-    pots = np.empty(trials)
+    gains = np.empty(trials)
     picks = np.empty(trials, dtype=np.intp)
     reach = np.empty((trials, k))
     nz = np.flatnonzero(w > 0)
@@ -307,20 +313,17 @@ def _kmeans_plusplus_kernel(X, w, u_first, U, centers):  # pragma: no cover - co
                 picks[t] = nz[min(int(U[c - 1, t] * nz.size), nz.size - 1)]
             for j in range(c):
                 reach[t, j] = 0.5 * np.sqrt(_dist2(X, picks[t], centers, j))
-        _trial_gains(X, w, closest, r, near, picks, reach, pots)
+        _trial_gains(X, w, closest, r, near, picks, reach, gains)
         best = 0
         for t in range(1, trials):
-            if pots[t] > pots[best]:
+            if gains[t] > gains[best]:
                 best = t
         p = picks[best]
         centers[c] = X[p]
         for i in range(n):
             if reach[best, near[i]] >= r[i]:
                 continue
-            s = 0.0
-            for f in range(d):
-                q = X[i, f] - X[p, f]
-                s += q * q
+            s = _dist2(X, i, X, p)
             if s < closest[i]:
                 closest[i] = s
                 r[i] = np.sqrt(s)
@@ -333,17 +336,14 @@ def _trial_gains(X, w, closest, r, near, picks, reach, gains):  # pragma: no cov
     potential: the weighted drop of every point's squared distance to its nearest
     centre. Points whose nearest centre is at least twice their distance from the
     candidate (``reach``: half those distances) cannot gain and are skipped."""
-    n, d = X.shape
+    n = X.shape[0]
     for t in prange(picks.shape[0]):
         p = picks[t]
         gain = 0.0
         for i in range(n):
             if reach[t, near[i]] >= r[i]:
                 continue
-            s = 0.0
-            for f in range(d):
-                q = X[i, f] - X[p, f]
-                s += q * q
+            s = _dist2(X, i, X, p)
             if s < closest[i]:
                 gain += (closest[i] - s) * w[i]
         gains[t] = gain
@@ -504,3 +504,16 @@ def warm_up():
     labels = np.zeros(3, dtype=np.intp)
     _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, True)
     _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, False)
+
+
+@njit(cache=True, nogil=True)
+def _nearest_hinted_kernel(X, C, labels, d1):  # pragma: no cover - compiled
+    """Exact nearest centre of every point (ties to the lowest index), walking out
+    from the guess held in ``labels``; ``d1`` gets the distances."""
+    k = C.shape[0]
+    cc = np.empty((k, k))
+    order = np.empty((k, k), dtype=np.intp)
+    s = np.empty(k)
+    lower = np.empty(X.shape[0])
+    _center_neighbours(C, cc, order, s, True)
+    _first_assign(X, C, labels, d1, lower, True, cc, order)

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _kernels
 from ._nearest import nearest_centers, nearest_palette
-from .histogram import ColorHistogram, color_histogram, pack_rgb_u32
+from .histogram import ColorHistogram, color_histogram, pack_rgb, pack_rgb_u32
 from .kmeans import _check_random_state, _kmeans_plusplus, _lloyd, _split_init, _tolerance
 
 __all__ = ["Quantization", "quantize", "MAX_PALETTE"]
@@ -90,6 +90,8 @@ def _check_rgb(image: Any) -> np.ndarray:
 # their weighted mean), then refines on all points. The grid has about 512 cells
 # per palette entry, from 2^15 (32 bins a channel) to 2^17 (50 bins) cells.
 _COARSE_MIN_POINTS = 20_000
+# Starts tried (the split one, then k-means++ draws) when there are fewer points than that.
+_SMALL_STARTS = 5
 _COARSE_CELLS_PER_COLOR = 512
 _COARSE_CELLS = (1 << 15, 1 << 17)
 # Lloyd iterations on all points after the coarse stage, at most. The start is
@@ -140,6 +142,25 @@ def fit_palette(
 ) -> np.ndarray:
     """Weighted K-means of points ``X`` (M, d) with weights ``w`` (M,): float centres (K, d).
 
+    See :func:`_fit_palette`, which also returns the points' labels.
+    """
+    return _fit_palette(X, w, n_colors, random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol)[0]
+
+
+def _fit_palette(
+    X: np.ndarray,
+    w: np.ndarray,
+    n_colors: int,
+    *,
+    random_state: Any = 0,
+    n_init: int = 1,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted K-means of points ``X`` (M, d) with weights ``w`` (M,): float centres
+    (K, d) and the centre of every point (its nearest one, or nearly: after the
+    last update it may have moved).
+
     This is the one clustering entry point of the image path: colour histograms
     in RGB (d=3), RGBA (d=4) or any other colour space all come through here.
 
@@ -165,8 +186,13 @@ def fit_palette(
         Xc, wc, cell_of_point = _coarse_histogram(X, w, cells)
         if n_colors < Xc.shape[0] <= X.shape[0] // 2:
             points, weights, cell = Xc, wc, cell_of_point
+    n_starts = max(1, n_init)
+    if cell is None and X.shape[0] < _COARSE_MIN_POINTS:
+        # Few distinct colours (logos, drawings): starts are cheap, and one split
+        # start can miss badly there, so always try a few k-means++ draws as well.
+        n_starts = max(n_starts, _SMALL_STARTS)
     best: tuple[float, np.ndarray, np.ndarray] | None = None
-    for seed in range(max(1, n_init)):
+    for seed in range(n_starts):
         if seed == 0:
             centers0 = _split_init(points, weights, n_colors, work)
         else:
@@ -176,10 +202,11 @@ def fit_palette(
             best = (inertia, centers, labels)
     assert best is not None
     _, centers, labels = best
-    if cell is not None:
-        _, _, centers, _ = _lloyd(X, w, centers, min(max_iter, _FINE_MAX_ITER), tol_abs,
-                                  labels_hint=labels[cell], min_work=work)
-    return centers
+    if cell is None:
+        return centers, labels
+    labels, _, centers, _ = _lloyd(X, w, centers, min(max_iter, _FINE_MAX_ITER), tol_abs,
+                                   labels_hint=labels[cell], min_work=work)
+    return centers, labels
 
 
 def _round_palette(centers: np.ndarray, hist: ColorHistogram, n_colors: int) -> np.ndarray:
@@ -250,10 +277,14 @@ def quantize(
     if exact:
         pal = hist.colors
     else:
-        centers = fit_palette(hist.colors, hist.counts, n_colors, random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol)
+        centers, fit_labels = _fit_palette(hist.colors, hist.counts, n_colors, random_state=random_state,
+                                           n_init=n_init, max_iter=max_iter, tol=tol)
         pal = _round_palette(centers, hist, n_colors)
+        # Where each colour's centre landed in the rounded palette: a start for the search below.
+        rounded = np.clip(np.rint(centers), 0, 255).astype(np.uint8)
+        hint = np.searchsorted(pack_rgb(pal), pack_rgb(rounded))[fit_labels]
     # Exact final mapping of every distinct colour to its nearest palette entry.
-    labels, d2 = nearest_palette(hist.colors, pal)
+    labels, d2 = nearest_palette(hist.colors, pal, None if exact else hint)
     # Keep only the entries in use, most frequent first (ties: by colour), then renumber.
     order, remap = used_by_frequency(labels, pal.shape[0], hist.counts)
     palette = np.ascontiguousarray(pal[order])
