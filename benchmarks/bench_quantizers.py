@@ -314,6 +314,9 @@ def run_kmeans_general(n_blobs=1_000_000):
 # ----------------------------------------------------------------------------- main
 
 
+_MARKER = "<!-- end of bench_quantizers.py output -->"
+
+
 def machine() -> str:
     import sklearn
 
@@ -392,8 +395,16 @@ def main(argv=None) -> int:
     for r in general:
         md.append(f"| {r['case']} | {r['sk_s']:.2f} | {r['ours_s']:.2f} | {r['ours_s'] / r['sk_s']:.2f} | {r['ours_inertia'] / r['sk_inertia']:.5f} |")
     text = "\n".join(md) + "\n"
-    Path(args.output).write_text(text)
     print(text)
+    # Replace this script's part of the results file; keep what follows the marker
+    # (other benchmarks' sections and the notes written about a run).
+    out = Path(args.output)
+    rest = ""
+    if out.exists():
+        old = out.read_text()
+        if _MARKER in old:
+            rest = old[old.index(_MARKER):]
+    out.write_text(text + "\n" + (rest or _MARKER + "\n"))
     return 0
 
 
