@@ -130,21 +130,13 @@ def _coarse_histogram(X: np.ndarray, w: np.ndarray, max_cells: int) -> tuple[np.
     return Xc, wc, cell_index[key]
 
 
-def fit_palette(
-    X: np.ndarray,
-    w: np.ndarray,
-    n_colors: int,
-    *,
-    random_state: Any = 0,
-    n_init: int = 1,
-    max_iter: int = 300,
-    tol: float = 1e-4,
-) -> np.ndarray:
+def fit_palette(X: np.ndarray, w: np.ndarray, n_colors: int, **options: Any) -> np.ndarray:
     """Weighted K-means of points ``X`` (M, d) with weights ``w`` (M,): float centres (K, d).
 
-    See :func:`_fit_palette`, which also returns the points' labels.
+    ``options`` (``random_state``, ``n_init``, ``max_iter``, ``tol``) and the
+    method: see :func:`_fit_palette`, which also returns the points' labels.
     """
-    return _fit_palette(X, w, n_colors, random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol)[0]
+    return _fit_palette(X, w, n_colors, **options)[0]
 
 
 def _fit_palette(
