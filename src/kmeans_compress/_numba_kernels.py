@@ -423,7 +423,12 @@ def _plan_cut(X, w, orders, a, b, plan, j):  # pragma: no cover - compiled
     if b - a < 2:
         return
     tw, ts, tq = _segment_moments(X, w, orders[0, a:b])
-    err = tq - (ts @ ts) / tw
+    # Written out: ``ts @ ts`` would need numba's linear algebra, which loads SciPy's BLAS
+    # (not a runtime dependency: that crashed the first compression on a fresh install).
+    n2 = 0.0
+    for f in range(ts.size):
+        n2 += ts[f] * ts[f]
+    err = tq - n2 / tw
     for ax in range(X.shape[1]):
         e, p, e1, e2 = _best_cut(X, w, orders[ax, a:b], ax, tw, ts, tq)
         if e < np.inf and err - e > plan[j, 0]:
