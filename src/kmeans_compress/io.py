@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import io as _io
 import os
+import secrets
 import struct
-import tempfile
 import threading
 import warnings
 from dataclasses import dataclass
@@ -530,13 +530,12 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool =
         raise IsADirectoryError(f"{target}: is a directory")
     if not overwrite and os.path.lexists(target):
         raise OutputExistsError(f"{target}: already exists (use --force to overwrite)")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+    fd, tmp = _create_temp(folder, target.name)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
         if overwrite:
             os.replace(tmp, target)
         else:
@@ -555,7 +554,18 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool =
     return target
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _create_temp(folder: Path, name: str) -> tuple[int, str]:
+    """Create and open ``folder/.name.XXXXXXXX.tmp`` exclusively, with mode 0o666 less the umask.
+
+    Unlike :func:`tempfile.mkstemp` (mode 0o600), the file gets the permissions any
+    new file of the user gets, without reading the umask: ``os.umask`` can only be
+    read by setting it, which would race with other threads (Dask workers, say).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{folder}: no free temporary file name")  # pragma: no cover
