@@ -500,15 +500,19 @@ def _split_init_kernel(X, w, centers):  # pragma: no cover - compiled
 
 
 def warm_up():
-    """Call the kernels of the image path once on tiny inputs of the real types, so
-    that their cached machine code is loaded (or compiled) now."""
-    X = np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [9.0, 9.0, 9.0]])
-    w = np.ones(3)
+    """Call every kernel once on tiny inputs of the types the callers pass (C-ordered
+    float64 points and weights, intp labels), so that their cached machine code is
+    loaded, or compiled, now: the split start, k-means++, hinted and unhinted Lloyd
+    runs and the hinted nearest search (which reach every other kernel)."""
+    X = np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [9.0, 9.0, 9.0], [9.0, 8.0, 9.0]])
+    w = np.ones(X.shape[0])
     centers = np.empty((2, 3))
     _split_init_kernel(X, w, centers)
-    labels = np.zeros(3, dtype=np.intp)
+    _kmeans_plusplus_kernel(X, w, 0.5, np.full((1, 2), 0.5), np.empty((2, 3)))
+    labels = np.zeros(X.shape[0], dtype=np.intp)
     _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, True)
     _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, False)
+    _nearest_hinted_kernel(X, centers, labels, np.empty(X.shape[0]))
 
 
 @njit(cache=True, nogil=True)
