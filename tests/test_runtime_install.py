@@ -1,0 +1,69 @@
+"""What a runtime-only install (numpy, Pillow, numba: no SciPy) can do.
+
+The test group brings scikit-learn and so SciPy into the test environment, which
+once hid a kernel that needed SciPy to compile (numba's linear algebra loads
+SciPy's BLAS): ``make demo`` crashed on every fresh install. These tests compile
+every kernel from scratch in a child process where SciPy cannot be imported.
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from kmeans_compress import _kernels
+
+pytestmark = pytest.mark.skipif(not _kernels.HAVE_NUMBA, reason="numba not installed")
+
+# Makes ``import scipy`` (and scikit-learn, which needs it) fail in the child.
+_BLOCK = textwrap.dedent(
+    """
+    import importlib.abc, sys
+    class _Block(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("scipy", "sklearn"):
+                raise ImportError(f"{name} blocked: not a runtime dependency")
+    sys.meta_path.insert(0, _Block())
+    """
+)
+
+
+def _run_without_scipy(code, tmp_path):
+    env_code = _BLOCK + textwrap.dedent(code)
+    import os
+
+    # A fresh, empty kernel cache: every kernel is compiled in the child, as on a new machine.
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
+    proc = subprocess.run([sys.executable, "-c", env_code], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_every_kernel_compiles_and_a_photo_compresses_without_scipy(tmp_path):
+    out = _run_without_scipy(
+        f"""
+        import json, sys
+        from numba.core.registry import CPUDispatcher
+        from kmeans_compress import _kernels, compress, sample_image_path
+        from kmeans_compress import _numba_kernels as k
+        k.warm_up()
+        kernels = {{n: f for n, f in vars(k).items() if isinstance(f, CPUDispatcher)}}
+        # inline="always" helpers are compiled into their callers, not on their own
+        missing = [n for n, f in kernels.items()
+                   if f.targetoptions.get("inline") != "always" and not f.signatures]
+        _kernels.MIN_WORK = 0  # every stage of the image path compiled, whatever its size
+        r = compress(sample_image_path(), n_colors=16, random_state=0)
+        r.save({str(tmp_path / "out.png")!r})
+        print(json.dumps({{"kernels": sorted(kernels), "missing": missing, "colours": int(r.palette.shape[0]),
+                          "scipy": "scipy" in sys.modules}}))
+        """,
+        tmp_path,
+    )
+    report = json.loads(out.strip().splitlines()[-1])
+    assert len(report["kernels"]) >= 10
+    assert report["missing"] == [], f"warm_up() leaves these kernels uncompiled: {report['missing']}"
+    assert report["scipy"] is False
+    assert report["colours"] == 16 and (tmp_path / "out.png").stat().st_size > 0
+    assert any((tmp_path / "numba-cache").rglob("*.nbi")), "nothing was cached"
