@@ -67,3 +67,35 @@ def test_every_kernel_compiles_and_a_photo_compresses_without_scipy(tmp_path):
     assert report["scipy"] is False
     assert report["colours"] == 16 and (tmp_path / "out.png").stat().st_size > 0
     assert any((tmp_path / "numba-cache").rglob("*.nbi")), "nothing was cached"
+
+
+def test_kernel_cache_falls_back_when_no_cache_folder_is_writable(tmp_path):
+    # The installed package's folder read-only (as in a system-wide install) and the
+    # user's cache folder impossible to create (a read-only home): numba alone would
+    # refuse to define the cached kernels, and everything would run on numpy.
+    import os
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_bytes(b"")
+    code = textwrap.dedent(
+        """
+        import numba.core.caching as caching
+        caching.InTreeCacheLocator.from_function = classmethod(lambda cls, func, path: None)
+        import numpy as np
+        from kmeans_compress import _kernels
+        k = _kernels._load()
+        assert k is not None, "compiled kernels lost"
+        X = np.array([[0.0, 0.0, 0.0], [5.0, 5.0, 5.0], [9.0, 9.0, 9.0]])
+        labels = np.zeros(3, dtype=np.intp)
+        k._nearest_hinted_kernel(X, X[[0, 2]].copy(), labels, np.empty(3))
+        print(labels.tolist())
+        """
+    )
+    env = {key: v for key, v in os.environ.items() if key != "NUMBA_CACHE_DIR"}
+    env.update(XDG_CACHE_HOME=str(blocker / "cache"), TMPDIR=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-W", "error", "-c", code], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split("\n")[0] == "[0, 1, 1]"
+    cached = list(tmp_path.glob("kmeans-compress-numba-*/**/*.nbi"))
+    assert cached, f"no kernel cached under the temporary folder: {sorted(p.name for p in tmp_path.iterdir())}"

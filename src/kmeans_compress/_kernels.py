@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import atexit
 import importlib.util
+import os
+import tempfile
 import threading
+import warnings
 from typing import Any
 
 import numpy as np
@@ -40,12 +43,34 @@ def _load() -> Any:
     global _module
     if _module is None:
         try:
-            from . import _numba_kernels
-        except Exception:  # pragma: no cover - a broken numba install: stay on numpy
+            _module = _import_kernels()
+        except Exception as exc:  # a broken numba install: stay on numpy, and say so once
             _module = False
-        else:
-            _module = _numba_kernels
+            warnings.warn(f"compiled kernels unavailable, running on numpy (slower): {exc}", RuntimeWarning,
+                          stacklevel=2)
     return _module or None
+
+
+def _import_kernels() -> Any:
+    """Import the kernels; numba compiles them on first use and caches the machine code.
+
+    numba caches beside the module, or, where the installed package's folder is
+    not writable, in the user's cache folder (``~/.cache/numba``). Where neither
+    is writable (a read-only home in a container, say) numba refuses to define
+    cached functions at all; the cache then goes to a per-user folder in the
+    temporary directory instead of the kernels being lost.
+    """
+    try:
+        from . import _numba_kernels
+    except RuntimeError as exc:
+        if "no locator available" not in str(exc):
+            raise
+        import numba
+
+        user = getattr(os, "getuid", lambda: "user")()
+        numba.config.CACHE_DIR = os.path.join(tempfile.gettempdir(), f"kmeans-compress-numba-{user}")
+        from . import _numba_kernels
+    return _numba_kernels
 
 
 def _kernels(work: int, min_work: int | None) -> Any:
