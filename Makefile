@@ -1,12 +1,14 @@
 # Two entry points, each self-contained on a fresh machine with Python 3.11:
 #   make demo   create .venv, install the package, compress the embedded sample image
 #   make test   create .venv, install the package with its test group, run the tests
+#   make smoke  in the demo's runtime-only .venv: every kernel and output path, outputs checked (scripts/smoke.py)
+#   make check-install  build a wheel and an sdist, install the wheel into a new venv, run it from outside the repo
 #   make bench  install the bench group (+ the pngquant Debian package when possible), run the benchmark
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test smoke dist check-install bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +27,22 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
+
+# Runs in the environment `make demo` builds (no test group): what a user's install has.
+smoke: $(VENV)/.installed
+	$(BIN)/python scripts/smoke.py
+
+$(VENV)/.installed-release: $(VENV)/.installed pyproject.toml
+	$(BIN)/python -m pip install --quiet -e . --group release
+	touch $@
+
+dist: $(VENV)/.installed-release
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist . >build.log 2>&1 || { tail -30 build.log; exit 1; }
+	rm -f build.log
+
+check-install: dist
+	bash scripts/check_install.sh $(PYTHON) dist
 
 $(VENV)/.installed-bench: $(VENV)/.installed pyproject.toml
 	$(BIN)/python -m pip install --quiet -e . --group bench
