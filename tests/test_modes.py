@@ -243,3 +243,85 @@ def test_multi_page_tiff(tmp_path, capsys):
     pages[0].save(src, save_all=True, append_images=pages[1:])
     assert main([str(src), "-o", str(tmp_path / "p.png"), "-k", "8"]) == 0
     assert "2 frames" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- K smaller than the alpha groups
+
+
+def _png_palette_entries(path: Path) -> int:
+    """Entries in the PLTE chunk of a PNG file, read from its bytes."""
+    data = path.read_bytes()
+    at = data.index(b"PLTE")
+    return struct.unpack(">I", data[at - 4 : at])[0] // 3
+
+
+def _visible_colours(rgba: np.ndarray) -> set[tuple[int, ...]]:
+    """Distinct RGBA colours, every fully transparent pixel counted as (0, 0, 0, 0)."""
+    px = rgba.reshape(-1, 4).copy()
+    px[px[:, 3] == 0] = 0
+    return set(map(tuple, np.unique(px, axis=0).tolist()))
+
+
+def _three_alpha_groups() -> tuple[np.ndarray, np.ndarray]:
+    """10 transparent pixels, 3 of (200, 200, 200) at alpha 128, 20 of (200, 200, 200) opaque."""
+    rgba = np.zeros((1, 33, 4), np.uint8)
+    rgba[0, :10] = (30, 60, 90, 0)
+    rgba[0, 10:13] = (200, 200, 200, 128)
+    rgba[0, 13:] = (200, 200, 200, 255)
+    return rgba, rgba[0, :, 3]
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_alpha_groups_never_get_more_entries_than_k(tmp_path, mode, k):
+    rgb = _gradient(12, 16)
+    alpha = np.full(rgb.shape[:2], 255, np.uint8)
+    alpha[:, :4] = 0
+    alpha[:, 4:8] = 128
+    src = tmp_path / f"{mode}.png"
+    Image.fromarray(np.dstack([rgb, alpha]), "RGBA").convert(mode).save(src)
+    im = _run(src, "-k", str(k))
+    assert _png_palette_entries(src.with_name(src.stem + ".out.png")) <= k
+    assert len(_visible_colours(np.asarray(im.convert("RGBA")))) <= k
+    assert compress(src, n_colors=k).palette.shape[0] <= k
+
+
+def test_k_below_alpha_groups_keeps_the_groups_of_lowest_rgba_error():
+    rgba, _ = _three_alpha_groups()
+    # Hand-computed squared RGBA errors (transparent pixels count as (0, 0, 0, 0)):
+    # K = 1, keep transparent: 20 * (3 * 200^2 + 255^2) + 3 * (3 * 200^2 + 128^2) = 4,109,652
+    #        keep partly:      20 * 127^2 + 10 * (3 * 200^2 + 128^2)             = 1,686,420  <- lowest
+    #        keep opaque:      3 * 127^2 + 10 * (3 * 200^2 + 255^2)              = 1,898,637
+    one = compress(rgba, n_colors=1)
+    assert one.palette.tolist() == [[200, 200, 200, 128]]
+    assert one.report.mse * 33 * 4 == pytest.approx(1_686_420)
+    # K = 2: {opaque, transparent} costs 3 * 127^2 = 48,387 (the partly transparent pixels
+    # go to the opaque entry), {opaque, partly} 10 * 136,384, {partly, transparent} 20 * 127^2.
+    two = compress(rgba, n_colors=2)
+    assert sorted(two.palette.tolist()) == [[0, 0, 0, 0], [200, 200, 200, 255]]
+    rebuilt = two.image[0]
+    assert (rebuilt[:10, 3] == 0).all()
+    assert (rebuilt[10:] == (200, 200, 200, 255)).all()
+    assert two.report.mse * 33 * 4 == pytest.approx(3 * 127**2)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_gif_with_on_off_transparency_holds_at_most_k_colours(tmp_path, k):
+    rgb = _gradient(12, 16)
+    alpha = np.where(np.arange(16)[None, :] < 5, 0, 255).astype(np.uint8).repeat(12, axis=0)
+    src = tmp_path / "onoff.png"
+    Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(src)
+    out = tmp_path / "onoff.gif"
+    assert main([str(src), "-o", str(out), "-q", "-k", str(k)]) == 0
+    with Image.open(out) as im:
+        assert im.format == "GIF"
+        decoded = np.asarray(im.convert("RGBA"))
+    assert len(_visible_colours(decoded)) <= k
+    if k >= 2:  # one entry for each group: on and off transparency kept
+        assert (decoded[alpha == 0, 3] == 0).all() and (decoded[alpha == 255, 3] == 255).all()
+    # what the GIF shows is what the library computed
+    expected = compress(src, n_colors=k).image
+    expected[expected[..., 3] == 0] = 0
+    decoded = decoded.copy()
+    decoded[decoded[..., 3] == 0] = 0
+    np.testing.assert_array_equal(decoded, expected)

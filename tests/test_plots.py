@@ -211,3 +211,145 @@ def test_readme_figure_is_a_small_png():
     px = _decode(path)
     assert px.shape[1] > 600 and len(_distinct_colours(px)) > 1000
     assert "docs/images/demo_comparison.png" in (path.parents[2] / "README.md").read_text()
+
+
+# --------------------------------------------------------------------------- transparency and gray
+
+
+def _blend(colour, alpha, board):
+    """One channel of ``colour`` at ``alpha`` over ``board``, by the usual formula, rounded."""
+    return int(np.rint((colour * alpha + board * (255 - alpha)) / 255.0))
+
+
+def _rgba_image() -> np.ndarray:
+    """12 x 16 RGBA: a transparent band of magenta (never a visible colour), a partly transparent band,
+    the rest opaque; every visible colour has R + G + B <= 510 (magenta's sum)."""
+    y, x = np.mgrid[0:12, 0:16]
+    rgba = np.zeros((12, 16, 4), np.uint8)
+    rgba[..., 0] = x * 10
+    rgba[..., 1] = y * 12
+    rgba[..., 2] = 60
+    rgba[..., 3] = 255
+    rgba[:, :4] = (255, 0, 255, 0)
+    rgba[:, 4:8, 3] = 100
+    return rgba
+
+
+def test_swatches_of_an_rgba_palette_are_drawn_over_a_checkerboard():
+    palette = np.array([[200, 100, 0, 128], [10, 20, 30, 255], [0, 0, 0, 0]], np.uint8)
+    grid = plots._swatch_grid(palette)
+    assert grid.dtype == np.uint8 and grid.ndim == 3 and grid.shape[2] == 3
+    cell = grid.shape[0]  # one row of three square swatches
+    assert grid.shape[1] == 3 * cell
+    swatches = [grid[:, i * cell : (i + 1) * cell].reshape(-1, 3) for i in range(3)]
+    # partly transparent: the entry blended over each of the two board grays, nothing else
+    expected = {tuple(_blend(c, 128, b) for c in (200, 100, 0)) for b in (255, 204)}
+    assert set(map(tuple, swatches[0].tolist())) == expected
+    # opaque: exactly the entry's colour; fully transparent: the bare board
+    assert set(map(tuple, swatches[1].tolist())) == {(10, 20, 30)}
+    assert set(map(tuple, swatches[2].tolist())) == {(255, 255, 255), (204, 204, 204)}
+
+
+@pytest.mark.parametrize(
+    "palette, rgb",
+    [
+        (np.array([7, 99, 250], np.uint8), [(7, 7, 7), (99, 99, 99), (250, 250, 250)]),  # gray (K,)
+        (np.array([[7], [99], [250]], np.uint8), [(7, 7, 7), (99, 99, 99), (250, 250, 250)]),  # gray (K, 1)
+        (np.array([[7, 255], [99, 255], [250, 255]], np.uint8), [(7, 7, 7), (99, 99, 99), (250, 250, 250)]),
+        (np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]], np.uint8), [(1, 2, 3), (4, 5, 6), (7, 8, 9)]),
+    ],
+)
+def test_swatches_of_opaque_gray_and_rgb_palettes_are_the_exact_colours(palette, rgb):
+    grid = plots._swatch_grid(palette)
+    assert grid.shape == (1, 3, 3)
+    assert [tuple(c) for c in grid[0].tolist()] == rgb
+
+
+def test_swatches_of_a_gray_alpha_palette():
+    grid = plots._swatch_grid(np.array([[90, 50], [90, 255]], np.uint8))
+    cell = grid.shape[0]
+    assert set(map(tuple, grid[:, :cell].reshape(-1, 3).tolist())) == {
+        (_blend(90, 50, b),) * 3 for b in (255, 204)
+    }
+    assert set(map(tuple, grid[:, cell:].reshape(-1, 3).tolist())) == {(90, 90, 90)}
+
+
+def test_comparison_of_an_rgba_image_shows_its_swatches_composited(tmp_path):
+    result = compress(_rgba_image(), n_colors=6)
+    assert result.palette.shape[1] == 4 and result.original.shape[2] == 4
+    out = tmp_path / "rgba.png"
+    plots.plot_comparison(result, path=out)
+    colours = _distinct_colours(_decode(out))
+    for r, g, b, a in result.palette.tolist():
+        for board in (255, 204):
+            assert tuple(_blend(c, a, board) for c in (r, g, b)) in colours
+
+
+def test_comparison_of_a_gray_image_is_all_gray(tmp_path):
+    import dataclasses
+
+    gray = np.repeat(np.arange(0, 240, 15, dtype=np.uint8)[None, :], 10, axis=0)  # (10, 16)
+    result = compress(gray, n_colors=4)
+    # gray originals and palettes in their plain shapes, (H, W) and (K,), as if saved already
+    size = len(result.to_png_bytes())
+    plain = dataclasses.replace(result, original=gray, palette=np.ascontiguousarray(result.palette[:, 0]),
+                                report=dataclasses.replace(result.report, output_bytes=size))
+    for i, r in enumerate((result, plain)):
+        plots.plot_comparison(r, path=tmp_path / f"gray{i}.png")
+        px = _decode(tmp_path / f"gray{i}.png")
+        assert (px[..., 0] == px[..., 1]).all() and (px[..., 1] == px[..., 2]).all()  # no colour map
+        colours = _distinct_colours(px)
+        for v in result.palette[:, 0].tolist():
+            assert (v, v, v) in colours
+
+
+def test_pixels_rgb_leaves_transparent_pixels_out_and_plots_visible_ones_by_rgb(result8):
+    rgba = _rgba_image()
+    result = compress(rgba, n_colors=6)
+    visible = rgba[rgba[..., 3] > 0]
+    fig = plots.plot_pixels_rgb(result, n_samples=10_000)
+    ax = fig.axes[0]
+    pts = np.column_stack([np.asarray(v, dtype=float) for v in ax.collections[0]._offsets3d])
+    assert pts.shape == (visible.shape[0], 3)  # every visible pixel, no transparent one
+    np.testing.assert_array_equal(np.unique(pts, axis=0), np.unique(visible[:, :3], axis=0).astype(float))
+    assert f"{visible.shape[0]:,} pixels" in ax.get_title()
+    marks = np.column_stack([np.asarray(v, dtype=float) for v in ax.collections[1]._offsets3d])
+    shown = result.palette[result.palette[:, 3] > 0, :3]
+    np.testing.assert_array_equal(np.unique(marks, axis=0), np.unique(shown, axis=0).astype(float))
+    # a sample smaller than the visible pixels comes from them only
+    pts = np.column_stack([np.asarray(v, dtype=float) for v in
+                           plots.plot_pixels_rgb(result, n_samples=50).axes[0].collections[0]._offsets3d])
+    assert pts.shape == (50, 3) and (pts.sum(axis=1) < 510).all()
+    # an opaque result samples as before
+    pts = np.column_stack([np.asarray(v, dtype=float) for v in
+                           plots.plot_pixels_rgb(result8, n_samples=50).axes[0].collections[0]._offsets3d])
+    flat = result8.original.reshape(-1, 3)
+    take = np.sort(np.random.default_rng(0).choice(flat.shape[0], size=50, replace=False))
+    np.testing.assert_array_equal(pts, flat[take].astype(float))
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "L", "P", "PT"])
+def test_cli_preview_of_images_with_transparency_or_gray(tmp_path, capsys, mode):
+    from kmeans_compress.cli import main
+
+    rgba = _rgba_image()
+    src = tmp_path / f"in_{mode}.png"
+    if mode == "PT":  # palette image with a transparent index
+        p = Image.fromarray(rgba[..., :3]).quantize(16)
+        idx = np.asarray(p).copy()
+        idx[:, :4] = 15
+        p = Image.fromarray(idx, "P")
+        p.putpalette(Image.fromarray(rgba[..., :3]).quantize(16).getpalette())
+        p.save(src, transparency=15)
+    else:
+        Image.fromarray(rgba, "RGBA").convert(mode).save(src)
+    out, preview = tmp_path / "out.png", tmp_path / "preview.png"
+    assert main([str(src), "-o", str(out), "-k", "4", "--preview", str(preview), "-q"]) == 0
+    assert capsys.readouterr().err == ""
+    px = _decode(preview)
+    assert px.shape[0] > 100 and px.shape[1] == 1040
+    with Image.open(out) as im:
+        used = im.convert("RGBA")
+    for r, g, b, a in {tuple(c) for c in np.asarray(used).reshape(-1, 4).tolist()}:
+        if a == 255:  # opaque entries appear exactly as swatches (and in the image)
+            assert (r, g, b) in _distinct_colours(px)

@@ -259,13 +259,78 @@ def _png_bytes(result: Any) -> int:
     return len(result.to_png_bytes()) if n is None else int(n)
 
 
+# Transparency is shown over a checkerboard of these two grays, as image editors do.
+_CHECKER_LIGHT = 255
+_CHECKER_DARK = 204
+
+
+def _as_rgba(a: Any, what: str) -> np.ndarray:
+    """Colours as (..., 4) uint8 RGBA, from gray (no channel axis, or 1 channel), gray + alpha (2),
+    RGB (3) or RGBA (4): an image when ``what`` is 'image' (2-D = gray), else a palette (1-D = gray)."""
+    a = np.asarray(a)
+    gray_ndim = 2 if what == "image" else 1
+    if a.ndim == gray_ndim:
+        a = a[..., None]
+    if a.ndim != gray_ndim + 1 or a.shape[-1] not in (1, 2, 3, 4):
+        raise ValueError(
+            f"{what} must be gray, gray + alpha, RGB or RGBA (last axis of 1 to 4 channels), got shape {a.shape}."
+        )
+    if a.dtype != np.uint8:
+        if a.dtype.kind not in "iu" or (a.size and (a.min() < 0 or a.max() > 255)):
+            raise TypeError(f"{what} must hold integers 0-255 (uint8), got dtype {a.dtype}.")
+        a = a.astype(np.uint8)
+    n = a.shape[-1]
+    if n <= 2:
+        colour = np.repeat(a[..., :1], 3, axis=-1)
+        alpha = a[..., 1:2] if n == 2 else np.full(a.shape[:-1] + (1,), 255, np.uint8)
+    else:
+        colour = a[..., :3]
+        alpha = a[..., 3:4] if n == 4 else np.full(a.shape[:-1] + (1,), 255, np.uint8)
+    return np.concatenate([colour, alpha], axis=-1)
+
+
+def _checkerboard(h: int, w: int, square: int) -> np.ndarray:
+    """(h, w) uint8 of light and dark squares of ``square`` pixels, light at the top left."""
+    y, x = np.mgrid[0:h, 0:w]
+    return np.where(((y // square) + (x // square)) % 2 == 0, _CHECKER_LIGHT, _CHECKER_DARK).astype(np.uint8)
+
+
+def _over_checkerboard(rgba: np.ndarray, square: int) -> np.ndarray:
+    """(H, W, 4) uint8 RGBA composited over a checkerboard: (H, W, 3) uint8 RGB, rounded to nearest.
+
+    Opaque pixels keep their colour exactly; fully transparent ones show the board.
+    """
+    bg = _checkerboard(rgba.shape[0], rgba.shape[1], square).astype(np.int64)[:, :, None]
+    a = rgba[:, :, 3:4].astype(np.int64)
+    out = (rgba[:, :, :3].astype(np.int64) * a + bg * (255 - a) + 127) // 255
+    return out.astype(np.uint8)
+
+
+def _image_square(h: int, w: int) -> int:
+    """Checkerboard square size for an image: about 32 squares across its longer side."""
+    return max(1, round(max(h, w) / 32))
+
+
 def _swatch_grid(palette: np.ndarray, per_row: int = 32) -> np.ndarray:
-    k = palette.shape[0]
+    """The palette as an (rows, columns, 3) uint8 RGB grid of swatches, unused cells white.
+
+    Gray (K,) or (K, 1), gray + alpha (K, 2), RGB (K, 3) and RGBA (K, 4) palettes are
+    accepted. When some entry is not opaque every swatch is 8 x 8 pixels composited
+    over a checkerboard of 4-pixel squares (a fully transparent entry shows the bare
+    board); otherwise a swatch is one pixel of exactly the entry's colour.
+    """
+    rgba = _as_rgba(palette, "palette")
+    k = rgba.shape[0]
     ncol = min(k, per_row)
     nrow = math.ceil(k / ncol)
-    grid = np.full((nrow * ncol, 3), 255, dtype=np.uint8)
-    grid[:k] = palette
-    return grid.reshape(nrow, ncol, 3)
+    grid = np.full((nrow * ncol, 4), 255, dtype=np.uint8)
+    grid[:k] = rgba
+    grid = grid.reshape(nrow, ncol, 4)
+    if bool((rgba[:, 3] == 255).all()):
+        return np.ascontiguousarray(grid[:, :, :3])
+    cell = 8
+    big = np.repeat(np.repeat(grid, cell, axis=0), cell, axis=1)
+    return _over_checkerboard(big, cell // 2)
 
 
 def plot_comparison(
@@ -277,7 +342,8 @@ def plot_comparison(
     """The original and the compressed image side by side, with the palette as swatches.
 
     The title gives K, the real PNG size in bytes, bits per pixel, the ratio to
-    24-bit RGB and the PSNR.
+    24-bit RGB and the PSNR. Images and palettes may be gray, gray + alpha, RGB
+    or RGBA; transparency is drawn over a checkerboard (images and swatches).
 
     Parameters
     ----------
@@ -316,9 +382,10 @@ def plot_comparison(
     ax0 = fig.add_subplot(gs[0, 0])
     ax1 = fig.add_subplot(gs[0, 1])
     ax2 = fig.add_subplot(gs[1, :])
-    ax0.imshow(result.original, interpolation="nearest")
+    square = _image_square(h, w)
+    ax0.imshow(_over_checkerboard(_as_rgba(result.original, "image"), square), interpolation="nearest")
     ax0.set_title(f"original: {rep.n_distinct_input:,} distinct colours")
-    ax1.imshow(result.image, interpolation="nearest")
+    ax1.imshow(_over_checkerboard(_as_rgba(result.image, "image"), square), interpolation="nearest")
     ax1.set_title(f"compressed: {palette.shape[0]} colours")
     ax2.imshow(grid, interpolation="nearest", aspect="auto")
     ax2.set_title("palette, most frequent first", fontsize=9)
@@ -344,7 +411,11 @@ def plot_pixels_rgb(
     """A sample of the pixels in RGB space, each drawn in the colour of its palette entry.
 
     The palette entries themselves are the large black-edged markers: every
-    point sits in the cell of the entry it was mapped to.
+    point sits in the cell of the entry it was mapped to. With transparency
+    (an RGBA or gray + alpha original / palette), pixels and entries are placed
+    and coloured by their RGB, and fully transparent ones (which have no colour)
+    are left out; the sample is drawn from the visible pixels. A gray original
+    or palette is drawn on the gray diagonal.
 
     Parameters
     ----------
@@ -367,15 +438,20 @@ def plot_pixels_rgb(
     else:
         fig = ax.figure
     ax.computed_zorder = False  # draw the palette markers over the pixels
-    pixels = np.asarray(result.original).reshape(-1, 3)
+    pixels = _as_rgba(result.original, "image").reshape(-1, 4)
     labels = np.asarray(result.labels).reshape(-1)
-    palette = np.asarray(result.palette, dtype=np.uint8)
+    palette = _as_rgba(result.palette, "palette")
+    if labels.shape[0] != pixels.shape[0]:
+        raise ValueError(f"labels has {labels.shape[0]} pixels, the original {pixels.shape[0]}.")
+    visible = np.flatnonzero(pixels[:, 3] > 0)
     rng = np.random.default_rng(random_state)
-    take = np.sort(rng.choice(pixels.shape[0], size=min(int(n_samples), pixels.shape[0]), replace=False))
-    pts = pixels[take].astype(float)
-    ax.scatter(pts[:, 0], pts[:, 1], pts[:, 2], c=palette[labels[take]] / 255.0, s=6, alpha=0.6, depthshade=False)
+    take = visible[np.sort(rng.choice(visible.size, size=min(int(n_samples), visible.size), replace=False))]
+    pts = pixels[take, :3].astype(float)
+    ax.scatter(pts[:, 0], pts[:, 1], pts[:, 2], c=palette[labels[take], :3] / 255.0, s=6, alpha=0.6,
+               depthshade=False)
+    shown = palette[palette[:, 3] > 0]
     ax.scatter(
-        palette[:, 0], palette[:, 1], palette[:, 2], c=palette / 255.0, s=90, edgecolors="black",
+        shown[:, 0], shown[:, 1], shown[:, 2], c=shown[:, :3] / 255.0, s=90, edgecolors="black",
         linewidths=1.2, depthshade=False,
     )
     ax.set_xlabel("R")

@@ -297,10 +297,22 @@ def _split_budget(n_colors: int, sizes: list[int], weights: list[float]) -> list
     """Share ``n_colors`` palette entries among groups of ``sizes`` distinct colours.
 
     Each non-empty group gets at least one entry and at most its number of
-    distinct colours; the rest follows the groups' pixel counts.
+    distinct colours; the rest follows the groups' pixel counts. The budget never
+    exceeds ``n_colors``: with fewer entries than non-empty groups, choose the
+    groups first (:func:`_alpha_groups_to_keep`) and pass the others as empty.
+
+    Raises
+    ------
+    ValueError
+        ``n_colors`` is smaller than the number of non-empty groups.
     """
     budget = [0] * len(sizes)
     live = [i for i, s in enumerate(sizes) if s > 0]
+    if n_colors < len(live):
+        raise ValueError(
+            f"{n_colors} palette entries cannot give each of {len(live)} non-empty groups one; "
+            "choose the groups to keep first."
+        )
     for i in live:
         budget[i] = 1
     left = n_colors - len(live)
@@ -321,6 +333,47 @@ def _split_budget(n_colors: int, sizes: list[int], weights: list[float]) -> list
             given = 1
         left -= given
     return budget
+
+
+def _alpha_groups_to_keep(
+    n_colors: int,
+    colors: np.ndarray,
+    counts: np.ndarray,
+    groups: list[np.ndarray],
+    single: dict[int, np.ndarray],
+) -> list[int]:
+    """Which alpha groups get a palette entry when there are fewer entries than groups.
+
+    ``groups`` holds the distinct RGBA ``colors`` (fully transparent ones as
+    (0, 0, 0, 0)) of each alpha group (transparent, partly transparent, opaque)
+    and ``single[g]`` the one-entry palette (1, 4) of every non-empty group.
+    Every choice of ``n_colors`` groups is tried, each kept group with its single
+    entry: its pixels map to that entry and the pixels of the other groups to the
+    nearest kept entry in RGBA (0-255, all four channels). The choice with the
+    lowest total squared error wins; ties go to the groups with more pixels, then
+    to opaque over partly transparent over transparent.
+    """
+    from itertools import combinations
+
+    live = [gi for gi, g in enumerate(groups) if g.size]
+    live.sort(key=lambda gi: (-int(counts[groups[gi]].sum()), -gi))
+    rgba = colors.astype(np.int64)
+    best: tuple[int, list[int]] | None = None
+    for kept in combinations(live, n_colors):
+        pal = np.vstack([single[gi] for gi in kept])
+        err = 0
+        for gi in live:
+            g = groups[gi]
+            if gi in kept:
+                diff = rgba[g] - single[gi].astype(np.int64)
+                d2 = np.einsum("ij,ij->i", diff, diff)
+            else:
+                _, d2 = nearest_palette(colors[g], pal)
+            err += int(np.dot(counts[g].astype(np.int64), d2))
+        if best is None or err < best[0]:
+            best = (err, sorted(kept))
+    assert best is not None
+    return best[1]
 
 
 def _group_palette(
@@ -368,6 +421,12 @@ def quantize_image(
         opaque pixels only map to opaque entries and partly transparent ones to
         partly transparent entries, so what was opaque stays opaque and what was
         invisible stays invisible. The palette is then (K, 4) RGBA.
+        The palette never has more than ``n_colors`` entries: when ``n_colors``
+        is smaller than the number of these three groups present (K = 1 or 2),
+        the ``n_colors`` groups whose single entries give the lowest squared
+        RGBA error keep one entry each (ties: the groups with more pixels, then
+        opaque over partly transparent over transparent), and the pixels of the
+        other groups map to the nearest of those entries in RGBA (0-255).
     space : {'rgb', 'lab', 'oklab'}
         Where distances are measured, for clustering and for the final mapping.
         The palette is converted back to sRGB and rounded once.
@@ -421,20 +480,18 @@ def quantize_image(
         pal = colors
         labels[:] = np.arange(ukeys.size)
     else:
-        budget = _split_budget(n_colors, [g.size for g in groups], [float(counts[g].sum()) for g in groups])
         ascale = 100.0 / 255.0 if space != "rgb" else 1.0
-        parts = []
-        for gi, (g, k) in enumerate(zip(groups, budget)):
-            if g.size == 0:
-                continue
+
+        def codec(gi: int) -> tuple[Any, Any]:
+            """Group ``gi``'s conversions: uint8 RGBA -> clustering space, and back."""
             semi = gi == 1
 
-            def to_space(c: np.ndarray, semi: bool = semi) -> np.ndarray:
+            def to_space(c: np.ndarray) -> np.ndarray:
                 c = np.asarray(c, dtype=np.float64)
                 s = from_srgb(c[:, :3], space)
                 return np.hstack([s, c[:, 3:4] * ascale]) if semi else s
 
-            def to_rgba(x: np.ndarray, semi: bool = semi, gi: int = gi) -> np.ndarray:
+            def to_rgba(x: np.ndarray) -> np.ndarray:
                 rgbf = np.clip(np.rint(to_srgb(x[:, :3], space)), 0, 255)
                 if semi:
                     af = np.clip(np.rint(x[:, 3] / ascale), 1, 254)
@@ -442,16 +499,37 @@ def quantize_image(
                     af = np.full(x.shape[0], 255.0 if gi == 2 else 0.0)
                 return np.hstack([rgbf, af[:, None]]).astype(np.uint8)
 
+            return to_space, to_rgba
+
+        def group_palette(gi: int, k: int) -> np.ndarray:
+            g = groups[gi]
             if gi == 0:
-                gpal = np.zeros((1, 4), np.uint8)
-            elif g.size <= k:
-                gpal = colors[g]
-            else:
-                gpal = _group_palette(to_space(colors[g]), counts[g].astype(np.float64), k, to_rgba, to_space, **fit)
+                return np.zeros((1, 4), np.uint8)
+            if g.size <= k:
+                return colors[g]
+            to_space, to_rgba = codec(gi)
+            return _group_palette(to_space(colors[g]), counts[g].astype(np.float64), k, to_rgba, to_space, **fit)
+
+        live = [gi for gi, g in enumerate(groups) if g.size]
+        keep = live
+        single: dict[int, np.ndarray] = {}
+        if n_colors < len(live):  # K = 1 or 2 with more alpha groups: not every group gets an entry
+            single = {gi: group_palette(gi, 1) for gi in live}
+            keep = _alpha_groups_to_keep(n_colors, colors, counts, groups, single)
+        sizes = [g.size if gi in keep else 0 for gi, g in enumerate(groups)]
+        budget = _split_budget(n_colors, sizes, [float(counts[g].sum()) for g in groups])
+        parts = []
+        for gi in keep:
+            g = groups[gi]
+            gpal = single[gi] if gi in single else group_palette(gi, budget[gi])
+            to_space, _ = codec(gi)
             sub, _ = nearest_centers(to_space(colors[g]), to_space(gpal))
             labels[g] = sub + sum(p.shape[0] for p in parts)
             parts.append(gpal)
         pal = np.vstack(parts)
+        for gi in live:
+            if gi not in keep:  # no entry of its own: the nearest kept entry in RGBA
+                labels[groups[gi]] = nearest_palette(colors[groups[gi]], pal)[0]
 
     if dither:
         pix_labels = _dither_indices(img, pal[:, :3])
