@@ -407,3 +407,89 @@ def test_folder_skip_if_larger_leaves_such_files_alone(tmp_path, capsys):
     assert (out / "smooth.kmc.png").stat().st_size < (src / "smooth.png").stat().st_size
     assert main([str(src), "-o", str(out), "--jobs", "1", "-q"]) == 0  # without the flag it is written
     assert (out / "tiny.kmc.png").exists()
+
+
+# --------------------------------------------------------------------------- a given palette: every frame, the profile
+
+
+def _anim_gif(path: Path, n: int = 3) -> None:
+    """An opaque animated GIF whose frames differ (Pillow would merge equal ones)."""
+    rng = np.random.default_rng(5)
+    base = rng.integers(0, 256, (18, 22, 3), dtype=np.uint8)
+    ims = [Image.fromarray(np.roll(base, 5 * i, axis=1) // (i + 1)).quantize(32) for i in range(n)]
+    ims[0].save(path, save_all=True, append_images=ims[1:], duration=[70, 80, 90][:n], loop=0)
+
+
+def _decoded_frames(path: Path) -> tuple[list[np.ndarray], list[int]]:
+    frames, durations = [], []
+    with Image.open(path) as im:
+        for i in range(getattr(im, "n_frames", 1)):
+            im.seek(i)
+            im.load()
+            frames.append(np.asarray(im.convert("RGB")).astype(np.int64))
+            durations.append(int(im.info.get("duration", 0)))
+    return frames, durations
+
+
+def _keys(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.int64)
+    return (a[..., 0] << 16) | (a[..., 1] << 8) | a[..., 2]
+
+
+def _assert_nearest(frames_in: list[np.ndarray], frames_out: list[np.ndarray], palette: np.ndarray) -> None:
+    """Every output pixel is an entry of ``palette`` at the least distance from its input pixel."""
+    pal = np.asarray(palette, dtype=np.int64)
+    assert len(frames_out) == len(frames_in)
+    for src, got in zip(frames_in, frames_out):
+        d2 = ((src[:, :, None, :] - pal[None, None]) ** 2).sum(-1)
+        assert np.isin(_keys(got), _keys(pal)).all()
+        assert np.array_equal(((src - got) ** 2).sum(-1), d2.min(axis=2))
+
+
+def test_compress_with_palette_keeps_every_frame_and_the_icc_profile(tmp_path):
+    from PIL import ImageCms
+
+    anim = tmp_path / "anim.gif"
+    _anim_gif(anim)
+    source, _ = _decoded_frames(anim)
+    pal = np.array([[0, 0, 0], [255, 255, 255], [200, 30, 40], [20, 180, 60], [40, 60, 220], [128, 128, 128]], np.uint8)
+    res = batch.compress_with_palette(anim, pal)
+    assert res.report.n_frames == 3 and len(res.more_labels) == 2
+    out = tmp_path / "anim.png"
+    res.save(out)
+    frames, durations = _decoded_frames(out)
+    assert durations == [70, 80, 90]
+    _assert_nearest(source, frames, pal)
+    stacked = np.concatenate(source).astype(float)
+    assert res.report.mse == pytest.approx(np.mean((stacked - np.concatenate(frames)) ** 2))
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    still = tmp_path / "icc.png"
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (10, 12, 3), dtype=np.uint8)).save(still, icc_profile=icc)
+    res = batch.compress_with_palette(still, pal)
+    assert Image.open(io.BytesIO(res.to_png_bytes())).info.get("icc_profile") == icc
+    assert "icc_profile" not in Image.open(io.BytesIO(res.to_png_bytes(strip=True))).info
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_cli_shared_palette_keeps_every_frame_and_the_icc_profile(tmp_path, jobs):
+    from PIL import ImageCms
+
+    src = tmp_path / "in"
+    src.mkdir()
+    _anim_gif(src / "anim.gif")
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (10, 12, 3), dtype=np.uint8)).save(src / "icc.png", icc_profile=icc)
+    out, bare = tmp_path / "out", tmp_path / "bare"
+    assert main([str(src), "-o", str(out), "--shared-palette", "-k", "8", "-j", jobs, "-q"]) == 0
+    assert main([str(src), "-o", str(bare), "--shared-palette", "-k", "8", "-j", jobs, "-q", "--strip"]) == 0
+    # the palette comes from every pixel of every frame of both files
+    pixels = np.concatenate([f.reshape(-1, 3) for f in _decoded_frames(src / "anim.gif")[0]]
+                            + [np.asarray(Image.open(src / "icc.png").convert("RGB")).reshape(-1, 3)]).astype(np.uint8)
+    pal = batch.palette_from_histogram(color_histogram(pack_rgb(pixels)), 8, 0)
+    frames, durations = _decoded_frames(out / "anim.kmc.png")
+    assert durations == [70, 80, 90]
+    _assert_nearest(_decoded_frames(src / "anim.gif")[0], frames, pal)
+    assert Image.open(out / "icc.kmc.png").info.get("icc_profile") == icc
+    assert "icc_profile" not in Image.open(bare / "icc.kmc.png").info
+    _assert_nearest(_decoded_frames(src / "icc.png")[0], _decoded_frames(bare / "icc.kmc.png")[0], pal)

@@ -33,12 +33,12 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 
 import numpy as np
 
-from ._compress import CompressionResult, compress
+from ._compress import compress, compress_with_palette, stacked_frames  # compress_with_palette: re-exported
 from ._nearest import nearest_centers
-from .histogram import ColorHistogram, color_histogram, merge_histograms, pack_rgb
-from .io import OutputExistsError, UnsupportedImageError, load_image, write_atomic
+from .histogram import ColorHistogram, color_histogram, merge_histograms, pack_rgb_u32
+from .io import DEFAULT_MAX_PIXELS, OutputExistsError, UnsupportedImageError, load_image, write_atomic
 from .quantize import _round_palette, check_n_colors, fit_palette, used_by_frequency
-from .report import CompressionReport, psnr, tutorial_bits
+from .report import psnr
 
 __all__ = [
     "BatchSummary",
@@ -352,10 +352,14 @@ def process_file(task: Task, job: Job) -> FileRow:
 # --------------------------------------------------------------------------- shared palette
 
 
-def image_histogram(image: Any) -> ColorHistogram:
-    """Colour histogram of one image (a path, PIL image or array), for :func:`merge_histograms`."""
-    pixels = load_image(image).pixels
-    return color_histogram(pack_rgb(pixels.reshape(-1, 3)))
+def image_histogram(image: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, frame: int | None = None) -> ColorHistogram:
+    """Colour histogram of one image (a path, PIL image or array), for :func:`merge_histograms`.
+
+    Every frame of an animation counts, as :func:`compress_with_palette` maps
+    them all; ``max_pixels`` and ``frame`` as :func:`kmeans_compress.load_image`.
+    """
+    rgb, _ = stacked_frames(load_image(image, max_pixels=max_pixels, frame=frame))
+    return color_histogram(pack_rgb_u32(rgb.reshape(-1, 3)))
 
 
 def _try_histogram(path: str) -> ColorHistogram | None:
@@ -435,54 +439,6 @@ def shared_palette(
             raise ValueError("none of the images could be read.")
         merged = merge_histograms(([merged] if merged is not None else []) + pending)
     return palette_from_histogram(merged, n_colors, random_state, n_init=n_init, max_iter=max_iter, tol=tol)
-
-
-def compress_with_palette(image: Any, palette: Any, **load: Any) -> CompressionResult:
-    """Map every pixel of an image to its nearest colour of a given palette.
-
-    The palette is kept whole, in its order, so images compressed with the same
-    palette share it entry for entry (frames of a video, sprites). ``load`` goes
-    to :func:`kmeans_compress.load_image` (``max_pixels``, ``frame``). The palette
-    is RGB: an image with transparency is refused (UnsupportedImageError) rather
-    than having its alpha dropped.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> img = np.array([[[10, 10, 10], [250, 240, 250]]], np.uint8)
-    >>> r = compress_with_palette(img, [[255, 255, 255], [0, 0, 0]])
-    >>> r.labels.tolist(), r.report.n_colors_used
-    ([[1, 0]], 2)
-    """
-    start = time.perf_counter()
-    pal = np.asarray(palette)
-    if pal.ndim != 2 or pal.shape[1] != 3 or not 1 <= pal.shape[0] <= 256:
-        raise ValueError(f"palette must have shape (K, 3) with K from 1 to 256, got {pal.shape}.")
-    if pal.dtype.kind not in "iu" or pal.min() < 0 or pal.max() > 255:
-        raise ValueError("palette must hold integer colours 0-255.")
-    pal = np.ascontiguousarray(pal, dtype=np.uint8)
-    loaded = load_image(image, **load)
-    if loaded.alpha is not None:
-        # Refuse rather than drop the transparency without a word.
-        raise UnsupportedImageError(
-            f"{loaded.path or 'image'}: has transparency, which a shared (RGB) palette cannot keep; "
-            "compress it without --shared-palette"
-        )
-    img = loaded.pixels
-    h, w = img.shape[:2]
-    keys = pack_rgb(img.reshape(-1, 3))
-    hist = color_histogram(keys)
-    labels, d2 = nearest_centers(hist.colors.astype(np.float64), pal.astype(np.float64))
-    indices = hist.lookup(keys, labels.astype(np.uint8)).reshape(h, w)
-    mse_value = float(np.dot(hist.counts, np.rint(d2))) / (h * w * 3)
-    before, after = tutorial_bits(h * w, pal.shape[0])
-    report = CompressionReport(
-        width=w, height=h, n_colors=int(pal.shape[0]), n_colors_used=int(pal.shape[0]),
-        n_distinct_input=hist.n_colors, original_bits=before, compressed_bits=after,
-        mse=mse_value, psnr=psnr(mse_value), seconds=time.perf_counter() - start,
-        input_bytes=loaded.file_bytes, input_path=loaded.path,
-    )
-    return CompressionResult(palette=pal, labels=indices, original=img, report=report)
 
 
 # --------------------------------------------------------------------------- executing
