@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from _batch_folder import CORRUPT, make_folder
-from kmeans_compress import batch, load_image
+from _batch_folder import CORRUPT, make_folder, make_shared_palette_folder
+from kmeans_compress import UnsupportedImageError, batch, load_image
 from kmeans_compress.cli import main
 from kmeans_compress.histogram import color_histogram, merge_histograms, pack_rgb
 
@@ -493,3 +493,58 @@ def test_cli_shared_palette_keeps_every_frame_and_the_icc_profile(tmp_path, jobs
     assert Image.open(out / "icc.kmc.png").info.get("icc_profile") == icc
     assert "icc_profile" not in Image.open(bare / "icc.kmc.png").info
     _assert_nearest(_decoded_frames(src / "icc.png")[0], _decoded_frames(bare / "icc.kmc.png")[0], pal)
+
+
+# --------------------------------------------------------------------------- shared palette: files that cannot share it
+
+
+def _check_shared_run(src: Path, out: Path, good: list[np.ndarray], rows: list[dict]) -> None:
+    status = {Path(r["input_path"]).name: (r["status"], r["error"]) for r in rows}
+    assert {k: v[0] for k, v in status.items()} == {"a.png": "done", "b.png": "done", "c.png": "failed",
+                                                  "d.png": "failed", "e.png": "failed"}
+    assert "c.png: damaged or truncated image" in status["c.png"][1]
+    assert "d.png: has transparency" in status["d.png"][1]
+    assert "e.png: 80x80 = 6,400 pixels is more than the limit" in status["e.png"][1]
+    # the palette of the good files only, computed from their pixels
+    pal = batch.palette_from_histogram(color_histogram(pack_rgb(np.concatenate([g.reshape(-1, 3) for g in good]))), 16, 0)
+    for name, px in zip(["a", "b"], good):
+        im = Image.open(out / f"{name}.kmc.png")
+        assert np.array_equal(np.array(im.getpalette()[: 3 * 16]).reshape(-1, 3), pal)
+        _assert_nearest([px.astype(np.int64)], [np.asarray(im.convert("RGB")).astype(np.int64)], pal)
+    assert sorted(p.name for p in out.iterdir()) == ["a.kmc.png", "b.kmc.png"]
+
+
+def test_shared_palette_leaves_out_files_that_cannot_share_it_whatever_the_jobs(tmp_path, capsys):
+    src = tmp_path / "in"
+    good = make_shared_palette_folder(src)
+    trees = []
+    for jobs in ["1", "2"]:
+        out, rep = tmp_path / f"out{jobs}", tmp_path / f"r{jobs}.json"
+        argv = [str(src), "-o", str(out), "--shared-palette", "--max-pixels", "5000", "-j", jobs, "--report", str(rep)]
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert "2 done, 0 skipped (up to date), 3 failed" in err and "Traceback" not in err
+        _check_shared_run(src, out, good, json.loads(rep.read_text()))
+        trees.append(_tree(out))
+    assert trees[0] == trees[1]
+    # and from Python: the same palette, whatever the jobs
+    files = sorted(src.iterdir())
+    pal = batch.shared_palette(files, 16, 0, max_pixels=5000)
+    assert np.array_equal(batch.shared_palette(files, 16, 0, max_pixels=5000, jobs=2), pal)
+    assert np.array_equal(pal, np.array(Image.open(tmp_path / "out1" / "a.kmc.png").getpalette()[:48]).reshape(-1, 3))
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_shared_palette_with_no_usable_input_makes_no_palette(tmp_path, capsys, jobs):
+    src = tmp_path / "in"
+    make_shared_palette_folder(src)
+    for name in ["a.png", "b.png"]:
+        (src / name).unlink()
+    out = tmp_path / "o"
+    assert main([str(src), "-o", str(out), "--shared-palette", "--max-pixels", "5000", "-j", jobs]) == 1
+    err = capsys.readouterr().err
+    assert "c.png: damaged" in err and "d.png: has transparency" in err and "e.png: 80x80" in err
+    assert "0 done, 0 skipped (up to date), 3 failed" in err and "Traceback" not in err
+    assert list(out.iterdir()) == []
+    with pytest.raises(UnsupportedImageError, match="none of the 3 images"):
+        batch.shared_palette(sorted(src.iterdir()), 16, 0, max_pixels=5000, jobs=int(jobs))

@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 
 import numpy as np
 
-from ._compress import compress, compress_with_palette, stacked_frames  # compress_with_palette: re-exported
+from ._compress import compress, compress_with_palette, load_for_palette, stacked_frames  # compress_with_palette: re-exported
 from ._nearest import nearest_centers
 from .histogram import ColorHistogram, color_histogram, merge_histograms, pack_rgb_u32
 from .io import DEFAULT_MAX_PIXELS, OutputExistsError, UnsupportedImageError, load_image, write_atomic
@@ -343,10 +343,15 @@ def process_file(task: Task, job: Job) -> FileRow:
         row.output_bytes = len(data)
     except Exception as exc:  # a batch goes on past any bad file
         row.status = "failed"
-        msg = (str(exc) or type(exc).__name__).replace(task.src, task.name)
-        row.error = msg if task.name in msg or str(dst) in msg else f"{task.name}: {msg}"
+        row.error = _error_text(str(exc) or type(exc).__name__, task)
     row.seconds = time.perf_counter() - start
     return row
+
+
+def _error_text(msg: str, task: Task) -> str:
+    """A failure message naming the file as reports show it (``task.src`` may be absolute on Dask)."""
+    msg = msg.replace(task.src, task.name)
+    return msg if task.name in msg or str(Path(task.dst)) in msg else f"{task.name}: {msg}"
 
 
 # --------------------------------------------------------------------------- shared palette
@@ -362,11 +367,48 @@ def image_histogram(image: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, frame: 
     return color_histogram(pack_rgb_u32(rgb.reshape(-1, 3)))
 
 
-def _try_histogram(path: str) -> ColorHistogram | None:
+def _histogram_or_error(item: tuple[int, Any], load: dict[str, Any]) -> ColorHistogram | str:
+    """``(index, image)`` -> the image's histogram, or why it cannot share a palette (runs in a worker).
+
+    The image is loaded as :func:`compress_with_palette` loads it (the same
+    ``max_pixels`` and ``frame``, transparency refused), so exactly the images
+    that will be mapped to the palette are in it.
+    """
     try:
-        return image_histogram(path)
-    except Exception:
-        return None  # a bad file adds nothing; the mapping pass reports it
+        rgb, _ = stacked_frames(load_for_palette(item[1], **load))
+        return color_histogram(pack_rgb_u32(rgb.reshape(-1, 3)))
+    except Exception as exc:  # left out of the palette; the caller reports it
+        return str(exc) or type(exc).__name__
+
+
+def _shared_histogram(
+    items: Sequence[Any], load: dict[str, Any], *, jobs: int = 1, client: Any = None
+) -> tuple[ColorHistogram | None, dict[int, str]]:
+    """Merged histogram of the images that can share a palette (None if none can), and why each other cannot.
+
+    One way for every backend: serial, worker processes or Dask give the same
+    merged histogram (merging does not depend on the order) and the same errors.
+    """
+    paths = all(isinstance(i, (str, os.PathLike)) for i in items)
+    work = [(n, str(i) if paths else i) for n, i in enumerate(items)]
+    if not paths:  # arrays and PIL images stay in this process
+        jobs, client = 1, None
+    merged: ColorHistogram | None = None
+    pending: list[ColorHistogram] = []
+    errors: dict[int, str] = {}
+    for (n, _), h in _execute(_histogram_or_error, work, load, jobs=jobs, client=client):
+        if isinstance(h, _WorkerDied):
+            errors[n] = h.message
+        elif isinstance(h, str):
+            errors[n] = h
+        else:
+            pending.append(h)
+        if len(pending) >= 16:
+            merged = merge_histograms(([merged] if merged is not None else []) + pending)
+            pending = []
+    if pending:
+        merged = merge_histograms(([merged] if merged is not None else []) + pending)
+    return merged, errors
 
 
 def palette_from_histogram(
@@ -403,6 +445,8 @@ def shared_palette(
     n_init: int = 1,
     max_iter: int = 300,
     tol: float = 1e-4,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    frame: int | None = None,
 ) -> np.ndarray:
     """One palette for a set of images: merge their colour histograms, cluster once.
 
@@ -410,7 +454,10 @@ def shared_palette(
     ``client``'s workers when given; images must then be paths the workers can
     read) and merged as they arrive, so only a few are held at once. The merge
     does not depend on the order, so the palette is the same however the work
-    is spread. Images that cannot be read are left out.
+    is spread. Every frame of an animation counts. Images that
+    :func:`compress_with_palette` would refuse (unreadable, more pixels than
+    ``max_pixels``, with transparency) are left out, whatever ``jobs``;
+    UnsupportedImageError when that leaves none.
 
     Examples
     --------
@@ -422,22 +469,9 @@ def shared_palette(
     items = list(images)
     if not items:
         raise ValueError("shared_palette needs at least one image.")
-    if client is None and jobs == 1 or not all(isinstance(i, (str, os.PathLike)) for i in items):
-        results: Iterator[tuple[Any, Any]] = ((i, image_histogram(i)) for i in items)
-    else:
-        results = _execute(_try_histogram, [str(i) for i in items], jobs=jobs, client=client)
-    merged: ColorHistogram | None = None
-    pending: list[ColorHistogram] = []
-    for _, h in results:
-        if h is not None:
-            pending.append(h)
-        if len(pending) >= 16:
-            merged = merge_histograms(([merged] if merged is not None else []) + pending)
-            pending = []
-    if pending or merged is None:
-        if not pending and merged is None:
-            raise ValueError("none of the images could be read.")
-        merged = merge_histograms(([merged] if merged is not None else []) + pending)
+    merged, errors = _shared_histogram(items, {"max_pixels": max_pixels, "frame": frame}, jobs=jobs, client=client)
+    if merged is None:
+        raise UnsupportedImageError(f"none of the {len(items)} images can be used for a shared palette ({errors[0]})")
     return palette_from_histogram(merged, n_colors, random_state, n_init=n_init, max_iter=max_iter, tol=tol)
 
 
@@ -726,13 +760,24 @@ def run(
     try:
         palette = None
         if shared and tasks:
-            try:
-                palette = shared_palette(
-                    [t.src for t in tasks], options["n_colors"], options["random_state"], jobs=jobs, client=client,
+            # Files that cannot be in the palette fail here, each with its own reason; the
+            # palette is that of the others (none left: no palette, nothing more to do).
+            load = {k: v for k, v in options.items() if k in ("max_pixels", "frame")}
+            srcs = [os.path.abspath(t.src) if client is not None else t.src for t in tasks]
+            merged, errors = _shared_histogram(srcs, load, jobs=jobs, client=client)
+            for n in sorted(errors):
+                t = replace(tasks[n], src=srcs[n])
+                row = FileRow(input_path=t.name, output_path=t.dst, status="failed", n_colors=options["n_colors"],
+                              error=_error_text(errors[n], t))
+                summary.rows.append(row)
+                bar.message(f"{prog}: error: {row.error}")
+                bar.update(row)
+            tasks = [t for n, t in enumerate(tasks) if n not in errors]
+            if merged is not None:
+                palette = palette_from_histogram(
+                    merged, options["n_colors"], options["random_state"],
                     **{k: v for k, v in options.items() if k in ("n_init", "max_iter", "tol")},
                 )
-            except ValueError:  # not one input could be read: each fails, with its own reason
-                palette = np.zeros((1, 3), np.uint8)
         job = Job(options=options, force=force, palette=palette, strip=strip, skip_if_larger=skip_if_larger)
         work = [_absolute(t) for t in tasks] if client is not None else tasks
         planned = {t.name: t.dst for t in tasks}
