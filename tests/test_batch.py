@@ -548,3 +548,13 @@ def test_shared_palette_with_no_usable_input_makes_no_palette(tmp_path, capsys, 
     assert list(out.iterdir()) == []
     with pytest.raises(UnsupportedImageError, match="none of the 3 images"):
         batch.shared_palette(sorted(src.iterdir()), 16, 0, max_pixels=5000, jobs=int(jobs))
+
+
+@pytest.mark.parametrize("extra", [["--dither"], ["--space", "lab"]])
+def test_shared_palette_refuses_options_it_would_ignore(tmp_path, capsys, extra):
+    src = tmp_path / "in"
+    make_shared_palette_folder(src)
+    assert main([str(src), "-o", str(tmp_path / "o"), "--shared-palette"] + extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("kmeans-compress: error: --shared-palette") and extra[0] in err and "\n" not in err
+    assert not (tmp_path / "o").exists()

@@ -740,6 +740,11 @@ def run(
         raise BatchUsageError(f"-o {output}: must be a folder with folder inputs, --jobs, --report, ...")
     if report is not None and not (Path(report).parent if str(Path(report).parent) else Path(".")).is_dir():
         raise BatchUsageError(f"--report {report}: the folder {Path(report).parent} does not exist")
+    if shared and (options.get("dither") or options.get("space", "rgb") != "rgb"):
+        raise BatchUsageError(
+            "--shared-palette maps every pixel to its nearest shared colour in RGB, without dithering; "
+            "--dither and --space are not available with it yet"
+        )
     tasks, rows = plan(inputs, output, ext=ext, recursive=recursive)
     if not tasks and not rows:
         hint = "" if recursive else " (-r includes sub-folders)"
