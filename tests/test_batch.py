@@ -558,3 +558,84 @@ def test_shared_palette_refuses_options_it_would_ignore(tmp_path, capsys, extra)
     err = capsys.readouterr().err.strip()
     assert err.startswith("kmeans-compress: error: --shared-palette") and extra[0] in err and "\n" not in err
     assert not (tmp_path / "o").exists()
+
+
+# --------------------------------------------------------------------------- a run killed hard leaves nothing behind
+
+
+def _proc_stat(pid: int) -> tuple[int, str, int] | None:
+    """(parent pid, state, process group) of a live process, None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[1]), fields[0], int(fields[2])
+
+
+def _all_pids() -> list[int]:
+    return [int(d) for d in os.listdir("/proc") if d.isdigit()]
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for p in _all_pids():
+        st = _proc_stat(p)
+        if st is not None:
+            children.setdefault(st[0], []).append(p)
+    found, todo = set(), [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            if c not in found:
+                found.add(c)
+                todo.append(c)
+    return found
+
+
+def _running(pids: set[int], group: int) -> set[int]:
+    """Those of ``pids``, and any process of the group, that still run (a zombie has ended)."""
+    out = set()
+    for p in pids | set(_all_pids()):
+        st = _proc_stat(p)
+        if st is not None and st[1] not in "ZX" and (p in pids or st[2] == group):
+            out.add(p)
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the run's processes in /proc")
+def test_run_killed_hard_leaves_no_process_behind(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(60):  # noise at K=64: a fraction of a second each, so the run is surely mid-way when killed
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(src / f"{i:02d}.png")
+    cmd = [sys.executable, "-m", "kmeans_compress", str(src), "-o", str(out), "-j", "2", "-k", "64", "-q"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stderr=subprocess.DEVNULL)  # its own process group
+    run: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            run = _descendants(proc.pid)
+            if len(run) >= 4 and any(out.glob("*.kmc.png")):  # resource tracker, forkserver, 2 workers; working
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert len(run) >= 4, f"expected the forkserver, the resource tracker and 2 workers, found {sorted(run)}"
+        os.kill(proc.pid, signal.SIGKILL)  # the main process only, as the OOM killer would
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while _running(run, proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = _running(run, proc.pid)
+        cmdlines = {p: Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")[:120] for p in left
+                    if Path(f"/proc/{p}/cmdline").exists()}
+        assert not left, f"still running 10 s after the main process was killed: {cmdlines}"
+    finally:  # never leave anything behind, even when the test fails
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for p in _running(run, proc.pid):
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass

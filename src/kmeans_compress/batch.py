@@ -486,10 +486,33 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _ignore_sigint() -> None:
+def _worker_init(parent_alive: Any, parent_end: Any) -> None:
+    """Set up a worker process: Ctrl-C is the parent's business, and the worker dies with the parent.
+
+    ``parent_alive`` is the read end of a pipe whose write end only the parent
+    holds (``parent_end`` is this process's copy of it, closed here). When the
+    parent is gone, however it ended (``kill -9``, the OOM killer), the read
+    gives EOF and the worker exits. Without this a killed run left its workers
+    asleep forever, waiting on a queue they themselves hold open, and with them
+    the forkserver (which stops only when no process holds its "alive" pipe)
+    and the resource tracker (which stops when no process holds its pipe).
+    """
     import signal
+    import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
+    parent_end.close()
+    threading.Thread(target=_exit_when_closed, args=(parent_alive,), name="kmeans-compress parent watch",
+                     daemon=True).start()
+
+
+def _exit_when_closed(conn: Any) -> None:
+    try:
+        while True:
+            conn.recv_bytes()  # nothing is ever sent: this returns only at EOF, when the parent is gone
+    except (EOFError, OSError):
+        pass
+    os._exit(1)  # as if killed with the parent: an output being written stays a temporary file
 
 
 def _execute(fn: Callable[..., Any], items: Sequence[Any], *args: Any, jobs: int = 1,
@@ -507,10 +530,13 @@ def _execute(fn: Callable[..., Any], items: Sequence[Any], *args: Any, jobs: int
     from concurrent.futures.process import BrokenProcessPool
 
     # forkserver: no fork of a process that may hold threads; the server imports numpy once.
-    ctx = mp.get_context("forkserver") if "forkserver" in mp.get_all_start_methods() else None
+    ctx = mp.get_context("forkserver") if "forkserver" in mp.get_all_start_methods() else mp.get_context()
     todo = iter(items)
     limit = 2 * jobs
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_ignore_sigint)
+    # Only this process holds parent_end: its end (close or death) is EOF on parent_alive in every worker.
+    parent_alive, parent_end = ctx.Pipe(duplex=False)
+    pool_args = dict(max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(parent_alive, parent_end))
+    pool = ProcessPoolExecutor(**pool_args)
     inflight: dict[Any, Any] = {}
     try:
         while True:
@@ -535,13 +561,15 @@ def _execute(fn: Callable[..., Any], items: Sequence[Any], *args: Any, jobs: int
                     yield it, _WorkerDied(it)
                 inflight.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
-                pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_ignore_sigint)
+                pool = ProcessPoolExecutor(**pool_args)
     except BaseException:  # Ctrl-C or the caller stopped: don't wait for the files in progress
         for proc in list((getattr(pool, "_processes", None) or {}).values()):
             proc.terminate()
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        parent_end.close()
+        parent_alive.close()
 
 
 def _execute_dask(client: Any, fn: Callable[..., Any], items: Sequence[Any], *args: Any) -> Iterator[tuple[Any, Any]]:
