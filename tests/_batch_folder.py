@@ -53,3 +53,20 @@ def make_folder(root: Path, n_good: int = 195, seed: int = 0) -> list[str]:
     (root / "broken/half.gif").write_bytes(b"GIF89a" + b"\x10\x00\x10\x00")
     (root / "notes.txt").write_text("not an image, not a candidate\n")
     return good
+
+
+def make_shared_palette_folder(root: Path) -> list[np.ndarray]:
+    """Two good random images, a truncated PNG, one with transparency, one over --max-pixels 5000.
+
+    Returns the pixels of the two good ones."""
+    root.mkdir()
+    rng = np.random.default_rng(11)
+    good = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(2)]
+    Image.fromarray(good[0]).save(root / "a.png")
+    Image.fromarray(good[1]).save(root / "b.png")
+    (root / "c.png").write_bytes((root / "a.png").read_bytes()[:300])
+    rgba = np.dstack([rng.integers(0, 256, (20, 20, 3), dtype=np.uint8), np.full((20, 20), 255, np.uint8)])
+    rgba[0, 0, 3] = 0
+    Image.fromarray(rgba).save(root / "d.png")
+    Image.fromarray(np.full((80, 80, 3), 250, np.uint8)).save(root / "e.png")
+    return good

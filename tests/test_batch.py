@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from _batch_folder import CORRUPT, make_folder
-from kmeans_compress import batch, load_image
+from _batch_folder import CORRUPT, make_folder, make_shared_palette_folder
+from kmeans_compress import UnsupportedImageError, batch, load_image
 from kmeans_compress.cli import main
 from kmeans_compress.histogram import color_histogram, merge_histograms, pack_rgb
 
@@ -407,3 +407,235 @@ def test_folder_skip_if_larger_leaves_such_files_alone(tmp_path, capsys):
     assert (out / "smooth.kmc.png").stat().st_size < (src / "smooth.png").stat().st_size
     assert main([str(src), "-o", str(out), "--jobs", "1", "-q"]) == 0  # without the flag it is written
     assert (out / "tiny.kmc.png").exists()
+
+
+# --------------------------------------------------------------------------- a given palette: every frame, the profile
+
+
+def _anim_gif(path: Path, n: int = 3) -> None:
+    """An opaque animated GIF whose frames differ (Pillow would merge equal ones)."""
+    rng = np.random.default_rng(5)
+    base = rng.integers(0, 256, (18, 22, 3), dtype=np.uint8)
+    ims = [Image.fromarray(np.roll(base, 5 * i, axis=1) // (i + 1)).quantize(32) for i in range(n)]
+    ims[0].save(path, save_all=True, append_images=ims[1:], duration=[70, 80, 90][:n], loop=0)
+
+
+def _decoded_frames(path: Path) -> tuple[list[np.ndarray], list[int]]:
+    frames, durations = [], []
+    with Image.open(path) as im:
+        for i in range(getattr(im, "n_frames", 1)):
+            im.seek(i)
+            im.load()
+            frames.append(np.asarray(im.convert("RGB")).astype(np.int64))
+            durations.append(int(im.info.get("duration", 0)))
+    return frames, durations
+
+
+def _keys(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.int64)
+    return (a[..., 0] << 16) | (a[..., 1] << 8) | a[..., 2]
+
+
+def _assert_nearest(frames_in: list[np.ndarray], frames_out: list[np.ndarray], palette: np.ndarray) -> None:
+    """Every output pixel is an entry of ``palette`` at the least distance from its input pixel."""
+    pal = np.asarray(palette, dtype=np.int64)
+    assert len(frames_out) == len(frames_in)
+    for src, got in zip(frames_in, frames_out):
+        d2 = ((src[:, :, None, :] - pal[None, None]) ** 2).sum(-1)
+        assert np.isin(_keys(got), _keys(pal)).all()
+        assert np.array_equal(((src - got) ** 2).sum(-1), d2.min(axis=2))
+
+
+def test_compress_with_palette_keeps_every_frame_and_the_icc_profile(tmp_path):
+    from PIL import ImageCms
+
+    anim = tmp_path / "anim.gif"
+    _anim_gif(anim)
+    source, _ = _decoded_frames(anim)
+    pal = np.array([[0, 0, 0], [255, 255, 255], [200, 30, 40], [20, 180, 60], [40, 60, 220], [128, 128, 128]], np.uint8)
+    res = batch.compress_with_palette(anim, pal)
+    assert res.report.n_frames == 3 and len(res.more_labels) == 2
+    out = tmp_path / "anim.png"
+    res.save(out)
+    frames, durations = _decoded_frames(out)
+    assert durations == [70, 80, 90]
+    _assert_nearest(source, frames, pal)
+    stacked = np.concatenate(source).astype(float)
+    assert res.report.mse == pytest.approx(np.mean((stacked - np.concatenate(frames)) ** 2))
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    still = tmp_path / "icc.png"
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (10, 12, 3), dtype=np.uint8)).save(still, icc_profile=icc)
+    res = batch.compress_with_palette(still, pal)
+    assert Image.open(io.BytesIO(res.to_png_bytes())).info.get("icc_profile") == icc
+    assert "icc_profile" not in Image.open(io.BytesIO(res.to_png_bytes(strip=True))).info
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_cli_shared_palette_keeps_every_frame_and_the_icc_profile(tmp_path, jobs):
+    from PIL import ImageCms
+
+    src = tmp_path / "in"
+    src.mkdir()
+    _anim_gif(src / "anim.gif")
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (10, 12, 3), dtype=np.uint8)).save(src / "icc.png", icc_profile=icc)
+    out, bare = tmp_path / "out", tmp_path / "bare"
+    assert main([str(src), "-o", str(out), "--shared-palette", "-k", "8", "-j", jobs, "-q"]) == 0
+    assert main([str(src), "-o", str(bare), "--shared-palette", "-k", "8", "-j", jobs, "-q", "--strip"]) == 0
+    # the palette comes from every pixel of every frame of both files
+    pixels = np.concatenate([f.reshape(-1, 3) for f in _decoded_frames(src / "anim.gif")[0]]
+                            + [np.asarray(Image.open(src / "icc.png").convert("RGB")).reshape(-1, 3)]).astype(np.uint8)
+    pal = batch.palette_from_histogram(color_histogram(pack_rgb(pixels)), 8, 0)
+    frames, durations = _decoded_frames(out / "anim.kmc.png")
+    assert durations == [70, 80, 90]
+    _assert_nearest(_decoded_frames(src / "anim.gif")[0], frames, pal)
+    assert Image.open(out / "icc.kmc.png").info.get("icc_profile") == icc
+    assert "icc_profile" not in Image.open(bare / "icc.kmc.png").info
+    _assert_nearest(_decoded_frames(src / "icc.png")[0], _decoded_frames(bare / "icc.kmc.png")[0], pal)
+
+
+# --------------------------------------------------------------------------- shared palette: files that cannot share it
+
+
+def _check_shared_run(src: Path, out: Path, good: list[np.ndarray], rows: list[dict]) -> None:
+    status = {Path(r["input_path"]).name: (r["status"], r["error"]) for r in rows}
+    assert {k: v[0] for k, v in status.items()} == {"a.png": "done", "b.png": "done", "c.png": "failed",
+                                                  "d.png": "failed", "e.png": "failed"}
+    assert "c.png: damaged or truncated image" in status["c.png"][1]
+    assert "d.png: has transparency" in status["d.png"][1]
+    assert "e.png: 80x80 = 6,400 pixels is more than the limit" in status["e.png"][1]
+    # the palette of the good files only, computed from their pixels
+    pal = batch.palette_from_histogram(color_histogram(pack_rgb(np.concatenate([g.reshape(-1, 3) for g in good]))), 16, 0)
+    for name, px in zip(["a", "b"], good):
+        im = Image.open(out / f"{name}.kmc.png")
+        assert np.array_equal(np.array(im.getpalette()[: 3 * 16]).reshape(-1, 3), pal)
+        _assert_nearest([px.astype(np.int64)], [np.asarray(im.convert("RGB")).astype(np.int64)], pal)
+    assert sorted(p.name for p in out.iterdir()) == ["a.kmc.png", "b.kmc.png"]
+
+
+def test_shared_palette_leaves_out_files_that_cannot_share_it_whatever_the_jobs(tmp_path, capsys):
+    src = tmp_path / "in"
+    good = make_shared_palette_folder(src)
+    trees = []
+    for jobs in ["1", "2"]:
+        out, rep = tmp_path / f"out{jobs}", tmp_path / f"r{jobs}.json"
+        argv = [str(src), "-o", str(out), "--shared-palette", "--max-pixels", "5000", "-j", jobs, "--report", str(rep)]
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert "2 done, 0 skipped (up to date), 3 failed" in err and "Traceback" not in err
+        _check_shared_run(src, out, good, json.loads(rep.read_text()))
+        trees.append(_tree(out))
+    assert trees[0] == trees[1]
+    # and from Python: the same palette, whatever the jobs
+    files = sorted(src.iterdir())
+    pal = batch.shared_palette(files, 16, 0, max_pixels=5000)
+    assert np.array_equal(batch.shared_palette(files, 16, 0, max_pixels=5000, jobs=2), pal)
+    assert np.array_equal(pal, np.array(Image.open(tmp_path / "out1" / "a.kmc.png").getpalette()[:48]).reshape(-1, 3))
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_shared_palette_with_no_usable_input_makes_no_palette(tmp_path, capsys, jobs):
+    src = tmp_path / "in"
+    make_shared_palette_folder(src)
+    for name in ["a.png", "b.png"]:
+        (src / name).unlink()
+    out = tmp_path / "o"
+    assert main([str(src), "-o", str(out), "--shared-palette", "--max-pixels", "5000", "-j", jobs]) == 1
+    err = capsys.readouterr().err
+    assert "c.png: damaged" in err and "d.png: has transparency" in err and "e.png: 80x80" in err
+    assert "0 done, 0 skipped (up to date), 3 failed" in err and "Traceback" not in err
+    assert list(out.iterdir()) == []
+    with pytest.raises(UnsupportedImageError, match="none of the 3 images"):
+        batch.shared_palette(sorted(src.iterdir()), 16, 0, max_pixels=5000, jobs=int(jobs))
+
+
+@pytest.mark.parametrize("extra", [["--dither"], ["--space", "lab"]])
+def test_shared_palette_refuses_options_it_would_ignore(tmp_path, capsys, extra):
+    src = tmp_path / "in"
+    make_shared_palette_folder(src)
+    assert main([str(src), "-o", str(tmp_path / "o"), "--shared-palette"] + extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("kmeans-compress: error: --shared-palette") and extra[0] in err and "\n" not in err
+    assert not (tmp_path / "o").exists()
+
+
+# --------------------------------------------------------------------------- a run killed hard leaves nothing behind
+
+
+def _proc_stat(pid: int) -> tuple[int, str, int] | None:
+    """(parent pid, state, process group) of a live process, None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[1]), fields[0], int(fields[2])
+
+
+def _all_pids() -> list[int]:
+    return [int(d) for d in os.listdir("/proc") if d.isdigit()]
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for p in _all_pids():
+        st = _proc_stat(p)
+        if st is not None:
+            children.setdefault(st[0], []).append(p)
+    found, todo = set(), [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            if c not in found:
+                found.add(c)
+                todo.append(c)
+    return found
+
+
+def _running(pids: set[int], group: int) -> set[int]:
+    """Those of ``pids``, and any process of the group, that still run (a zombie has ended)."""
+    out = set()
+    for p in pids | set(_all_pids()):
+        st = _proc_stat(p)
+        if st is not None and st[1] not in "ZX" and (p in pids or st[2] == group):
+            out.add(p)
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the run's processes in /proc")
+def test_run_killed_hard_leaves_no_process_behind(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(60):  # noise at K=64: a fraction of a second each, so the run is surely mid-way when killed
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(src / f"{i:02d}.png")
+    cmd = [sys.executable, "-m", "kmeans_compress", str(src), "-o", str(out), "-j", "2", "-k", "64", "-q"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stderr=subprocess.DEVNULL)  # its own process group
+    run: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            run = _descendants(proc.pid)
+            if len(run) >= 4 and any(out.glob("*.kmc.png")):  # resource tracker, forkserver, 2 workers; working
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert len(run) >= 4, f"expected the forkserver, the resource tracker and 2 workers, found {sorted(run)}"
+        os.kill(proc.pid, signal.SIGKILL)  # the main process only, as the OOM killer would
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while _running(run, proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = _running(run, proc.pid)
+        cmdlines = {p: Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")[:120] for p in left
+                    if Path(f"/proc/{p}/cmdline").exists()}
+        assert not left, f"still running 10 s after the main process was killed: {cmdlines}"
+    finally:  # never leave anything behind, even when the test fails
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for p in _running(run, proc.pid):
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass

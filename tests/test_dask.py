@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from _batch_folder import CORRUPT, make_folder
+from _batch_folder import CORRUPT, make_folder, make_shared_palette_folder
 from kmeans_compress import batch
 from kmeans_compress.cli import main
 
@@ -68,3 +68,18 @@ def test_client_object_and_shared_palette(cluster, folder, tmp_path):
     batch.run(files, tmp_path / "l", options={"n_colors": 8, "random_state": 2}, shared=True, jobs=1,
               progress=False, stream=io.StringIO())
     assert _tree(tmp_path / "d") == _tree(tmp_path / "l")
+
+
+def test_shared_palette_leaves_out_files_that_cannot_share_it_as_the_local_run(cluster, tmp_path):
+    src = tmp_path / "in"
+    make_shared_palette_folder(src)
+    runs = {}
+    for name, extra in [("local", ["-j", "1"]), ("dask", ["--dask", cluster.scheduler_address])]:
+        out, rep = tmp_path / name, tmp_path / f"{name}.json"
+        argv = [str(src), "-o", str(out), "--shared-palette", "--max-pixels", "5000", "--report", str(rep), "-q"]
+        assert main(argv + extra) == 1
+        rows = json.loads(rep.read_text())
+        rows = [(r["input_path"], Path(r["output_path"]).relative_to(out).as_posix(), r["status"], r["error"]) for r in rows]
+        runs[name] = (_tree(out), rows)
+    assert sorted(runs["local"][0]) == ["a.kmc.png", "b.kmc.png"]
+    assert runs["dask"] == runs["local"]  # the same bytes, and the same rows and reasons

@@ -9,13 +9,24 @@ import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from PIL import Image
 
-from .io import DEFAULT_MAX_PIXELS, LoadedImage, encode_animation, encode_image, load_image, output_format, write_atomic
-from .quantize import quantize_image
+from ._nearest import nearest_palette
+from .histogram import color_histogram, pack_rgb_u32
+from .io import (
+    DEFAULT_MAX_PIXELS,
+    LoadedImage,
+    UnsupportedImageError,
+    encode_animation,
+    encode_image,
+    load_image,
+    output_format,
+    write_atomic,
+)
+from .quantize import Quantization, quantize_image
 from .report import CompressionReport, psnr, tutorial_bits
 
 __all__ = [
@@ -24,6 +35,7 @@ __all__ = [
     "compress",
     "compress_to_quality",
     "compress_to_size",
+    "compress_with_palette",
     "sample_image_path",
 ]
 
@@ -172,24 +184,105 @@ def compress(
     """
     start = time.perf_counter()
     _preload_kernels_for(image, n_colors)
-    loaded = image if isinstance(image, LoadedImage) else load_image(image, max_pixels=max_pixels, frame=frame)
+    loaded = _load(image, max_pixels, frame)
+
+    def fit(rgb: np.ndarray, alpha: np.ndarray | None) -> Quantization:
+        return quantize_image(rgb, n_colors, alpha=alpha, space=space, dither=dither,
+                              random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol)
+
+    return _compress_loaded(loaded, fit, n_colors, start)
+
+
+def compress_with_palette(
+    image: Any,
+    palette: Any,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    frame: int | None = None,
+) -> CompressionResult:
+    """:func:`compress` with a palette given instead of fitted: every pixel maps to its nearest entry.
+
+    The palette is kept whole, in its order, so images compressed with the same
+    palette share it entry for entry (frames of a video, sprites). Everything
+    else is as :func:`compress`: every frame of an animation, the colour profile,
+    the report. Ties between equally near entries go to the smaller colour (by
+    R, then G, then B), as in :func:`compress`, so an image mapped to the palette
+    :func:`compress` found for it gets the same pixels. The palette is RGB: an
+    image with transparency is refused (UnsupportedImageError) rather than
+    having its alpha dropped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.array([[[10, 10, 10], [250, 240, 250]]], np.uint8)
+    >>> r = compress_with_palette(img, [[255, 255, 255], [0, 0, 0]])
+    >>> r.labels.tolist(), r.report.n_colors_used
+    ([[1, 0]], 2)
+    """
+    start = time.perf_counter()
+    pal = check_palette(palette)
+    loaded = load_for_palette(image, max_pixels=max_pixels, frame=frame)
+    return _compress_loaded(loaded, lambda rgb, alpha: _map_to_palette(rgb, pal), pal.shape[0], start)
+
+
+def check_palette(palette: Any) -> np.ndarray:
+    """A palette as (K, 3) uint8, K from 1 to 256; ValueError otherwise."""
+    pal = np.asarray(palette)
+    if pal.ndim != 2 or pal.shape[1] != 3 or not 1 <= pal.shape[0] <= 256:
+        raise ValueError(f"palette must have shape (K, 3) with K from 1 to 256, got {pal.shape}.")
+    if pal.dtype.kind not in "iu" or pal.min() < 0 or pal.max() > 255:
+        raise ValueError("palette must hold integer colours 0-255.")
+    return np.ascontiguousarray(pal, dtype=np.uint8)
+
+
+def load_for_palette(image: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, frame: int | None = None) -> LoadedImage:
+    """Load an image to be mapped to a given RGB palette; refuse one with transparency."""
+    loaded = _load(image, max_pixels, frame)
+    if loaded.alpha is not None:
+        # Refuse rather than drop the transparency without a word.
+        raise UnsupportedImageError(
+            f"{loaded.path or 'image'}: has transparency, which a shared (RGB) palette cannot keep; "
+            "compress it without --shared-palette"
+        )
+    return loaded
+
+
+def stacked_frames(loaded: LoadedImage) -> tuple[np.ndarray, np.ndarray | None]:
+    """RGB (and alpha) of every frame stacked as one tall image: one palette serves them all."""
     rgb, alpha = loaded.pixels, loaded.alpha
-    n_frames = 1 + len(loaded.more_frames)
-    if n_frames > 1:  # one shared palette: cluster all frames stacked as one tall image
+    if loaded.more_frames:
         rgb = np.concatenate([rgb] + [f[:, :, :3] for f in loaded.more_frames], axis=0)
         if alpha is not None:
             alpha = np.concatenate([alpha] + [f[:, :, 3] for f in loaded.more_frames], axis=0)
-    q = quantize_image(
-        rgb,
-        n_colors,
-        alpha=alpha,
-        space=space,
-        dither=dither,
-        random_state=random_state,
-        n_init=n_init,
-        max_iter=max_iter,
-        tol=tol,
-    )
+    return rgb, alpha
+
+
+def _load(image: Any, max_pixels: int, frame: int | None) -> LoadedImage:
+    return image if isinstance(image, LoadedImage) else load_image(image, max_pixels=max_pixels, frame=frame)
+
+
+def _map_to_palette(rgb: np.ndarray, palette: np.ndarray) -> Quantization:
+    """Every pixel to its nearest entry of ``palette`` (kept whole, in its order); ties to the smaller colour."""
+    hist = color_histogram(pack_rgb_u32(rgb.reshape(-1, 3)))
+    # Search the entries sorted by colour, as quantize() searches its palette,
+    # so that ties fall the same way whatever the order of the palette.
+    by_color = np.lexsort((palette[:, 2], palette[:, 1], palette[:, 0]))
+    nearest, d2 = nearest_palette(hist.colors, palette[by_color])
+    indices = hist.lookup_pixels(rgb, by_color[nearest].astype(np.uint8))
+    sse = float(np.dot(hist.counts, d2))  # integer colours: exact squared errors
+    return Quantization(palette=palette, indices=indices, sse=sse, n_distinct=hist.n_colors, exact=sse == 0)
+
+
+def _compress_loaded(
+    loaded: LoadedImage,
+    quantize_fn: Callable[[np.ndarray, np.ndarray | None], Quantization],
+    n_colors: Any,
+    start: float,
+) -> CompressionResult:
+    """The one way from a loaded image to a result: frames stacked, quantized, report, frames split."""
+    rgb, alpha = stacked_frames(loaded)
+    n_frames = 1 + len(loaded.more_frames)
+    q = quantize_fn(rgb, alpha)
     original = loaded.pixels if q.palette.shape[1] == 3 else loaded.rgba
     h, w = loaded.pixels.shape[:2]
     mse_value = q.sse / (h * w * n_frames * q.palette.shape[1])
@@ -197,7 +290,7 @@ def compress(
     report = CompressionReport(
         width=w,
         height=h,
-        n_colors=int(n_colors),
+        n_colors=int(n_colors),  # validated by quantize_fn
         n_colors_used=int(q.palette.shape[0]),
         n_distinct_input=q.n_distinct,
         original_bits=before,

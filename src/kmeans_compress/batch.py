@@ -33,12 +33,12 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 
 import numpy as np
 
-from ._compress import CompressionResult, compress
+from ._compress import compress, compress_with_palette, load_for_palette, stacked_frames  # compress_with_palette: re-exported
 from ._nearest import nearest_centers
-from .histogram import ColorHistogram, color_histogram, merge_histograms, pack_rgb
-from .io import OutputExistsError, UnsupportedImageError, load_image, write_atomic
+from .histogram import ColorHistogram, color_histogram, merge_histograms, pack_rgb_u32
+from .io import DEFAULT_MAX_PIXELS, OutputExistsError, UnsupportedImageError, load_image, write_atomic
 from .quantize import _round_palette, check_n_colors, fit_palette, used_by_frequency
-from .report import CompressionReport, psnr, tutorial_bits
+from .report import psnr
 
 __all__ = [
     "BatchSummary",
@@ -343,26 +343,72 @@ def process_file(task: Task, job: Job) -> FileRow:
         row.output_bytes = len(data)
     except Exception as exc:  # a batch goes on past any bad file
         row.status = "failed"
-        msg = (str(exc) or type(exc).__name__).replace(task.src, task.name)
-        row.error = msg if task.name in msg or str(dst) in msg else f"{task.name}: {msg}"
+        row.error = _error_text(str(exc) or type(exc).__name__, task)
     row.seconds = time.perf_counter() - start
     return row
+
+
+def _error_text(msg: str, task: Task) -> str:
+    """A failure message naming the file as reports show it (``task.src`` may be absolute on Dask)."""
+    msg = msg.replace(task.src, task.name)
+    return msg if task.name in msg or str(Path(task.dst)) in msg else f"{task.name}: {msg}"
 
 
 # --------------------------------------------------------------------------- shared palette
 
 
-def image_histogram(image: Any) -> ColorHistogram:
-    """Colour histogram of one image (a path, PIL image or array), for :func:`merge_histograms`."""
-    pixels = load_image(image).pixels
-    return color_histogram(pack_rgb(pixels.reshape(-1, 3)))
+def image_histogram(image: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, frame: int | None = None) -> ColorHistogram:
+    """Colour histogram of one image (a path, PIL image or array), for :func:`merge_histograms`.
+
+    Every frame of an animation counts, as :func:`compress_with_palette` maps
+    them all; ``max_pixels`` and ``frame`` as :func:`kmeans_compress.load_image`.
+    """
+    rgb, _ = stacked_frames(load_image(image, max_pixels=max_pixels, frame=frame))
+    return color_histogram(pack_rgb_u32(rgb.reshape(-1, 3)))
 
 
-def _try_histogram(path: str) -> ColorHistogram | None:
+def _histogram_or_error(item: tuple[int, Any], load: dict[str, Any]) -> ColorHistogram | str:
+    """``(index, image)`` -> the image's histogram, or why it cannot share a palette (runs in a worker).
+
+    The image is loaded as :func:`compress_with_palette` loads it (the same
+    ``max_pixels`` and ``frame``, transparency refused), so exactly the images
+    that will be mapped to the palette are in it.
+    """
     try:
-        return image_histogram(path)
-    except Exception:
-        return None  # a bad file adds nothing; the mapping pass reports it
+        rgb, _ = stacked_frames(load_for_palette(item[1], **load))
+        return color_histogram(pack_rgb_u32(rgb.reshape(-1, 3)))
+    except Exception as exc:  # left out of the palette; the caller reports it
+        return str(exc) or type(exc).__name__
+
+
+def _shared_histogram(
+    items: Sequence[Any], load: dict[str, Any], *, jobs: int = 1, client: Any = None
+) -> tuple[ColorHistogram | None, dict[int, str]]:
+    """Merged histogram of the images that can share a palette (None if none can), and why each other cannot.
+
+    One way for every backend: serial, worker processes or Dask give the same
+    merged histogram (merging does not depend on the order) and the same errors.
+    """
+    paths = all(isinstance(i, (str, os.PathLike)) for i in items)
+    work = [(n, str(i) if paths else i) for n, i in enumerate(items)]
+    if not paths:  # arrays and PIL images stay in this process
+        jobs, client = 1, None
+    merged: ColorHistogram | None = None
+    pending: list[ColorHistogram] = []
+    errors: dict[int, str] = {}
+    for (n, _), h in _execute(_histogram_or_error, work, load, jobs=jobs, client=client):
+        if isinstance(h, _WorkerDied):
+            errors[n] = h.message
+        elif isinstance(h, str):
+            errors[n] = h
+        else:
+            pending.append(h)
+        if len(pending) >= 16:
+            merged = merge_histograms(([merged] if merged is not None else []) + pending)
+            pending = []
+    if pending:
+        merged = merge_histograms(([merged] if merged is not None else []) + pending)
+    return merged, errors
 
 
 def palette_from_histogram(
@@ -399,6 +445,8 @@ def shared_palette(
     n_init: int = 1,
     max_iter: int = 300,
     tol: float = 1e-4,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    frame: int | None = None,
 ) -> np.ndarray:
     """One palette for a set of images: merge their colour histograms, cluster once.
 
@@ -406,7 +454,10 @@ def shared_palette(
     ``client``'s workers when given; images must then be paths the workers can
     read) and merged as they arrive, so only a few are held at once. The merge
     does not depend on the order, so the palette is the same however the work
-    is spread. Images that cannot be read are left out.
+    is spread. Every frame of an animation counts. Images that
+    :func:`compress_with_palette` would refuse (unreadable, more pixels than
+    ``max_pixels``, with transparency) are left out, whatever ``jobs``;
+    UnsupportedImageError when that leaves none.
 
     Examples
     --------
@@ -418,71 +469,10 @@ def shared_palette(
     items = list(images)
     if not items:
         raise ValueError("shared_palette needs at least one image.")
-    if client is None and jobs == 1 or not all(isinstance(i, (str, os.PathLike)) for i in items):
-        results: Iterator[tuple[Any, Any]] = ((i, image_histogram(i)) for i in items)
-    else:
-        results = _execute(_try_histogram, [str(i) for i in items], jobs=jobs, client=client)
-    merged: ColorHistogram | None = None
-    pending: list[ColorHistogram] = []
-    for _, h in results:
-        if h is not None:
-            pending.append(h)
-        if len(pending) >= 16:
-            merged = merge_histograms(([merged] if merged is not None else []) + pending)
-            pending = []
-    if pending or merged is None:
-        if not pending and merged is None:
-            raise ValueError("none of the images could be read.")
-        merged = merge_histograms(([merged] if merged is not None else []) + pending)
+    merged, errors = _shared_histogram(items, {"max_pixels": max_pixels, "frame": frame}, jobs=jobs, client=client)
+    if merged is None:
+        raise UnsupportedImageError(f"none of the {len(items)} images can be used for a shared palette ({errors[0]})")
     return palette_from_histogram(merged, n_colors, random_state, n_init=n_init, max_iter=max_iter, tol=tol)
-
-
-def compress_with_palette(image: Any, palette: Any, **load: Any) -> CompressionResult:
-    """Map every pixel of an image to its nearest colour of a given palette.
-
-    The palette is kept whole, in its order, so images compressed with the same
-    palette share it entry for entry (frames of a video, sprites). ``load`` goes
-    to :func:`kmeans_compress.load_image` (``max_pixels``, ``frame``). The palette
-    is RGB: an image with transparency is refused (UnsupportedImageError) rather
-    than having its alpha dropped.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> img = np.array([[[10, 10, 10], [250, 240, 250]]], np.uint8)
-    >>> r = compress_with_palette(img, [[255, 255, 255], [0, 0, 0]])
-    >>> r.labels.tolist(), r.report.n_colors_used
-    ([[1, 0]], 2)
-    """
-    start = time.perf_counter()
-    pal = np.asarray(palette)
-    if pal.ndim != 2 or pal.shape[1] != 3 or not 1 <= pal.shape[0] <= 256:
-        raise ValueError(f"palette must have shape (K, 3) with K from 1 to 256, got {pal.shape}.")
-    if pal.dtype.kind not in "iu" or pal.min() < 0 or pal.max() > 255:
-        raise ValueError("palette must hold integer colours 0-255.")
-    pal = np.ascontiguousarray(pal, dtype=np.uint8)
-    loaded = load_image(image, **load)
-    if loaded.alpha is not None:
-        # Refuse rather than drop the transparency without a word.
-        raise UnsupportedImageError(
-            f"{loaded.path or 'image'}: has transparency, which a shared (RGB) palette cannot keep; "
-            "compress it without --shared-palette"
-        )
-    img = loaded.pixels
-    h, w = img.shape[:2]
-    keys = pack_rgb(img.reshape(-1, 3))
-    hist = color_histogram(keys)
-    labels, d2 = nearest_centers(hist.colors.astype(np.float64), pal.astype(np.float64))
-    indices = hist.lookup(keys, labels.astype(np.uint8)).reshape(h, w)
-    mse_value = float(np.dot(hist.counts, np.rint(d2))) / (h * w * 3)
-    before, after = tutorial_bits(h * w, pal.shape[0])
-    report = CompressionReport(
-        width=w, height=h, n_colors=int(pal.shape[0]), n_colors_used=int(pal.shape[0]),
-        n_distinct_input=hist.n_colors, original_bits=before, compressed_bits=after,
-        mse=mse_value, psnr=psnr(mse_value), seconds=time.perf_counter() - start,
-        input_bytes=loaded.file_bytes, input_path=loaded.path,
-    )
-    return CompressionResult(palette=pal, labels=indices, original=img, report=report)
 
 
 # --------------------------------------------------------------------------- executing
@@ -496,10 +486,33 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _ignore_sigint() -> None:
+def _worker_init(parent_alive: Any, parent_end: Any) -> None:
+    """Set up a worker process: Ctrl-C is the parent's business, and the worker dies with the parent.
+
+    ``parent_alive`` is the read end of a pipe whose write end only the parent
+    holds (``parent_end`` is this process's copy of it, closed here). When the
+    parent is gone, however it ended (``kill -9``, the OOM killer), the read
+    gives EOF and the worker exits. Without this a killed run left its workers
+    asleep forever, waiting on a queue they themselves hold open, and with them
+    the forkserver (which stops only when no process holds its "alive" pipe)
+    and the resource tracker (which stops when no process holds its pipe).
+    """
     import signal
+    import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
+    parent_end.close()
+    threading.Thread(target=_exit_when_closed, args=(parent_alive,), name="kmeans-compress parent watch",
+                     daemon=True).start()
+
+
+def _exit_when_closed(conn: Any) -> None:
+    try:
+        while True:
+            conn.recv_bytes()  # nothing is ever sent: this returns only at EOF, when the parent is gone
+    except (EOFError, OSError):
+        pass
+    os._exit(1)  # as if killed with the parent: an output being written stays a temporary file
 
 
 def _execute(fn: Callable[..., Any], items: Sequence[Any], *args: Any, jobs: int = 1,
@@ -517,10 +530,13 @@ def _execute(fn: Callable[..., Any], items: Sequence[Any], *args: Any, jobs: int
     from concurrent.futures.process import BrokenProcessPool
 
     # forkserver: no fork of a process that may hold threads; the server imports numpy once.
-    ctx = mp.get_context("forkserver") if "forkserver" in mp.get_all_start_methods() else None
+    ctx = mp.get_context("forkserver") if "forkserver" in mp.get_all_start_methods() else mp.get_context()
     todo = iter(items)
     limit = 2 * jobs
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_ignore_sigint)
+    # Only this process holds parent_end: its end (close or death) is EOF on parent_alive in every worker.
+    parent_alive, parent_end = ctx.Pipe(duplex=False)
+    pool_args = dict(max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(parent_alive, parent_end))
+    pool = ProcessPoolExecutor(**pool_args)
     inflight: dict[Any, Any] = {}
     try:
         while True:
@@ -545,13 +561,15 @@ def _execute(fn: Callable[..., Any], items: Sequence[Any], *args: Any, jobs: int
                     yield it, _WorkerDied(it)
                 inflight.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
-                pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_ignore_sigint)
+                pool = ProcessPoolExecutor(**pool_args)
     except BaseException:  # Ctrl-C or the caller stopped: don't wait for the files in progress
         for proc in list((getattr(pool, "_processes", None) or {}).values()):
             proc.terminate()
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        parent_end.close()
+        parent_alive.close()
 
 
 def _execute_dask(client: Any, fn: Callable[..., Any], items: Sequence[Any], *args: Any) -> Iterator[tuple[Any, Any]]:
@@ -750,6 +768,11 @@ def run(
         raise BatchUsageError(f"-o {output}: must be a folder with folder inputs, --jobs, --report, ...")
     if report is not None and not (Path(report).parent if str(Path(report).parent) else Path(".")).is_dir():
         raise BatchUsageError(f"--report {report}: the folder {Path(report).parent} does not exist")
+    if shared and (options.get("dither") or options.get("space", "rgb") != "rgb"):
+        raise BatchUsageError(
+            "--shared-palette maps every pixel to its nearest shared colour in RGB, without dithering; "
+            "--dither and --space are not available with it yet"
+        )
     tasks, rows = plan(inputs, output, ext=ext, recursive=recursive)
     if not tasks and not rows:
         hint = "" if recursive else " (-r includes sub-folders)"
@@ -770,13 +793,24 @@ def run(
     try:
         palette = None
         if shared and tasks:
-            try:
-                palette = shared_palette(
-                    [t.src for t in tasks], options["n_colors"], options["random_state"], jobs=jobs, client=client,
+            # Files that cannot be in the palette fail here, each with its own reason; the
+            # palette is that of the others (none left: no palette, nothing more to do).
+            load = {k: v for k, v in options.items() if k in ("max_pixels", "frame")}
+            srcs = [os.path.abspath(t.src) if client is not None else t.src for t in tasks]
+            merged, errors = _shared_histogram(srcs, load, jobs=jobs, client=client)
+            for n in sorted(errors):
+                t = replace(tasks[n], src=srcs[n])
+                row = FileRow(input_path=t.name, output_path=t.dst, status="failed", n_colors=options["n_colors"],
+                              error=_error_text(errors[n], t))
+                summary.rows.append(row)
+                bar.message(f"{prog}: error: {row.error}")
+                bar.update(row)
+            tasks = [t for n, t in enumerate(tasks) if n not in errors]
+            if merged is not None:
+                palette = palette_from_histogram(
+                    merged, options["n_colors"], options["random_state"],
                     **{k: v for k, v in options.items() if k in ("n_init", "max_iter", "tol")},
                 )
-            except ValueError:  # not one input could be read: each fails, with its own reason
-                palette = np.zeros((1, 3), np.uint8)
         job = Job(options=options, force=force, palette=palette, strip=strip, skip_if_larger=skip_if_larger)
         work = [_absolute(t) for t in tasks] if client is not None else tasks
         planned = {t.name: t.dst for t in tasks}
