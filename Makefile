@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test smoke dist check-install bench clean
+.PHONY: demo test smoke dist check-install notebook bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,23 @@ bench: $(VENV)/.installed-bench
 		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q pngquant >/dev/null 2>&1) \
 		|| echo "notice: could not install the pngquant Debian package; its rows will be skipped"
 	$(BIN)/python benchmarks/bench_quantizers.py $(BENCH_ARGS)
+
+# Re-execute docs/tutorial.ipynb and store it with its outputs, in place: the kernel runs in docs/,
+# away from the user's IPython profile and Jupyter kernels; no timings are recorded and the
+# notebook's own metadata is kept, so an unchanged notebook comes out byte-identical. Written to a
+# temporary file beside it and renamed, so a failing cell leaves the stored notebook as it was.
+notebook: $(VENV)/.installed-test
+	cd docs && env -u MPLBACKEND ../$(BIN)/python -c 'import copy, os, tempfile; \
+	import nbclient, nbformat; \
+	scratch = tempfile.TemporaryDirectory(); \
+	os.environ.update({k: os.path.join(scratch.name, k) for k in ("IPYTHONDIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR")}); \
+	nb = nbformat.read("tutorial.ipynb", as_version=4); meta = copy.deepcopy(nb.metadata); \
+	nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False, \
+	                        resources={"metadata": {"path": "."}}).execute(); \
+	nb.metadata = meta; nbformat.validate(nb); \
+	fd, tmp = tempfile.mkstemp(prefix=".tutorial-", suffix=".ipynb", dir="."); os.close(fd); \
+	os.chmod(tmp, os.stat("tutorial.ipynb").st_mode & 0o777); nbformat.write(nb, tmp); os.replace(tmp, "tutorial.ipynb"); \
+	print("docs/tutorial.ipynb:", os.path.getsize("tutorial.ipynb"), "bytes")'
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis
