@@ -3,6 +3,7 @@
 #   make test   create .venv, install the package with its test group, run the tests
 #   make smoke  in the demo's runtime-only .venv: every kernel and output path, outputs checked (scripts/smoke.py)
 #   make check-install  build a wheel and an sdist, install the wheel into a new venv, run it from outside the repo
+#   make notebook  re-execute docs/tutorial.ipynb and store it with its outputs
 #   make bench  install the bench group (+ the pngquant Debian package when possible), run the benchmark
 PYTHON ?= python3
 VENV   ?= .venv
@@ -55,22 +56,9 @@ bench: $(VENV)/.installed-bench
 		|| echo "notice: could not install the pngquant Debian package; its rows will be skipped"
 	$(BIN)/python benchmarks/bench_quantizers.py $(BENCH_ARGS)
 
-# Re-execute docs/tutorial.ipynb and store it with its outputs, in place: the kernel runs in docs/,
-# away from the user's IPython profile and Jupyter kernels; no timings are recorded and the
-# notebook's own metadata is kept, so an unchanged notebook comes out byte-identical. Written to a
-# temporary file beside it and renamed, so a failing cell leaves the stored notebook as it was.
+# Re-execute docs/tutorial.ipynb and store it with its outputs (scripts/run_notebook.py).
 notebook: $(VENV)/.installed-test
-	cd docs && env -u MPLBACKEND ../$(BIN)/python -c 'import copy, os, tempfile; \
-	import nbclient, nbformat; \
-	scratch = tempfile.TemporaryDirectory(); \
-	os.environ.update({k: os.path.join(scratch.name, k) for k in ("IPYTHONDIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR")}); \
-	nb = nbformat.read("tutorial.ipynb", as_version=4); meta = copy.deepcopy(nb.metadata); \
-	nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False, \
-	                        resources={"metadata": {"path": "."}}).execute(); \
-	nb.metadata = meta; nbformat.validate(nb); \
-	fd, tmp = tempfile.mkstemp(prefix=".tutorial-", suffix=".ipynb", dir="."); os.close(fd); \
-	os.chmod(tmp, os.stat("tutorial.ipynb").st_mode & 0o777); nbformat.write(nb, tmp); os.replace(tmp, "tutorial.ipynb"); \
-	print("docs/tutorial.ipynb:", os.path.getsize("tutorial.ipynb"), "bytes")'
+	$(BIN)/python scripts/run_notebook.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis
