@@ -28,7 +28,7 @@ done
 echo "check-install: wheel $(du -k "$wheel" | cut -f1) kB, sdist $(du -k "$sdist" | cut -f1) kB, package data present"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kmc-install.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
 "$python" -m venv "$tmp/venv"
 "$tmp/venv/bin/python" -m pip install --quiet "$wheel"
 pkg=$("$tmp/venv/bin/python" -c "import kmeans_compress, os; print(os.path.dirname(kmeans_compress.__file__))")
@@ -47,7 +47,8 @@ run_user() {
 if [ "$(id -u)" != 0 ]; then
     chmod -R a-w "$pkg"; how="chmod a-w"
     as_user() { run_user "$@"; }
-elif unshare -rm true 2>/dev/null; then
+elif mkdir -p "$tmp/probe" && unshare -rm sh -c 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && ! touch "$0/x"' \
+        "$tmp/probe" 2>/dev/null; then
     how="read-only bind mount"
     as_user() {
         run_user unshare -rm sh -c 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"' \
