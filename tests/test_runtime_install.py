@@ -83,6 +83,12 @@ def test_kernel_cache_falls_back_when_no_cache_folder_is_writable(tmp_path):
         caching.InTreeCacheLocator.from_function = classmethod(lambda cls, func, path: None)
         import numpy as np
         from kmeans_compress import _kernels
+        real_import = _kernels._import_kernels
+        def import_only():  # compile one kernel below, not all of them (warm_up)
+            module = real_import()
+            module.warm_up = lambda: None
+            return module
+        _kernels._import_kernels = import_only
         k = _kernels._load()
         assert k is not None, "compiled kernels lost"
         X = np.array([[0.0, 0.0, 0.0], [5.0, 5.0, 5.0], [9.0, 9.0, 9.0]])
@@ -99,3 +105,70 @@ def test_kernel_cache_falls_back_when_no_cache_folder_is_writable(tmp_path):
     assert proc.stdout.split("\n")[0] == "[0, 1, 1]"
     cached = list(tmp_path.glob("kmeans-compress-numba-*/**/*.nbi"))
     assert cached, f"no kernel cached under the temporary folder: {sorted(p.name for p in tmp_path.iterdir())}"
+
+
+@pytest.fixture
+def unloaded(monkeypatch):
+    """The kernels as in a new process: not loaded yet (restored afterwards)."""
+    monkeypatch.setattr(_kernels, "_module", None)
+    monkeypatch.setattr(_kernels, "_failure", None)
+    monkeypatch.setattr(_kernels, "_preloading", None)
+    monkeypatch.setattr(_kernels, "slow_load_notice", None)
+    return monkeypatch
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_cli_says_once_that_it_compiles_when_loading_is_slow(unloaded, tmp_path, capsys, quiet):
+    import time
+
+    from kmeans_compress import cli, sample_image_path
+
+    real_import = _kernels._import_kernels
+
+    def slow_import():  # as numba compiling on a new install
+        time.sleep(0.6)
+        return real_import()
+
+    unloaded.setattr(_kernels, "_import_kernels", slow_import)
+    unloaded.setattr(_kernels, "NOTICE_AFTER", 0.1)
+    unloaded.setattr(_kernels, "MIN_WORK", 0)
+    argv = [str(sample_image_path()), "-k", "16", "-o", str(tmp_path / "out.png")] + (["-q"] if quiet else [])
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.count("note: compiling the fast kernels") == (0 if quiet else 1), err
+    assert _kernels._module not in (None, False)
+
+
+def test_cli_says_nothing_when_loading_is_quick(unloaded, tmp_path, capsys):
+    from kmeans_compress import cli, sample_image_path
+
+    unloaded.setattr(_kernels, "NOTICE_AFTER", 30.0)
+    unloaded.setattr(_kernels, "MIN_WORK", 0)
+    assert cli.main([str(sample_image_path()), "-k", "16", "-o", str(tmp_path / "out.png")]) == 0
+    assert "note: compiling" not in capsys.readouterr().err
+
+
+def test_a_kernel_that_cannot_compile_leaves_numpy_with_one_warning(unloaded):
+    # (The SciPy crash of a fresh install would have been a slower run, not a traceback.)
+    import types
+
+    import numpy as np
+
+    from kmeans_compress import KMeans
+
+    def broken_warm_up():
+        raise ImportError("scipy 0.16+ is required for linear algebra")
+
+    unloaded.setattr(_kernels, "_import_kernels", lambda: types.SimpleNamespace(warm_up=broken_warm_up))
+    unloaded.setattr(_kernels, "MIN_WORK", 0)
+    assert _kernels._load(quiet=True) is None  # a loading thread: nobody to tell yet
+    X = np.random.default_rng(0).normal(size=(200, 2))
+    with pytest.warns(RuntimeWarning, match="running on numpy.*scipy 0.16"):
+        km = KMeans(3, random_state=0, n_init=1).fit(X)
+    d2 = ((X[:, None] - km.cluster_centers_[None]) ** 2).sum(-1)
+    assert np.array_equal(km.labels_, d2.argmin(1))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        KMeans(3, random_state=0, n_init=1).fit(X)  # said once only

@@ -23,7 +23,7 @@ import os
 import tempfile
 import threading
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -34,20 +34,48 @@ PLUSPLUS_MAX_FEATURES = 8
 
 HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 _module: Any = None  # the kernels module once loaded; False if loading failed
+_failure: str | None = None  # why loading failed, until it has been reported
 
 
 _preloading: threading.Thread | None = None
 
+#: Called once, from a timer thread, when loading the kernels has taken ``NOTICE_AFTER``
+#: seconds: numba is compiling them, which happens once per install and takes about
+#: half a minute on 2 cores (loading cached machine code takes about a second). The
+#: command line sets it to print a note, so that a first run does not look hung.
+slow_load_notice: Callable[[], None] | None = None
+NOTICE_AFTER = 3.0
 
-def _load() -> Any:
-    global _module
+
+def _load(quiet: bool = False) -> Any:
+    """The kernels module with every kernel loaded (or compiled, the first time), or None.
+
+    All kernels are loaded at once (:func:`_numba_kernels.warm_up`): once numba
+    has started, the rest cost a few hundredths of a second, and a kernel that
+    cannot be compiled here is found now, not in the middle of a run. Any failure
+    leaves every path on numpy, with one warning (held back while ``quiet``, for
+    the first caller that is not: a loading thread has no one to tell).
+    """
+    global _module, _failure
     if _module is None:
+        notice = slow_load_notice
+        timer = threading.Timer(NOTICE_AFTER, notice) if notice is not None else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
         try:
-            _module = _import_kernels()
-        except Exception as exc:  # a broken numba install: stay on numpy, and say so once
+            module = _import_kernels()
+            module.warm_up()
+            _module = module
+        except Exception as exc:  # a broken numba install or kernel: stay on numpy, and say so once
             _module = False
-            warnings.warn(f"compiled kernels unavailable, running on numpy (slower): {exc}", RuntimeWarning,
-                          stacklevel=2)
+            _failure = f"compiled kernels unavailable, running on numpy (slower): {exc}"
+        finally:
+            if timer is not None:
+                timer.cancel()
+    if _failure is not None and not quiet:
+        message, _failure = _failure, None
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
     return _module or None
 
 
@@ -95,12 +123,7 @@ def preload_in_background() -> None:
         return
 
     def warm() -> None:
-        mod = _load()
-        if mod is not None:
-            try:
-                mod.warm_up()
-            except Exception:  # pragma: no cover - the real call will report it
-                pass
+        _load(quiet=True)  # a failure is reported by the caller's first kernel call
 
     _preloading = threading.Thread(target=warm, name="kmeans-compress-numba", daemon=True)
     _preloading.start()

@@ -31,7 +31,7 @@ import warnings
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
-from . import __version__
+from . import __version__, _kernels
 from ._compress import compress, sample_image_path
 from ._compress import TargetNotMetError, compress_to_quality, compress_to_size
 from .colorspace import SPACES
@@ -405,6 +405,7 @@ def _sweep_main(argv: list[str]) -> int:
 
     try:
         args = _sweep_parser().parse_args(argv)
+        _announce_compiling(args.quiet)
         if args.plot is not None and not matplotlib_available():
             raise UsageError(f"--plot: {INSTALL_HINT}")
     except UsageError as exc:
@@ -545,6 +546,16 @@ def _run_one(src: str, dst: str, args: argparse.Namespace, display_name: str | N
     return report.to_dict()
 
 
+def _note_compiling() -> None:
+    print(f"{PROG}: note: compiling the fast kernels for this machine, once (about half a minute); "
+          "later runs load them in about a second", file=sys.stderr, flush=True)
+
+
+def _announce_compiling(quiet: bool) -> None:
+    """Say so when a run has to compile the kernels (the first one on a new install), unless quiet."""
+    _kernels.slow_load_notice = None if quiet else _note_compiling
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -553,6 +564,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         demo = bool(argv) and argv[0] == "demo"
         args = build_parser().parse_args(["demo"] + argv[1:] if demo else argv)
+        _announce_compiling(args.quiet)
         if demo:
             if args.inputs != ["demo"]:
                 raise UsageError("'demo' takes no input files")
