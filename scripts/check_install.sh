@@ -34,15 +34,15 @@ trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
 pkg=$("$tmp/venv/bin/python" -c "import kmeans_compress, os; print(os.path.dirname(kmeans_compress.__file__))")
 find "$pkg" -name '*.nbi' | grep -q . && fail "the wheel ships numba cache files"
 
-mkdir -p "$tmp/home" "$tmp/work"
+mkdir -p "$tmp/home" "$tmp/outside"
 "$tmp/venv/bin/python" -c "from PIL import Image; from kmeans_compress import sample_image_path as s; \
-Image.open(s()).convert('RGB').save('$tmp/work/photo.jpg', quality=92)"
+Image.open(s()).convert('RGB').save('$tmp/outside/photo.jpg', quality=92)"
 
 # Run as a user would, from a folder outside the repository, with a new empty home;
 # the package's own folder read-only. As root, chmod does not stop writes: a
 # read-only bind mount in a private mount namespace does (unshare, where allowed).
 run_user() {
-    (cd "$tmp/work" && env -i PATH="$tmp/venv/bin:/usr/bin:/bin" HOME="$tmp/home" LANG=C.UTF-8 "$@")
+    (cd "$tmp/outside" && env -i PATH="$tmp/venv/bin:/usr/bin:/bin" HOME="$tmp/home" LANG=C.UTF-8 "$@")
 }
 if [ "$(id -u)" != 0 ]; then
     chmod -R a-w "$pkg"; how="chmod a-w"
@@ -75,13 +75,13 @@ import numpy as np
 from PIL import Image
 tmp = Path(sys.argv[1])
 for name, k in (("chelsea.kmc.png", 16), ("photo.png", 64)):
-    im = Image.open(tmp / "work" / name)
+    im = Image.open(tmp / "outside" / name)
     assert im.mode == "P", f"{name}: mode {im.mode}"
     n = len(np.unique(np.asarray(im)))
     assert n == k, f"{name}: {n} colours, expected {k}"
 report = json.loads((tmp / "run.json").read_text())[0]
-a = np.asarray(Image.open(tmp / "work" / "photo.jpg").convert("RGB"), dtype=float)
-b = np.asarray(Image.open(tmp / "work" / "photo.png").convert("RGB"), dtype=float)
+a = np.asarray(Image.open(tmp / "outside" / "photo.jpg").convert("RGB"), dtype=float)
+b = np.asarray(Image.open(tmp / "outside" / "photo.png").convert("RGB"), dtype=float)
 mse = ((a - b) ** 2).mean()
 assert abs(mse - report["mse"]) < 1e-6 * mse, (mse, report["mse"])
 print(f"check-install: outputs decode: 16 and 64 colours, MSE {mse:.2f} as reported")
