@@ -363,7 +363,12 @@ def image_histogram(image: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, frame: 
     Every frame of an animation counts, as :func:`compress_with_palette` maps
     them all; ``max_pixels`` and ``frame`` as :func:`kmeans_compress.load_image`.
     """
-    rgb, _ = stacked_frames(load_image(image, max_pixels=max_pixels, frame=frame))
+    return _frames_histogram(load_image(image, max_pixels=max_pixels, frame=frame))
+
+
+def _frames_histogram(loaded: Any) -> ColorHistogram:
+    """The RGB histogram of every frame of a loaded image together."""
+    rgb, _ = stacked_frames(loaded)
     return color_histogram(pack_rgb_u32(rgb.reshape(-1, 3)))
 
 
@@ -375,8 +380,7 @@ def _histogram_or_error(item: tuple[int, Any], load: dict[str, Any]) -> ColorHis
     that will be mapped to the palette are in it.
     """
     try:
-        rgb, _ = stacked_frames(load_for_palette(item[1], **load))
-        return color_histogram(pack_rgb_u32(rgb.reshape(-1, 3)))
+        return _frames_histogram(load_for_palette(item[1], **load))
     except Exception as exc:  # left out of the palette; the caller reports it
         return str(exc) or type(exc).__name__
 
