@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from _batch_folder import CORRUPT, make_folder, make_shared_palette_folder
+from _images import decoded_frames
 from kmeans_compress import UnsupportedImageError, batch, load_image
 from kmeans_compress.cli import main
 from kmeans_compress.histogram import color_histogram, merge_histograms, pack_rgb
@@ -421,14 +422,8 @@ def _anim_gif(path: Path, n: int = 3) -> None:
 
 
 def _decoded_frames(path: Path) -> tuple[list[np.ndarray], list[int]]:
-    frames, durations = [], []
-    with Image.open(path) as im:
-        for i in range(getattr(im, "n_frames", 1)):
-            im.seek(i)
-            im.load()
-            frames.append(np.asarray(im.convert("RGB")).astype(np.int64))
-            durations.append(int(im.info.get("duration", 0)))
-    return frames, durations
+    frames, durations = decoded_frames(path, "RGB")
+    return [f.astype(np.int64) for f in frames], durations
 
 
 def _keys(a: np.ndarray) -> np.ndarray:

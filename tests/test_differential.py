@@ -18,6 +18,8 @@ from PIL import Image
 from kmeans_compress import batch, compress, load_image, sample_image_path
 from kmeans_compress.cli import main
 
+from _images import decoded_frames
+
 IMAGES = ["photo.png", "alpha.png", "gray.png", "anim.gif"]
 OPAQUE = ["photo.png", "gray.png", "anim.gif"]  # what a given (RGB) palette takes
 FOLDER_WAYS = ["j1", "j2", "dask"]
@@ -65,12 +67,7 @@ def runs(tmp_path_factory):
 
 def _frames(path: Path) -> list[np.ndarray]:
     """Every frame as displayed, RGBA."""
-    with Image.open(path) as im:
-        out = []
-        for i in range(getattr(im, "n_frames", 1)):
-            im.seek(i)
-            out.append(np.asarray(im.convert("RGBA")))
-        return out
+    return decoded_frames(path)[0]
 
 
 def _without_stamp(png: bytes) -> bytes:

@@ -13,6 +13,8 @@ from PIL import Image, ImageCms
 from kmeans_compress import compress, load_image
 from kmeans_compress.cli import main
 
+from _images import decoded_frames
+
 
 def _gradient(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
@@ -190,26 +192,15 @@ def _animated_gif(path: Path, n: int = 3) -> list[np.ndarray]:
     return frames
 
 
-def _frames_of(path: Path) -> tuple[list[np.ndarray], list[int]]:
-    frames, durations = [], []
-    with Image.open(path) as im:
-        for i in range(getattr(im, "n_frames", 1)):
-            im.seek(i)
-            im.load()
-            frames.append(np.asarray(im.convert("RGBA")))
-            durations.append(int(im.info.get("duration", 0)))
-    return frames, durations
-
-
 @pytest.mark.parametrize("ext", ["png", "gif", "webp"])
 def test_animation_keeps_every_frame_with_one_palette_and_durations(tmp_path, capsys, ext):
     src = tmp_path / "anim.gif"
     _animated_gif(src)
-    source_frames, _ = _frames_of(src)
+    source_frames, _ = decoded_frames(src)
     out = tmp_path / f"anim.out.{ext}"
     assert main([str(src), "-o", str(out), "-k", "16"]) == 0
     assert "warning" not in capsys.readouterr().err
-    frames, durations = _frames_of(out)
+    frames, durations = decoded_frames(out)
     assert len(frames) == 3 and durations == [100, 200, 300]
     colours = {tuple(px) for f in frames for px in f.reshape(-1, 4)}
     assert len(colours) <= 16  # one shared palette of at most K colours

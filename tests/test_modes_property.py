@@ -30,25 +30,21 @@ from pathlib import Path
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
 from kmeans_compress import compress
 from kmeans_compress.cli import main
 
+from _images import decoded_frames
 from strategies import mode_images, palette_sizes
 
 
 def _decoded_frames(path: Path) -> tuple[list[np.ndarray], list[int]]:
     """Every frame as displayed, (H, W, 4) uint8 RGBA with fully transparent pixels as
     (0, 0, 0, 0), and every frame's duration in ms (0 for a still image)."""
-    frames, durations = [], []
-    with Image.open(path) as im:
-        for i in range(getattr(im, "n_frames", 1)):
-            im.seek(i)
-            rgba = np.asarray(im.convert("RGBA")).copy()
-            rgba[rgba[..., 3] == 0] = 0
-            frames.append(rgba)
-            durations.append(int(im.info.get("duration", 0)))
+    frames, durations = decoded_frames(path)
+    frames = [f.copy() for f in frames]
+    for rgba in frames:
+        rgba[rgba[..., 3] == 0] = 0
     return frames, durations
 
 
