@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image
 
+from ._exceptions import TargetNotMetError
 from ._nearest import nearest_palette
 from .histogram import color_histogram, pack_rgb_u32
 from .io import (
@@ -313,10 +314,6 @@ def _compress_loaded(
         durations=loaded.durations,
         loop=loaded.loop,
     )
-
-
-class TargetNotMetError(ValueError):
-    """A quality or size target cannot be met by any palette size."""
 
 
 def _search_smallest(ok: Any, lo: int, hi: int) -> int:

@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 import numpy as np
 
 from ._compress import compress, compress_with_palette, load_for_palette, stacked_frames  # compress_with_palette: re-exported
+from ._exceptions import BatchUsageError, NoInputError
 from ._nearest import nearest_centers
 from .histogram import ColorHistogram, color_histogram, merge_histograms, pack_rgb_u32
 from .io import DEFAULT_MAX_PIXELS, OutputExistsError, UnsupportedImageError, load_image, write_atomic
@@ -63,14 +64,6 @@ _FIELDS = [
     "input_path", "output_path", "status", "input_bytes", "output_bytes", "n_colors",
     "n_colors_used", "mse", "psnr", "seconds", "error",
 ]
-
-
-class BatchUsageError(ValueError):
-    """Inputs or options that make no batch (reported as a usage error)."""
-
-
-class NoInputError(BatchUsageError):
-    """The folders given hold no image file."""
 
 
 # --------------------------------------------------------------------------- planning

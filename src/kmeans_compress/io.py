@@ -41,6 +41,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from ._exceptions import ImageNotFoundError, ImageTooLargeError, OutputExistsError, UnsupportedImageError
+
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "ImageNotFoundError",
@@ -67,21 +69,6 @@ ANIMATED_FORMATS = ("GIF", "PNG", "WEBP")
 #: Output formats by file suffix.
 OUTPUT_FORMATS = {".png": "PNG", ".gif": "GIF", ".webp": "WEBP"}
 
-
-class UnsupportedImageError(ValueError):
-    """The input is not an image this package can read (empty, corrupt, truncated, not an image)."""
-
-
-class ImageNotFoundError(UnsupportedImageError, FileNotFoundError):
-    """The input path does not exist, is a folder, or cannot be read."""
-
-
-class ImageTooLargeError(UnsupportedImageError):
-    """The input has more pixels than the allowed maximum (a decompression-bomb guard)."""
-
-
-class OutputExistsError(FileExistsError):
-    """The output file exists and overwriting was not asked for."""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ._exceptions import NotFittedError
 from ._kernels import kmeans_plusplus_compiled, lloyd_compiled, split_init_compiled
 from ._nearest import exact_nearest_centers, nearest_centers, nearest_two
 
@@ -35,9 +36,6 @@ __all__ = [
     "run_kmeans",
 ]
 
-
-class NotFittedError(ValueError, AttributeError):
-    """Raised when a :class:`KMeans` method that needs a fitted model is called before ``fit``."""
 
 
 # --------------------------------------------------------------------------- validation
