@@ -23,7 +23,7 @@ from _batch_folder import CORRUPT, make_folder, make_shared_palette_folder
 from _images import decoded_frames
 from kmeans_compress import UnsupportedImageError, batch, load_image
 from kmeans_compress.cli import main
-from kmeans_compress.histogram import color_histogram, merge_histograms, pack_rgb
+from kmeans_compress._histogram import color_histogram, merge_histograms, pack_rgb
 
 
 def _tree(root: Path) -> dict[str, bytes]:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from kmeans_compress import quantize
-from kmeans_compress.histogram import color_histogram, pack_rgb, pack_rgb_u32
+from kmeans_compress._histogram import color_histogram, pack_rgb, pack_rgb_u32
 from kmeans_compress.kmeans import _kmeans_plusplus, _lloyd, _tolerance
 from kmeans_compress.quantize import fit_palette
 

@@ -15,8 +15,8 @@ import numpy as np
 from PIL import Image
 
 from ._exceptions import TargetNotMetError
-from ._nearest import nearest_palette
-from .histogram import color_histogram, pack_rgb_u32
+from ._palette import check_palette
+from ._remap import map_to_palette
 from .io import (
     DEFAULT_MAX_PIXELS,
     LoadedImage,
@@ -223,17 +223,7 @@ def compress_with_palette(
     start = time.perf_counter()
     pal = check_palette(palette)
     loaded = load_for_palette(image, max_pixels=max_pixels, frame=frame)
-    return _compress_loaded(loaded, lambda rgb, alpha: _map_to_palette(rgb, pal), pal.shape[0], start)
-
-
-def check_palette(palette: Any) -> np.ndarray:
-    """A palette as (K, 3) uint8, K from 1 to 256; ValueError otherwise."""
-    pal = np.asarray(palette)
-    if pal.ndim != 2 or pal.shape[1] != 3 or not 1 <= pal.shape[0] <= 256:
-        raise ValueError(f"palette must have shape (K, 3) with K from 1 to 256, got {pal.shape}.")
-    if pal.dtype.kind not in "iu" or pal.min() < 0 or pal.max() > 255:
-        raise ValueError("palette must hold integer colours 0-255.")
-    return np.ascontiguousarray(pal, dtype=np.uint8)
+    return _compress_loaded(loaded, lambda rgb, alpha: map_to_palette(rgb, pal), pal.shape[0], start)
 
 
 def load_for_palette(image: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, frame: int | None = None) -> LoadedImage:
@@ -260,18 +250,6 @@ def stacked_frames(loaded: LoadedImage) -> tuple[np.ndarray, np.ndarray | None]:
 
 def _load(image: Any, max_pixels: int, frame: int | None) -> LoadedImage:
     return image if isinstance(image, LoadedImage) else load_image(image, max_pixels=max_pixels, frame=frame)
-
-
-def _map_to_palette(rgb: np.ndarray, palette: np.ndarray) -> Quantization:
-    """Every pixel to its nearest entry of ``palette`` (kept whole, in its order); ties to the smaller colour."""
-    hist = color_histogram(pack_rgb_u32(rgb.reshape(-1, 3)))
-    # Search the entries sorted by colour, as quantize() searches its palette,
-    # so that ties fall the same way whatever the order of the palette.
-    by_color = np.lexsort((palette[:, 2], palette[:, 1], palette[:, 0]))
-    nearest, d2 = nearest_palette(hist.colors, palette[by_color])
-    indices = hist.lookup_pixels(rgb, by_color[nearest].astype(np.uint8))
-    sse = float(np.dot(hist.counts, d2))  # integer colours: exact squared errors
-    return Quantization(palette=palette, indices=indices, sse=sse, n_distinct=hist.n_colors, exact=sse == 0)
 
 
 def _compress_loaded(

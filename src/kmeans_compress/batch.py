@@ -36,9 +36,9 @@ import numpy as np
 from ._compress import compress, compress_with_palette, load_for_palette, stacked_frames  # compress_with_palette: re-exported
 from ._exceptions import BatchUsageError, NoInputError
 from ._nearest import nearest_centers
-from .histogram import ColorHistogram, color_histogram, merge_histograms, pack_rgb_u32
+from ._histogram import ColorHistogram, color_histogram, merge_histograms, pack_rgb_u32
 from .io import DEFAULT_MAX_PIXELS, OutputExistsError, UnsupportedImageError, load_image, write_atomic
-from .quantize import _round_palette, check_n_colors, fit_palette, used_by_frequency
+from ._palette import palette_from_histogram
 from .report import psnr
 
 __all__ = [
@@ -406,30 +406,6 @@ def _shared_histogram(
     if pending:
         merged = merge_histograms(([merged] if merged is not None else []) + pending)
     return merged, errors
-
-
-def palette_from_histogram(
-    hist: ColorHistogram,
-    n_colors: int = 16,
-    random_state: Any = 0,
-    *,
-    n_init: int = 1,
-    max_iter: int = 300,
-    tol: float = 1e-4,
-) -> np.ndarray:
-    """Cluster a (merged) colour histogram into a palette: (K, 3) uint8, most used first."""
-    n_colors = check_n_colors(n_colors)
-    if hist.n_colors == 0:
-        raise ValueError("the histogram is empty: no image could be read.")
-    if hist.n_colors <= n_colors:
-        pal = hist.colors
-    else:
-        centers = fit_palette(hist.colors, hist.counts, n_colors, random_state=random_state,
-                              n_init=n_init, max_iter=max_iter, tol=tol)
-        pal = _round_palette(centers, hist, n_colors)
-    labels, _ = nearest_centers(hist.colors.astype(np.float64), pal.astype(np.float64))
-    order, _ = used_by_frequency(labels, pal.shape[0], hist.counts)
-    return np.ascontiguousarray(pal[order], dtype=np.uint8)
 
 
 def shared_palette(

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _kernels
 from ._nearest import nearest_centers, nearest_palette
-from .histogram import ColorHistogram, color_histogram, pack_rgb, pack_rgb_u32
+from ._histogram import ColorHistogram, color_histogram, pack_rgb, pack_rgb_u32
 from .kmeans import _check_random_state, _kmeans_plusplus, _lloyd, _split_init, _tolerance
 
 __all__ = ["Quantization", "quantize", "MAX_PALETTE"]
