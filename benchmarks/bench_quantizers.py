@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image
 
 from kmeans_compress import quantize
-from kmeans_compress.io import encode_png
+from kmeans_compress import encode_png
 
 HERE = Path(__file__).resolve().parent
 

@@ -21,7 +21,7 @@ from PIL import Image
 
 from _batch_folder import CORRUPT, make_folder, make_shared_palette_folder
 from _images import decoded_frames
-from kmeans_compress import UnsupportedImageError, batch, load_image
+from kmeans_compress import UnsupportedImageError, _encode, _files, batch, compress_with_palette, load_image
 from kmeans_compress.cli import main
 from kmeans_compress._histogram import color_histogram, merge_histograms, pack_rgb
 
@@ -150,14 +150,14 @@ def test_changed_options_or_input_redo_the_file(tmp_path):
     names = sorted(p.name for p in out.iterdir())
     assert names == ["img000_rgb.kmc.png", "img004_rgb.kmc.png"]
     old = (out / names[0]).read_bytes()
-    opts = batch.read_stamp(out / names[0])["options"]
+    opts = _files.read_stamp(out / names[0])["options"]
     assert (opts["n_colors"], opts["random_state"], opts["dither"], opts["space"]) == (16, 0, False, "rgb")
 
     rep = tmp_path / "r.json"
     assert main(args + ["-k", "4", "--report", str(rep)]) == 0  # other options: redone, replaced
     assert [r["status"] for r in json.loads(rep.read_text())] == ["done", "done"]
     assert len(Image.open(out / names[0]).getpalette()) // 3 == 4
-    assert batch.read_stamp(out / names[0])["options"]["n_colors"] == 4
+    assert _files.read_stamp(out / names[0])["options"]["n_colors"] == 4
 
     Image.fromarray(np.full((8, 8, 3), 7, np.uint8)).save(src / "img000_rgb.png")  # new input
     assert main(args + ["-k", "4", "--report", str(rep)]) == 0
@@ -259,11 +259,11 @@ def test_usage_errors(folder, tmp_path, capsys, monkeypatch, extra, message):
 
 def test_stamp_chunk_keeps_the_png_valid():
     img = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
-    res = batch.compress_with_palette(img, [[0, 0, 0], [40, 40, 40]])
-    png = batch.add_text_chunk(res.to_png_bytes(), batch.STAMP_KEY, '{"a":1}')
+    res = compress_with_palette(img, [[0, 0, 0], [40, 40, 40]])
+    png = _encode.add_text_chunk(res.to_png_bytes(), _files.STAMP_KEY, '{"a":1}')
     im = Image.open(io.BytesIO(png))
     im.load()  # CRCs are checked
-    assert im.text[batch.STAMP_KEY] == '{"a":1}'
+    assert im.text[_files.STAMP_KEY] == '{"a":1}'
     assert np.array_equal(np.asarray(im), res.labels)
 
 
@@ -301,7 +301,7 @@ def test_compress_with_palette_maps_each_pixel_to_a_nearest_entry():
     rng = np.random.default_rng(1)
     img = rng.integers(0, 256, (9, 7, 3), dtype=np.uint8)
     pal = rng.integers(0, 256, (5, 3), dtype=np.uint8)
-    res = batch.compress_with_palette(img, pal)
+    res = compress_with_palette(img, pal)
     d2 = ((img[:, :, None, :].astype(int) - pal[None, None].astype(int)) ** 2).sum(-1)
     chosen = np.take_along_axis(d2, res.labels[:, :, None].astype(int), axis=2)[:, :, 0]
     assert np.array_equal(chosen, d2.min(axis=2))
@@ -362,7 +362,7 @@ def test_batch_output_decodes_like_the_single_file_output(folder, tmp_path, extr
     b = Image.open(tmp_path / "batch" / _out_name(Path(good[0]).name))
     assert a.getpalette() == b.getpalette()
     assert np.array_equal(np.asarray(a), np.asarray(b))
-    assert batch.STAMP_KEY in b.text
+    assert _files.STAMP_KEY in b.text
 
 
 def test_options_not_yet_in_batch_mode_are_refused(folder, tmp_path, capsys):
@@ -377,7 +377,7 @@ def test_shared_palette_refuses_transparency_instead_of_dropping_it():
     import pytest
 
     from kmeans_compress import UnsupportedImageError
-    from kmeans_compress.batch import compress_with_palette
+    from kmeans_compress import compress_with_palette
 
     rgba = np.zeros((4, 4, 4), np.uint8)
     rgba[..., 3] = 255
@@ -448,7 +448,7 @@ def test_compress_with_palette_keeps_every_frame_and_the_icc_profile(tmp_path):
     _anim_gif(anim)
     source, _ = _decoded_frames(anim)
     pal = np.array([[0, 0, 0], [255, 255, 255], [200, 30, 40], [20, 180, 60], [40, 60, 220], [128, 128, 128]], np.uint8)
-    res = batch.compress_with_palette(anim, pal)
+    res = compress_with_palette(anim, pal)
     assert res.report.n_frames == 3 and len(res.more_labels) == 2
     out = tmp_path / "anim.png"
     res.save(out)
@@ -461,7 +461,7 @@ def test_compress_with_palette_keeps_every_frame_and_the_icc_profile(tmp_path):
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     still = tmp_path / "icc.png"
     Image.fromarray(np.random.default_rng(2).integers(0, 256, (10, 12, 3), dtype=np.uint8)).save(still, icc_profile=icc)
-    res = batch.compress_with_palette(still, pal)
+    res = compress_with_palette(still, pal)
     assert Image.open(io.BytesIO(res.to_png_bytes())).info.get("icc_profile") == icc
     assert "icc_profile" not in Image.open(io.BytesIO(res.to_png_bytes(strip=True))).info
 

@@ -11,7 +11,7 @@ from PIL import Image
 from sklearn.cluster import KMeans as SkKMeans
 
 from kmeans_compress import compress, load_image, quantize, sample_image_path, tutorial_bits
-from kmeans_compress.report import mse, psnr
+from kmeans_compress import mse, psnr
 from strategies import small_rgb_images
 
 

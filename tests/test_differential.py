@@ -2,7 +2,7 @@
 the options match.
 
 Ways: the single-file command line, folder mode at -j 1 and -j 2, ``--dask local``, and
-``batch.compress_with_palette`` with the palette :func:`compress` found. Folder outputs carry a stamp
+``compress_with_palette`` with the palette :func:`compress` found. Folder outputs carry a stamp
 (a ``tEXt`` chunk); without it they must be the single-file bytes.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kmeans_compress import batch, compress, load_image, sample_image_path
+from kmeans_compress import _files, batch, compress, compress_with_palette, load_image, sample_image_path
 from kmeans_compress.cli import main
 
 from _images import decoded_frames
@@ -77,7 +77,7 @@ def _without_stamp(png: bytes) -> bytes:
         (length,) = struct.unpack(">I", png[pos : pos + 4])
         end = pos + 12 + length
         ctype, data = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]
-        if not (ctype == b"tEXt" and data.split(b"\0", 1)[0] == batch.STAMP_KEY.encode()):
+        if not (ctype == b"tEXt" and data.split(b"\0", 1)[0] == _files.STAMP_KEY.encode()):
             out.append(png[pos:end])
         pos = end
     return b"".join(out)
@@ -87,7 +87,7 @@ def test_every_folder_way_writes_the_same_bytes(runs):
     _, outs = runs
     for name in IMAGES:
         ref = (outs["j1"] / _out_name(name)).read_bytes()
-        assert batch.read_stamp(outs["j1"] / _out_name(name)) is not None
+        assert _files.read_stamp(outs["j1"] / _out_name(name)) is not None
         for way in FOLDER_WAYS[1:]:
             assert (outs[way] / _out_name(name)).read_bytes() == ref, (name, way)
     for way in FOLDER_WAYS:
@@ -119,7 +119,7 @@ def test_every_way_decodes_to_the_same_pixels(runs, name):
 def test_compress_with_the_palette_compress_found_gives_the_same_image(runs, name):
     src, outs = runs
     fitted = compress(src / name)
-    given = batch.compress_with_palette(src / name, fitted.palette)
+    given = compress_with_palette(src / name, fitted.palette)
     assert np.array_equal(given.palette, fitted.palette)
     maps = [given.labels, *given.more_labels]
     assert len(maps) == len(_frames(src / name))

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from kmeans_compress import compress
-from kmeans_compress._compress import TargetNotMetError, compress_to_quality, compress_to_size
+from kmeans_compress import TargetNotMetError, compress_to_quality, compress_to_size
 from kmeans_compress.cli import main
 from kmeans_compress.colorspace import from_srgb
 

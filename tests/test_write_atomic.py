@@ -7,7 +7,7 @@ import stat
 import pytest
 
 from kmeans_compress import write_atomic
-from kmeans_compress.io import OutputExistsError
+from kmeans_compress import OutputExistsError
 
 
 @pytest.fixture

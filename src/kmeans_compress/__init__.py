@@ -7,27 +7,27 @@ The tutorial's functions (:func:`find_closest_centroids`, :func:`compute_centroi
 
 from ._compress import (
     CompressionResult,
-    TargetNotMetError,
     compress,
     compress_to_quality,
     compress_to_size,
-    sample_image_path,
+    compress_with_palette,
 )
-from ._sweep import sweep
-from .io import (
+from ._decode import LoadedImage, load_image, sample_image_path
+from ._encode import encode_image, encode_png, write_atomic
+from ._exceptions import (
     ImageNotFoundError,
     ImageTooLargeError,
-    LoadedImage,
+    NotFittedError,
     OutputExistsError,
+    TargetNotMetError,
     UnsupportedImageError,
-    encode_image,
-    encode_png,
-    load_image,
-    write_atomic,
 )
+from ._files import FileOptions, FileOutcome, compress_file
+from ._report import CompressionReport, mse, psnr, tutorial_bits
+from ._shared import shared_palette
+from ._sweep import sweep
 from .kmeans import (
     KMeans,
-    NotFittedError,
     compute_centroids,
     compute_distortion,
     find_closest_centroids,
@@ -36,14 +36,14 @@ from .kmeans import (
     run_kmeans,
 )
 from .quantize import Quantization, quantize, quantize_image
-from .report import CompressionReport, mse, psnr, tutorial_bits
-from .batch import compress_with_palette, shared_palette
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CompressionReport",
     "CompressionResult",
+    "FileOptions",
+    "FileOutcome",
     "ImageNotFoundError",
     "ImageTooLargeError",
     "KMeans",
@@ -55,6 +55,7 @@ __all__ = [
     "UnsupportedImageError",
     "__version__",
     "compress",
+    "compress_file",
     "compress_to_quality",
     "compress_to_size",
     "compress_with_palette",

@@ -7,7 +7,6 @@ import os
 import time
 import warnings
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,18 +16,11 @@ from PIL import Image
 from ._exceptions import TargetNotMetError
 from ._palette import check_palette
 from ._remap import map_to_palette
-from .io import (
-    DEFAULT_MAX_PIXELS,
-    LoadedImage,
-    UnsupportedImageError,
-    encode_animation,
-    encode_image,
-    load_image,
-    output_format,
-    write_atomic,
-)
+from ._decode import DEFAULT_MAX_PIXELS, LoadedImage, load_image
+from ._encode import encode_animation, output_format, write_atomic
+from ._exceptions import UnsupportedImageError
 from .quantize import Quantization, quantize_image
-from .report import CompressionReport, psnr, tutorial_bits
+from ._report import CompressionReport, build_report
 
 __all__ = [
     "CompressionResult",
@@ -37,19 +29,7 @@ __all__ = [
     "compress_to_quality",
     "compress_to_size",
     "compress_with_palette",
-    "sample_image_path",
 ]
-
-
-def sample_image_path() -> Path:
-    """Path of the embedded sample photograph (``chelsea.png``, CC0, 451 x 300).
-
-    Examples
-    --------
-    >>> sample_image_path().name
-    'chelsea.png'
-    """
-    return Path(str(resources.files("kmeans_compress") / "data" / "chelsea.png"))
 
 
 @dataclass
@@ -91,10 +71,8 @@ class CompressionResult:
         ``strip`` leaves out the colour profile (and every other metadata).
         """
         icc = None if strip else self.icc_profile
-        if self.more_labels:
-            frames = [self.labels, *self.more_labels]
-            return encode_animation(frames, self.palette, self.durations, fmt, loop=self.loop, icc_profile=icc)
-        return encode_image(self.labels, self.palette, fmt, icc_profile=icc)
+        frames = [self.labels, *self.more_labels]
+        return encode_animation(frames, self.palette, self.durations, fmt, loop=self.loop, icc_profile=icc)
 
     def to_png_bytes(self, *, strip: bool = False) -> bytes:
         """The indexed PNG, as bytes."""
@@ -263,24 +241,8 @@ def _compress_loaded(
     n_frames = 1 + len(loaded.more_frames)
     q = quantize_fn(rgb, alpha)
     original = loaded.pixels if q.palette.shape[1] == 3 else loaded.rgba
-    h, w = loaded.pixels.shape[:2]
-    mse_value = q.sse / (h * w * n_frames * q.palette.shape[1])
-    before, after = tutorial_bits(h * w * n_frames, q.palette.shape[0])
-    report = CompressionReport(
-        width=w,
-        height=h,
-        n_colors=int(n_colors),  # validated by quantize_fn
-        n_colors_used=int(q.palette.shape[0]),
-        n_distinct_input=q.n_distinct,
-        original_bits=before,
-        compressed_bits=after,
-        mse=mse_value,
-        psnr=psnr(mse_value),
-        seconds=time.perf_counter() - start,
-        input_bytes=loaded.file_bytes,
-        input_path=loaded.path,
-        n_frames=n_frames,
-    )
+    h = loaded.pixels.shape[0]
+    report = build_report(loaded, q, int(n_colors), time.perf_counter() - start)  # n_colors: validated by quantize_fn
     maps = [q.indices[i * h : (i + 1) * h] for i in range(n_frames)]
     return CompressionResult(
         palette=q.palette,

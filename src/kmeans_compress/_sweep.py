@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any, Iterable
 
 from ._compress import CompressionResult, compress
-from .io import load_image
+from ._decode import load_image
 from .quantize import check_n_colors
 
 __all__ = ["DEFAULT_KS", "sweep"]

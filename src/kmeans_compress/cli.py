@@ -32,19 +32,19 @@ from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
 from . import __version__, _kernels
-from ._compress import compress, sample_image_path
-from ._compress import TargetNotMetError, compress_to_quality, compress_to_size
-from .colorspace import SPACES
-from .io import (
-    DEFAULT_MAX_PIXELS,
-    OUTPUT_FORMATS,
+from ._decode import DEFAULT_MAX_PIXELS, LoadedImage, load_image, sample_image_path
+from ._encode import OUTPUT_FORMATS
+from ._exceptions import (
+    BatchUsageError,
     ImageNotFoundError,
     ImageTooLargeError,
+    NoInputError,
     OutputExistsError,
+    TargetNotMetError,
     UnsupportedImageError,
-    load_image,
-    output_format,
 )
+from ._files import FileOptions, compress_file
+from .colorspace import SPACES
 from .quantize import MAX_PALETTE
 
 PROG = "kmeans-compress"
@@ -140,10 +140,11 @@ def _quality(text: str) -> tuple[float, float]:
     return lo_v, (hi_v if hi_v != float("inf") else lo_v)
 
 
-def _add_main_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "inputs", nargs="+", metavar="INPUT", help="image files (PNG, JPEG, WebP, GIF, TIFF, BMP); '-' reads stdin"
-    )
+def _add_main_options(p: argparse.ArgumentParser, inputs: bool = True) -> None:
+    if inputs:
+        p.add_argument(
+            "inputs", nargs="+", metavar="INPUT", help="image files (PNG, JPEG, WebP, GIF, TIFF, BMP); '-' reads stdin"
+        )
     p.add_argument(
         "-k",
         "--colors",
@@ -197,20 +198,6 @@ def _add_fidelity_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--frame", type=_frame, metavar="N", help="frame or page of a multi-frame input (from 0)")
 
 
-# Each feature adds its options through one function in this list.
-OPTION_GROUPS = [_add_main_options, _add_fidelity_options]
-
-
-def _jobs(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
-    return n
-
-
 def _report_path(text: str) -> str:
     if Path(text).suffix.lower() not in (".csv", ".json"):
         raise argparse.ArgumentTypeError(f"must end in .csv or .json, got {text!r}")
@@ -225,7 +212,7 @@ def _add_batch_options(p: argparse.ArgumentParser) -> None:
         "so an interrupted run resumes where it stopped.",
     )
     g.add_argument("-r", "--recursive", action="store_true", help="walk sub-folders of folder inputs")
-    g.add_argument("-j", "--jobs", type=_jobs, metavar="N", help="worker processes (default: number of cores)")
+    g.add_argument("-j", "--jobs", type=_positive_int, metavar="N", help="worker processes (default: number of cores)")
     g.add_argument("--report", type=_report_path, metavar="FILE", help="write one row per file to FILE (.csv or .json)")
     g.add_argument("--shared-palette", action="store_true", help="one palette for all the inputs (merged colour histograms)")
     g.add_argument(
@@ -234,9 +221,6 @@ def _add_batch_options(p: argparse.ArgumentParser) -> None:
         help="run on a dask.distributed scheduler at ADDRESS (e.g. tcp://host:8786), or 'local' "
         "for a local cluster of --jobs workers; the workers must see the same paths",
     )
-
-
-OPTION_GROUPS.append(_add_batch_options)
 
 
 def _batch_mode(args: argparse.Namespace) -> bool:
@@ -269,10 +253,10 @@ def _run_batch(args: argparse.Namespace) -> int:
             dask=args.dask, progress=None if not args.quiet else False, prog=PROG, strip=args.strip,
             skip_if_larger=args.skip_if_larger,
         )
-    except batch.NoInputError as exc:  # like a missing input (exit 3)
+    except NoInputError as exc:  # like a missing input (exit 3)
         _error(str(exc))
         return EXIT_NO_INPUT
-    except batch.BatchUsageError as exc:
+    except BatchUsageError as exc:
         raise UsageError(str(exc)) from None
     if args.json:
         json.dump([r.to_dict() for r in summary.rows], sys.stdout, indent=2, allow_nan=False)
@@ -309,9 +293,6 @@ def _add_plot_options(p: argparse.ArgumentParser) -> None:
     p.epilog = (p.epilog or "") + (
         f" '{PROG} sweep [INPUT]' prints K against PNG bytes and PSNR (see '{PROG} sweep --help')."
     )
-
-
-OPTION_GROUPS.append(_add_plot_options)
 
 
 def _plan_preview(args: argparse.Namespace, demo: bool, jobs: list[tuple[str, str, str | None]]) -> None:
@@ -449,15 +430,23 @@ def _sweep_main(argv: list[str]) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog=PROG,
-        description="Compress images by K-means colour quantization into indexed PNG files.",
-        epilog=f"'{PROG} demo' compresses the embedded sample photo into the current folder "
-        "(or -o). A file named 'demo' can be given as ./demo.",
-    )
-    for add in OPTION_GROUPS:
-        add(p)
+def build_parser(demo: bool = False) -> argparse.ArgumentParser:
+    """The parser of ``kmeans-compress INPUT...``, or of ``kmeans-compress demo`` (no inputs, no batch options)."""
+    if demo:
+        p = _Parser(prog=f"{PROG} demo", description="Compress the embedded sample photo (chelsea.png) "
+                    "into the current folder or -o, with a comparison figure when matplotlib is installed.")
+    else:
+        p = _Parser(
+            prog=PROG,
+            description="Compress images by K-means colour quantization into indexed PNG files.",
+            epilog=f"'{PROG} demo' compresses the embedded sample photo into the current folder "
+            "(or -o). A file named 'demo' can be given as ./demo.",
+        )
+    _add_main_options(p, inputs=not demo)
+    _add_fidelity_options(p)
+    if not demo:
+        _add_batch_options(p)
+    _add_plot_options(p)
     return p
 
 
@@ -499,44 +488,32 @@ class OutputFolderError(UsageError):
     """The output folder does not exist (exit 7)."""
 
 
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
+def _file_options(args: argparse.Namespace) -> FileOptions:
+    """The options of one file, as the command line gives them."""
+    return FileOptions(
+        n_colors=args.colors, random_state=args.seed, space=args.space, dither=args.dither,
+        max_pixels=args.max_pixels, frame=args.frame, quality=args.quality, max_bytes=args.max_bytes,
+        strip=args.strip, force=args.force, skip_if_larger=args.skip_if_larger,
+    )
 
 
 def _run_one(src: str, dst: str, args: argparse.Namespace, display_name: str | None = None) -> dict[str, Any]:
-    if dst != "-" and not args.force:
-        if _same_file(src, dst):
-            raise OutputExistsError(f"{dst}: is the input file itself (use --force to overwrite it)")
-        if os.path.lexists(dst):
-            raise OutputExistsError(f"{dst}: already exists (use --force to overwrite)")
+    """Compress one input (a path, or '-' for stdin) into ``dst`` (a path, or '-' for stdout)."""
     _check_preview(args)
-    options = dict(random_state=args.seed, space=args.space, dither=args.dither)
-    load = dict(max_pixels=args.max_pixels, frame=args.frame)
-    fmt = "PNG" if dst == "-" else output_format(dst)
-    source: Any = load_image(sys.stdin.buffer.read(), name="<stdin>", **load) if src == "-" else src
-    if args.quality is not None:
-        result = compress_to_quality(source, *args.quality, max_colors=args.colors, **load, **options)
-    elif args.max_bytes is not None:
-        result = compress_to_size(source, args.max_bytes, fmt=fmt, strip=args.strip, max_colors=args.colors, **load, **options)
-    else:
-        result = compress(source, n_colors=args.colors, **load, **options)
-    if args.skip_if_larger and result.report.input_bytes:
-        size = len(result.encode(fmt, strip=args.strip))
-        if size >= result.report.input_bytes:
-            raise SkippedLarger(
-                f"{src}: the result ({size:,} bytes) is not smaller than the input "
-                f"({result.report.input_bytes:,} bytes); nothing written (--skip-if-larger)"
-            )
+    opts = _file_options(args)
+    source: str | LoadedImage = src
+    if src == "-":
+        source = load_image(sys.stdin.buffer.read(), name="<stdin>", max_pixels=args.max_pixels, frame=args.frame)
+    outcome = compress_file(source, None if dst == "-" else dst, opts)
+    if outcome.status == "larger":
+        raise SkippedLarger(outcome.message)
+    result = outcome.result
+    assert result is not None  # no resume here, so never "skipped"
     if dst == "-":
-        data = result.to_png_bytes(strip=args.strip)
-        sys.stdout.buffer.write(data)
+        assert outcome.data is not None
+        sys.stdout.buffer.write(outcome.data)
         sys.stdout.buffer.flush()
-        result.report = dataclasses.replace(result.report, output_bytes=len(data), output_path="-")
-    else:
-        result.save(dst, overwrite=args.force, strip=args.strip)
+        result.report = dataclasses.replace(result.report, output_bytes=len(outcome.data), output_path="-")
     report = result.report
     if display_name is not None:
         report = dataclasses.replace(report, input_path=display_name)
@@ -556,40 +533,56 @@ def _announce_compiling(quiet: bool) -> None:
     _kernels.slow_load_notice = None if quiet else _note_compiling
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "sweep":
-        return _sweep_main(argv[1:])
+def _cmd_compress(argv: list[str]) -> int:
+    """``kmeans-compress INPUT...``: files one by one, or folders and batches (:mod:`kmeans_compress.batch`)."""
     try:
-        demo = bool(argv) and argv[0] == "demo"
-        args = build_parser().parse_args(["demo"] + argv[1:] if demo else argv)
+        args = build_parser().parse_args(argv)
         _announce_compiling(args.quiet)
-        if demo:
-            if args.inputs != ["demo"]:
-                raise UsageError("'demo' takes no input files")
-            sample = str(sample_image_path())
-            folder = args.output if args.output is not None else "."
-            if folder != "-" and not Path(folder).suffix and not Path(folder).is_dir():
-                raise UsageError(f"-o {folder}: the folder does not exist")
-            jobs = [(sample, _plan_outputs([sample], folder, args.ext)[0], "chelsea.png (embedded sample)")]
-        elif _batch_mode(args):
+        if _batch_mode(args):
             return _run_batch(args)
-        else:
-            outputs = _plan_outputs(args.inputs, args.output, args.ext)
-            jobs = [(s, d, None) for s, d in zip(args.inputs, outputs)]
-        _plan_preview(args, demo, jobs)
-        if jobs[0][1] == "-":
-            if args.json:
-                raise UsageError("--json and -o - both write to stdout; choose one")
-            if sys.stdout.isatty():
-                raise UsageError("refusing to write PNG data to a terminal; redirect stdout or use -o FILE")
-        if args.colors is None:
-            args.colors = MAX_PALETTE if (args.quality is not None or args.max_bytes is not None) else 16
+        outputs = _plan_outputs(args.inputs, args.output, args.ext)
+        jobs = [(s, d, None) for s, d in zip(args.inputs, outputs)]
+        _check_single(args, jobs, demo=False)
     except UsageError as exc:
-        _error(str(exc))
-        return EXIT_CANT_WRITE if isinstance(exc, OutputFolderError) else EXIT_USAGE
+        return _usage_failed(exc)
+    return _compress_files(args, jobs)
 
+
+def _cmd_demo(argv: list[str]) -> int:
+    """``kmeans-compress demo``: the embedded sample photo into the current folder (or -o), with its figure."""
+    try:
+        args = build_parser(demo=True).parse_args(argv)
+        _announce_compiling(args.quiet)
+        sample = str(sample_image_path())
+        folder = args.output if args.output is not None else "."
+        if folder != "-" and not Path(folder).suffix and not Path(folder).is_dir():
+            raise UsageError(f"-o {folder}: the folder does not exist")
+        jobs = [(sample, _plan_outputs([sample], folder, args.ext)[0], "chelsea.png (embedded sample)")]
+        _check_single(args, jobs, demo=True)
+    except UsageError as exc:
+        return _usage_failed(exc)
+    return _compress_files(args, jobs)
+
+
+def _usage_failed(exc: UsageError) -> int:
+    _error(str(exc))
+    return EXIT_CANT_WRITE if isinstance(exc, OutputFolderError) else EXIT_USAGE
+
+
+def _check_single(args: argparse.Namespace, jobs: list[tuple[str, str, str | None]], demo: bool) -> None:
+    """The checks of a file-by-file run that need no work done yet; fills in the palette size."""
+    _plan_preview(args, demo, jobs)
+    if jobs[0][1] == "-":
+        if args.json:
+            raise UsageError("--json and -o - both write to stdout; choose one")
+        if sys.stdout.isatty():
+            raise UsageError("refusing to write PNG data to a terminal; redirect stdout or use -o FILE")
+    if args.colors is None:
+        args.colors = MAX_PALETTE if (args.quality is not None or args.max_bytes is not None) else 16
+
+
+def _compress_files(args: argparse.Namespace, jobs: list[tuple[str, str, str | None]]) -> int:
+    """Run :func:`_run_one` on every (input, output, display name); the exit status of them all."""
     records: list[dict[str, Any]] = []
     failed = 0
     codes: set[int] = set()
@@ -626,6 +619,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not failed:
         return EXIT_OK
     return codes.pop() if len(codes) == 1 else EXIT_FAILED
+
+
+#: Subcommands: the first argument names one, otherwise the arguments are inputs.
+COMMANDS = {"demo": _cmd_demo, "sweep": lambda argv: _sweep_main(argv)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in COMMANDS:
+        return COMMANDS[args[0]](args[1:])
+    return _cmd_compress(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -83,7 +83,7 @@ def save_figure(fig: Any, path: str | os.PathLike[str], *, overwrite: bool = Fal
     OutputExistsError
         ``path`` exists and ``overwrite`` is false.
     """
-    from .io import write_atomic
+    from ._encode import write_atomic
 
     if Path(path).suffix.lower() != ".png":
         raise ValueError(f"{path}: figures are written as PNG; the file name must end in .png")

@@ -1,14 +1,18 @@
-"""Storage accounting (the tutorial's and the real file's) and quality metrics."""
+"""Stage 6, report: storage accounting (the tutorial's and the real file's) and quality metrics."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["CompressionReport", "mse", "psnr", "tutorial_bits"]
+if TYPE_CHECKING:
+    from ._decode import LoadedImage
+    from ._remap import Quantization
+
+__all__ = ["CompressionReport", "build_report", "mse", "psnr", "tutorial_bits"]
 
 
 def tutorial_bits(n_pixels: int, n_colors: int) -> tuple[int, int]:
@@ -34,6 +38,10 @@ def mse(original: Any, other: Any) -> float:
     Examples
     --------
     >>> import numpy as np
+
+if TYPE_CHECKING:
+    from ._decode import LoadedImage
+    from ._remap import Quantization
     >>> mse(np.zeros((1, 2, 3), np.uint8), np.full((1, 2, 3), 2, np.uint8))
     4.0
     """
@@ -143,3 +151,26 @@ class CompressionReport:
         quality = "lossless" if math.isinf(self.psnr) else f"PSNR {self.psnr:.2f} dB"
         lines.append(f"  quality: MSE {self.mse:.3f}, {quality}; {self.seconds:.3f} s")
         return "\n".join(lines)
+
+
+def build_report(loaded: LoadedImage, q: Quantization, n_colors: int, seconds: float) -> CompressionReport:
+    """The report of ``loaded`` quantized to ``q`` (every frame stacked in ``q.indices``); no output yet."""
+    h, w = loaded.pixels.shape[:2]
+    n_frames = 1 + len(loaded.more_frames)
+    mse_value = q.sse / (h * w * n_frames * q.palette.shape[1])
+    before, after = tutorial_bits(h * w * n_frames, q.palette.shape[0])
+    return CompressionReport(
+        width=w,
+        height=h,
+        n_colors=n_colors,
+        n_colors_used=int(q.palette.shape[0]),
+        n_distinct_input=q.n_distinct,
+        original_bits=before,
+        compressed_bits=after,
+        mse=mse_value,
+        psnr=psnr(mse_value),
+        seconds=seconds,
+        input_bytes=loaded.file_bytes,
+        input_path=loaded.path,
+        n_frames=n_frames,
+    )

@@ -1,6 +1,4 @@
-"""Load images from files, PIL images or arrays; encode indexed PNG / GIF / WebP and write atomically.
-
-This is the only module that touches files.
+"""Stage 1, decode: a file, bytes, a PIL image or an array -> :class:`LoadedImage` (RGB pixels, alpha, frames, ICC).
 
 What happens to each input mode (see also the README's table):
 
@@ -35,29 +33,16 @@ import struct
 import threading
 import warnings
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from ._exceptions import ImageNotFoundError, ImageTooLargeError, OutputExistsError, UnsupportedImageError
+from ._exceptions import ImageNotFoundError, ImageTooLargeError, UnsupportedImageError
 
-__all__ = [
-    "DEFAULT_MAX_PIXELS",
-    "ImageNotFoundError",
-    "ImageTooLargeError",
-    "LoadedImage",
-    "OUTPUT_FORMATS",
-    "OutputExistsError",
-    "UnsupportedImageError",
-    "encode_animation",
-    "encode_image",
-    "encode_png",
-    "load_image",
-    "output_format",
-    "write_atomic",
-]
+__all__ = ["DEFAULT_MAX_PIXELS", "LoadedImage", "load_image", "sample_image_path"]
 
 #: Inputs with more pixels than this are refused (a decompression-bomb guard);
 #: ``load_image(max_pixels=...)`` and the CLI's ``--max-pixels`` change it.
@@ -65,9 +50,6 @@ DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's hard limit: 2 x its warning thresho
 
 #: Input formats whose frames are an animation, decoded whole.
 ANIMATED_FORMATS = ("GIF", "PNG", "WEBP")
-
-#: Output formats by file suffix.
-OUTPUT_FORMATS = {".png": "PNG", ".gif": "GIF", ".webp": "WEBP"}
 
 
 
@@ -110,6 +92,17 @@ class LoadedImage:
         a = self.alpha if self.alpha is not None else np.full(self.pixels.shape[:2], 255, np.uint8)
         return np.dstack([self.pixels, a])
 
+
+
+def sample_image_path() -> Path:
+    """Path of the embedded sample photograph (``chelsea.png``, CC0, 451 x 300).
+
+    Examples
+    --------
+    >>> sample_image_path().name
+    'chelsea.png'
+    """
+    return Path(str(resources.files("kmeans_compress") / "data" / "chelsea.png"))
 
 _GRAY_16 = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
@@ -357,201 +350,3 @@ def load_image(
         durations=tuple(durations),
         loop=loop,
     )
-
-
-def output_format(path: str | os.PathLike[str]) -> str:
-    """Pillow format name for an output path, from its suffix (.png, .gif, .webp).
-
-    Examples
-    --------
-    >>> output_format("a/b.GIF")
-    'GIF'
-    """
-    suffix = Path(path).suffix.lower()
-    try:
-        return OUTPUT_FORMATS[suffix]
-    except KeyError:
-        raise ValueError(
-            f"{path}: unknown output type {suffix or '(no suffix)'!r}; use one of {', '.join(OUTPUT_FORMATS)}"
-        ) from None
-
-
-def _indexed_image(indices: np.ndarray, palette: np.ndarray) -> tuple[Image.Image, bytes | None]:
-    palette = np.asarray(palette, dtype=np.uint8)
-    if palette.ndim != 2 or palette.shape[1] not in (3, 4) or not 1 <= palette.shape[0] <= 256:
-        raise ValueError(f"a palette holds 1 to 256 RGB or RGBA colours, got shape {palette.shape}.")
-    idx = np.ascontiguousarray(indices, dtype=np.uint8)
-    if idx.ndim != 2:
-        raise ValueError(f"indices must be a 2-D index map, got shape {idx.shape}.")
-    img = Image.frombytes("P", (idx.shape[1], idx.shape[0]), idx.tobytes())
-    img.putpalette(np.ascontiguousarray(palette[:, :3]).tobytes(), rawmode="RGB")
-    alpha = None
-    if palette.shape[1] == 4 and not bool((palette[:, 3] == 255).all()):
-        alpha = palette[:, 3].tobytes()
-    return img, alpha
-
-
-def encode_png(indices: np.ndarray, palette: np.ndarray, *, icc_profile: bytes | None = None) -> bytes:
-    """Encode an index map and its palette as an optimized indexed PNG.
-
-    The bit depth (1, 2, 4 or 8) follows from the palette size: Pillow writes
-    the smallest depth that holds ``len(palette)`` entries. An RGBA palette is
-    written with a tRNS chunk (the alpha of every entry).
-    """
-    img, alpha = _indexed_image(indices, palette)
-    params: dict[str, Any] = {"optimize": True}
-    if alpha is not None:
-        params["transparency"] = alpha
-    if icc_profile:
-        params["icc_profile"] = icc_profile
-    buf = _io.BytesIO()
-    img.save(buf, format="PNG", **params)
-    return buf.getvalue()
-
-
-def encode_animation(
-    frames: list[np.ndarray],
-    palette: np.ndarray,
-    durations: list[int] | tuple[int, ...],
-    fmt: str = "PNG",
-    *,
-    loop: int | None = 0,
-    icc_profile: bytes | None = None,
-) -> bytes:
-    """Encode index maps sharing one palette as an animated PNG, GIF or (lossless) WebP."""
-    fmt = fmt.upper()
-    palette = np.asarray(palette, dtype=np.uint8)
-    buf = _io.BytesIO()
-    params: dict[str, Any] = {"save_all": True, "duration": list(durations), "loop": 0 if loop is None else loop}
-    if fmt == "WEBP":
-        mode = "RGBA" if palette.shape[1] == 4 else "RGB"
-        ims = [Image.fromarray(np.ascontiguousarray(palette[np.asarray(f, dtype=np.intp)]), mode) for f in frames]
-        params.update(lossless=True, quality=100, method=4, exact=True)
-        if icc_profile:
-            params["icc_profile"] = icc_profile
-    else:
-        pairs = [_indexed_image(f, palette) for f in frames]
-        ims = [im for im, _ in pairs]
-        alpha = pairs[0][1]
-        if fmt == "GIF":
-            if alpha is not None:
-                a = palette[:, 3]
-                if ((a > 0) & (a < 255)).any():
-                    raise ValueError("GIF cannot hold partly transparent colours; write .png or .webp instead")
-                params["transparency"] = int(np.flatnonzero(a == 0)[0])
-            params["disposal"] = 2
-        elif fmt == "PNG":
-            if alpha is not None:
-                params["transparency"] = alpha
-            if icc_profile:
-                params["icc_profile"] = icc_profile
-            params["optimize"] = True
-            params["default_image"] = False
-        else:
-            raise ValueError(f"unknown output format {fmt!r}; use PNG, GIF or WEBP")
-    ims[0].save(buf, format=fmt, append_images=ims[1:], **params)
-    return buf.getvalue()
-
-
-def encode_image(
-    indices: np.ndarray,
-    palette: np.ndarray,
-    fmt: str = "PNG",
-    *,
-    icc_profile: bytes | None = None,
-) -> bytes:
-    """Encode as ``fmt``: 'PNG' (indexed), 'GIF' (indexed) or 'WEBP' (lossless).
-
-    GIF holds on/off transparency only: a palette with partly transparent
-    entries is refused for GIF.
-    """
-    fmt = fmt.upper()
-    if fmt == "PNG":
-        return encode_png(indices, palette, icc_profile=icc_profile)
-    palette = np.asarray(palette, dtype=np.uint8)
-    buf = _io.BytesIO()
-    if fmt == "GIF":
-        img, alpha = _indexed_image(indices, palette)
-        params: dict[str, Any] = {"optimize": False}
-        if alpha is not None:
-            a = palette[:, 3]
-            if ((a > 0) & (a < 255)).any():
-                raise ValueError("GIF cannot hold partly transparent colours; write .png or .webp instead")
-            clear = np.flatnonzero(a == 0)
-            params["transparency"] = int(clear[0])
-        img.save(buf, format="GIF", **params)
-        return buf.getvalue()
-    if fmt == "WEBP":
-        rebuilt = palette[np.asarray(indices, dtype=np.intp)]
-        mode = "RGBA" if palette.shape[1] == 4 else "RGB"
-        img = Image.frombytes(mode, (rebuilt.shape[1], rebuilt.shape[0]), np.ascontiguousarray(rebuilt).tobytes())
-        params = {"lossless": True, "quality": 100, "method": 6, "exact": True}
-        if icc_profile:
-            params["icc_profile"] = icc_profile
-        img.save(buf, format="WEBP", **params)
-        return buf.getvalue()
-    raise ValueError(f"unknown output format {fmt!r}; use PNG, GIF or WEBP")
-
-
-def write_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder.
-
-    The file appears whole or not at all, also when the process is interrupted
-    (the temporary file is removed). Without ``overwrite`` an existing file is
-    never replaced, even one created by someone else in the meantime (the
-    temporary file is hard-linked into place, which fails if the name exists).
-
-    Raises
-    ------
-    OutputExistsError
-        ``path`` exists and ``overwrite`` is false.
-    FileNotFoundError
-        The folder of ``path`` does not exist.
-    """
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: output folder does not exist")
-    if target.is_dir():
-        raise IsADirectoryError(f"{target}: is a directory")
-    if not overwrite and os.path.lexists(target):
-        raise OutputExistsError(f"{target}: already exists (use --force to overwrite)")
-    fd, tmp = _create_temp(folder, target.name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if overwrite:
-            os.replace(tmp, target)
-        else:
-            try:
-                os.link(tmp, target)
-            except FileExistsError:
-                raise OutputExistsError(f"{target}: already exists (use --force to overwrite)") from None
-            except OSError:
-                # File systems without hard links: fall back to a checked rename.
-                if os.path.lexists(target):
-                    raise OutputExistsError(f"{target}: already exists (use --force to overwrite)") from None
-                os.replace(tmp, target)
-    finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-    return target
-
-
-def _create_temp(folder: Path, name: str) -> tuple[int, str]:
-    """Create and open ``folder/.name.XXXXXXXX.tmp`` exclusively, with mode 0o666 less the umask.
-
-    Unlike :func:`tempfile.mkstemp` (mode 0o600), the file gets the permissions any
-    new file of the user gets, without reading the umask: ``os.umask`` can only be
-    read by setting it, which would race with other threads (Dask workers, say).
-    """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        tmp = os.path.join(folder, f".{name}.{os.urandom(6).hex()}.tmp")
-        try:
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"{folder}: no free temporary file name")  # pragma: no cover

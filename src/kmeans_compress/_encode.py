@@ -1,0 +1,223 @@
+"""Stage 5, encode: a palette and index maps -> an indexed PNG, a GIF or a lossless WebP, written atomically.
+
+Files are written only by :func:`write_atomic` (a temporary file in the same
+folder, then a rename), never in place. The PNG bit depth (1, 2, 4 or 8) follows
+from the palette size; an RGBA palette goes into a tRNS chunk.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import os
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ._exceptions import OutputExistsError
+
+__all__ = [
+    "OUTPUT_FORMATS",
+    "add_text_chunk",
+    "encode_animation",
+    "encode_image",
+    "encode_png",
+    "output_format",
+    "write_atomic",
+]
+
+#: Output formats by file suffix.
+OUTPUT_FORMATS = {".png": "PNG", ".gif": "GIF", ".webp": "WEBP"}
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def output_format(path: str | os.PathLike[str]) -> str:
+    """Pillow format name for an output path, from its suffix (.png, .gif, .webp).
+
+    Examples
+    --------
+    >>> output_format("a/b.GIF")
+    'GIF'
+    """
+    suffix = Path(path).suffix.lower()
+    try:
+        return OUTPUT_FORMATS[suffix]
+    except KeyError:
+        raise ValueError(
+            f"{path}: unknown output type {suffix or '(no suffix)'!r}; use one of {', '.join(OUTPUT_FORMATS)}"
+        ) from None
+
+
+def _indexed_image(indices: np.ndarray, palette: np.ndarray) -> tuple[Image.Image, bytes | None]:
+    palette = np.asarray(palette, dtype=np.uint8)
+    if palette.ndim != 2 or palette.shape[1] not in (3, 4) or not 1 <= palette.shape[0] <= 256:
+        raise ValueError(f"a palette holds 1 to 256 RGB or RGBA colours, got shape {palette.shape}.")
+    idx = np.ascontiguousarray(indices, dtype=np.uint8)
+    if idx.ndim != 2:
+        raise ValueError(f"indices must be a 2-D index map, got shape {idx.shape}.")
+    img = Image.frombytes("P", (idx.shape[1], idx.shape[0]), idx.tobytes())
+    img.putpalette(np.ascontiguousarray(palette[:, :3]).tobytes(), rawmode="RGB")
+    alpha = None
+    if palette.shape[1] == 4 and not bool((palette[:, 3] == 255).all()):
+        alpha = palette[:, 3].tobytes()
+    return img, alpha
+
+
+def encode_png(indices: np.ndarray, palette: np.ndarray, *, icc_profile: bytes | None = None) -> bytes:
+    """Encode an index map and its palette as an optimized indexed PNG.
+
+    The bit depth (1, 2, 4 or 8) follows from the palette size: Pillow writes
+    the smallest depth that holds ``len(palette)`` entries. An RGBA palette is
+    written with a tRNS chunk (the alpha of every entry).
+    """
+    return encode_animation([indices], palette, (), "PNG", icc_profile=icc_profile)
+
+
+def encode_image(
+    indices: np.ndarray,
+    palette: np.ndarray,
+    fmt: str = "PNG",
+    *,
+    icc_profile: bytes | None = None,
+) -> bytes:
+    """Encode as ``fmt``: 'PNG' (indexed), 'GIF' (indexed) or 'WEBP' (lossless).
+
+    GIF holds on/off transparency only: a palette with partly transparent
+    entries is refused for GIF.
+    """
+    return encode_animation([indices], palette, (), fmt, icc_profile=icc_profile)
+
+
+#: Lossless WebP at its slowest, smallest setting; the same for one frame and for an animation.
+WEBP_OPTIONS: dict[str, Any] = {"lossless": True, "quality": 100, "method": 6, "exact": True}
+
+
+def encode_animation(
+    frames: list[np.ndarray],
+    palette: np.ndarray,
+    durations: list[int] | tuple[int, ...],
+    fmt: str = "PNG",
+    *,
+    loop: int | None = 0,
+    icc_profile: bytes | None = None,
+) -> bytes:
+    """Encode index maps sharing one palette as a PNG, GIF or lossless WebP; several frames make an animation.
+
+    ``durations`` (milliseconds per frame) and ``loop`` (0: forever) are used
+    only for more than one frame.
+    """
+    fmt = fmt.upper()
+    if fmt not in OUTPUT_FORMATS.values():
+        raise ValueError(f"unknown output format {fmt!r}; use PNG, GIF or WEBP")
+    palette = np.asarray(palette, dtype=np.uint8)
+    params: dict[str, Any] = {}
+    if fmt == "WEBP":
+        mode = "RGBA" if palette.shape[1] == 4 else "RGB"
+        ims = [Image.fromarray(np.ascontiguousarray(palette[np.asarray(f, dtype=np.intp)]), mode) for f in frames]
+        params.update(WEBP_OPTIONS)
+        if icc_profile:
+            params["icc_profile"] = icc_profile
+    else:
+        pairs = [_indexed_image(f, palette) for f in frames]
+        ims = [im for im, _ in pairs]
+        alpha = pairs[0][1]
+        if fmt == "GIF":
+            if alpha is not None:
+                a = palette[:, 3]
+                if ((a > 0) & (a < 255)).any():
+                    raise ValueError("GIF cannot hold partly transparent colours; write .png or .webp instead")
+                params["transparency"] = int(np.flatnonzero(a == 0)[0])
+            if len(frames) > 1:
+                params["disposal"] = 2  # each frame replaces the last: frames are whole images
+            else:
+                params["optimize"] = False
+        else:
+            params["optimize"] = True
+            if alpha is not None:
+                params["transparency"] = alpha
+            if icc_profile:
+                params["icc_profile"] = icc_profile
+            if len(frames) > 1:
+                params["default_image"] = False
+    if len(frames) > 1:
+        params.update(save_all=True, append_images=ims[1:], duration=list(durations), loop=0 if loop is None else loop)
+    buf = _io.BytesIO()
+    ims[0].save(buf, format=fmt, **params)
+    return buf.getvalue()
+
+
+def add_text_chunk(png: bytes, key: str, text: str) -> bytes:
+    """Insert a ``tEXt`` chunk right after the PNG's IHDR chunk."""
+    if not png.startswith(PNG_SIGNATURE):
+        raise ValueError("not PNG data")
+    (ihdr_len,) = struct.unpack(">I", png[8:12])
+    end = 8 + 12 + ihdr_len
+    body = b"tEXt" + key.encode("latin-1") + b"\0" + text.encode("latin-1")
+    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+    return png[:end] + chunk + png[end:]
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder.
+
+    The file appears whole or not at all, also when the process is interrupted
+    (the temporary file is removed). Without ``overwrite`` an existing file is
+    never replaced, even one created by someone else in the meantime (the
+    temporary file is hard-linked into place, which fails if the name exists).
+
+    Raises
+    ------
+    OutputExistsError
+        ``path`` exists and ``overwrite`` is false.
+    FileNotFoundError
+        The folder of ``path`` does not exist.
+    """
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: output folder does not exist")
+    if target.is_dir():
+        raise IsADirectoryError(f"{target}: is a directory")
+    if not overwrite and os.path.lexists(target):
+        raise OutputExistsError(f"{target}: already exists (use --force to overwrite)")
+    fd, tmp = _create_temp(folder, target.name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if overwrite:
+            os.replace(tmp, target)
+        else:
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                raise OutputExistsError(f"{target}: already exists (use --force to overwrite)") from None
+            except OSError:
+                # File systems without hard links: fall back to a checked rename.
+                if os.path.lexists(target):
+                    raise OutputExistsError(f"{target}: already exists (use --force to overwrite)") from None
+                os.replace(tmp, target)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def _create_temp(folder: Path, name: str) -> tuple[int, str]:
+    """Create and open ``folder/.name.XXXXXXXX.tmp`` exclusively, with mode 0o666 less the umask.
+
+    Unlike :func:`tempfile.mkstemp` (mode 0o600), the file gets the permissions any
+    new file of the user gets, without reading the umask: ``os.umask`` can only be
+    read by setting it, which would race with other threads (Dask workers, say).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{folder}: no free temporary file name")  # pragma: no cover

@@ -1,0 +1,287 @@
+"""One file in, one file out: the rules every front end shares.
+
+:func:`compress_file` is the only way the command line (one file or a folder),
+worker processes, Dask workers and any later front end turn an input file into
+an output file. It holds the rules, so they cannot drift apart:
+
+- an input is never overwritten unless ``force`` (same-file check, symlinks and
+  hard links included);
+- an existing output is never replaced unless ``force``, or, with ``resume``,
+  when it carries our stamp for another input or other options;
+- with ``resume``, an output whose stamp matches the input bytes and the options
+  is up to date: nothing is done (status ``"skipped"``);
+- with ``skip_if_larger``, nothing is written when the result is not smaller
+  than the input file (status ``"larger"``);
+- the output appears whole or not at all (:func:`write_atomic`).
+
+Resuming: every PNG written with ``resume`` carries a ``tEXt`` chunk (key
+``kmeans-compress``) holding the options, the package version and the SHA-256
+of the input it came from. An output without a stamp is someone else's file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import struct
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from ._compress import CompressionResult, compress, compress_to_quality, compress_to_size, compress_with_palette
+from ._decode import DEFAULT_MAX_PIXELS, LoadedImage
+from ._encode import PNG_SIGNATURE, add_text_chunk, output_format, write_atomic
+from ._exceptions import ImageNotFoundError, OutputExistsError
+
+__all__ = ["STAMP_KEY", "FileOptions", "FileOutcome", "compress_file", "read_stamp"]
+
+#: Key of the PNG text chunk that stamps an output with what it was made from.
+STAMP_KEY = "kmeans-compress"
+
+Status = Literal["done", "skipped", "larger"]
+
+
+@dataclass(frozen=True)
+class FileOptions:
+    """Everything that decides what :func:`compress_file` writes: small and picklable.
+
+    The first group is :func:`kmeans_compress.compress`'s options; ``quality``
+    (a PSNR range in dB) or ``max_bytes`` search the palette size instead
+    (``n_colors`` is then the largest size tried), and ``palette`` maps every
+    pixel to a given palette instead of fitting one. The rest are the file
+    rules of the module docstring; ``strip`` writes no metadata (ICC profile).
+    """
+
+    n_colors: int = 16
+    random_state: int = 0
+    space: str = "rgb"
+    dither: bool = False
+    n_init: int = 1
+    max_iter: int = 300
+    tol: float = 1e-4
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    frame: int | None = None
+    quality: tuple[float, float] | None = None
+    max_bytes: int | None = None
+    palette: np.ndarray | None = None
+    strip: bool = False
+    force: bool = False
+    skip_if_larger: bool = False
+    resume: bool = False
+
+    def compress_options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`kmeans_compress.compress`, every one spelled out."""
+        return {
+            "n_colors": self.n_colors, "random_state": self.random_state, "space": self.space,
+            "dither": self.dither, "n_init": self.n_init, "max_iter": self.max_iter, "tol": self.tol,
+            "max_pixels": self.max_pixels, "frame": self.frame,
+        }
+
+    def stamp(self) -> dict[str, Any]:
+        """What an output's stamp must hold for the output to be up to date (besides the input's hash)."""
+        from . import __version__
+
+        opts = {k: _jsonable(v) for k, v in sorted(self.compress_options().items())}
+        for name in ("quality", "max_bytes"):
+            if getattr(self, name) is not None:
+                opts[name] = _jsonable(getattr(self, name))
+        s: dict[str, Any] = {"version": __version__, "options": opts}
+        if self.strip:
+            s["strip"] = True
+        if self.palette is not None:
+            s["palette_sha256"] = hashlib.sha256(np.ascontiguousarray(self.palette, np.uint8).tobytes()).hexdigest()
+        return s
+
+
+@dataclass
+class FileOutcome:
+    """What :func:`compress_file` did.
+
+    ``status`` is ``"done"`` (written, or returned in ``data`` when there was
+    no output path), ``"skipped"`` (the output was up to date; ``result`` is
+    None and the figures come from its stamp) or ``"larger"`` (nothing written;
+    ``message`` says why).
+    """
+
+    status: Status
+    result: CompressionResult | None = None
+    data: bytes | None = None
+    input_bytes: int | None = None
+    output_bytes: int | None = None
+    n_colors_used: int | None = None
+    mse: float | None = None
+    message: str | None = None
+    seconds: float = 0.0
+
+
+def compress_file(
+    src: str | os.PathLike[str] | LoadedImage,
+    dst: str | os.PathLike[str] | None,
+    options: FileOptions | None = None,
+) -> FileOutcome:
+    """Compress ``src`` into ``dst`` by the rules of the module docstring.
+
+    Parameters
+    ----------
+    src : path or LoadedImage
+        The input file (a path is needed with ``resume``); an already loaded
+        image (stdin, say) has no file rules of its own.
+    dst : path or None
+        The output; its type follows the suffix (.png, .gif, .webp) and missing
+        folders are created. None writes nothing: the encoded PNG is returned
+        in ``FileOutcome.data`` (standard output, a web page).
+    options : FileOptions
+
+    Raises
+    ------
+    UnsupportedImageError, OutputExistsError, TargetNotMetError, OSError, ValueError
+        One-line messages naming the file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from kmeans_compress import sample_image_path
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "cat.png"
+    >>> o = compress_file(sample_image_path(), out, FileOptions(n_colors=8))
+    >>> o.status, o.output_bytes == out.stat().st_size
+    ('done', True)
+    >>> compress_file(sample_image_path(), out, FileOptions(n_colors=8, resume=True)).status
+    'done'
+    >>> compress_file(sample_image_path(), out, FileOptions(n_colors=8, resume=True)).status
+    'skipped'
+    """
+    start = time.perf_counter()
+    opts = FileOptions() if options is None else options
+    path = None if isinstance(src, LoadedImage) else Path(src)
+    target = None if dst is None else Path(dst)
+    if opts.resume and path is None:
+        raise ValueError("resume needs the input as a file path (its bytes are hashed into the stamp)")
+    overwrite = opts.force
+    digest = None
+    if path is not None:
+        if opts.resume and not path.is_file():
+            raise ImageNotFoundError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+        if target is not None and not opts.force and _same_file(path, target):
+            raise OutputExistsError(f"{target}: is the input file itself (use --force to overwrite it)")
+    if target is not None and opts.resume:
+        assert path is not None
+        digest = _sha256_file(path)
+        if os.path.lexists(target) and not opts.force:
+            stamp = read_stamp(target)
+            if stamp is None:
+                raise OutputExistsError(
+                    f"{target}: already exists and was not written by kmeans-compress (use --force to overwrite)"
+                )
+            wanted = opts.stamp()
+            if {k: stamp.get(k) for k in wanted} == wanted and stamp.get("input_sha256") == digest:
+                mse = stamp.get("mse")
+                return FileOutcome(status="skipped", input_bytes=path.stat().st_size,
+                                   output_bytes=target.stat().st_size, n_colors_used=stamp.get("n_colors_used"),
+                                   mse=None if mse is None else float(mse), seconds=time.perf_counter() - start)
+            overwrite = True  # our own output, made from another input or with other options
+    elif target is not None and not opts.force and os.path.lexists(target):
+        raise OutputExistsError(f"{target}: already exists (use --force to overwrite)")
+
+    fmt = "PNG" if target is None else output_format(target)
+    result = _compress(src, opts, fmt)
+    rep = result.report
+    data = result.encode(fmt, strip=opts.strip)
+    if digest is not None:
+        stamp = dict(opts.stamp(), input_sha256=digest, n_colors_used=rep.n_colors_used, mse=rep.mse)
+        data = add_text_chunk(data, STAMP_KEY, json.dumps(stamp, sort_keys=True, separators=(",", ":")))
+    outcome = FileOutcome(status="done", result=result, input_bytes=rep.input_bytes,
+                          n_colors_used=rep.n_colors_used, mse=rep.mse)
+    if opts.skip_if_larger and rep.input_bytes and len(data) >= rep.input_bytes:
+        outcome.status = "larger"
+        outcome.message = (f"{src if path is not None else rep.input_path or 'input'}: the result ({len(data):,} bytes) "
+                           f"is not smaller than the input ({rep.input_bytes:,} bytes); nothing written (--skip-if-larger)")
+    elif target is None:
+        outcome.data = data
+        outcome.output_bytes = len(data)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temps(target)
+        written = write_atomic(target, data, overwrite=overwrite)
+        outcome.output_bytes = len(data)
+        result.report = dataclasses.replace(rep, output_bytes=len(data), output_path=str(written))
+    outcome.seconds = time.perf_counter() - start
+    return outcome
+
+
+def _compress(src: str | os.PathLike[str] | LoadedImage, opts: FileOptions, fmt: str) -> CompressionResult:
+    """The one call into the pipeline: a given palette, a quality or size target, or a palette size."""
+    load = {"max_pixels": opts.max_pixels, "frame": opts.frame}
+    if opts.palette is not None:
+        return compress_with_palette(src, opts.palette, **load)
+    kwargs = opts.compress_options()
+    k = kwargs.pop("n_colors")
+    if opts.quality is not None:
+        return compress_to_quality(src, *opts.quality, max_colors=k, **kwargs)
+    if opts.max_bytes is not None:
+        return compress_to_size(src, opts.max_bytes, fmt=fmt, strip=opts.strip, max_colors=k, **kwargs)
+    return compress(src, k, **kwargs)
+
+
+def read_stamp(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The stamp of a PNG written by :func:`compress_file` with ``resume``, or None (not a PNG, no stamp, unreadable)."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(8) != PNG_SIGNATURE:
+                return None
+            while True:
+                hdr = fh.read(8)
+                if len(hdr) < 8:
+                    return None
+                length, ctype = struct.unpack(">I4s", hdr)
+                if ctype in (b"IDAT", b"IEND"):
+                    return None
+                data = fh.read(length)
+                fh.read(4)
+                if ctype == b"tEXt":
+                    key, _, value = data.partition(b"\0")
+                    if key == STAMP_KEY.encode("latin-1"):
+                        stamp = json.loads(value.decode("latin-1"))
+                        return stamp if isinstance(stamp, dict) else None
+    except (OSError, ValueError, struct.error):
+        return None
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    if isinstance(v, tuple):
+        return [_jsonable(x) for x in v]
+    return repr(v)
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _remove_stale_temps(dst: Path) -> None:
+    """Remove :func:`write_atomic`'s temporary files for ``dst`` left behind by a killed run."""
+    try:
+        for tmp in dst.parent.glob(f".{dst.name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
+    except OSError:
+        pass
