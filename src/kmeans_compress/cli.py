@@ -29,15 +29,38 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from typing import Any, Sequence
 
-from . import __version__, _kernels
+from . import __version__, _cli_sweep
+from ._cli_common import (
+    EXIT_CANT_WRITE,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_LARGER,
+    EXIT_NO_INPUT,
+    EXIT_OK,
+    EXIT_USAGE,
+    PROG,
+    OutputFolderError,
+    Parser,
+    SkippedLarger,
+    UsageError,
+    announce_compiling,
+    colors,
+    error,
+    exit_code,
+    frame_number,
+    png_path,
+    positive_int,
+    quality,
+    report_path,
+    seed,
+    suffix,
+)
 from ._decode import DEFAULT_MAX_PIXELS, LoadedImage, load_image, sample_image_path
 from ._encode import OUTPUT_FORMATS
 from ._exceptions import (
     BatchUsageError,
-    ImageNotFoundError,
-    ImageTooLargeError,
     NoInputError,
     OutputExistsError,
     TargetNotMetError,
@@ -47,99 +70,6 @@ from ._files import FileOptions, compress_file
 from .colorspace import SPACES
 from .quantize import MAX_PALETTE
 
-PROG = "kmeans-compress"
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-EXIT_NO_INPUT, EXIT_NOT_IMAGE, EXIT_TOO_LARGE, EXIT_EXISTS, EXIT_CANT_WRITE = 3, 4, 5, 6, 7
-EXIT_LARGER, EXIT_TARGET = 98, 99
-
-
-class SkippedLarger(Exception):
-    """--skip-if-larger: the result would be larger than the input."""
-
-
-# Most specific first: ImageNotFoundError and ImageTooLargeError are UnsupportedImageErrors.
-_EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
-    (SkippedLarger, EXIT_LARGER),
-    (TargetNotMetError, EXIT_TARGET),
-    (ImageNotFoundError, EXIT_NO_INPUT),
-    (ImageTooLargeError, EXIT_TOO_LARGE),
-    (UnsupportedImageError, EXIT_NOT_IMAGE),
-    (OutputExistsError, EXIT_EXISTS),
-    (OSError, EXIT_CANT_WRITE),
-)
-
-
-def _exit_code(exc: BaseException) -> int:
-    """The exit status for a file that failed with ``exc``."""
-    return next((code for kind, code in _EXIT_CODES if isinstance(exc, kind)), EXIT_FAILED)
-
-
-class UsageError(Exception):
-    """Bad command line: reported in one line, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, no usage dump
-        raise UsageError(message)
-
-
-def _parse_int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-
-
-def _int_at_least(minimum: int, note: str = "") -> Any:
-    """An argparse type: an integer >= ``minimum``."""
-
-    def parse(text: str) -> int:
-        v = _parse_int(text)
-        if v < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}{note}, got {v}")
-        return v
-
-    return parse
-
-
-_seed = _int_at_least(0)
-_positive_int = _int_at_least(1)
-_frame = _int_at_least(0, " (frames count from 0)")
-
-
-def _colors(text: str) -> int:
-    k = _parse_int(text)
-    if not 1 <= k <= MAX_PALETTE:
-        raise argparse.ArgumentTypeError(
-            f"must be from 1 to {MAX_PALETTE} for PNG output (a PNG palette holds at most "
-            f"{MAX_PALETTE} colours), got {k}"
-        )
-    return k
-
-
-def _ext(text: str) -> str:
-    if Path(text).suffix.lower() not in OUTPUT_FORMATS or "/" in text or os.sep in text:
-        raise argparse.ArgumentTypeError(
-            f"must be a file-name suffix ending in {', '.join(OUTPUT_FORMATS)}, got {text!r}"
-        )
-    return text
-
-
-def _quality(text: str) -> tuple[float, float]:
-    lo, sep, hi = text.partition("-")
-    try:
-        if not sep:
-            lo_v, hi_v = 0.0, float(text)
-        else:
-            lo_v = float(lo) if lo else 0.0
-            hi_v = float(hi) if hi else float("inf")
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected MIN-MAX PSNR in dB, e.g. 30-40; got {text!r}") from None
-    if not 0 <= lo_v <= hi_v or hi_v == float("inf") and not lo_v:
-        raise argparse.ArgumentTypeError(f"expected 0 <= MIN <= MAX (PSNR in dB), got {text!r}")
-    return lo_v, (hi_v if hi_v != float("inf") else lo_v)
-
-
 def _add_main_options(p: argparse.ArgumentParser, inputs: bool = True) -> None:
     if inputs:
         p.add_argument(
@@ -148,7 +78,7 @@ def _add_main_options(p: argparse.ArgumentParser, inputs: bool = True) -> None:
     p.add_argument(
         "-k",
         "--colors",
-        type=_colors,
+        type=colors,
         default=None,
         metavar="K",
         help="palette size, 1-256 (default 16; with --quality or --max-bytes, the largest size tried, default 256)",
@@ -160,9 +90,9 @@ def _add_main_options(p: argparse.ArgumentParser, inputs: bool = True) -> None:
         help="output file, or an existing folder; '-' writes the PNG to stdout (one input only). "
         "Default: beside the input, with the suffix of --ext",
     )
-    p.add_argument("--ext", type=_ext, default=".kmc.png", help="suffix of output files (default .kmc.png)")
+    p.add_argument("--ext", type=suffix, default=".kmc.png", help="suffix of output files (default .kmc.png)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite existing output files")
-    p.add_argument("--seed", type=_seed, default=0, metavar="N", help="random seed (default 0)")
+    p.add_argument("--seed", type=seed, default=0, metavar="N", help="random seed (default 0)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--json", action="store_true", help="print the reports as JSON on stdout")
     p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
@@ -173,11 +103,11 @@ def _add_fidelity_options(p: argparse.ArgumentParser) -> None:
     target = g.add_mutually_exclusive_group()
     target.add_argument(
         "--quality",
-        type=_quality,
+        type=quality,
         metavar="MIN-MAX",
         help="PSNR in dB: the smallest palette reaching MAX; exit 99 if even the largest misses MIN",
     )
-    target.add_argument("--max-bytes", type=_positive_int, metavar="N", help="the largest palette whose file fits in N bytes")
+    target.add_argument("--max-bytes", type=positive_int, metavar="N", help="the largest palette whose file fits in N bytes")
     g.add_argument("--space", choices=SPACES, default="rgb", help="colour space of the clustering (default rgb)")
     fs = g.add_mutually_exclusive_group()
     fs.add_argument("--dither", action="store_true", help="Floyd-Steinberg dithering with the K-means palette")
@@ -190,18 +120,12 @@ def _add_fidelity_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--max-pixels",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_MAX_PIXELS,
         metavar="N",
         help=f"refuse inputs with more pixels (decompression-bomb guard; default {DEFAULT_MAX_PIXELS:,})",
     )
-    g.add_argument("--frame", type=_frame, metavar="N", help="frame or page of a multi-frame input (from 0)")
-
-
-def _report_path(text: str) -> str:
-    if Path(text).suffix.lower() not in (".csv", ".json"):
-        raise argparse.ArgumentTypeError(f"must end in .csv or .json, got {text!r}")
-    return text
+    g.add_argument("--frame", type=frame_number, metavar="N", help="frame or page of a multi-frame input (from 0)")
 
 
 def _add_batch_options(p: argparse.ArgumentParser) -> None:
@@ -212,8 +136,8 @@ def _add_batch_options(p: argparse.ArgumentParser) -> None:
         "so an interrupted run resumes where it stopped.",
     )
     g.add_argument("-r", "--recursive", action="store_true", help="walk sub-folders of folder inputs")
-    g.add_argument("-j", "--jobs", type=_positive_int, metavar="N", help="worker processes (default: number of cores)")
-    g.add_argument("--report", type=_report_path, metavar="FILE", help="write one row per file to FILE (.csv or .json)")
+    g.add_argument("-j", "--jobs", type=positive_int, metavar="N", help="worker processes (default: number of cores)")
+    g.add_argument("--report", type=report_path, metavar="FILE", help="write one row per file to FILE (.csv or .json)")
     g.add_argument("--shared-palette", action="store_true", help="one palette for all the inputs (merged colour histograms)")
     g.add_argument(
         "--dask",
@@ -254,7 +178,7 @@ def _run_batch(args: argparse.Namespace) -> int:
             skip_if_larger=args.skip_if_larger,
         )
     except NoInputError as exc:  # like a missing input (exit 3)
-        _error(str(exc))
+        error(str(exc))
         return EXIT_NO_INPUT
     except BatchUsageError as exc:
         raise UsageError(str(exc)) from None
@@ -262,7 +186,7 @@ def _run_batch(args: argparse.Namespace) -> int:
         json.dump([r.to_dict() for r in summary.rows], sys.stdout, indent=2, allow_nan=False)
         sys.stdout.write("\n")
     if summary.interrupted:
-        _error("interrupted; run the same command again to resume")
+        error("interrupted; run the same command again to resume")
         return EXIT_INTERRUPTED
     if not args.quiet or summary.failed:
         print(f"{PROG}: {summary.line()}", file=sys.stderr)
@@ -276,16 +200,10 @@ def _run_batch(args: argparse.Namespace) -> int:
 PREVIEW_SUFFIX = ".comparison.png"
 
 
-def _png_path(text: str) -> str:
-    if Path(text).suffix.lower() != ".png":
-        raise argparse.ArgumentTypeError(f"figures are written as PNG; the file name must end in .png, got {text!r}")
-    return text
-
-
 def _add_plot_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--preview",
-        type=_png_path,
+        type=png_path,
         metavar="OUT.png",
         help="also write a figure of the original and the compressed image side by side, with the palette "
         "and the sizes (one input only; needs matplotlib: pip install 'kmeans-compress[plot]')",
@@ -339,104 +257,13 @@ def _write_preview(result: Any, args: argparse.Namespace) -> None:
         print(f"  comparison figure -> {target}", file=sys.stderr)
 
 
-def _ks(text: str) -> list[int]:
-    ks = []
-    for part in text.split(","):
-        try:
-            ks.append(_colors(part.strip()))
-        except argparse.ArgumentTypeError as exc:
-            raise argparse.ArgumentTypeError(f"{part.strip()!r} in {text!r}: {exc}") from None
-    return ks
-
-
-def _sweep_parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog=f"{PROG} sweep",
-        description="Compress one image at several palette sizes and print K against the real PNG "
-        "bytes and the quality (PSNR). Nothing is written but the optional figure.",
-    )
-    p.add_argument("input", nargs="?", metavar="INPUT", help="image file (default: the embedded sample photo)")
-    p.add_argument("--ks", type=_ks, default=None, metavar="K,K,...",
-                   help="palette sizes, comma-separated, each 1-256 (default 2,4,8,16,32,64,128,256)")
-    p.add_argument("--plot", type=_png_path, metavar="OUT.png",
-                   help="also draw the rate-distortion figure into OUT.png (needs matplotlib)")
-    p.add_argument("-f", "--force", action="store_true", help="overwrite an existing --plot file")
-    p.add_argument("--seed", type=_seed, default=0, metavar="N", help="random seed (default 0)")
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but the table and errors")
-    p.add_argument("--json", action="store_true", help="print the reports as JSON instead of the table")
-    return p
-
-
-def _format_sweep(results: list[Any]) -> str:
-    lines = [f"{'K':>5} {'colours':>8} {'bytes':>10} {'bits/px':>8} {'tutorial bytes':>15} {'MSE':>9} {'PSNR dB':>8}"]
-    for r in results:
-        rep = r.report
-        quality = "inf" if rep.psnr == float("inf") else f"{rep.psnr:.2f}"
-        lines.append(
-            f"{rep.n_colors:>5} {rep.n_colors_used:>8} {rep.output_bytes:>10,} {rep.bits_per_pixel:>8.3f} "
-            f"{-(-rep.compressed_bits // 8):>15,} {rep.mse:>9.2f} {quality:>8}"
-        )
-    return "\n".join(lines)
-
-
-def _sweep_main(argv: list[str]) -> int:
-    """``kmeans-compress sweep``: the rate-distortion table (and figure) of one image."""
-    from ._sweep import DEFAULT_KS, sweep
-    from .plots import INSTALL_HINT, matplotlib_available
-
-    try:
-        args = _sweep_parser().parse_args(argv)
-        _announce_compiling(args.quiet)
-        if args.plot is not None and not matplotlib_available():
-            raise UsageError(f"--plot: {INSTALL_HINT}")
-    except UsageError as exc:
-        _error(str(exc))
-        return EXIT_USAGE
-    src = args.input if args.input is not None else str(sample_image_path())
-    try:
-        if args.plot is not None and not args.force and os.path.lexists(args.plot):
-            raise OutputExistsError(f"{args.plot}: already exists (use --force to overwrite)")
-        results = sweep(src, DEFAULT_KS if args.ks is None else args.ks, random_state=args.seed)
-        if args.json:
-            json.dump([r.report.to_dict() for r in results], sys.stdout, indent=2, allow_nan=False, default=str)
-            sys.stdout.write("\n")
-        else:
-            if not args.quiet:
-                rep = results[0].report
-                name = args.input if args.input is not None else "chelsea.png (embedded sample)"
-                print(f"{name}: {rep.width}x{rep.height}, {rep.n_distinct_input:,} distinct colours, "
-                      f"24-bit RGB {rep.original_bits // 8:,} bytes", file=sys.stderr)
-            print(_format_sweep(results))
-            sys.stdout.flush()
-        if args.plot is not None:
-            from .plots import _pyplot, plot_rate_distortion, save_figure
-
-            fig = plot_rate_distortion(results, random_state=args.seed)
-            try:
-                target = save_figure(fig, args.plot, overwrite=args.force)
-            finally:
-                _pyplot().close(fig)
-            if not args.quiet:
-                print(f"rate-distortion figure -> {target}", file=sys.stderr)
-    except (UnsupportedImageError, OutputExistsError) as exc:
-        _error(str(exc))
-        return EXIT_FAILED
-    except (OSError, ValueError, TypeError, MemoryError) as exc:
-        _error(f"{src}: {exc}")
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        _error("interrupted")
-        return EXIT_INTERRUPTED
-    return EXIT_OK
-
-
 def build_parser(demo: bool = False) -> argparse.ArgumentParser:
     """The parser of ``kmeans-compress INPUT...``, or of ``kmeans-compress demo`` (no inputs, no batch options)."""
     if demo:
-        p = _Parser(prog=f"{PROG} demo", description="Compress the embedded sample photo (chelsea.png) "
+        p = Parser(prog=f"{PROG} demo", description="Compress the embedded sample photo (chelsea.png) "
                     "into the current folder or -o, with a comparison figure when matplotlib is installed.")
     else:
-        p = _Parser(
+        p = Parser(
             prog=PROG,
             description="Compress images by K-means colour quantization into indexed PNG files.",
             epilog=f"'{PROG} demo' compresses the embedded sample photo into the current folder "
@@ -448,10 +275,6 @@ def build_parser(demo: bool = False) -> argparse.ArgumentParser:
         _add_batch_options(p)
     _add_plot_options(p)
     return p
-
-
-def _error(message: str) -> None:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
 
 
 def _plan_outputs(inputs: list[str], output: str | None, ext: str) -> list[str]:
@@ -482,10 +305,6 @@ def _plan_outputs(inputs: list[str], output: str | None, ext: str) -> list[str]:
     if not (out.parent if str(out.parent) else Path(".")).is_dir():
         raise OutputFolderError(f"-o {output}: the folder {out.parent} does not exist")
     return [output]
-
-
-class OutputFolderError(UsageError):
-    """The output folder does not exist (exit 7)."""
 
 
 def _file_options(args: argparse.Namespace) -> FileOptions:
@@ -523,21 +342,11 @@ def _run_one(src: str, dst: str, args: argparse.Namespace, display_name: str | N
     return report.to_dict()
 
 
-def _note_compiling() -> None:
-    print(f"{PROG}: note: compiling the fast kernels for this machine, once (about half a minute); "
-          "later runs load them in about a second", file=sys.stderr, flush=True)
-
-
-def _announce_compiling(quiet: bool) -> None:
-    """Say so when a run has to compile the kernels (the first one on a new install), unless quiet."""
-    _kernels.slow_load_notice = None if quiet else _note_compiling
-
-
 def _cmd_compress(argv: list[str]) -> int:
     """``kmeans-compress INPUT...``: files one by one, or folders and batches (:mod:`kmeans_compress.batch`)."""
     try:
         args = build_parser().parse_args(argv)
-        _announce_compiling(args.quiet)
+        announce_compiling(args.quiet)
         if _batch_mode(args):
             return _run_batch(args)
         outputs = _plan_outputs(args.inputs, args.output, args.ext)
@@ -552,7 +361,7 @@ def _cmd_demo(argv: list[str]) -> int:
     """``kmeans-compress demo``: the embedded sample photo into the current folder (or -o), with its figure."""
     try:
         args = build_parser(demo=True).parse_args(argv)
-        _announce_compiling(args.quiet)
+        announce_compiling(args.quiet)
         sample = str(sample_image_path())
         folder = args.output if args.output is not None else "."
         if folder != "-" and not Path(folder).suffix and not Path(folder).is_dir():
@@ -565,7 +374,7 @@ def _cmd_demo(argv: list[str]) -> int:
 
 
 def _usage_failed(exc: UsageError) -> int:
-    _error(str(exc))
+    error(str(exc))
     return EXIT_CANT_WRITE if isinstance(exc, OutputFolderError) else EXIT_USAGE
 
 
@@ -599,17 +408,17 @@ def _compress_files(args: argparse.Namespace, jobs: list[tuple[str, str, str | N
                                 print(f"{PROG}: warning: {w.message}", file=sys.stderr)
             except (UnsupportedImageError, OutputExistsError, OSError, ValueError, TypeError, MemoryError, SkippedLarger) as exc:
                 failed += 1
-                codes.add(_exit_code(exc))
+                codes.add(exit_code(exc))
                 own = (UnsupportedImageError, OutputExistsError, SkippedLarger, TargetNotMetError)
                 msg = str(exc) if isinstance(exc, own) else f"{src}: {exc}"
                 if isinstance(exc, SkippedLarger):
                     if not args.quiet:
                         print(f"{PROG}: {msg}", file=sys.stderr)
                 else:
-                    _error(msg)
+                    error(msg)
                 records.append({"input_path": src, "status": "skipped" if isinstance(exc, SkippedLarger) else "error", "error": msg})
     except KeyboardInterrupt:
-        _error("interrupted")
+        error("interrupted")
         return EXIT_INTERRUPTED
     if args.json:
         json.dump(records, sys.stdout, indent=2, allow_nan=False, default=str)
@@ -622,7 +431,7 @@ def _compress_files(args: argparse.Namespace, jobs: list[tuple[str, str, str | N
 
 
 #: Subcommands: the first argument names one, otherwise the arguments are inputs.
-COMMANDS = {"demo": _cmd_demo, "sweep": lambda argv: _sweep_main(argv)}
+COMMANDS = {"demo": _cmd_demo, "sweep": _cli_sweep.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,145 @@
+"""What every command of the command line shares: the program name, exit statuses, the
+argparse types, one-line errors and the compiling note. Only ``cli`` and its command
+modules import this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from . import _kernels
+from ._encode import OUTPUT_FORMATS
+from ._exceptions import (
+    ImageNotFoundError,
+    ImageTooLargeError,
+    OutputExistsError,
+    TargetNotMetError,
+    UnsupportedImageError,
+)
+from .quantize import MAX_PALETTE
+
+PROG = "kmeans-compress"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_NO_INPUT, EXIT_NOT_IMAGE, EXIT_TOO_LARGE, EXIT_EXISTS, EXIT_CANT_WRITE = 3, 4, 5, 6, 7
+EXIT_LARGER, EXIT_TARGET = 98, 99
+
+
+class SkippedLarger(Exception):
+    """--skip-if-larger: the result would be larger than the input."""
+
+
+# Most specific first: ImageNotFoundError and ImageTooLargeError are UnsupportedImageErrors.
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (SkippedLarger, EXIT_LARGER),
+    (TargetNotMetError, EXIT_TARGET),
+    (ImageNotFoundError, EXIT_NO_INPUT),
+    (ImageTooLargeError, EXIT_TOO_LARGE),
+    (UnsupportedImageError, EXIT_NOT_IMAGE),
+    (OutputExistsError, EXIT_EXISTS),
+    (OSError, EXIT_CANT_WRITE),
+)
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit status for a file that failed with ``exc``."""
+    return next((code for kind, code in EXIT_CODES if isinstance(exc, kind)), EXIT_FAILED)
+
+
+class UsageError(Exception):
+    """Bad command line: reported in one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, no usage dump
+        raise UsageError(message)
+
+
+def parse_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def int_at_least(minimum: int, note: str = "") -> Any:
+    """An argparse type: an integer >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        v = parse_int(text)
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}{note}, got {v}")
+        return v
+
+    return parse
+
+
+seed = int_at_least(0)
+positive_int = int_at_least(1)
+frame_number = int_at_least(0, " (frames count from 0)")
+
+
+def colors(text: str) -> int:
+    k = parse_int(text)
+    if not 1 <= k <= MAX_PALETTE:
+        raise argparse.ArgumentTypeError(
+            f"must be from 1 to {MAX_PALETTE} for PNG output (a PNG palette holds at most "
+            f"{MAX_PALETTE} colours), got {k}"
+        )
+    return k
+
+
+def suffix(text: str) -> str:
+    if Path(text).suffix.lower() not in OUTPUT_FORMATS or "/" in text or os.sep in text:
+        raise argparse.ArgumentTypeError(
+            f"must be a file-name suffix ending in {', '.join(OUTPUT_FORMATS)}, got {text!r}"
+        )
+    return text
+
+
+def quality(text: str) -> tuple[float, float]:
+    lo, sep, hi = text.partition("-")
+    try:
+        if not sep:
+            lo_v, hi_v = 0.0, float(text)
+        else:
+            lo_v = float(lo) if lo else 0.0
+            hi_v = float(hi) if hi else float("inf")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN-MAX PSNR in dB, e.g. 30-40; got {text!r}") from None
+    if not 0 <= lo_v <= hi_v or hi_v == float("inf") and not lo_v:
+        raise argparse.ArgumentTypeError(f"expected 0 <= MIN <= MAX (PSNR in dB), got {text!r}")
+    return lo_v, (hi_v if hi_v != float("inf") else lo_v)
+
+
+def report_path(text: str) -> str:
+    if Path(text).suffix.lower() not in (".csv", ".json"):
+        raise argparse.ArgumentTypeError(f"must end in .csv or .json, got {text!r}")
+    return text
+
+
+def png_path(text: str) -> str:
+    if Path(text).suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(f"figures are written as PNG; the file name must end in .png, got {text!r}")
+    return text
+
+
+def error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def note_compiling() -> None:
+    print(f"{PROG}: note: compiling the fast kernels for this machine, once (about half a minute); "
+          "later runs load them in about a second", file=sys.stderr, flush=True)
+
+
+def announce_compiling(quiet: bool) -> None:
+    """Say so when a run has to compile the kernels (the first one on a new install), unless quiet."""
+    _kernels.slow_load_notice = None if quiet else note_compiling
+
+
+class OutputFolderError(UsageError):
+    """The output folder does not exist (exit 7)."""
