@@ -98,13 +98,10 @@ def run(argv: list[str]) -> int:
             print(_format_sweep(results))
             sys.stdout.flush()
         if args.plot is not None:
-            from .plots import _pyplot, plot_rate_distortion, save_figure
+            from .plots import plot_rate_distortion, save_figure
 
             fig = plot_rate_distortion(results, random_state=args.seed)
-            try:
-                target = save_figure(fig, args.plot, overwrite=args.force)
-            finally:
-                _pyplot().close(fig)
+            target = save_figure(fig, args.plot, overwrite=args.force, close=True)
             if not args.quiet:
                 print(f"rate-distortion figure -> {target}", file=sys.stderr)
     except (UnsupportedImageError, OutputExistsError) as exc:

@@ -246,13 +246,9 @@ def _write_preview(result: Any, args: argparse.Namespace) -> None:
     preview = getattr(args, "preview", None)
     if preview is None:
         return
-    from .plots import _pyplot, plot_comparison, save_figure
+    from .plots import plot_comparison, save_figure
 
-    fig = plot_comparison(result)
-    try:
-        target = save_figure(fig, preview, overwrite=args.force)
-    finally:
-        _pyplot().close(fig)
+    target = save_figure(plot_comparison(result), preview, overwrite=args.force, close=True)
     if not args.quiet and not args.json:
         print(f"  comparison figure -> {target}", file=sys.stderr)
 

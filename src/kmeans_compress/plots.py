@@ -73,8 +73,13 @@ def figure_to_png_bytes(fig: Any, dpi: float = 100) -> bytes:
     return buf.getvalue()
 
 
-def save_figure(fig: Any, path: str | os.PathLike[str], *, overwrite: bool = False, dpi: float = 100) -> Path:
+def save_figure(
+    fig: Any, path: str | os.PathLike[str], *, overwrite: bool = False, dpi: float = 100, close: bool = False
+) -> Path:
     """Write ``fig`` as a PNG file, atomically; never replaces a file unless ``overwrite``.
+
+    ``close`` releases the figure afterwards (also when writing failed), as a
+    program that draws many figures must.
 
     Raises
     ------
@@ -85,9 +90,13 @@ def save_figure(fig: Any, path: str | os.PathLike[str], *, overwrite: bool = Fal
     """
     from ._encode import write_atomic
 
-    if Path(path).suffix.lower() != ".png":
-        raise ValueError(f"{path}: figures are written as PNG; the file name must end in .png")
-    return write_atomic(path, figure_to_png_bytes(fig, dpi=dpi), overwrite=overwrite)
+    try:
+        if Path(path).suffix.lower() != ".png":
+            raise ValueError(f"{path}: figures are written as PNG; the file name must end in .png")
+        return write_atomic(path, figure_to_png_bytes(fig, dpi=dpi), overwrite=overwrite)
+    finally:
+        if close:
+            _pyplot().close(fig)
 
 
 def _finish(fig: Any, path: Any, overwrite: bool) -> Any:
