@@ -35,7 +35,8 @@ from .kmeans import (
     kmeans_plusplus,
     run_kmeans,
 )
-from .quantize import Quantization, quantize, quantize_image
+from ._quantize import quantize, quantize_image
+from ._remap import Quantization
 from .report import CompressionReport, mse, psnr, tutorial_bits
 from .batch import compress_with_palette, shared_palette
 

@@ -27,7 +27,8 @@ from .io import (
     output_format,
     write_atomic,
 )
-from .quantize import Quantization, quantize_image
+from ._quantize import quantize_image
+from ._remap import Quantization
 from .report import CompressionReport, psnr, tutorial_bits
 
 __all__ = [
@@ -132,9 +133,9 @@ def _preload_kernels_for(image: Any, n_colors: Any) -> None:
     except Exception:  # load_image will report a bad file properly
         return
     if pixels * n_colors >= _PRELOAD_MIN_WORK and pixels <= _PRELOAD_MAX_PIXELS:
-        from . import _kernels
+        from ._backend import preload_in_background
 
-        _kernels.preload_in_background()
+        preload_in_background()
 
 
 def compress(

@@ -31,10 +31,10 @@ import warnings
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
-from . import __version__, _kernels
+from . import __version__, _backend
 from ._compress import compress, sample_image_path
 from ._compress import TargetNotMetError, compress_to_quality, compress_to_size
-from .colorspace import SPACES
+from ._colorspace import SPACES
 from .io import (
     DEFAULT_MAX_PIXELS,
     OUTPUT_FORMATS,
@@ -45,7 +45,7 @@ from .io import (
     load_image,
     output_format,
 )
-from .quantize import MAX_PALETTE
+from ._validation import MAX_PALETTE
 
 PROG = "kmeans-compress"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -553,7 +553,7 @@ def _note_compiling() -> None:
 
 def _announce_compiling(quiet: bool) -> None:
     """Say so when a run has to compile the kernels (the first one on a new install), unless quiet."""
-    _kernels.slow_load_notice = None if quiet else _note_compiling
+    _backend.slow_load_notice = None if quiet else _note_compiling
 
 
 def main(argv: Sequence[str] | None = None) -> int:
