@@ -1,9 +1,13 @@
 """numba kernels, compiled on first use and cached beside the module.
 
+Stage: the compiled twins of the k-means workers and of the hinted nearest-entry
+search. In/out: as the numpy functions they replace (see :mod:`._backend`).
+
 Imported only through :mod:`kmeans_compress._backend`, and only for problems
 large enough to repay loading numba. Each kernel does what a numpy function of
-:mod:`kmeans_compress.kmeans` does (same decisions, same order of summation
-wherever it matters), so the two paths agree; the tests compare them.
+:mod:`kmeans_compress._lloyd` or :mod:`kmeans_compress._nearest` does (same
+decisions, same order of summation wherever it matters), so the two paths agree;
+the tests compare them.
 
 Threads: the per-point loops of an assignment run in parallel (``prange``);
 every point's result is its own, so the output does not depend on the number
