@@ -107,10 +107,10 @@ def photo_matrix(tmp: Path) -> None:
                       flush=True)
     ks = sorted(mses)
     check(all(mses[a] > mses[b] for a, b in zip(ks, ks[1:])), f"MSE does not fall as K grows: {mses}")
-    from kmeans_compress import _kernels
+    from kmeans_compress import _backend
 
     # A kernel that fails to compile leaves the run on numpy with a warning: slower, so say it here.
-    check(_kernels._module not in (None, False), "the compiled kernels did not load: every path ran on numpy")
+    check(_backend._module not in (None, False), "the compiled kernels did not load: every path ran on numpy")
 
 
 def run_in_process(argv: list[str]) -> tuple[int, dict]:

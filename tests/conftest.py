@@ -28,12 +28,12 @@ def photo() -> np.ndarray:
 def kernel_path(request, monkeypatch):
     """Run a test once on the numpy code and once on the compiled kernels
     (whatever the problem size), so that both paths meet the same reference."""
-    from kmeans_compress import _kernels
+    from kmeans_compress import _backend
 
     if request.param == "compiled":
-        if not _kernels.HAVE_NUMBA:
+        if not _backend.HAVE_NUMBA:
             pytest.skip("numba not installed")
-        monkeypatch.setattr(_kernels, "MIN_WORK", 0)
+        monkeypatch.setattr(_backend, "MIN_WORK", 0)
     else:
-        monkeypatch.setattr(_kernels, "MIN_WORK", 1 << 62)
+        monkeypatch.setattr(_backend, "MIN_WORK", 1 << 62)
     return request.param

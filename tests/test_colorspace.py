@@ -1,4 +1,4 @@
-"""kmeans_compress.colorspace against published values and an independent implementation.
+"""kmeans_compress._colorspace against published values and an independent implementation.
 
 The round trips in the module's doctests only show that each conversion and its inverse agree
 with each other; these tests show that they agree with the rest of the world:
@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kmeans_compress.colorspace import from_srgb, to_srgb
+from kmeans_compress._colorspace import from_srgb, to_srgb
 
 # sRGB colour bars -> CIE L*a*b* (D65): Bruce Lindbloom's calculator, 4 decimals.
 LINDBLOOM_LAB = {

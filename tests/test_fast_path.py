@@ -10,8 +10,8 @@ from hypothesis.extra.numpy import arrays
 
 from kmeans_compress import quantize
 from kmeans_compress._histogram import color_histogram, pack_rgb, pack_rgb_u32
-from kmeans_compress.kmeans import _kmeans_plusplus, _lloyd, _tolerance
-from kmeans_compress.quantize import fit_palette
+from kmeans_compress._fit import fit_palette
+from kmeans_compress._lloyd import lloyd, plusplus_init, tolerance
 
 sklearn_cluster = pytest.importorskip("sklearn.cluster")
 
@@ -33,9 +33,9 @@ def test_weighted_histogram_lloyd_equals_sklearn_on_all_pixels(k, kernel_path):
     assert hist.n_colors < pixels.shape[0]  # the histogram really is smaller
     X = hist.colors.astype(np.float64)
     w = hist.counts.astype(np.float64)
-    init = _kmeans_plusplus(X, w, k, np.random.default_rng(3))
+    init = plusplus_init(X, w, k, np.random.default_rng(3))
     tol = 1e-4
-    _, inertia, centers, _ = _lloyd(X, w, init, 300, _tolerance(X, w, tol))
+    _, inertia, centers, _ = lloyd(X, w, init, 300, tolerance(X, w, tol))
     ref = sklearn_cluster.KMeans(k, init=init, n_init=1, algorithm="lloyd", tol=tol).fit(pixels)
     np.testing.assert_allclose(centers, ref.cluster_centers_, rtol=0, atol=1e-6)
     assert inertia == pytest.approx(ref.inertia_, rel=1e-9)
@@ -47,7 +47,7 @@ def test_lloyd_matches_sklearn_on_general_data(kernel_path):
     X, _ = make_blobs(5000, centers=6, n_features=4, random_state=0)
     w = np.ones(len(X))
     init = X[np.random.default_rng(0).choice(len(X), 9, replace=False)]
-    labels, inertia, centers, n_iter = _lloyd(X, w, init, 300, 0.0)
+    labels, inertia, centers, n_iter = lloyd(X, w, init, 300, 0.0)
     ref = sklearn_cluster.KMeans(9, init=init, n_init=1, algorithm="lloyd", tol=0).fit(X)
     np.testing.assert_allclose(centers, ref.cluster_centers_, atol=1e-9)
     assert np.array_equal(labels, ref.labels_)
@@ -61,7 +61,7 @@ def test_fit_palette_coarse_stage_is_no_worse_than_sklearn(kernel_path):
     assert hist.n_colors >= 20_000
     X = hist.colors.astype(np.float64)
     w = hist.counts.astype(np.float64)
-    centers = fit_palette(X, w, 16, random_state=0)
+    centers, _ = fit_palette(X, w, 16, random_state=0)
     d = ((X[:, None, :] - centers[None]) ** 2).sum(axis=2).min(axis=1)
     ours = float(np.dot(w, d))
     ref = sklearn_cluster.KMeans(16, n_init=1, random_state=0).fit(X, sample_weight=w)
@@ -120,27 +120,27 @@ def test_histogram_sort_path_matches_numpy_unique():
 
 
 def test_split_init_hand_computed():
-    from kmeans_compress.kmeans import _split_init
+    from kmeans_compress._lloyd import split_init
 
     # Two pairs on a line: the first cut separates the pairs (error 1 left of 202),
     # the next one splits the heavier-error pair.
     X = np.array([[0.0], [1.0], [10.0], [13.0]])
     w = np.ones(4)
-    np.testing.assert_allclose(np.sort(_split_init(X, w, 2)[:, 0]), [0.5, 11.5])
-    np.testing.assert_allclose(np.sort(_split_init(X, w, 3)[:, 0]), [0.5, 10.0, 13.0])
+    np.testing.assert_allclose(np.sort(split_init(X, w, 2)[:, 0]), [0.5, 11.5])
+    np.testing.assert_allclose(np.sort(split_init(X, w, 3)[:, 0]), [0.5, 10.0, 13.0])
     # Weights pull the mean: 3 x [0] and 1 x [4] in one cluster.
-    np.testing.assert_allclose(_split_init(np.array([[0.0], [4.0]]), np.array([3.0, 1.0]), 1), [[1.0]])
+    np.testing.assert_allclose(split_init(np.array([[0.0], [4.0]]), np.array([3.0, 1.0]), 1), [[1.0]])
 
 
 @given(st.integers(0, 10_000), st.integers(1, 40))
 @settings(max_examples=40)
 def test_split_init_gives_k_distinct_centres_inside_the_data(seed, k):
-    from kmeans_compress.kmeans import _split_init
+    from kmeans_compress._lloyd import split_init
 
     rng = np.random.default_rng(seed)
     X = rng.integers(0, 6, size=(rng.integers(1, 120), 3)).astype(np.float64)
     w = rng.integers(1, 9, size=len(X)).astype(np.float64)
-    c = _split_init(X, w, k)
+    c = split_init(X, w, k)
     n_distinct = len(np.unique(X, axis=0))
     assert len(c) == min(k, n_distinct)
     assert len(np.unique(c, axis=0)) == len(c)

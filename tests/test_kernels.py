@@ -5,18 +5,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kmeans_compress import _kernels
-from kmeans_compress.kmeans import _kmeans_plusplus, _lloyd, _split_init
+from kmeans_compress import _backend
+from kmeans_compress._lloyd import lloyd, plusplus_init, split_init
 
-pytestmark = pytest.mark.skipif(not _kernels.HAVE_NUMBA, reason="numba not installed")
+pytestmark = pytest.mark.skipif(not _backend.HAVE_NUMBA, reason="numba not installed")
 
 
 def _numpy(monkeypatch):
-    monkeypatch.setattr(_kernels, "MIN_WORK", 1 << 62)
+    monkeypatch.setattr(_backend, "MIN_WORK", 1 << 62)
 
 
 def _compiled(monkeypatch):
-    monkeypatch.setattr(_kernels, "MIN_WORK", 0)
+    monkeypatch.setattr(_backend, "MIN_WORK", 0)
 
 
 def _data(seed, n, d, duplicates=False, integer=False):
@@ -47,9 +47,9 @@ def test_compiled_lloyd_equals_numpy_lloyd(monkeypatch, seed, n, d, k, dup, inte
     X, w = _data(seed, n, d, dup, integer)
     start = X[np.random.default_rng(seed).choice(n, k, replace=False)]
     _numpy(monkeypatch)
-    ref = _lloyd(X, w, start, 300, tol)
+    ref = lloyd(X, w, start, 300, tol)
     _compiled(monkeypatch)
-    got = _lloyd(X, w, start, 300, tol)
+    got = lloyd(X, w, start, 300, tol)
     np.testing.assert_array_equal(got[0], ref[0])
     assert got[1] == pytest.approx(ref[1], rel=1e-12)
     np.testing.assert_allclose(got[2], ref[2], rtol=1e-12, atol=1e-12)
@@ -61,9 +61,9 @@ def test_compiled_lloyd_reseeds_empty_clusters_like_numpy(monkeypatch):
     X, w = _data(7, 300, 2)
     start = np.vstack([X[:5], [[1e6, 1e6], [-1e6, 1e6]]])
     _numpy(monkeypatch)
-    ref = _lloyd(X, w, start, 300, 0.0)
+    ref = lloyd(X, w, start, 300, 0.0)
     _compiled(monkeypatch)
-    got = _lloyd(X, w, start, 300, 0.0)
+    got = lloyd(X, w, start, 300, 0.0)
     assert np.isfinite(got[2]).all()
     np.testing.assert_array_equal(got[0], ref[0])
     np.testing.assert_allclose(got[2], ref[2], rtol=1e-12)
@@ -75,8 +75,8 @@ def test_a_label_hint_never_changes_the_result(seed, k):
     X, w = _data(seed, 250, 3, integer=True)
     rng = np.random.default_rng(seed)
     start = X[rng.choice(len(X), k, replace=False)] + rng.normal(0, 0.3, (k, 3))
-    plain = _kernels.lloyd_compiled(X, w, start, 50, 0.0, min_work=0)
-    hinted = _kernels.lloyd_compiled(X, w, start, 50, 0.0, rng.integers(0, k, len(X)), min_work=0)
+    plain = _backend.lloyd_compiled(X, w, start, 50, 0.0, compiled=True)
+    hinted = _backend.lloyd_compiled(X, w, start, 50, 0.0, rng.integers(0, k, len(X)), compiled=True)
     np.testing.assert_array_equal(plain[0], hinted[0])
     np.testing.assert_array_equal(plain[2], hinted[2])
     assert plain[1] == hinted[1] and plain[3] == hinted[3]
@@ -86,9 +86,9 @@ def test_a_label_hint_never_changes_the_result(seed, k):
 def test_compiled_split_init_equals_numpy(monkeypatch, seed, n, d, k, dup, integer):
     X, w = _data(seed, n, d, dup, integer)
     _numpy(monkeypatch)
-    ref = _split_init(X, w, k)
+    ref = split_init(X, w, k)
     _compiled(monkeypatch)
-    got = _split_init(X, w, k)
+    got = split_init(X, w, k)
     assert got.shape == ref.shape
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-9)
 
@@ -97,9 +97,9 @@ def test_compiled_split_init_equals_numpy(monkeypatch, seed, n, d, k, dup, integ
 def test_compiled_kmeans_plusplus_equals_numpy(monkeypatch, seed, n, d, k, dup, integer):
     X, w = _data(seed, n, d, dup, integer)
     _numpy(monkeypatch)
-    ref = _kmeans_plusplus(X, w, k, np.random.default_rng(seed))
+    ref = plusplus_init(X, w, k, np.random.default_rng(seed))
     _compiled(monkeypatch)
-    got = _kmeans_plusplus(X, w, k, np.random.default_rng(seed))
+    got = plusplus_init(X, w, k, np.random.default_rng(seed))
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-9)
 
 
@@ -107,8 +107,8 @@ def test_small_problems_stay_on_numpy():
     X = np.zeros((100, 3))
     w = np.ones(100)
     C = np.ones((16, 3))
-    assert _kernels.lloyd_compiled(X, w, C, 10, 0.0) is None  # 1,600 pairs: below MIN_WORK
-    assert _kernels.split_init_compiled(X, w, 16) is None
+    assert _backend.lloyd_compiled(X, w, C, 10, 0.0) is None  # 1,600 pairs: below MIN_WORK
+    assert _backend.split_init_compiled(X, w, 16) is None
 
 
 def test_background_preload_changes_nothing_but_timing(tmp_path):
@@ -123,10 +123,10 @@ def test_background_preload_changes_nothing_but_timing(tmp_path):
     Image.fromarray(img).save(path)
     code = (
         "import sys, hashlib\n"
-        "from kmeans_compress import _compress, _kernels\n"
+        "from kmeans_compress import _compress, _backend\n"
         "if sys.argv[2] == 'off': _compress._PRELOAD_MIN_WORK = 1 << 62\n"
         "r = _compress.compress(sys.argv[1], 256)\n"
-        "print(_kernels._preloading is not None, hashlib.sha256(r.to_png_bytes()).hexdigest())\n"
+        "print(_backend._preloading is not None, hashlib.sha256(r.to_png_bytes()).hexdigest())\n"
     )
     out = {}
     for mode in ("on", "off"):
@@ -147,7 +147,7 @@ def test_hinted_palette_search_equals_the_full_search(seed, k):
     palette = np.unique((rng.integers(0, 9, size=(k, 3)) * 32).clip(0, 255).astype(np.uint8), axis=0)
     hint = rng.integers(0, len(palette), size=len(colors))
     ref_labels, ref_d2 = nearest_palette(colors, palette)
-    labels = _kernels.nearest_hinted_compiled(colors, palette, hint, min_work=0)
+    labels = _backend.nearest_hinted_compiled(colors, palette, hint, compiled=True)
     np.testing.assert_array_equal(labels, ref_labels)
     brute = ((colors[:, None, :].astype(np.int64) - palette[None].astype(np.int64)) ** 2).sum(axis=2)
     np.testing.assert_array_equal(ref_labels, brute.argmin(axis=1))

@@ -13,9 +13,9 @@ import textwrap
 
 import pytest
 
-from kmeans_compress import _kernels
+from kmeans_compress import _backend
 
-pytestmark = pytest.mark.skipif(not _kernels.HAVE_NUMBA, reason="numba not installed")
+pytestmark = pytest.mark.skipif(not _backend.HAVE_NUMBA, reason="numba not installed")
 
 # Makes ``import scipy`` (and scikit-learn, which needs it) fail in the child.
 _BLOCK = textwrap.dedent(
@@ -46,14 +46,14 @@ def test_every_kernel_compiles_and_a_photo_compresses_without_scipy(tmp_path):
         f"""
         import json, sys
         from numba.core.registry import CPUDispatcher
-        from kmeans_compress import _kernels, compress, sample_image_path
+        from kmeans_compress import _backend, compress, sample_image_path
         from kmeans_compress import _numba_kernels as k
         k.warm_up()
         kernels = {{n: f for n, f in vars(k).items() if isinstance(f, CPUDispatcher)}}
         # inline="always" helpers are compiled into their callers, not on their own
         missing = [n for n, f in kernels.items()
                    if f.targetoptions.get("inline") != "always" and not f.signatures]
-        _kernels.MIN_WORK = 0  # every stage of the image path compiled, whatever its size
+        _backend.MIN_WORK = 0  # every stage of the image path compiled, whatever its size
         r = compress(sample_image_path(), n_colors=16, random_state=0)
         r.save({str(tmp_path / "out.png")!r})
         print(json.dumps({{"kernels": sorted(kernels), "missing": missing, "colours": int(r.palette.shape[0]),
@@ -82,14 +82,14 @@ def test_kernel_cache_falls_back_when_no_cache_folder_is_writable(tmp_path):
         import numba.core.caching as caching
         caching.InTreeCacheLocator.from_function = classmethod(lambda cls, func, path: None)
         import numpy as np
-        from kmeans_compress import _kernels
-        real_import = _kernels._import_kernels
+        from kmeans_compress import _backend
+        real_import = _backend._import_kernels
         def import_only():  # compile one kernel below, not all of them (warm_up)
             module = real_import()
             module.warm_up = lambda: None
             return module
-        _kernels._import_kernels = import_only
-        k = _kernels._load()
+        _backend._import_kernels = import_only
+        k = _backend._load()
         assert k is not None, "compiled kernels lost"
         X = np.array([[0.0, 0.0, 0.0], [5.0, 5.0, 5.0], [9.0, 9.0, 9.0]])
         labels = np.zeros(3, dtype=np.intp)
@@ -110,10 +110,10 @@ def test_kernel_cache_falls_back_when_no_cache_folder_is_writable(tmp_path):
 @pytest.fixture
 def unloaded(monkeypatch):
     """The kernels as in a new process: not loaded yet (restored afterwards)."""
-    monkeypatch.setattr(_kernels, "_module", None)
-    monkeypatch.setattr(_kernels, "_failure", None)
-    monkeypatch.setattr(_kernels, "_preloading", None)
-    monkeypatch.setattr(_kernels, "slow_load_notice", None)
+    monkeypatch.setattr(_backend, "_module", None)
+    monkeypatch.setattr(_backend, "_failure", None)
+    monkeypatch.setattr(_backend, "_preloading", None)
+    monkeypatch.setattr(_backend, "slow_load_notice", None)
     return monkeypatch
 
 
@@ -123,27 +123,27 @@ def test_cli_says_once_that_it_compiles_when_loading_is_slow(unloaded, tmp_path,
 
     from kmeans_compress import cli, sample_image_path
 
-    real_import = _kernels._import_kernels
+    real_import = _backend._import_kernels
 
     def slow_import():  # as numba compiling on a new install
         time.sleep(0.6)
         return real_import()
 
-    unloaded.setattr(_kernels, "_import_kernels", slow_import)
-    unloaded.setattr(_kernels, "NOTICE_AFTER", 0.1)
-    unloaded.setattr(_kernels, "MIN_WORK", 0)
+    unloaded.setattr(_backend, "_import_kernels", slow_import)
+    unloaded.setattr(_backend, "NOTICE_AFTER", 0.1)
+    unloaded.setattr(_backend, "MIN_WORK", 0)
     argv = [str(sample_image_path()), "-k", "16", "-o", str(tmp_path / "out.png")] + (["-q"] if quiet else [])
     assert cli.main(argv) == 0
     err = capsys.readouterr().err
     assert err.count("note: compiling the fast kernels") == (0 if quiet else 1), err
-    assert _kernels._module not in (None, False)
+    assert _backend._module not in (None, False)
 
 
 def test_cli_says_nothing_when_loading_is_quick(unloaded, tmp_path, capsys):
     from kmeans_compress import cli, sample_image_path
 
-    unloaded.setattr(_kernels, "NOTICE_AFTER", 30.0)
-    unloaded.setattr(_kernels, "MIN_WORK", 0)
+    unloaded.setattr(_backend, "NOTICE_AFTER", 30.0)
+    unloaded.setattr(_backend, "MIN_WORK", 0)
     assert cli.main([str(sample_image_path()), "-k", "16", "-o", str(tmp_path / "out.png")]) == 0
     assert "note: compiling" not in capsys.readouterr().err
 
@@ -159,9 +159,9 @@ def test_a_kernel_that_cannot_compile_leaves_numpy_with_one_warning(unloaded):
     def broken_warm_up():
         raise ImportError("scipy 0.16+ is required for linear algebra")
 
-    unloaded.setattr(_kernels, "_import_kernels", lambda: types.SimpleNamespace(warm_up=broken_warm_up))
-    unloaded.setattr(_kernels, "MIN_WORK", 0)
-    assert _kernels._load(quiet=True) is None  # a loading thread: nobody to tell yet
+    unloaded.setattr(_backend, "_import_kernels", lambda: types.SimpleNamespace(warm_up=broken_warm_up))
+    unloaded.setattr(_backend, "MIN_WORK", 0)
+    assert _backend._load(quiet=True) is None  # a loading thread: nobody to tell yet
     X = np.random.default_rng(0).normal(size=(200, 2))
     with pytest.warns(RuntimeWarning, match="running on numpy.*scipy 0.16"):
         km = KMeans(3, random_state=0, n_init=1).fit(X)

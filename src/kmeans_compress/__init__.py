@@ -35,7 +35,8 @@ from .kmeans import (
     kmeans_plusplus,
     run_kmeans,
 )
-from .quantize import Quantization, quantize, quantize_image
+from ._quantize import quantize, quantize_image
+from ._remap import Quantization
 
 __version__ = "0.1.0"
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import _kernels
+from . import _backend
 from ._encode import OUTPUT_FORMATS
 from ._exceptions import (
     ImageNotFoundError,
@@ -20,7 +20,7 @@ from ._exceptions import (
     TargetNotMetError,
     UnsupportedImageError,
 )
-from .quantize import MAX_PALETTE
+from ._validation import MAX_PALETTE
 
 PROG = "kmeans-compress"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -138,7 +138,7 @@ def note_compiling() -> None:
 
 def announce_compiling(quiet: bool) -> None:
     """Say so when a run has to compile the kernels (the first one on a new install), unless quiet."""
-    _kernels.slow_load_notice = None if quiet else note_compiling
+    _backend.slow_load_notice = None if quiet else note_compiling
 
 
 class OutputFolderError(UsageError):

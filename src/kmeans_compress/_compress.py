@@ -19,7 +19,8 @@ from ._remap import map_to_palette
 from ._decode import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 from ._encode import encode_animation, output_format, write_atomic
 from ._exceptions import UnsupportedImageError
-from .quantize import Quantization, quantize_image
+from ._quantize import quantize_image
+from ._remap import Quantization
 from ._report import CompressionReport, build_report
 
 __all__ = [
@@ -110,9 +111,9 @@ def _preload_kernels_for(image: Any, n_colors: Any) -> None:
     except Exception:  # load_image will report a bad file properly
         return
     if pixels * n_colors >= _PRELOAD_MIN_WORK and pixels <= _PRELOAD_MAX_PIXELS:
-        from . import _kernels
+        from ._backend import preload_in_background
 
-        _kernels.preload_in_background()
+        preload_in_background()
 
 
 def compress(

@@ -4,6 +4,10 @@ Clustering the distinct colours, each weighted by its pixel count, minimizes the
 same objective as clustering every pixel, on far fewer rows. The histogram also
 keeps the packed 24-bit key of every pixel so that the final mapping is a table
 look-up per pixel instead of a distance computation.
+
+Stage: "colour histogram", after decoding and before the fit (:mod:`._fit`).
+In: uint8 pixels (or their packed keys); out: the distinct colours, their pixel
+counts and the keys to look every pixel up again.
 """
 
 from __future__ import annotations
@@ -12,7 +16,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ColorHistogram", "color_histogram", "merge_histograms", "pack_rgb", "pack_rgb_u32", "unpack_rgb"]
+__all__ = [
+    "ColorHistogram",
+    "color_histogram",
+    "merge_histograms",
+    "pack_rgb",
+    "pack_rgb_u32",
+    "rgba_histogram",
+    "unpack_rgb",
+]
 
 _N_KEYS = 1 << 24
 # Below this many pixels a binary search per pixel beats building a 2^24-entry table.
@@ -185,3 +197,27 @@ def merge_histograms(histograms) -> ColorHistogram:
     # float64 sums are exact below 2**53 pixels
     summed = np.rint(np.bincount(inverse.ravel(), weights=counts, minlength=uniq.size)).astype(np.int64)
     return ColorHistogram(colors=unpack_rgb(uniq), counts=summed, keys=uniq.astype(np.int64))
+
+
+def rgba_histogram(rgb: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct RGBA colours of pixels, with every fully transparent pixel as (0, 0, 0, 0).
+
+    ``rgb`` is (N, 3) uint8 and ``alpha`` (N,) uint8. Returns the distinct
+    colours (M, 4) uint8, sorted by packed key ``R << 24 | G << 16 | B << 8 | A``,
+    how many pixels hold each (M,), and the index of every pixel's colour (N,).
+    An invisible pixel's colour carries no information, so all of them are one colour.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rgb = np.array([[9, 9, 9], [1, 2, 3], [9, 9, 9]], np.uint8)
+    >>> colors, counts, inverse = rgba_histogram(rgb, np.array([255, 0, 255], np.uint8))
+    >>> colors.tolist(), counts.tolist(), inverse.tolist()
+    ([[0, 0, 0, 0], [9, 9, 9, 255]], [1, 2], [1, 0, 1])
+    """
+    px, a = rgb, alpha
+    keys = (px[:, 0].astype(np.int64) << 24) | (px[:, 1].astype(np.int64) << 16) | (px[:, 2].astype(np.int64) << 8) | a
+    keys[a == 0] = 0  # every invisible pixel is the same colour
+    ukeys, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    colors = np.stack([(ukeys >> s) & 0xFF for s in (24, 16, 8, 0)], axis=1).astype(np.uint8)
+    return colors, counts, inverse

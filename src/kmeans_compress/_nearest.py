@@ -1,7 +1,24 @@
-"""The hot path: the nearest centre for many points.
+"""Nearest-centre searches: the hot path of k-means and of the final mapping.
 
-Every assignment step in the package goes through :func:`nearest_centers`, so
-that there is one place to make fast and one place to test.
+Stage: used by the k-means workers (:mod:`._lloyd`), the public k-means
+(:mod:`.kmeans`), the palette (:mod:`._palette`) and the mapping (:mod:`._quantize`,
+:mod:`._remap`). In: points and centres; out: the index of each point's nearest
+centre (ties to the lowest index) and, for most functions, squared distances.
+
+Four searches, each for one need:
+
+- :func:`nearest_centers`: float points, expanded distances; ``KMeans.predict``
+  and ``score``, the shared-palette and colour-space mappings, the gap-fill of a
+  palette in another colour space.
+- :func:`nearest_two`: also the distance to the second-nearest centre, for the
+  bounds of the numpy Lloyd loop (:class:`._lloyd.Bounds`). The compiled Lloyd
+  kernel does its own search (:mod:`._numba_kernels`).
+- :func:`exact_nearest_centers`: explicit differences, exact ties; the
+  tutorial's functions (``find_closest_centroids``, ``run_kmeans``).
+- :func:`nearest_palette`: integer colours against a uint8 palette, exact in
+  float32; the final mapping of every distinct colour (optionally through the
+  compiled search started at a hint), the gap-fill of an RGB palette, the
+  choice of alpha groups.
 
 The squared distance is expanded as ``|x|^2 - 2 x.c + |c|^2`` so that the bulk of
 the work is one matrix product per chunk of points (BLAS), and the memory in use
@@ -14,12 +31,12 @@ from typing import Iterator
 
 import numpy as np
 
-from ._kernels import nearest_hinted_compiled
+from ._backend import nearest_hinted_compiled
 
 __all__ = ["nearest_centers", "nearest_two", "nearest_palette", "exact_nearest_centers"]
 
-# Work on at most this many distance entries (points x centres) at once: 8 MiB
-# of float64, which keeps the working set in cache-friendly territory.
+# Work on at most this many distance entries (points x centres) at once (8 MiB
+# of float64), so that the working set stays small whatever the number of points.
 _CHUNK_ENTRIES = 1 << 20
 
 
@@ -117,7 +134,7 @@ def nearest_two(
     """Nearest centre of every row of ``X``, its squared distance, and the squared
     distance to the second-nearest centre (``inf`` when there is one centre).
 
-    Used by the bounded Lloyd iteration (:func:`kmeans_compress.kmeans._lloyd`),
+    Used by the bounded Lloyd iteration (:func:`._lloyd.lloyd`),
     which keeps the two distances as upper and lower bounds. Memory is bounded
     by ``chunk x K`` floats.
     """

@@ -1,9 +1,13 @@
 """numba kernels, compiled on first use and cached beside the module.
 
-Imported only through :mod:`kmeans_compress._kernels`, and only for problems
+Stage: the compiled twins of the k-means workers and of the hinted nearest-entry
+search. In/out: as the numpy functions they replace (see :mod:`._backend`).
+
+Imported only through :mod:`kmeans_compress._backend`, and only for problems
 large enough to repay loading numba. Each kernel does what a numpy function of
-:mod:`kmeans_compress.kmeans` does (same decisions, same order of summation
-wherever it matters), so the two paths agree; the tests compare them.
+:mod:`kmeans_compress._lloyd` or :mod:`kmeans_compress._nearest` does (same
+decisions, same order of summation wherever it matters), so the two paths agree;
+the tests compare them.
 
 Threads: the per-point loops of an assignment run in parallel (``prange``);
 every point's result is its own, so the output does not depend on the number
@@ -178,7 +182,7 @@ def _first_assign(X, C, labels, upper, lower, hinted, cc, order):  # pragma: no 
 
 @njit(cache=True, nogil=True)
 def _update_centers_kernel(X, w, labels, C, new):  # pragma: no cover - compiled
-    """Weighted means into ``new``; empty clusters re-seeded as ``kmeans._update_centers`` does."""
+    """Weighted means into ``new``; empty clusters re-seeded as ``_lloyd.update_centers`` does."""
     n, d = X.shape
     k = C.shape[0]
     wsum = np.zeros(k)
@@ -218,7 +222,7 @@ def _update_centers_kernel(X, w, labels, C, new):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted):  # pragma: no cover - compiled
-    """``kmeans._lloyd`` compiled: the same iterations, labels and stopping rule.
+    """``_lloyd.lloyd`` compiled: the same iterations, labels and stopping rule.
 
     ``C`` (the start) is overwritten with the final centres and ``labels`` with
     the final assignment; with ``hinted``, ``labels`` comes in holding a guess of
@@ -277,7 +281,7 @@ def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted):  # pragma: no cover -
 
 @njit(cache=True, nogil=True)
 def _kmeans_plusplus_kernel(X, w, u_first, U, centers):  # pragma: no cover - compiled
-    """Greedy weighted k-means++ (``kmeans._kmeans_plusplus``) with its uniform draws given.
+    """Greedy weighted k-means++ (``_lloyd.plusplus_init``) with its uniform draws given.
 
     ``U`` is (K - 1, n_local_trials): one row of draws per centre after the first.
     Every point remembers its nearest chosen centre ``a`` and the distance ``r``
@@ -441,7 +445,7 @@ def _plan_cut(X, w, orders, a, b, plan, j):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def _split_init_kernel(X, w, centers):  # pragma: no cover - compiled
-    """``kmeans._split_init`` compiled; returns how many centres were filled.
+    """``_lloyd.split_init`` compiled; returns how many centres were filled.
 
     The points are sorted once along every axis (ties by index); each cluster
     is a range of these orders, and a cut splits the range of every order by a

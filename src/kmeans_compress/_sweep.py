@@ -7,7 +7,7 @@ from typing import Any, Iterable
 
 from ._compress import CompressionResult, compress
 from ._decode import load_image
-from .quantize import check_n_colors
+from ._validation import check_n_colors
 
 __all__ = ["DEFAULT_KS", "sweep"]
 

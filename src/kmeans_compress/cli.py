@@ -67,8 +67,8 @@ from ._exceptions import (
     UnsupportedImageError,
 )
 from ._files import FileOptions, compress_file
-from .colorspace import SPACES
-from .quantize import MAX_PALETTE
+from ._colorspace import SPACES
+from ._validation import MAX_PALETTE
 
 def _add_main_options(p: argparse.ArgumentParser, inputs: bool = True) -> None:
     if inputs:

@@ -219,13 +219,12 @@ def plot_restarts(
     matplotlib.figure.Figure
         Its axes titles read ``"start i: J = ..."``.
     """
-    from .kmeans import _check_array, compute_distortion, kmeans_init_centroids
+    from ._validation import check_array, check_int
+    from .kmeans import compute_distortion, kmeans_init_centroids
 
-    if isinstance(n_init, bool) or not isinstance(n_init, int) or n_init < 1:
-        raise ValueError(f"n_init must be an integer >= 1, got {n_init!r}.")
-    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)):
-        raise TypeError(f"random_state must be an int (start i uses random_state + i), got {random_state!r}.")
-    X = _check_array(X, "X")
+    n_init = check_int(n_init, "n_init", low=1)
+    check_int(random_state, "random_state", hint="start i uses random_state + i")
+    X = check_array(X, "X")
     runs = []
     for i in range(n_init):
         init = kmeans_init_centroids(X, K, random_state=int(random_state) + i)

@@ -1,18 +1,23 @@
-"""Compiled kernels (numba), loaded lazily. Every caller keeps a numpy fallback.
+"""The compiled-or-numpy switch: loads the numba kernels (:mod:`._numba_kernels`) lazily.
 
-Importing numba and loading its cached machine code costs 0.7 to 1 s on a
-2-core machine, more than a whole 16-colour compression of a small photo. So
-the kernels are used, and numba imported, only when a call has at least
-``MIN_WORK`` point x centre pairs: a 16-colour palette of a photo with 16,384
-distinct colours or more (every photo of the public benchmark set), larger
-palettes of smaller ones, the general ``KMeans`` on large data. Smaller
-problems (icons, screenshots, few colours) stay on numpy and start fast; a
-one-off small photo pays the load (measured in benchmarks/RESULTS.md), a
-folder of photos pays it once per worker. The
-choice depends on the problem only, never on what ran before in the process,
-so the same input always takes the same path (and the tests check that both
-paths make the same decisions). Without numba (or if it fails to load) every
-path runs on numpy unchanged.
+Stage: serves the k-means workers (:mod:`._lloyd`) and the nearest-entry search
+(:mod:`._nearest`). In: the arrays of one call; out: that call's result computed
+by a compiled kernel, or ``None``, and the caller then runs its numpy code.
+
+Importing numba and loading its cached machine code costs more than a whole
+small compression (see benchmarks/RESULTS.md). So the kernels are used, and numba
+imported, only when a call has at least ``MIN_WORK`` point x centre pairs: a
+16-colour palette of a photo with 16,384 distinct colours or more, larger
+palettes of smaller ones, the general ``KMeans`` on large data. Smaller problems
+(icons, screenshots, few colours) stay on numpy and start fast; a one-off small
+photo pays the load, a folder of photos pays it once per worker.
+
+Each function takes ``compiled``: None decides by the call's size (the default),
+True uses the kernels whatever the size, False never uses them. The choice
+depends on the problem only, never on what ran before in the process, so the
+same input always takes the same path (and the tests check that both paths make
+the same decisions). Without numba (or if it fails to load) every path runs on
+numpy unchanged.
 """
 
 from __future__ import annotations
@@ -40,9 +45,9 @@ _failure: str | None = None  # why loading failed, until it has been reported
 _preloading: threading.Thread | None = None
 
 #: Called once, from a timer thread, when loading the kernels has taken ``NOTICE_AFTER``
-#: seconds: numba is compiling them, which happens once per install and takes about
-#: half a minute on 2 cores (loading cached machine code takes about a second). The
-#: command line sets it to print a note, so that a first run does not look hung.
+#: seconds: numba is then compiling them, which happens once per install and takes far
+#: longer than loading cached machine code. The command line sets it to print a note,
+#: so that a first run does not look hung.
 slow_load_notice: Callable[[], None] | None = None
 NOTICE_AFTER = 3.0
 
@@ -51,7 +56,7 @@ def _load(quiet: bool = False) -> Any:
     """The kernels module with every kernel loaded (or compiled, the first time), or None.
 
     All kernels are loaded at once (:func:`_numba_kernels.warm_up`): once numba
-    has started, the rest cost a few hundredths of a second, and a kernel that
+    has started, the rest cost little next to numba's own start, and a kernel that
     cannot be compiled here is found now, not in the middle of a run. Any failure
     leaves every path on numpy, with one warning (held back while ``quiet``, for
     the first caller that is not: a loading thread has no one to tell).
@@ -101,9 +106,15 @@ def _import_kernels() -> Any:
     return _numba_kernels
 
 
-def _kernels(work: int, min_work: int | None) -> Any:
-    """The compiled kernels module, or None (too little work, or no numba)."""
-    if not HAVE_NUMBA or work < (MIN_WORK if min_work is None else min_work):
+def _kernels_for(work: int, compiled: bool | None) -> Any:
+    """The compiled kernels module, or None (not wanted, too little work, or no numba).
+
+    ``compiled``: True always uses them, False never, None when ``work`` (point x
+    centre pairs) is at least ``MIN_WORK``.
+    """
+    if not HAVE_NUMBA or compiled is False:
+        return None
+    if compiled is None and work < MIN_WORK:
         return None
     if _preloading is not None:
         _preloading.join()
@@ -114,8 +125,8 @@ def preload_in_background() -> None:
     """Start loading numba and the kernels' cached machine code in a thread.
 
     For a caller that will most likely need the kernels (a large image) and has
-    other work to do first (decoding, the colour histogram): the 0.7 to 1 s of
-    loading then overlaps with it. Which path a problem takes is unchanged
+    other work to do first (decoding, the colour histogram): the loading then
+    overlaps with it. Which path a problem takes is unchanged
     (``MIN_WORK`` decides); this only moves the loading earlier.
     """
     global _preloading
@@ -131,9 +142,10 @@ def preload_in_background() -> None:
 
 
 def lloyd_compiled(X: np.ndarray, w: np.ndarray, centers: np.ndarray, max_iter: int, tol: float,
-                   labels_hint: np.ndarray | None = None, min_work: int | None = None):
-    """A whole weighted Lloyd run (``kmeans._lloyd``) compiled, or ``None`` (small problem, or no numba)."""
-    k = _kernels(X.shape[0] * centers.shape[0], min_work)
+                   labels_hint: np.ndarray | None = None,
+                   compiled: bool | None = None) -> tuple[np.ndarray, float, np.ndarray, int] | None:
+    """A whole weighted Lloyd run (:func:`._lloyd.lloyd`) compiled, or ``None`` (small problem, or no numba)."""
+    k = _kernels_for(X.shape[0] * centers.shape[0], compiled)
     if k is None:
         return None
     X = np.ascontiguousarray(X, dtype=np.float64)
@@ -146,13 +158,13 @@ def lloyd_compiled(X: np.ndarray, w: np.ndarray, centers: np.ndarray, max_iter: 
 
 
 def kmeans_plusplus_compiled(X: np.ndarray, w: np.ndarray, n_clusters: int, u_first: float, U: np.ndarray,
-                             min_work: int | None = None):
+                             compiled: bool | None = None) -> np.ndarray | None:
     """Greedy weighted k-means++ compiled, with its uniform draws given, or ``None``
     (small problem, no numba, or more than ``PLUSPLUS_MAX_FEATURES`` features, where the
     numpy code's matrix products are faster than the compiled loops)."""
     if X.shape[1] > PLUSPLUS_MAX_FEATURES:
         return None
-    k = _kernels(X.shape[0] * n_clusters * max(1, U.shape[1]), min_work)
+    k = _kernels_for(X.shape[0] * n_clusters * max(1, U.shape[1]), compiled)
     if k is None:
         return None
     centers = np.empty((n_clusters, X.shape[1]), dtype=np.float64)
@@ -161,9 +173,10 @@ def kmeans_plusplus_compiled(X: np.ndarray, w: np.ndarray, n_clusters: int, u_fi
     return centers
 
 
-def split_init_compiled(X: np.ndarray, w: np.ndarray, n_clusters: int, min_work: int | None = None):
-    """The split initialization (``kmeans._split_init``) compiled, or ``None`` (small problem, or no numba)."""
-    k = _kernels(X.shape[0] * n_clusters, min_work)
+def split_init_compiled(X: np.ndarray, w: np.ndarray, n_clusters: int,
+                        compiled: bool | None = None) -> np.ndarray | None:
+    """The split initialization (:func:`._lloyd.split_init`) compiled, or ``None`` (small problem, or no numba)."""
+    k = _kernels_for(X.shape[0] * n_clusters, compiled)
     if k is None:
         return None
     centers = np.empty((n_clusters, X.shape[1]), dtype=np.float64)
@@ -171,10 +184,11 @@ def split_init_compiled(X: np.ndarray, w: np.ndarray, n_clusters: int, min_work:
     return centers[:m].copy()
 
 
-def nearest_hinted_compiled(X: np.ndarray, centers: np.ndarray, hint: np.ndarray, min_work: int | None = None):
+def nearest_hinted_compiled(X: np.ndarray, centers: np.ndarray, hint: np.ndarray,
+                            compiled: bool | None = None) -> np.ndarray | None:
     """Exact nearest centre of every row (ties to the lowest index), searched outward
     from ``hint`` (a guess per row), or ``None`` (small problem, or no numba)."""
-    k = _kernels(X.shape[0] * centers.shape[0], min_work)
+    k = _kernels_for(X.shape[0] * centers.shape[0], compiled)
     if k is None:
         return None
     labels = np.array(hint, dtype=np.intp, copy=True)

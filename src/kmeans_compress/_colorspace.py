@@ -5,6 +5,9 @@ the eye sees. Clustering in L*a*b* or OKLab spends the palette where differences
 are visible. Every conversion here has an exact inverse (to float precision), so
 the palette found in a perceptual space is converted back to sRGB and rounded
 once.
+
+Stage: a helper of the fit and the palette (used by :mod:`._quantize`). In: (N, 3)
+float colours; out: (N, 3) float coordinates in the other space.
 """
 
 from __future__ import annotations

@@ -1,0 +1,127 @@
+"""Palette fitting: weighted k-means of a colour histogram, coarse to fine.
+
+Stage: "weighted k-means" of the image path. In: the distinct colours of an
+image (or their coordinates in another colour space) as float points ``X`` (M, d)
+and their pixel counts ``w`` (M,); out: float centres (K, d) and the centre of
+every point. Rounding the centres to a palette is the next stage (:mod:`._palette`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _backend
+from ._lloyd import lloyd, plusplus_init, split_init, tolerance
+from ._validation import SeedLike, check_random_state
+
+__all__ = ["coarse_histogram", "fit_palette"]
+
+# From this many distinct points, fit_palette first clusters a coarse histogram
+# (points binned on a regular grid, each occupied cell standing for its points by
+# their weighted mean), then refines on all points. The grid has about
+# _COARSE_CELLS_PER_COLOR cells per palette entry, within _COARSE_CELLS: 2^15
+# (32 bins a channel) to 2^17 (50 bins) cells.
+_COARSE_MIN_POINTS = 20_000
+_COARSE_CELLS_PER_COLOR = 512
+_COARSE_CELLS = (1 << 15, 1 << 17)
+# Starts tried (the split one, then k-means++ draws) when the points to start on
+# times the palette size are at most _CHEAP_START_WORK: then a start costs little
+# (the coarse grid up to K = 64, every histogram of a few thousand colours).
+_CHEAP_STARTS = 5
+_CHEAP_START_WORK = 1 << 20
+# Lloyd iterations on all points after the coarse stage, at most. The start is
+# already close to convergence: the last iterations would gain little and cost as
+# much again (the figures are in benchmarks/RESULTS.md).
+_FINE_MAX_ITER = 40
+
+
+def coarse_histogram(X: np.ndarray, w: np.ndarray, max_cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bin the points on a regular grid over their range.
+
+    Returns the weighted mean and total weight of every occupied cell, and the
+    cell of every point.
+    """
+    n, d = X.shape
+    bins = max(2, int(max_cells ** (1.0 / d)))
+    lo = X.min(axis=0)
+    step = (X.max(axis=0) - lo) / bins
+    step[step <= 0] = 1.0
+    key = np.zeros(n, dtype=np.intp)
+    for j in range(d):
+        idx = ((X[:, j] - lo[j]) / step[j]).astype(np.intp)
+        np.minimum(idx, bins - 1, out=idx)
+        key *= bins
+        key += idx
+    size = bins**d
+    wc = np.bincount(key, weights=w, minlength=size)
+    occupied = np.flatnonzero(wc > 0)
+    Xc = np.empty((occupied.size, d), dtype=np.float64)
+    for j in range(d):
+        Xc[:, j] = np.bincount(key, weights=w * X[:, j], minlength=size)[occupied]
+    wc = wc[occupied]
+    Xc /= wc[:, None]
+    cell_index = np.zeros(size, dtype=np.intp)
+    cell_index[occupied] = np.arange(occupied.size)
+    return Xc, wc, cell_index[key]
+
+
+def fit_palette(
+    X: np.ndarray,
+    w: np.ndarray,
+    n_colors: int,
+    *,
+    random_state: SeedLike = 0,
+    n_init: int = 1,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted K-means of points ``X`` (M, d) with weights ``w`` (M,): float centres
+    (K, d) and the centre of every point (its nearest one, or nearly: after the
+    last update it may have moved).
+
+    This is the one clustering entry point of the image path: colour histograms
+    in RGB (d=3), RGBA (d=4) or any other colour space all come through here.
+
+    The start is the deterministic split initialization
+    (:func:`._lloyd.split_init`); each further seed (``n_init`` > 1) is a
+    weighted k-means++ draw, and the start of lowest distortion after Lloyd's
+    iterations wins. Coarse to fine: with many points, the starts are computed
+    and iterated to convergence on a coarse histogram (:func:`coarse_histogram`),
+    and the winner is refined by at most ``_FINE_MAX_ITER`` Lloyd iterations on
+    all points, which minimize exactly the all-pixel objective.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    rng = check_random_state(random_state)
+    tol_abs = tolerance(X, w, tol)
+    # One decision for the whole problem: when it is large enough for the
+    # compiled kernels, its coarse stages use them too (however small they are);
+    # otherwise (None) each stage decides by its own size.
+    compiled = True if X.shape[0] * n_colors >= _backend.MIN_WORK else None
+    points, weights, cell = X, w, None
+    if X.shape[0] >= _COARSE_MIN_POINTS:
+        cells = int(np.clip(_COARSE_CELLS_PER_COLOR * n_colors, *_COARSE_CELLS))
+        Xc, wc, cell_of_point = coarse_histogram(X, w, cells)
+        if n_colors < Xc.shape[0] <= X.shape[0] // 2:
+            points, weights, cell = Xc, wc, cell_of_point
+    n_starts = max(1, n_init)
+    if points.shape[0] * n_colors <= _CHEAP_START_WORK:
+        # A start costs little here, and one split start can end a few per cent
+        # above a k-means++ draw, so always try a few draws as well and keep the best.
+        n_starts = max(n_starts, _CHEAP_STARTS)
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    for seed in range(n_starts):
+        if seed == 0:
+            centers0 = split_init(points, weights, n_colors, compiled)
+        else:
+            centers0 = plusplus_init(points, weights, n_colors, rng, compiled=compiled)
+        labels, inertia, centers, _ = lloyd(points, weights, centers0, max_iter, tol_abs, compiled=compiled)
+        if best is None or inertia < best[0]:
+            best = (inertia, centers, labels)
+    assert best is not None
+    _, centers, labels = best
+    if cell is None:
+        return centers, labels
+    labels, _, centers, _ = lloyd(X, w, centers, min(max_iter, _FINE_MAX_ITER), tol_abs,
+                                  labels_hint=labels[cell], compiled=compiled)
+    return centers, labels

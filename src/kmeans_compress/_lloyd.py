@@ -1,0 +1,367 @@
+"""K-means workers: initializations and the weighted Lloyd loop, arithmetic only.
+
+Stage: the clustering inside "weighted k-means" (used by :mod:`._fit` on colour
+histograms and by the public :mod:`.kmeans` on any data). In: validated float64
+points ``X`` (n, d), weights ``w`` (n,) and centres; out: centres, labels, inertia.
+Nothing here validates its input: the public functions do that once.
+
+Each worker has a numpy body and, through :mod:`._backend`, a compiled twin in
+:mod:`._numba_kernels` that makes the same decisions; ``compiled`` chooses
+between them (None: by the size of the call).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._backend import kmeans_plusplus_compiled, lloyd_compiled, split_init_compiled
+from ._nearest import nearest_two
+
+__all__ = [
+    "Bounds",
+    "dist_to_assigned",
+    "half_min_separation",
+    "lloyd",
+    "plan_cut",
+    "plusplus_init",
+    "random_init",
+    "split_init",
+    "tolerance",
+    "update_centers",
+    "weighted_sums",
+]
+
+
+def weighted_sums(X: np.ndarray, labels: np.ndarray, w: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cluster sum of weights and weighted sum of points."""
+    wsum = np.bincount(labels, weights=w, minlength=k)
+    sums = np.empty((k, X.shape[1]), dtype=np.float64)
+    for j in range(X.shape[1]):
+        sums[:, j] = np.bincount(labels, weights=w * X[:, j], minlength=k)
+    return wsum, sums
+
+
+def update_centers(
+    X: np.ndarray,
+    w: np.ndarray,
+    labels: np.ndarray,
+    dist2: np.ndarray | None,
+    old_centers: np.ndarray,
+) -> np.ndarray:
+    """Weighted means of the clusters; an empty cluster is re-seeded.
+
+    An empty cluster takes the point that is worst represented (largest squared
+    distance to its centre, ties to the lowest index) among those not already
+    taken; that point is moved out of its old cluster's mean, as in
+    scikit-learn's Lloyd iteration. ``dist2`` (each point's squared distance to
+    ``old_centers[labels]``) is computed here when it is None and needed.
+    """
+    k = old_centers.shape[0]
+    wsum, sums = weighted_sums(X, labels, w, k)
+    empty = np.flatnonzero(wsum == 0)
+    if empty.size:
+        if dist2 is None:
+            dist2 = dist_to_assigned(X, old_centers, labels)
+        candidates = np.flatnonzero(w > 0)
+        order = candidates[np.argsort(-dist2[candidates], kind="stable")]
+        for cluster, point in zip(empty, order[: empty.size]):
+            old = labels[point]
+            wsum[old] -= w[point]
+            sums[old] -= w[point] * X[point]
+            wsum[cluster] = w[point]
+            sums[cluster] = w[point] * X[point]
+    centers = old_centers.copy()
+    nz = wsum > 0
+    centers[nz] = sums[nz] / wsum[nz, None]
+    return centers
+
+
+def dist_to_assigned(X: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Squared distance of every point to ``centers[labels]``, by explicit differences, chunked."""
+    n = X.shape[0]
+    out = np.empty(n, dtype=np.float64)
+    step = 1 << 18
+    for start in range(0, n, step):
+        diff = X[start : start + step] - centers[labels[start : start + step]]
+        np.einsum("ij,ij->i", diff, diff, out=out[start : start + step])
+    return out
+
+
+def half_min_separation(centers: np.ndarray) -> np.ndarray:
+    """Half the distance from each centre to its nearest other centre (Hamerly's ``s``)."""
+    k = centers.shape[0]
+    if k == 1:
+        return np.full(1, np.inf)
+    if k * k * centers.shape[1] <= (1 << 22):
+        diff = centers[:, None, :] - centers[None, :, :]
+        cc = np.einsum("ijk,ijk->ij", diff, diff)
+    else:
+        n2 = np.einsum("ij,ij->i", centers, centers)
+        cc = np.maximum(n2[:, None] - 2.0 * (centers @ centers.T) + n2[None, :], 0.0)
+        cc *= 1.0 - 1e-9  # stay a lower bound despite rounding in the expansion
+    np.fill_diagonal(cc, np.inf)
+    return 0.5 * np.sqrt(cc.min(axis=1))
+
+
+class Bounds:
+    """Exact nearest-centre assignment across Lloyd iterations with Hamerly's bounds.
+
+    For every point: ``labels`` (its nearest centre), ``upper`` (an upper bound on
+    the distance to it) and ``lower`` (a lower bound on the distance to every
+    other centre). A point whose ``upper`` is below both ``lower`` and half the
+    distance from its centre to the nearest other centre cannot have changed
+    centre and is skipped; the others get their exact distance to their centre
+    and, if that is still not conclusive, a full search (:func:`nearest_two`).
+    Bounds computed through the expanded distance are widened by a margin for
+    its rounding, so the result equals a full search.
+    """
+
+    def __init__(self, X: np.ndarray, centers: np.ndarray) -> None:
+        self.X = X
+        self.x_norm = np.einsum("ij,ij->i", X, X)
+        self.scale = float(self.x_norm.max(initial=0.0))
+        labels, d1, d2 = nearest_two(X, centers, self.x_norm)
+        self.labels = labels
+        self.upper = np.sqrt(d1)
+        self.lower = self._safe_lower(d2, centers)
+
+    def _safe_lower(self, d2: np.ndarray, centers: np.ndarray) -> np.ndarray:
+        c_scale = float(np.einsum("ij,ij->i", centers, centers).max(initial=0.0))
+        margin = 1e-12 * (self.scale + c_scale) * max(1, self.X.shape[1])
+        return np.sqrt(np.maximum(d2 - margin, 0.0)) - 1e-9 * np.sqrt(self.scale + c_scale)
+
+    def move(self, old: np.ndarray, new: np.ndarray) -> None:
+        """Loosen the bounds after the centres moved from ``old`` to ``new``."""
+        diff = new - old
+        delta = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        self.upper += delta[self.labels]
+        if delta.size > 1:
+            j1 = int(np.argmax(delta))
+            m1 = delta[j1]
+            m2 = np.max(np.delete(delta, j1))
+            self.lower -= np.where(self.labels == j1, m2, m1)
+        else:
+            self.lower -= delta[0]
+
+    def assign(self, centers: np.ndarray) -> None:
+        """Make ``labels`` the exact nearest centres of ``centers``."""
+        s = half_min_separation(centers)
+        bound = np.maximum(s[self.labels], self.lower)
+        cand = np.flatnonzero(self.upper > bound)
+        if cand.size == 0:
+            return
+        Xc = self.X[cand]
+        diff = Xc - centers[self.labels[cand]]
+        u = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        self.upper[cand] = u
+        keep = u > bound[cand]
+        cand = cand[keep]
+        if cand.size == 0:
+            return
+        lab, d1, d2 = nearest_two(Xc[keep], centers, self.x_norm[cand])
+        self.labels[cand] = lab
+        self.upper[cand] = np.sqrt(d1)
+        self.lower[cand] = self._safe_lower(d2, centers)
+
+
+def lloyd(
+    X: np.ndarray,
+    w: np.ndarray,
+    centers_init: np.ndarray,
+    max_iter: int = 300,
+    tol: float = 0.0,
+    labels_hint: np.ndarray | None = None,
+    compiled: bool | None = None,
+) -> tuple[np.ndarray, float, np.ndarray, int]:
+    """Weighted Lloyd iterations; arithmetic only, inputs already validated.
+
+    The same iteration as scikit-learn's ``_kmeans_single_lloyd``: assign every
+    point to its nearest centre, move each centre to the weighted mean of its
+    points (re-seeding empty ones), and stop when the labels no longer change
+    (strict convergence) or when the total squared shift of the centres is at
+    most ``tol`` (an absolute tolerance). The assignment is exact but skips,
+    with Hamerly's bounds, the points that provably kept their centre, so late
+    iterations touch few points.
+
+    ``labels_hint`` (optional) is a guess of every point's nearest centre;
+    the compiled kernel starts its first search there. It never changes the result.
+    ``compiled`` chooses the compiled kernel (True), the numpy code (False) or
+    lets the problem size decide (None; see :mod:`._backend`). Both give the same result.
+
+    Returns
+    -------
+    labels, inertia, centers, n_iter
+    """
+    done = lloyd_compiled(X, w, centers_init, max_iter, tol, labels_hint, compiled)
+    if done is not None:
+        return done
+    centers = np.array(centers_init, dtype=np.float64, copy=True)
+    bounds = Bounds(X, centers)
+    labels_old = np.full(X.shape[0], -1, dtype=np.intp)
+    n_iter = 0
+    strict = False
+    for n_iter in range(1, max_iter + 1):
+        if n_iter > 1:
+            bounds.assign(centers)
+        labels = bounds.labels
+        new_centers = update_centers(X, w, labels, None, centers)
+        if np.array_equal(labels, labels_old):
+            strict = True
+            bounds.move(centers, new_centers)
+            centers = new_centers
+            break
+        shift = float(np.sum((new_centers - centers) ** 2))
+        bounds.move(centers, new_centers)
+        centers = new_centers
+        if shift <= tol:
+            break
+        labels_old = labels.copy()
+    if not strict:
+        bounds.assign(centers)
+    labels = bounds.labels
+    inertia = float(np.dot(w, dist_to_assigned(X, centers, labels)))
+    return labels, inertia, centers, n_iter
+
+
+def plusplus_init(
+    X: np.ndarray,
+    w: np.ndarray,
+    n_clusters: int,
+    rng: np.random.Generator,
+    n_local_trials: int | None = None,
+    compiled: bool | None = None,
+) -> np.ndarray:
+    """Greedy weighted k-means++ seeding (Arthur & Vassilvitskii, 2007).
+
+    The first centre is drawn with probability proportional to the weight; each
+    next one is the best (lowest potential) of ``n_local_trials`` candidates drawn
+    with probability proportional to ``weight x squared distance`` to the nearest
+    centre chosen so far.
+    """
+    n, f = X.shape
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(n_clusters))
+    u_first = rng.random()
+    draws = rng.random((n_clusters - 1, n_local_trials))
+    done = kmeans_plusplus_compiled(X, w, n_clusters, u_first, draws, compiled)
+    if done is not None:
+        return done
+    centers = np.empty((n_clusters, f), dtype=np.float64)
+    cum_w = np.cumsum(w)
+    first = int(np.searchsorted(cum_w, u_first * cum_w[-1], side="right"))
+    first = min(first, n - 1)
+    centers[0] = X[first]
+    diff = X - centers[0]
+    closest = np.einsum("ij,ij->i", diff, diff)
+    x_norm = np.einsum("ij,ij->i", X, X)
+    nonzero = np.flatnonzero(w > 0)
+    trial_d = np.empty((n_local_trials, n))
+    step = max(256, (1 << 17) // n_local_trials)
+    for c in range(1, n_clusters):
+        pot = closest * w
+        cum = np.cumsum(pot)
+        total = cum[-1]
+        if total <= 0:
+            # Every point already coincides with a centre: take weighted points by the draws.
+            cand = nonzero[np.minimum((draws[c - 1] * nonzero.size).astype(np.intp), nonzero.size - 1)]
+        else:
+            cand = np.searchsorted(cum, draws[c - 1] * total, side="right")
+            np.clip(cand, 0, n - 1, out=cand)
+        cx = X[cand]
+        c_norm = np.einsum("ij,ij->i", cx, cx)[:, None]
+        pot = np.zeros(len(cand))
+        for start in range(0, n, step):  # chunks small enough to stay in cache
+            d = trial_d[:, start : start + step]
+            np.matmul(cx, X[start : start + step].T, out=d)
+            d *= -2.0
+            d += x_norm[start : start + step]
+            d += c_norm
+            np.maximum(d, 0.0, out=d)
+            np.minimum(d, closest[start : start + step], out=d)
+            pot += d @ w[start : start + step]
+        best = int(np.argmin(pot))
+        centers[c] = cx[best]
+        closest = trial_d[best].copy()
+    return centers
+
+
+def split_init(X: np.ndarray, w: np.ndarray, n_clusters: int, compiled: bool | None = None) -> np.ndarray:
+    """Deterministic start by greedy splitting (variance partitioning).
+
+    Start from one cluster holding every point. Every cluster knows its best
+    cut: the plane perpendicular to a coordinate axis, between two distinct
+    coordinates, that leaves the least weighted squared error in the two halves
+    (every axis and every position is tried). The cluster whose cut removes the
+    most error is cut, until there are ``n_clusters``; the centres are the
+    weighted means of the clusters. This is the variance-based partitioning
+    that Celebi (2011) found among the best starts for colour quantization by
+    k-means, with the error-reduction order of Wu's quantizer: it lands near a
+    good optimum, so Lloyd's iterations are few. Fewer centres are returned when
+    the points have fewer than ``n_clusters`` distinct positions.
+    """
+    n_clusters = int(n_clusters)
+    done = split_init_compiled(X, w, n_clusters, compiled)
+    if done is not None:
+        return done
+    q = w * np.einsum("ij,ij->i", X, X)
+    segments = [np.arange(X.shape[0])]  # each cluster's points in index order
+    plans = [plan_cut(X, w, q, segments[0])]
+    while len(segments) < n_clusters:
+        gains = [p[0] for p in plans]
+        j = int(np.argmax(gains))
+        if gains[j] <= 0:
+            break
+        _, left, right = plans[j]
+        segments[j], plans[j] = left, plan_cut(X, w, q, left)
+        segments.append(right)
+        plans.append(plan_cut(X, w, q, right))
+    centers = np.empty((len(segments), X.shape[1]))
+    for j, seg in enumerate(segments):
+        centers[j] = np.cumsum(w[seg, None] * X[seg], axis=0)[-1] / np.cumsum(w[seg])[-1]
+    return centers
+
+
+def plan_cut(X: np.ndarray, w: np.ndarray, q: np.ndarray, seg: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """The best axis-aligned cut of the cluster ``seg`` (point indices, ascending):
+    (error it removes, first half, second half), or a gain of -1 if it cannot be cut."""
+    none = (-1.0, seg, seg)
+    if seg.size < 2:
+        return none
+    best = none
+    err = None
+    for ax in range(X.shape[1]):
+        o = seg[np.argsort(X[seg, ax], kind="stable")]
+        cw = np.cumsum(w[o])
+        cs = np.cumsum(w[o, None] * X[o], axis=0)
+        cq = np.cumsum(q[o])
+        if err is None:
+            err = cq[-1] - cs[-1] @ cs[-1] / cw[-1]
+        cuts = np.flatnonzero((X[o[1:], ax] > X[o[:-1], ax]) & (cw[:-1] > 0) & (cw[-1] - cw[:-1] > 0))
+        if cuts.size == 0:
+            continue
+        w1, s1, q1 = cw[cuts], cs[cuts], cq[cuts]
+        e = (q1 - np.einsum("ij,ij->i", s1, s1) / w1) + (
+            (cq[-1] - q1) - np.einsum("ij,ij->i", cs[-1] - s1, cs[-1] - s1) / (cw[-1] - w1))
+        p = int(np.argmin(e))
+        if err - e[p] > best[0]:
+            best = (float(err - e[p]), np.sort(o[: cuts[p] + 1]), np.sort(o[cuts[p] + 1 :]))
+    return best
+
+
+def random_init(X: np.ndarray, w: np.ndarray, n_clusters: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_clusters`` rows drawn without replacement, with probability proportional to weight."""
+    p = w / w.sum()
+    nonzero = int((p > 0).sum())
+    idx = rng.choice(X.shape[0], size=n_clusters, replace=nonzero < n_clusters, p=p)
+    return X[idx].copy()
+
+
+def tolerance(X: np.ndarray, w: np.ndarray, tol: float) -> float:
+    """Absolute tolerance: ``tol`` times the mean (weighted) variance of the features."""
+    if tol == 0:
+        return 0.0
+    wn = w / w.sum()
+    mean = wn @ X
+    dev = X - mean
+    dev *= dev
+    return float(np.mean(wn @ dev) * tol)

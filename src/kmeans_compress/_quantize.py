@@ -1,0 +1,235 @@
+"""Quantization of one image array: histogram -> fit -> palette -> map, in one call.
+
+Stage: the image path's driver, from decoded pixels to the index map (decoding
+and encoding are elsewhere). In: an (H, W, 3) uint8 array, optionally an (H, W)
+alpha; out: a :class:`Quantization` (palette, index map, squared error). Each
+step is a call to its stage: :mod:`._histogram`, :mod:`._fit`, :mod:`._palette`,
+:mod:`._remap`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ._colorspace import SPACES, from_srgb, to_srgb
+from ._fit import fit_palette
+from ._histogram import color_histogram, pack_rgb, pack_rgb_u32, rgba_histogram
+from ._nearest import nearest_centers, nearest_palette
+from ._palette import alpha_groups_to_keep, round_palette, split_budget, to_uint8, used_by_frequency
+from ._remap import Quantization, dither_indices, sse
+from ._validation import SeedLike, check_choice, check_n_colors, check_rgb
+
+__all__ = ["quantize", "quantize_image"]
+
+
+def quantize(
+    image: Any,
+    n_colors: int = 16,
+    *,
+    random_state: SeedLike = 0,
+    n_init: int = 1,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+) -> Quantization:
+    """Reduce an RGB image to ``n_colors`` colours by K-means.
+
+    The distinct colours of the image are clustered, each weighted by its pixel
+    count (the same objective as clustering every pixel), and every distinct
+    colour is then mapped exactly to its nearest palette entry.
+
+    Parameters
+    ----------
+    image : array-like of shape (H, W, 3), uint8
+    n_colors : int, default=16
+        Palette size, 1 to 256. An image with at most this many distinct colours
+        keeps them all, exactly.
+    random_state : None, int or numpy Generator, default=0
+    n_init : int, default=1
+        Seeds to try; the lowest distortion wins.
+    max_iter, tol
+        Lloyd iteration limit and relative tolerance (as scikit-learn's).
+
+    Returns
+    -------
+    Quantization
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.zeros((2, 2, 3), dtype=np.uint8); img[0, 0] = 255
+    >>> q = quantize(img, 2)
+    >>> q.exact, q.palette.tolist(), q.indices.tolist()
+    (True, [[0, 0, 0], [255, 255, 255]], [[1, 0], [0, 0]])
+    """
+    img = check_rgb(image)
+    n_colors = check_n_colors(n_colors)
+    h, w = img.shape[:2]
+    hist = color_histogram(pack_rgb_u32(img.reshape(-1, 3)))  # the keys are dropped at once: 4 bytes a pixel
+    exact = hist.n_colors <= n_colors
+    if exact:
+        pal = hist.colors
+    else:
+        centers, fit_labels = fit_palette(hist.colors, hist.counts, n_colors, random_state=random_state,
+                                          n_init=n_init, max_iter=max_iter, tol=tol)
+        pal = round_palette(centers, hist.colors, hist.counts, n_colors)
+        # Where each colour's centre landed in the rounded palette: a start for the search below.
+        rounded = to_uint8(centers)
+        hint = np.searchsorted(pack_rgb(pal), pack_rgb(rounded))[fit_labels]
+    # Exact final mapping of every distinct colour to its nearest palette entry.
+    labels, d2 = nearest_palette(hist.colors, pal, None if exact else hint)
+    # Keep only the entries in use, most frequent first (ties: by colour), then renumber.
+    order, remap = used_by_frequency(labels, pal.shape[0], hist.counts)
+    palette = np.ascontiguousarray(pal[order])
+    color_index = remap[labels].astype(np.uint8)
+    indices = hist.lookup_pixels(img, color_index)
+    err = float(np.dot(hist.counts, d2))  # integer colours: exact squared errors
+    return Quantization(palette=palette, indices=indices, sse=err, n_distinct=hist.n_colors, exact=exact)
+
+
+def quantize_image(
+    rgb: Any,
+    n_colors: int = 16,
+    *,
+    alpha: np.ndarray | None = None,
+    space: str = "rgb",
+    dither: bool = False,
+    random_state: SeedLike = 0,
+    n_init: int = 1,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+) -> Quantization:
+    """:func:`quantize` with transparency, a choice of colour space and dithering.
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) uint8
+    n_colors : int
+    alpha : (H, W) uint8, optional
+        Opacity. Fully transparent pixels share one palette entry (0, 0, 0, 0);
+        opaque pixels only map to opaque entries and partly transparent ones to
+        partly transparent entries, so what was opaque stays opaque and what was
+        invisible stays invisible. The palette is then (K, 4) RGBA.
+        The palette never has more than ``n_colors`` entries: when ``n_colors``
+        is smaller than the number of these three groups present (K = 1 or 2),
+        the ``n_colors`` groups whose single entries give the lowest squared
+        RGBA error keep one entry each (ties: the groups with more pixels, then
+        opaque over partly transparent over transparent), and the pixels of the
+        other groups map to the nearest of those entries in RGBA (0-255).
+    space : {'rgb', 'lab', 'oklab'}
+        Where distances are measured, for clustering and for the final mapping.
+        The palette is converted back to sRGB and rounded once.
+    dither : bool
+        Floyd-Steinberg error diffusion with the K-means palette (opaque images).
+
+    Returns
+    -------
+    Quantization
+        ``sse`` is summed over the channels present (RGB, or RGBA with the colour
+        of fully transparent pixels ignored).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rgb = np.zeros((2, 2, 3), np.uint8); a = np.array([[0, 255], [255, 128]], np.uint8)
+    >>> q = quantize_image(rgb, 4, alpha=a)
+    >>> sorted(q.palette[:, 3].tolist())
+    [0, 128, 255]
+    """
+    img = check_rgb(rgb)
+    n_colors = check_n_colors(n_colors)
+    check_choice(space, "space", SPACES)
+    if alpha is not None:
+        alpha = np.asarray(alpha)
+        if alpha.shape != img.shape[:2] or alpha.dtype != np.uint8:
+            raise ValueError(f"alpha must be a uint8 array of shape {img.shape[:2]}, got {alpha.dtype} {alpha.shape}.")
+        if bool((alpha == 255).all()):
+            alpha = None
+    if alpha is not None and dither:
+        raise ValueError("dithering is not supported for images with transparency; drop --dither")
+    fit: dict[str, Any] = dict(random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol)
+    if alpha is None and space == "rgb" and not dither:
+        return quantize(img, n_colors, **fit)
+
+    h, w = img.shape[:2]
+    px = img.reshape(-1, 3)
+    a = np.full(h * w, 255, np.uint8) if alpha is None else alpha.reshape(-1)
+    colors, counts, inverse = rgba_histogram(px, a)
+    n_distinct = colors.shape[0]
+    ua = colors[:, 3]
+    groups = [np.flatnonzero(ua == 0), np.flatnonzero((ua > 0) & (ua < 255)), np.flatnonzero(ua == 255)]
+    exact = n_distinct <= n_colors
+    labels = np.empty(n_distinct, dtype=np.intp)
+    if exact:
+        pal = colors
+        labels[:] = np.arange(n_distinct)
+    else:
+        ascale = 100.0 / 255.0 if space != "rgb" else 1.0
+
+        def codec(gi: int) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+            """Group ``gi``'s conversions: uint8 RGBA -> clustering space, and back."""
+            semi = gi == 1
+
+            def to_space(c: np.ndarray) -> np.ndarray:
+                c = np.asarray(c, dtype=np.float64)
+                s = from_srgb(c[:, :3], space)
+                return np.hstack([s, c[:, 3:4] * ascale]) if semi else s
+
+            def to_rgba(x: np.ndarray) -> np.ndarray:
+                rgbf = np.clip(np.rint(to_srgb(x[:, :3], space)), 0, 255)
+                if semi:
+                    af = np.clip(np.rint(x[:, 3] / ascale), 1, 254)
+                else:
+                    af = np.full(x.shape[0], 255.0 if gi == 2 else 0.0)
+                return np.hstack([rgbf, af[:, None]]).astype(np.uint8)
+
+            return to_space, to_rgba
+
+        def group_palette(gi: int, k: int) -> np.ndarray:
+            g = groups[gi]
+            if gi == 0:
+                return np.zeros((1, 4), np.uint8)
+            if g.size <= k:
+                return colors[g]
+            to_space, to_rgba = codec(gi)
+            X = to_space(colors[g])
+            weights = counts[g].astype(np.float64)
+            centers, _ = fit_palette(X, weights, k, **fit)
+            return round_palette(centers, X, weights, k, to_entries=to_rgba, to_points=to_space)
+
+        live = [gi for gi, g in enumerate(groups) if g.size]
+        keep = live
+        single: dict[int, np.ndarray] = {}
+        if n_colors < len(live):  # K = 1 or 2 with more alpha groups: not every group gets an entry
+            single = {gi: group_palette(gi, 1) for gi in live}
+            keep = alpha_groups_to_keep(n_colors, colors, counts, groups, single)
+        sizes = [g.size if gi in keep else 0 for gi, g in enumerate(groups)]
+        budget = split_budget(n_colors, sizes, [float(counts[g].sum()) for g in groups])
+        parts: list[np.ndarray] = []
+        for gi in keep:
+            g = groups[gi]
+            gpal = single[gi] if gi in single else group_palette(gi, budget[gi])
+            to_space, _ = codec(gi)
+            sub, _ = nearest_centers(to_space(colors[g]), to_space(gpal))
+            labels[g] = sub + sum(p.shape[0] for p in parts)
+            parts.append(gpal)
+        pal = np.vstack(parts)
+        for gi in live:
+            if gi not in keep:  # no entry of its own: the nearest kept entry in RGBA
+                labels[groups[gi]] = nearest_palette(colors[groups[gi]], pal)[0]
+
+    if dither:
+        pix_labels = dither_indices(img, pal[:, :3])
+    else:
+        pix_labels = labels[inverse.reshape(-1)]
+    order, remap = used_by_frequency(pix_labels, pal.shape[0])
+    palette = pal[order] if alpha is not None else np.ascontiguousarray(pal[order][:, :3])
+    indices = remap[pix_labels].astype(np.uint8).reshape(h, w)
+    orig = np.hstack([px, a[:, None]]) if alpha is not None else px
+    if alpha is not None:
+        orig = orig.copy()
+        orig[a == 0] = 0
+    err = sse(orig, palette, indices.reshape(-1))
+    return Quantization(palette=np.ascontiguousarray(palette), indices=indices, sse=err,
+                        n_distinct=int(n_distinct), exact=exact)

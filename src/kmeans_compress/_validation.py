@@ -1,0 +1,185 @@
+"""Input checks shared by every stage: user values in, validated values (or a clear error) out.
+
+Public functions call these once, at the boundary, and then hand plain numpy
+arrays and ints to workers that do only arithmetic. Every message names the
+parameter, what is allowed and the value that was given.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Sequence, Union
+
+import numpy as np
+
+__all__ = [
+    "MAX_PALETTE",
+    "SeedLike",
+    "check_array",
+    "check_centers",
+    "check_choice",
+    "check_int",
+    "check_n_colors",
+    "check_random_state",
+    "check_rgb",
+    "check_sample_weight",
+    "is_sparse",
+]
+
+#: An indexed PNG or GIF holds at most this many palette entries.
+MAX_PALETTE = 256
+
+#: What a ``random_state`` may be: None, an int, a numpy Generator or RandomState.
+SeedLike = Union[None, int, np.integer, np.random.Generator, np.random.RandomState]
+
+
+def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None, hint: str = "") -> int:
+    """``value`` as a Python int, if it is an integer in ``low .. high`` (either bound optional).
+
+    ``bool`` is not accepted as an integer. ``hint`` (optional) is added to the
+    message in parentheses, after the allowed range.
+
+    Raises
+    ------
+    TypeError
+        ``value`` is not an integer.
+    ValueError
+        ``value`` is outside ``low .. high``.
+
+    Examples
+    --------
+    >>> check_int(3, "K", low=1)
+    3
+    >>> check_int(0, "K", low=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: K must be an integer >= 1, got 0.
+    """
+    if low is not None and high is not None:
+        allowed = f"an integer from {low} to {high}"
+    elif low is not None:
+        allowed = f"an integer >= {low}"
+    elif high is not None:
+        allowed = f"an integer <= {high}"
+    else:
+        allowed = "an integer"
+    if hint:
+        allowed += f" ({hint})"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be {allowed}, got {value!r} of type {type(value).__name__}.")
+    n = int(value)
+    if (low is not None and n < low) or (high is not None and n > high):
+        raise ValueError(f"{name} must be {allowed}, got {n}.")
+    return n
+
+
+def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
+    """``value`` if it is one of ``choices``; ValueError naming them otherwise."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}.")
+    return value
+
+
+def check_n_colors(n_colors: Any, max_colors: int = MAX_PALETTE) -> int:
+    """Validate a palette size: an integer in ``1 .. max_colors``."""
+    return check_int(n_colors, "n_colors", low=1, high=max_colors,
+                     hint=f"an indexed PNG holds at most {MAX_PALETTE} colours")
+
+
+def check_rgb(image: Any) -> np.ndarray:
+    """An image as a non-empty (H, W, 3) uint8 array, or a clear error."""
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"image must be an (H, W, 3) RGB array, got shape {arr.shape}.")
+    if arr.dtype != np.uint8:
+        raise TypeError(f"image must be uint8 (0-255), got dtype {arr.dtype}.")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"image is empty (shape {arr.shape}).")
+    return arr
+
+
+def is_sparse(X: Any) -> bool:
+    """True for a scipy.sparse matrix or array (duck-typed: scipy is not imported)."""
+    return hasattr(X, "tocsr") and hasattr(X, "nnz")
+
+
+def check_array(X: Any, name: str = "X", *, min_samples: int = 1) -> np.ndarray:
+    """Return ``X`` as a finite, C-contiguous 2-D float64 array, or raise a clear error."""
+    if is_sparse(X):
+        raise TypeError(
+            f"Sparse input is not supported for {name}; pass a dense array "
+            f"(for example {name}.toarray())."
+        )
+    arr = np.asarray(X)
+    if np.iscomplexobj(arr):
+        raise ValueError(f"Complex data not supported for {name}; got dtype {arr.dtype}.")
+    if arr.dtype.kind not in "biuf":
+        arr = arr.astype(np.float64)  # raises TypeError/ValueError for non-numbers
+    if arr.ndim != 2:
+        raise ValueError(
+            f"Expected a 2-D array for {name} (n_samples, n_features), got a "
+            f"{arr.ndim}-D array of shape {arr.shape}. Reshape your data, for example with "
+            f"{name}.reshape(-1, 1) for a single feature or {name}.reshape(1, -1) "
+            "for a single sample."
+        )
+    if arr.shape[0] < min_samples:
+        raise ValueError(
+            f"Found array with {arr.shape[0]} sample(s) (shape={arr.shape}) while a "
+            f"minimum of {min_samples} is required for {name}."
+        )
+    if arr.shape[1] < 1:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required."
+        )
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"Input {name} contains NaN or inf; remove or impute those values.")
+    return arr
+
+
+def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
+    """Weights as a contiguous (n_samples,) float64 array: finite, >= 0, not all zero.
+
+    None means every weight is 1; a number means every weight is that number.
+    """
+    if sample_weight is None:
+        return np.ones(n_samples, dtype=np.float64)
+    if isinstance(sample_weight, numbers.Number):
+        w = np.full(n_samples, float(sample_weight))  # type: ignore[arg-type]
+    else:
+        w = np.asarray(sample_weight, dtype=np.float64)
+        if w.ndim != 1 or w.shape[0] != n_samples:
+            raise ValueError(
+                f"sample_weight must be a 1-D array of length n_samples={n_samples}, "
+                f"got shape {w.shape}."
+            )
+    if not np.isfinite(w).all():
+        raise ValueError("sample_weight contains NaN or inf.")
+    if (w < 0).any():
+        raise ValueError("sample_weight must be non-negative.")
+    if not (w > 0).any():
+        raise ValueError("sample_weight must have at least one positive value; all weights are zero.")
+    return np.ascontiguousarray(w)
+
+
+def check_random_state(random_state: SeedLike) -> np.random.Generator:
+    """Turn ``None``, an int, a ``Generator`` or a ``RandomState`` into a ``Generator``."""
+    if random_state is None or isinstance(random_state, (numbers.Integral, np.integer)):
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(0, 2**31 - 1))
+    raise TypeError(
+        f"random_state must be None, an int, a numpy Generator or RandomState, got {random_state!r}."
+    )
+
+
+def check_centers(centers: Any, n_features: int, name: str = "centroids") -> np.ndarray:
+    """Centres as a finite 2-D float64 array with ``n_features`` columns, or a clear error."""
+    c = check_array(centers, name)
+    if c.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {c.shape[1]} features (columns) but X has {n_features}; they must match."
+        )
+    return c
