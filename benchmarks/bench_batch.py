@@ -116,10 +116,14 @@ def main() -> None:
     t0 = time.perf_counter()
     in_bytes = make_folder(folder, a.n)
     mp = np.mean([np.prod(Image.open(p).size) for p in sorted(folder.glob("*.jpg"))[:50]]) / 1e6
-    print(f"# {a.n} photos, about {mp:.2f} MP each, {in_bytes / 1e6:.1f} MB of JPEG "
-          f"(made in {time.perf_counter() - t0:.0f} s)")
-    print(f"# {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{time.strftime('%Y-%m-%d')}, load average at start {os.getloadavg()[0]:.2f}")
+    print(
+        f"# {a.n} photos, about {mp:.2f} MP each, {in_bytes / 1e6:.1f} MB of JPEG "
+        f"(made in {time.perf_counter() - t0:.0f} s)"
+    )
+    print(
+        f"# {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{time.strftime('%Y-%m-%d')}, load average at start {os.getloadavg()[0]:.2f}"
+    )
     base = [sys.executable, "-m", "kmeans_compress", str(folder), "-k", str(a.k), "-q"]
     configs = {
         "jobs1": ("--jobs 1", ["-j", "1"]),
@@ -138,12 +142,17 @@ def main() -> None:
 
     ref = results[0][1]
     print()
-    print("| run | seconds | images/s | speed-up | peak RSS, all processes | peak RSS, largest process | output bytes | outputs |")
+    print(
+        "| run | seconds | images/s | speed-up | peak RSS, all processes | peak RSS, largest process "
+        "| output bytes | outputs |"
+    )
     print("|---|---|---|---|---|---|---|---|")
-    for label, seconds, tree, one, rc, out_bytes, digest in results:
+    for label, seconds, tree, one, _rc, out_bytes, digest in results:
         same = "same bytes" if digest == results[0][6] else f"DIFFERENT ({digest})"
-        print(f"| {label} | {seconds:.1f} | {a.n / seconds:.2f} | {ref / seconds:.2f}x | "
-              f"{tree / 2**20:,.0f} MiB | {one / 2**20:,.0f} MiB | {out_bytes / 1e6:.1f} MB | {same} |")
+        print(
+            f"| {label} | {seconds:.1f} | {a.n / seconds:.2f} | {ref / seconds:.2f}x | "
+            f"{tree / 2**20:,.0f} MiB | {one / 2**20:,.0f} MiB | {out_bytes / 1e6:.1f} MB | {same} |"
+        )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ only its section of RESULTS.md).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
@@ -38,8 +37,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from kmeans_compress import quantize
-from kmeans_compress import encode_png
+from kmeans_compress import encode_png, quantize
 
 HERE = Path(__file__).resolve().parent
 
@@ -49,8 +47,8 @@ HERE = Path(__file__).resolve().parent
 
 def load_public_set() -> dict[str, np.ndarray]:
     """The 8 photographs of DESIGN section 5, as (H, W, 3) uint8."""
-    from sklearn.datasets import load_sample_image
     from skimage import data
+    from sklearn.datasets import load_sample_image
 
     images = {"china": load_sample_image("china.jpg"), "flower": load_sample_image("flower.jpg")}
     for name in ["astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "retina"]:
@@ -204,8 +202,16 @@ def run_quality(images, ks, methods, pngquant):
                 mses.append(float(np.mean((rebuilt - img.astype(np.int64)) ** 2)))
                 nbytes += len(encode_png(idx, pal))
             mse = float(np.mean(mses))
-            rows.append({"K": k, "method": name, "seconds": total_t, "mse": mse,
-                         "psnr": 10 * np.log10(255.0**2 / mse), "bytes": nbytes})
+            rows.append(
+                {
+                    "K": k,
+                    "method": name,
+                    "seconds": total_t,
+                    "mse": mse,
+                    "psnr": 10 * np.log10(255.0**2 / mse),
+                    "bytes": nbytes,
+                }
+            )
             print(f"K={k:3d} {name:22s} {total_t:8.2f} s  MSE {mse:8.3f}  {nbytes:10d} B", file=sys.stderr, flush=True)
     return rows
 
@@ -219,11 +225,16 @@ def table_quality(rows) -> str:
         lq = ref.get("libimagequant")
         pq = ref.get("pngquant --nofs")
         out.append(f"\n### K = {k}\n")
-        out.append("| method | time s | MSE | PSNR dB | PNG bytes | time / sklearn | MSE / sklearn | time / liq | MSE / liq | bytes / liq | bytes / pngquant |")
+        out.append(
+            "| method | time s | MSE | PSNR dB | PNG bytes | time / sklearn | MSE / sklearn "
+            "| time / liq | MSE / liq | bytes / liq | bytes / pngquant |"
+        )
         out.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in sub:
-            def ratio(a, b, key):
+
+            def ratio(a, b, key, r=r):
                 return f"{r[key] / b[key]:.3f}" if b else "-"
+
             out.append(
                 f"| {r['method']} | {r['seconds']:.2f} | {r['mse']:.3f} | {r['psnr']:.2f} | {r['bytes']} | "
                 f"{ratio(r, sk, 'seconds')} | {ratio(r, sk, 'mse')} | {ratio(r, lq, 'seconds')} | "
@@ -258,7 +269,9 @@ def run_scaling(images, sizes, tmp: Path):
         path = tmp / f"tiled_{mp}.png"
         Image.fromarray(tiled(images, mp)).save(path, compress_level=1)
         t = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", _CHILD, str(path), "256"], check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(path), "256"], check=True, capture_output=True, text=True
+        )
         wall = time.perf_counter() - t
         rec = json.loads(out.stdout)
         rec.update(mp=mp, wall_s=wall)
@@ -284,7 +297,9 @@ def run_cold_start(images, pngquant_exe, tmp: Path, repeats=3):
             pq = []
             for _ in range(repeats):
                 t = time.perf_counter()
-                subprocess.run([pngquant_exe, str(k), "--nofs", "--force", "--output", str(tmp / "p.png"), str(path)], check=True)
+                subprocess.run(
+                    [pngquant_exe, str(k), "--nofs", "--force", "--output", str(tmp / "p.png"), str(path)], check=True
+                )
                 pq.append(time.perf_counter() - t)
             res[f"pngquant_k{k}"] = min(pq)
     return res
@@ -298,10 +313,16 @@ def _kmeans_cases(quick: bool):
     big, mid = (f"{n:.0e}".replace("e+0", "e") for n in (n_big, n_mid))  # 1e6, 2e5
     rng = np.random.default_rng(0)
     return [
-        (f"make_blobs({big}, centers=8, 2 features), K=8",
-         make_blobs(n_big, centers=8, n_features=2, random_state=0)[0], 8),
-        (f"make_blobs({mid}, centers=64, 32 features), K=64",
-         make_blobs(n_mid, centers=64, n_features=32, random_state=0)[0], 64),
+        (
+            f"make_blobs({big}, centers=8, 2 features), K=8",
+            make_blobs(n_big, centers=8, n_features=2, random_state=0)[0],
+            8,
+        ),
+        (
+            f"make_blobs({mid}, centers=64, 32 features), K=64",
+            make_blobs(n_mid, centers=64, n_features=32, random_state=0)[0],
+            64,
+        ),
         (f"standard normal {mid} x 32 (no clusters), K=64", rng.standard_normal((n_mid, 32)), 64),
     ]
 
@@ -339,8 +360,12 @@ def run_kmeans_cold(X, k, tmp: Path, repeats=3):
     for i in range(repeats + 1):
         for impl in runs:
             t = time.perf_counter()
-            out = subprocess.run([sys.executable, "-c", _KMEANS_CHILD, impl, str(path), str(k)],
-                                 check=True, capture_output=True, text=True)
+            out = subprocess.run(
+                [sys.executable, "-c", _KMEANS_CHILD, impl, str(path), str(k)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             rec = json.loads(out.stdout)
             rec["process_s"] = time.perf_counter() - t
             rec["inside_s"] = rec["import_s"] + rec["fit_s"]
@@ -376,8 +401,17 @@ def run_kmeans_general(tmp: Path, quick=False):
             ts = min(ts, t)
             t, ours = _fit_timed(KMeans, X, k)
             to = min(to, t)
-        rows.append({"case": name, "sk_s": ts, "ours_s": to, "sk_inertia": sk.inertia_, "ours_inertia": ours.inertia_,
-                     "sk_iter": sk.n_iter_, "ours_iter": ours.n_iter_})
+        rows.append(
+            {
+                "case": name,
+                "sk_s": ts,
+                "ours_s": to,
+                "sk_inertia": sk.inertia_,
+                "ours_inertia": ours.inertia_,
+                "sk_iter": sk.n_iter_,
+                "ours_iter": ours.n_iter_,
+            }
+        )
         print(rows[-1], file=sys.stderr, flush=True)
     name, X, k = cases[0]
     cold = run_kmeans_cold(X, k, tmp, repeats=1 if quick else 5)
@@ -386,33 +420,39 @@ def run_kmeans_general(tmp: Path, quick=False):
 
 
 def kmeans_section(general, started, header) -> list[str]:
-    md = ["\n## General KMeans against scikit-learn (n_init=1, random_state=0)\n",
-          f"Run {started:%Y-%m-%d %H:%M} UTC on: {header}; load average at the end {general['load_end']:.1f}. "
-          "Both use their defaults on all cores (scikit-learn: OpenMP threads; ours: numba kernels).",
-          "",
-          f"**Warm** (both estimators imported and their code loaded by a fit on the first 50,000 rows; "
-          f"the two take turns, best of {general['repeats']} fits each):\n",
-          "| data | sklearn s | ours s | time ratio | inertia ratio | iterations sklearn / ours |",
-          "|---|---|---|---|---|---|"]
+    md = [
+        "\n## General KMeans against scikit-learn (n_init=1, random_state=0)\n",
+        f"Run {started:%Y-%m-%d %H:%M} UTC on: {header}; load average at the end {general['load_end']:.1f}. "
+        "Both use their defaults on all cores (scikit-learn: OpenMP threads; ours: numba kernels).",
+        "",
+        f"**Warm** (both estimators imported and their code loaded by a fit on the first 50,000 rows; "
+        f"the two take turns, best of {general['repeats']} fits each):\n",
+        "| data | sklearn s | ours s | time ratio | inertia ratio | iterations sklearn / ours |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in general["warm"]:
-        md.append(f"| {r['case']} | {r['sk_s']:.2f} | {r['ours_s']:.2f} | {r['ours_s'] / r['sk_s']:.2f} | "
-                  f"{r['ours_inertia'] / r['sk_inertia']:.5f} | {r['sk_iter']} / {r['ours_iter']} |")
+        md.append(
+            f"| {r['case']} | {r['sk_s']:.2f} | {r['ours_s']:.2f} | {r['ours_s'] / r['sk_s']:.2f} | "
+            f"{r['ours_inertia'] / r['sk_inertia']:.5f} | {r['sk_iter']} / {r['ours_iter']} |"
+        )
     c = general["cold"]
     sk, us = c["sklearn"], c["ours"]
-    md += [f"\n**First fit in a new process** on {general['cold_case']} (numpy imported and the data loaded "
-           "first; then the estimator's import and one fit, timed inside the process; \"whole process\" is the "
-           "wall time of the child, interpreter start included; the two take turns, best of "
-           f"{general['repeats']} processes each, after one unmeasured run each that fills numba's on-disk "
-           "cache):\n",
-           "| | import s | first fit s | import + fit s | whole process s | inertia |",
-           "|---|---|---|---|---|---|",
-           f"| sklearn | {sk['import_s']:.2f} | {sk['fit_s']:.2f} | {sk['inside_s']:.2f} | {sk['process_s']:.2f} | "
-           f"{sk['inertia']:,.0f} |",
-           f"| ours | {us['import_s']:.2f} | {us['fit_s']:.2f} | {us['inside_s']:.2f} | {us['process_s']:.2f} | "
-           f"{us['inertia']:,.0f} |",
-           f"| ratio ours / sklearn | {us['import_s'] / sk['import_s']:.2f} | {us['fit_s'] / sk['fit_s']:.2f} | "
-           f"{us['inside_s'] / sk['inside_s']:.2f} | {us['process_s'] / sk['process_s']:.2f} | "
-           f"{us['inertia'] / sk['inertia']:.5f} |"]
+    md += [
+        f"\n**First fit in a new process** on {general['cold_case']} (numpy imported and the data loaded "
+        'first; then the estimator\'s import and one fit, timed inside the process; "whole process" is the '
+        "wall time of the child, interpreter start included; the two take turns, best of "
+        f"{general['repeats']} processes each, after one unmeasured run each that fills numba's on-disk "
+        "cache):\n",
+        "| | import s | first fit s | import + fit s | whole process s | inertia |",
+        "|---|---|---|---|---|---|",
+        f"| sklearn | {sk['import_s']:.2f} | {sk['fit_s']:.2f} | {sk['inside_s']:.2f} | {sk['process_s']:.2f} | "
+        f"{sk['inertia']:,.0f} |",
+        f"| ours | {us['import_s']:.2f} | {us['fit_s']:.2f} | {us['inside_s']:.2f} | {us['process_s']:.2f} | "
+        f"{us['inertia']:,.0f} |",
+        f"| ratio ours / sklearn | {us['import_s'] / sk['import_s']:.2f} | {us['fit_s'] / sk['fit_s']:.2f} | "
+        f"{us['inside_s'] / sk['inside_s']:.2f} | {us['process_s'] / sk['process_s']:.2f} | "
+        f"{us['inertia'] / sk['inertia']:.5f} |",
+    ]
     return md
 
 
@@ -434,25 +474,38 @@ def machine() -> str:
     except OSError:
         pass
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
-            f"numpy {np.__version__}, scikit-learn {sklearn.__version__}, Pillow {Image.__version__}; "
-            f"load average at start {load:.1f}")
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), "
+        f"Python {platform.python_version()}, "
+        f"numpy {np.__version__}, scikit-learn {sklearn.__version__}, Pillow {Image.__version__}; "
+        f"load average at start {load:.1f}"
+    )
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="K=16 and 64 only, fast peers only, small scaling run")
     ap.add_argument("--output", default=str(HERE / "RESULTS.md"), help="Markdown file for the results")
-    ap.add_argument("--skip", default="", help="comma-separated peers to leave out: minibatch, opencv, sklearn-all "
-                    "(the slow ones; MiniBatchKMeans takes minutes on a loaded 2-core machine)")
-    ap.add_argument("--only", choices=["kmeans"], help="run one part and rewrite only its section of the "
-                    "results file: 'kmeans' is part 4, the general KMeans against scikit-learn")
+    ap.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated peers to leave out: minibatch, opencv, sklearn-all "
+        "(the slow ones; MiniBatchKMeans takes minutes on a loaded 2-core machine)",
+    )
+    ap.add_argument(
+        "--only",
+        choices=["kmeans"],
+        help="run one part and rewrite only its section of the "
+        "results file: 'kmeans' is part 4, the general KMeans against scikit-learn",
+    )
     args = ap.parse_args(argv)
     if args.only == "kmeans":
         return main_kmeans_only(args)
 
     images = load_public_set()
-    print(f"{len(images)} images, {sum(i.shape[0] * i.shape[1] for i in images.values()) / 1e6:.2f} Mpx", file=sys.stderr)
+    print(
+        f"{len(images)} images, {sum(i.shape[0] * i.shape[1] for i in images.values()) / 1e6:.2f} Mpx", file=sys.stderr
+    )
     pngquant_exe = shutil.which("pngquant")
     if not pngquant_exe:
         print("notice: the pngquant command is not installed; its rows are skipped", file=sys.stderr)
@@ -483,18 +536,27 @@ def main(argv=None) -> int:
     shutil.rmtree(tmp, ignore_errors=True)
 
     flags = " ".join(a for a in (("--quick" if args.quick else ""), (f"--skip {args.skip}" if skip else "")) if a)
-    md = [f"# Benchmark results\n",
-          f"Run {started:%Y-%m-%d %H:%M} UTC{f' ({flags})' if flags else ''} on: {header}.",
-          "Times are seconds for the 8 photographs of the public set (array in, palette + index map out; "
-          "pngquant: the command's wall time, PNG decode and encode included). MSE: per-channel, 0-255, mean over "
-          "images; PSNR of that mean. Bytes: every method's palette + index map encoded by the same optimized PNG "
-          "encoder. Compare ratios: all rows come from this one run.",
-          table_quality(quality),
-          "\n## One large image at K = 256 (child process: load, compress, encode)\n",
-          "| Mpx | compress s | encode s | whole process s | peak RSS MB |", "|---|---|---|---|---|"]
+    md = [
+        "# Benchmark results\n",
+        f"Run {started:%Y-%m-%d %H:%M} UTC{f' ({flags})' if flags else ''} on: {header}.",
+        "Times are seconds for the 8 photographs of the public set (array in, palette + index map out; "
+        "pngquant: the command's wall time, PNG decode and encode included). MSE: per-channel, 0-255, mean over "
+        "images; PSNR of that mean. Bytes: every method's palette + index map encoded by the same optimized PNG "
+        "encoder. Compare ratios: all rows come from this one run.",
+        table_quality(quality),
+        "\n## One large image at K = 256 (child process: load, compress, encode)\n",
+        "| Mpx | compress s | encode s | whole process s | peak RSS MB |",
+        "|---|---|---|---|---|",
+    ]
     for r in scaling:
-        md.append(f"| {r['mp']} | {r['compress_s']:.2f} | {r['encode_s']:.2f} | {r['wall_s']:.2f} | {r['peak_mb']:.0f} |")
-    md += ["\n## Cold start: whole command on one 4-Mpx PNG (best of runs)\n", "| K | kmeans-compress s | pngquant --nofs s | ratio |", "|---|---|---|---|"]
+        md.append(
+            f"| {r['mp']} | {r['compress_s']:.2f} | {r['encode_s']:.2f} | {r['wall_s']:.2f} | {r['peak_mb']:.0f} |"
+        )
+    md += [
+        "\n## Cold start: whole command on one 4-Mpx PNG (best of runs)\n",
+        "| K | kmeans-compress s | pngquant --nofs s | ratio |",
+        "|---|---|---|---|",
+    ]
     for k in (16, 256):
         o = cold.get(f"ours_k{k}")
         p = cold.get(f"pngquant_k{k}")
@@ -509,7 +571,7 @@ def main(argv=None) -> int:
     if out.exists():
         old = out.read_text()
         if _MARKER in old:
-            rest = old[old.index(_MARKER):]
+            rest = old[old.index(_MARKER) :]
     out.write_text(text + "\n" + (rest or _MARKER + "\n"))
     return 0
 
@@ -522,11 +584,11 @@ def replace_kmeans_section(old: str, section: str) -> str:
     replaced by ``section``; inserted before the marker if there is none. The rest is kept."""
     if _MARKER not in old:
         old = old.rstrip("\n") + "\n\n" + _MARKER + "\n"
-    head, rest = old[: old.index(_MARKER)], old[old.index(_MARKER):]
+    head, rest = old[: old.index(_MARKER)], old[old.index(_MARKER) :]
     if _KMEANS_HEADING in head:
         i = head.index(_KMEANS_HEADING)
         nxt = head.find("\n## ", i + 1)
-        tail = head[nxt + 1:] if nxt >= 0 else ""
+        tail = head[nxt + 1 :] if nxt >= 0 else ""
         head = head[:i]
     else:
         tail = ""

@@ -21,11 +21,18 @@ def main() -> int:
     path = Path(__file__).resolve().parent.parent / "docs" / "tutorial.ipynb"
     os.environ.pop("MPLBACKEND", None)  # the notebook's inline backend, not Agg
     with tempfile.TemporaryDirectory() as scratch:
-        os.environ.update({k: os.path.join(scratch, k) for k in ("IPYTHONDIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR")})
+        os.environ.update(
+            {k: os.path.join(scratch, k) for k in ("IPYTHONDIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR")}
+        )
         nb = nbformat.read(path, as_version=4)
         meta = copy.deepcopy(nb.metadata)
-        nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False,
-                                resources={"metadata": {"path": str(path.parent)}}).execute()
+        nbclient.NotebookClient(
+            nb,
+            timeout=600,
+            kernel_name="python3",
+            record_timing=False,
+            resources={"metadata": {"path": str(path.parent)}},
+        ).execute()
         nb.metadata = meta
         nbformat.validate(nb)
         fd, tmp = tempfile.mkstemp(prefix=".tutorial-", suffix=".ipynb", dir=path.parent)

@@ -95,16 +95,22 @@ def photo_matrix(tmp: Path) -> None:
                 pal = palette_of(out)
                 dec = rgb(out)
                 check(1 <= len(pal) <= k, f"{label}: {len(pal)} palette entries for K={k}")
-                check(np.isin(dec.reshape(-1, 3) @ [65536, 256, 1], pal @ [65536, 256, 1]).all(),
-                      f"{label}: pixels outside the palette")
+                check(
+                    np.isin(dec.reshape(-1, 3) @ [65536, 256, 1], pal @ [65536, 256, 1]).all(),
+                    f"{label}: pixels outside the palette",
+                )
                 mse = float(((dec - original) ** 2).mean())
                 check(abs(mse - report["mse"]) < 1e-6 * max(1.0, mse), f"{label}: report MSE {report['mse']} != {mse}")
                 if space == "rgb" and not dither:
                     check(len(pal) == k, f"{label}: {len(pal)} colours, the photo has more than {k}")
-                    check(nearest_everywhere(original, dec, pal), f"{label}: a pixel is not mapped to its nearest entry")
+                    check(
+                        nearest_everywhere(original, dec, pal), f"{label}: a pixel is not mapped to its nearest entry"
+                    )
                     mses[k] = mse
-                print(f"  ok {label}: MSE {mse:.2f}, {out.stat().st_size} bytes, {time.perf_counter() - t:.2f} s",
-                      flush=True)
+                print(
+                    f"  ok {label}: MSE {mse:.2f}, {out.stat().st_size} bytes, {time.perf_counter() - t:.2f} s",
+                    flush=True,
+                )
     ks = sorted(mses)
     check(all(mses[a] > mses[b] for a, b in zip(ks, ks[1:])), f"MSE does not fall as K grows: {mses}")
     from kmeans_compress import _backend
@@ -149,8 +155,10 @@ def modes(tmp: Path, env: dict[str, str]) -> None:
     check(r.returncode == 0, f"gray: exit {r.returncode}: {r.stderr.strip()}")
     if r.returncode == 0:
         pal = palette_of(tmp / "gray.out.png")
-        check(len(pal) <= 8 and (pal[:, 0] == pal[:, 1]).all() and (pal[:, 1] == pal[:, 2]).all(),
-              f"gray: palette not 8 grays: {pal.tolist()}")
+        check(
+            len(pal) <= 8 and (pal[:, 0] == pal[:, 1]).all() and (pal[:, 1] == pal[:, 2]).all(),
+            f"gray: palette not 8 grays: {pal.tolist()}",
+        )
         print("  ok grayscale", flush=True)
 
     frames = [Image.fromarray(np.roll(base, 7 * i, axis=1)) for i in range(3)]
@@ -176,7 +184,9 @@ def folders(tmp: Path, env: dict[str, str]) -> None:
     for shared in (False, True):
         for jobs in ("1", "2"):
             dst = tmp / f"out-{int(shared)}-{jobs}"
-            argv = [str(src), "-r", "-o", str(dst), "-k", "16", "-j", jobs, "-q"] + (["--shared-palette"] if shared else [])
+            argv = [str(src), "-r", "-o", str(dst), "-k", "16", "-j", jobs, "-q"] + (
+                ["--shared-palette"] if shared else []
+            )
             r = run_cli(argv, env)
             label = f"folder -j {jobs}{' --shared-palette' if shared else ''}"
             check(r.returncode == 0, f"{label}: exit {r.returncode}: {r.stderr.strip()}")
@@ -188,9 +198,14 @@ def folders(tmp: Path, env: dict[str, str]) -> None:
             if shared:
                 pals = {tuple(map(tuple, palette_of(dst / f)[np.lexsort(palette_of(dst / f).T)])) for f in files}
                 union = {c for p in pals for c in p}
-                check(len(union) <= 16, f"{label}: outputs use {len(union)} colours between them, not one palette of 16")
+                check(
+                    len(union) <= 16, f"{label}: outputs use {len(union)} colours between them, not one palette of 16"
+                )
             print(f"  ok {label}", flush=True)
-        check(outs[shared, "1"] == outs[shared, "2"], f"folder{' --shared-palette' if shared else ''}: -j 1 and -j 2 differ")
+        check(
+            outs[shared, "1"] == outs[shared, "2"],
+            f"folder{' --shared-palette' if shared else ''}: -j 1 and -j 2 differ",
+        )
 
 
 def targets(tmp: Path, env: dict[str, str]) -> None:
@@ -240,17 +255,21 @@ def main() -> int:
         site.mkdir()
         (site / "sitecustomize.py").write_text(BLOCKER)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
-        for name, step in (("photo: K x space x dither", lambda: photo_matrix(tmp)),
-                           ("image modes", lambda: modes(tmp, env)),
-                           ("folders", lambda: folders(tmp, env)),
-                           ("targets", lambda: targets(tmp, env)),
-                           ("general KMeans", general_kmeans)):
+        for name, step in (
+            ("photo: K x space x dither", lambda: photo_matrix(tmp)),
+            ("image modes", lambda: modes(tmp, env)),
+            ("folders", lambda: folders(tmp, env)),
+            ("targets", lambda: targets(tmp, env)),
+            ("general KMeans", general_kmeans),
+        ):
             print(f"{name}:", flush=True)
             step()
     loaded = sorted(m for m in ("scipy", "sklearn") if m in sys.modules)
     check(not loaded, f"imported {loaded}")
-    print(f"smoke: {'FAILED: ' + '; '.join(FAILURES) if FAILURES else 'all checks passed'} "
-          f"({time.perf_counter() - start:.1f} s)")
+    print(
+        f"smoke: {'FAILED: ' + '; '.join(FAILURES) if FAILURES else 'all checks passed'} "
+        f"({time.perf_counter() - start:.1f} s)"
+    )
     return 1 if FAILURES else 0
 
 

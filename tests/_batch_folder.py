@@ -26,7 +26,18 @@ def make_folder(root: Path, n_good: int = 195, seed: int = 0) -> list[str]:
     """
     rng = np.random.default_rng(seed)
     good = []
-    kinds = ["rgb.png", "gray.png", "rgba.png", "p.png", "rgb.jpg", "gray.jpg", "rgb.webp", "p.gif", "rgb.bmp", "rgb.tif"]
+    kinds = [
+        "rgb.png",
+        "gray.png",
+        "rgba.png",
+        "p.png",
+        "rgb.jpg",
+        "gray.jpg",
+        "rgb.webp",
+        "p.gif",
+        "rgb.bmp",
+        "rgb.tif",
+    ]
     for i in range(n_good):
         kind = kinds[i % len(kinds)]
         sub = ["", "a", "a/deep", "b"][i % 4]

@@ -125,8 +125,10 @@ class ModeImage:
         def plain(a):
             return a.tolist() if isinstance(a, np.ndarray) else a
 
-        return (f"ModeImage({self.kind!r}, frames={[f.tolist() for f in self.frames]!r}, "
-                f"palette={plain(self.palette)!r}, transparency={plain(self.transparency)!r})")
+        return (
+            f"ModeImage({self.kind!r}, frames={[f.tolist() for f in self.frames]!r}, "
+            f"palette={plain(self.palette)!r}, transparency={plain(self.transparency)!r})"
+        )
 
 
 # Alpha values: transparent, opaque and partly transparent all come up often.
@@ -145,8 +147,9 @@ def mode_images(draw, max_side: int = 10, max_colors: int = 64):
     palette_kind = kind in _PALETTE_KINDS
     n = draw(st.integers(1, min(max_colors, 256) if palette_kind else max_colors))
     # no fill: hypothesis would otherwise make most pixels one colour
-    picks = [draw(hnp.arrays(np.intp, (h, w), elements=st.integers(0, n - 1), fill=st.nothing()))
-             for _ in range(n_frames)]
+    picks = [
+        draw(hnp.arrays(np.intp, (h, w), elements=st.integers(0, n - 1), fill=st.nothing())) for _ in range(n_frames)
+    ]
     if palette_kind:
         palette = draw(hnp.arrays(np.uint8, (n, 3), fill=st.nothing()))
         transparency = None

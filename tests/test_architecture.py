@@ -34,15 +34,21 @@ def _imports(path: Path, top_level_only: bool) -> list[tuple[str, str | None, in
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
 def test_no_module_imports_another_modules_underscore_names(path):
-    bad = [f"line {line}: from .{mod} import {name}" for mod, name, line in _imports(path, top_level_only=False)
-           if name is not None and name.startswith("_") and not name.startswith("__")]
+    bad = [
+        f"line {line}: from .{mod} import {name}"
+        for mod, name, line in _imports(path, top_level_only=False)
+        if name is not None and name.startswith("_") and not name.startswith("__")
+    ]
     assert not bad, f"{path.name} reaches into private names: {bad}"
 
 
 @pytest.mark.parametrize("path", [p for p in MODULES if p.stem not in FRONT_ENDS], ids=lambda p: p.name)
 def test_stages_never_import_a_front_end_at_module_level(path):
-    bad = [f"line {line}: .{mod}" for mod, name, line in _imports(path, top_level_only=True)
-           if mod in FRONT_ENDS or name in FRONT_ENDS]
+    bad = [
+        f"line {line}: .{mod}"
+        for mod, name, line in _imports(path, top_level_only=True)
+        if mod in FRONT_ENDS or name in FRONT_ENDS
+    ]
     assert not bad, f"{path.name} imports a front end at import time: {bad}"
 
 
@@ -56,8 +62,7 @@ def test_every_public_name_is_exported_and_documented():
 
 def test_import_loads_numpy_and_pillow_only():
     """numba, SciPy, scikit-learn, matplotlib and Dask are loaded on first use, never by the import."""
-    code = ("import sys, json, kmeans_compress; "
-            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    code = "import sys, json, kmeans_compress; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = set(json.loads(out))
     heavy = {"numba", "scipy", "sklearn", "matplotlib", "dask", "distributed", "starlette", "uvicorn"}

@@ -165,11 +165,18 @@ def test_output_identical_whatever_the_thread_count(tmp_path):
     # sample photo at K = 64 and 256 runs compiled); the others, the BLAS pools.
     outs = {}
     for threads in ("1", "3"):
-        env = dict(os.environ, NUMBA_NUM_THREADS=threads, OMP_NUM_THREADS=threads,
-                   OPENBLAS_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
-        code = ("import numba, sys; from kmeans_compress import _backend, cli; "
-                "assert _backend.HAVE_NUMBA <= (numba.config.NUMBA_NUM_THREADS == int(sys.argv[1])); "
-                "sys.exit(cli.main(sys.argv[2:]))")
+        env = dict(
+            os.environ,
+            NUMBA_NUM_THREADS=threads,
+            OMP_NUM_THREADS=threads,
+            OPENBLAS_NUM_THREADS=threads,
+            MKL_NUM_THREADS=threads,
+        )
+        code = (
+            "import numba, sys; from kmeans_compress import _backend, cli; "
+            "assert _backend.HAVE_NUMBA <= (numba.config.NUMBA_NUM_THREADS == int(sys.argv[1])); "
+            "sys.exit(cli.main(sys.argv[2:]))"
+        )
         for k in ("64", "256"):
             out = tmp_path / f"t{threads}-{k}.png"
             proc = subprocess.run(

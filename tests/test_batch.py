@@ -22,8 +22,8 @@ from PIL import Image
 from _batch_folder import CORRUPT, make_folder, make_shared_palette_folder
 from _images import decoded_frames
 from kmeans_compress import UnsupportedImageError, _encode, _files, batch, compress_with_palette, load_image
-from kmeans_compress.cli import main
 from kmeans_compress._histogram import color_histogram, merge_histograms, pack_rgb
+from kmeans_compress.cli import main
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -376,8 +376,7 @@ def test_shared_palette_refuses_transparency_instead_of_dropping_it():
     import numpy as np
     import pytest
 
-    from kmeans_compress import UnsupportedImageError
-    from kmeans_compress import compress_with_palette
+    from kmeans_compress import UnsupportedImageError, compress_with_palette
 
     rgba = np.zeros((4, 4, 4), np.uint8)
     rgba[..., 3] = 255
@@ -474,13 +473,17 @@ def test_cli_shared_palette_keeps_every_frame_and_the_icc_profile(tmp_path, jobs
     src.mkdir()
     _anim_gif(src / "anim.gif")
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    Image.fromarray(np.random.default_rng(2).integers(0, 256, (10, 12, 3), dtype=np.uint8)).save(src / "icc.png", icc_profile=icc)
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (10, 12, 3), dtype=np.uint8)).save(
+        src / "icc.png", icc_profile=icc
+    )
     out, bare = tmp_path / "out", tmp_path / "bare"
     assert main([str(src), "-o", str(out), "--shared-palette", "-k", "8", "-j", jobs, "-q"]) == 0
     assert main([str(src), "-o", str(bare), "--shared-palette", "-k", "8", "-j", jobs, "-q", "--strip"]) == 0
     # the palette comes from every pixel of every frame of both files
-    pixels = np.concatenate([f.reshape(-1, 3) for f in _decoded_frames(src / "anim.gif")[0]]
-                            + [np.asarray(Image.open(src / "icc.png").convert("RGB")).reshape(-1, 3)]).astype(np.uint8)
+    pixels = np.concatenate(
+        [f.reshape(-1, 3) for f in _decoded_frames(src / "anim.gif")[0]]
+        + [np.asarray(Image.open(src / "icc.png").convert("RGB")).reshape(-1, 3)]
+    ).astype(np.uint8)
     pal = batch.palette_from_histogram(color_histogram(pack_rgb(pixels)), 8, 0)
     frames, durations = _decoded_frames(out / "anim.kmc.png")
     assert durations == [70, 80, 90]
@@ -495,13 +498,20 @@ def test_cli_shared_palette_keeps_every_frame_and_the_icc_profile(tmp_path, jobs
 
 def _check_shared_run(src: Path, out: Path, good: list[np.ndarray], rows: list[dict]) -> None:
     status = {Path(r["input_path"]).name: (r["status"], r["error"]) for r in rows}
-    assert {k: v[0] for k, v in status.items()} == {"a.png": "done", "b.png": "done", "c.png": "failed",
-                                                  "d.png": "failed", "e.png": "failed"}
+    assert {k: v[0] for k, v in status.items()} == {
+        "a.png": "done",
+        "b.png": "done",
+        "c.png": "failed",
+        "d.png": "failed",
+        "e.png": "failed",
+    }
     assert "c.png: damaged or truncated image" in status["c.png"][1]
     assert "d.png: has transparency" in status["d.png"][1]
     assert "e.png: 80x80 = 6,400 pixels is more than the limit" in status["e.png"][1]
     # the palette of the good files only, computed from their pixels
-    pal = batch.palette_from_histogram(color_histogram(pack_rgb(np.concatenate([g.reshape(-1, 3) for g in good]))), 16, 0)
+    pal = batch.palette_from_histogram(
+        color_histogram(pack_rgb(np.concatenate([g.reshape(-1, 3) for g in good]))), 16, 0
+    )
     for name, px in zip(["a", "b"], good):
         im = Image.open(out / f"{name}.kmc.png")
         assert np.array_equal(np.array(im.getpalette()[: 3 * 16]).reshape(-1, 3), pal)
@@ -622,8 +632,11 @@ def test_run_killed_hard_leaves_no_process_behind(tmp_path):
         while _running(run, proc.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         left = _running(run, proc.pid)
-        cmdlines = {p: Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")[:120] for p in left
-                    if Path(f"/proc/{p}/cmdline").exists()}
+        cmdlines = {
+            p: Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")[:120]
+            for p in left
+            if Path(f"/proc/{p}/cmdline").exists()
+        }
         assert not left, f"still running 10 s after the main process was killed: {cmdlines}"
     finally:  # never leave anything behind, even when the test fails
         if proc.poll() is None:

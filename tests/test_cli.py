@@ -123,8 +123,20 @@ def _bad_inputs(folder: Path) -> dict[str, list[str]]:
 
 
 BAD_CASES = [
-    "missing file", "not an image", "zero-byte", "truncated", "directory", "K=0", "K=-3", "K=abc",
-    "K=300", "K=2.5", "missing output folder", "unsupported output type", "unknown option", "no input",
+    "missing file",
+    "not an image",
+    "zero-byte",
+    "truncated",
+    "directory",
+    "K=0",
+    "K=-3",
+    "K=abc",
+    "K=300",
+    "K=2.5",
+    "missing output folder",
+    "unsupported output type",
+    "unknown option",
+    "no input",
 ]
 
 
@@ -142,8 +154,14 @@ def test_bad_input_one_line_nonzero_no_traceback_nothing_written(tmp_path, capsy
     assert lines[0].startswith("kmeans-compress: error: ")
     assert "Traceback" not in captured.err and captured.out == ""
     assert _snapshot(tmp_path) == before  # inputs untouched, no partial output
-    expected = {"missing file": 3, "directory": 3, "not an image": 4, "zero-byte": 4, "truncated": 4,
-                "missing output folder": 7}
+    expected = {
+        "missing file": 3,
+        "directory": 3,
+        "not an image": 4,
+        "zero-byte": 4,
+        "truncated": 4,
+        "missing output folder": 7,
+    }
     assert code == expected.get(case, 2)
 
 

@@ -170,4 +170,3 @@ def test_oklab_white_is_one_and_greys_are_neutral():
     c = v / 255
     y = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
     np.testing.assert_allclose(ok[:, 0], np.cbrt(y), rtol=0, atol=1e-7)
-

@@ -10,8 +10,7 @@ from hypothesis import given
 from PIL import Image
 from sklearn.cluster import KMeans as SkKMeans
 
-from kmeans_compress import compress, load_image, quantize, sample_image_path, tutorial_bits
-from kmeans_compress import mse, psnr
+from kmeans_compress import compress, load_image, mse, psnr, quantize, sample_image_path, tutorial_bits
 from strategies import small_rgb_images
 
 

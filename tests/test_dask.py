@@ -21,9 +21,7 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-    ) as c:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as c:
         yield c
 
 
@@ -44,7 +42,9 @@ def test_cli_on_a_scheduler_address_gives_the_local_bytes(cluster, folder, tmp_p
     assert rc == 1
     rows = json.loads(rep.read_text())
     assert sum(r["status"] == "done" for r in rows) == len(good)
-    assert sorted(Path(r["input_path"]).relative_to(src).as_posix() for r in rows if r["status"] == "failed") == sorted(CORRUPT)
+    assert sorted(Path(r["input_path"]).relative_to(src).as_posix() for r in rows if r["status"] == "failed") == sorted(
+        CORRUPT
+    )
     assert all(Path(r["output_path"]).is_file() for r in rows if r["status"] == "done")
     assert all(r["error"].startswith(str(src)) for r in rows if r["status"] == "failed")
     assert _tree(out) == _tree(ref)
@@ -59,14 +59,28 @@ def test_client_object_and_shared_palette(cluster, folder, tmp_path):
     files = [src / g for g in good[:16]]
     with distributed.Client(cluster) as client:
         remote = batch.shared_palette(files, n_colors=8, random_state=2, client=client)
-        s = batch.run(files, tmp_path / "d", options={"n_colors": 8, "random_state": 2}, shared=True,
-                      dask=client, progress=False, stream=io.StringIO())
+        s = batch.run(
+            files,
+            tmp_path / "d",
+            options={"n_colors": 8, "random_state": 2},
+            shared=True,
+            dask=client,
+            progress=False,
+            stream=io.StringIO(),
+        )
         assert s.done == 16
         assert not client.status == "closed"  # a client passed in is left open
     local = batch.shared_palette(files, n_colors=8, random_state=2)
     assert (remote == local).all()
-    batch.run(files, tmp_path / "l", options={"n_colors": 8, "random_state": 2}, shared=True, jobs=1,
-              progress=False, stream=io.StringIO())
+    batch.run(
+        files,
+        tmp_path / "l",
+        options={"n_colors": 8, "random_state": 2},
+        shared=True,
+        jobs=1,
+        progress=False,
+        stream=io.StringIO(),
+    )
     assert _tree(tmp_path / "d") == _tree(tmp_path / "l")
 
 
@@ -79,7 +93,9 @@ def test_shared_palette_leaves_out_files_that_cannot_share_it_as_the_local_run(c
         argv = [str(src), "-o", str(out), "--shared-palette", "--max-pixels", "5000", "--report", str(rep), "-q"]
         assert main(argv + extra) == 1
         rows = json.loads(rep.read_text())
-        rows = [(r["input_path"], Path(r["output_path"]).relative_to(out).as_posix(), r["status"], r["error"]) for r in rows]
+        rows = [
+            (r["input_path"], Path(r["output_path"]).relative_to(out).as_posix(), r["status"], r["error"]) for r in rows
+        ]
         runs[name] = (_tree(out), rows)
     assert sorted(runs["local"][0]) == ["a.kmc.png", "b.kmc.png"]
     assert runs["dask"] == runs["local"]  # the same bytes, and the same rows and reasons

@@ -15,10 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kmeans_compress import _files, batch, compress, compress_with_palette, load_image, sample_image_path
-from kmeans_compress.cli import main
-
 from _images import decoded_frames
+from kmeans_compress import _files, compress, compress_with_palette, load_image, sample_image_path
+from kmeans_compress.cli import main
 
 IMAGES = ["photo.png", "alpha.png", "gray.png", "anim.gif"]
 OPAQUE = ["photo.png", "gray.png", "anim.gif"]  # what a given (RGB) palette takes

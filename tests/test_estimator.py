@@ -15,14 +15,12 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from kmeans_compress import KMeans, NotFittedError
 
-
 # scikit-learn marks the same check as an expected failure for its own KMeans: a
 # random initialization draws differently from weights than from repeated rows.
 # The equivalence itself is tested below from a fixed start, where it must hold.
 _WEIGHT_XFAIL = {
     "check_sample_weight_equivalence_on_dense_data": (
-        "random init draws differ between weights and repeated rows; "
-        "see test_integer_weights_equal_repeated_rows"
+        "random init draws differ between weights and repeated rows; see test_integer_weights_equal_repeated_rows"
     )
 }
 

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from kmeans_compress import quantize
-from kmeans_compress._histogram import color_histogram, pack_rgb, pack_rgb_u32
 from kmeans_compress._fit import fit_palette
+from kmeans_compress._histogram import color_histogram, pack_rgb, pack_rgb_u32
 from kmeans_compress._lloyd import lloyd, plusplus_init, tolerance
 
 sklearn_cluster = pytest.importorskip("sklearn.cluster")
@@ -82,7 +82,11 @@ def test_every_pixel_maps_to_its_nearest_palette_entry(k):
 
 @settings(max_examples=40, deadline=None)
 @given(
-    arrays(np.uint8, st.tuples(st.integers(1, 12), st.integers(1, 12), st.just(3)), elements=st.integers(0, 3).map(lambda v: v * 85)),
+    arrays(
+        np.uint8,
+        st.tuples(st.integers(1, 12), st.integers(1, 12), st.just(3)),
+        elements=st.integers(0, 3).map(lambda v: v * 85),
+    ),
     st.integers(1, 40),
 )
 def test_palette_size_is_min_of_k_and_distinct(img, k):

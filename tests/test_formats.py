@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kmeans_compress import compress
-from kmeans_compress import TargetNotMetError, compress_to_quality, compress_to_size
-from kmeans_compress.cli import main
+from kmeans_compress import TargetNotMetError, compress, compress_to_quality, compress_to_size
 from kmeans_compress._colorspace import from_srgb
+from kmeans_compress.cli import main
 
 
 def _gradient(h: int = 40, w: int = 60, seed: int = 0) -> np.ndarray:

@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
+from _images import decoded_frames
 from kmeans_compress import compress, load_image
 from kmeans_compress.cli import main
-
-from _images import decoded_frames
 
 
 def _gradient(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
@@ -104,7 +103,7 @@ def test_palette_input(tmp_path, transparent):
 
 
 def test_one_bit_input_is_kept_exactly(tmp_path):
-    bits = (_gradient()[:, :, 0] > 128)
+    bits = _gradient()[:, :, 0] > 128
     src = tmp_path / "bits.png"
     Image.fromarray(bits).convert("1").save(src)
     out = tmp_path / "bits.out.png"
@@ -134,7 +133,9 @@ def _png16_rgb(path: Path, rgb16: np.ndarray) -> None:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    )
 
 
 def test_sixteen_bit_rgb_png(tmp_path):

@@ -31,10 +31,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _images import decoded_frames
 from kmeans_compress import compress
 from kmeans_compress.cli import main
-
-from _images import decoded_frames
 from strategies import mode_images, palette_sizes
 
 

@@ -23,11 +23,11 @@ from kmeans_compress import (  # noqa: E402
     OutputExistsError,
     compress,
     kmeans_init_centroids,
+    plots,  # noqa: E402
     run_kmeans,
     sample_image_path,
     sweep,
 )
-from kmeans_compress import plots  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -268,9 +268,7 @@ def test_swatches_of_opaque_gray_and_rgb_palettes_are_the_exact_colours(palette,
 def test_swatches_of_a_gray_alpha_palette():
     grid = plots._swatch_grid(np.array([[90, 50], [90, 255]], np.uint8))
     cell = grid.shape[0]
-    assert set(map(tuple, grid[:, :cell].reshape(-1, 3).tolist())) == {
-        (_blend(90, 50, b),) * 3 for b in (255, 204)
-    }
+    assert set(map(tuple, grid[:, :cell].reshape(-1, 3).tolist())) == {(_blend(90, 50, b),) * 3 for b in (255, 204)}
     assert set(map(tuple, grid[:, cell:].reshape(-1, 3).tolist())) == {(90, 90, 90)}
 
 
@@ -292,8 +290,12 @@ def test_comparison_of_a_gray_image_is_all_gray(tmp_path):
     result = compress(gray, n_colors=4)
     # gray originals and palettes in their plain shapes, (H, W) and (K,), as if saved already
     size = len(result.to_png_bytes())
-    plain = dataclasses.replace(result, original=gray, palette=np.ascontiguousarray(result.palette[:, 0]),
-                                report=dataclasses.replace(result.report, output_bytes=size))
+    plain = dataclasses.replace(
+        result,
+        original=gray,
+        palette=np.ascontiguousarray(result.palette[:, 0]),
+        report=dataclasses.replace(result.report, output_bytes=size),
+    )
     for i, r in enumerate((result, plain)):
         plots.plot_comparison(r, path=tmp_path / f"gray{i}.png")
         px = _decode(tmp_path / f"gray{i}.png")
@@ -317,12 +319,20 @@ def test_pixels_rgb_leaves_transparent_pixels_out_and_plots_visible_ones_by_rgb(
     shown = result.palette[result.palette[:, 3] > 0, :3]
     np.testing.assert_array_equal(np.unique(marks, axis=0), np.unique(shown, axis=0).astype(float))
     # a sample smaller than the visible pixels comes from them only
-    pts = np.column_stack([np.asarray(v, dtype=float) for v in
-                           plots.plot_pixels_rgb(result, n_samples=50).axes[0].collections[0]._offsets3d])
+    pts = np.column_stack(
+        [
+            np.asarray(v, dtype=float)
+            for v in plots.plot_pixels_rgb(result, n_samples=50).axes[0].collections[0]._offsets3d
+        ]
+    )
     assert pts.shape == (50, 3) and (pts.sum(axis=1) < 510).all()
     # an opaque result samples as before
-    pts = np.column_stack([np.asarray(v, dtype=float) for v in
-                           plots.plot_pixels_rgb(result8, n_samples=50).axes[0].collections[0]._offsets3d])
+    pts = np.column_stack(
+        [
+            np.asarray(v, dtype=float)
+            for v in plots.plot_pixels_rgb(result8, n_samples=50).axes[0].collections[0]._offsets3d
+        ]
+    )
     flat = result8.original.reshape(-1, 3)
     take = np.sort(np.random.default_rng(0).choice(flat.shape[0], size=50, replace=False))
     np.testing.assert_array_equal(pts, flat[take].astype(float))

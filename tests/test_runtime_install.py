@@ -99,8 +99,9 @@ def test_kernel_cache_falls_back_when_no_cache_folder_is_writable(tmp_path):
     )
     env = {key: v for key, v in os.environ.items() if key != "NUMBA_CACHE_DIR"}
     env.update(XDG_CACHE_HOME=str(blocker / "cache"), TMPDIR=str(tmp_path))
-    proc = subprocess.run([sys.executable, "-W", "error", "-c", code], env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split("\n")[0] == "[0, 1, 1]"
     cached = list(tmp_path.glob("kmeans-compress-numba-*/**/*.nbi"))

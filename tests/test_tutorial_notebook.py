@@ -29,8 +29,13 @@ def _headings(nb) -> list[str]:
 
 
 def _images(nb) -> list[str]:
-    return [o["data"]["image/png"] for c in nb.cells if c.cell_type == "code"
-            for o in c.outputs if "image/png" in o.get("data", {})]
+    return [
+        o["data"]["image/png"]
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if "image/png" in o.get("data", {})
+    ]
 
 
 def test_notebook_is_stored_with_its_outputs_small_and_follows_the_tutorial():

@@ -6,8 +6,7 @@ import stat
 
 import pytest
 
-from kmeans_compress import write_atomic
-from kmeans_compress import OutputExistsError
+from kmeans_compress import OutputExistsError, write_atomic
 
 
 @pytest.fixture

@@ -23,6 +23,8 @@ from ._exceptions import (
     UnsupportedImageError,
 )
 from ._files import FileOptions, FileOutcome, compress_file
+from ._quantize import quantize, quantize_image
+from ._remap import Quantization
 from ._report import CompressionReport, mse, psnr, tutorial_bits
 from ._shared import shared_palette
 from ._sweep import sweep
@@ -35,8 +37,6 @@ from .kmeans import (
     kmeans_plusplus,
     run_kmeans,
 )
-from ._quantize import quantize, quantize_image
-from ._remap import Quantization
 
 __version__ = "0.1.0"
 

@@ -28,7 +28,8 @@ import os
 import tempfile
 import threading
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -141,9 +142,15 @@ def preload_in_background() -> None:
     atexit.register(_preloading.join)  # never leave the interpreter mid-import
 
 
-def lloyd_compiled(X: np.ndarray, w: np.ndarray, centers: np.ndarray, max_iter: int, tol: float,
-                   labels_hint: np.ndarray | None = None,
-                   compiled: bool | None = None) -> tuple[np.ndarray, float, np.ndarray, int] | None:
+def lloyd_compiled(
+    X: np.ndarray,
+    w: np.ndarray,
+    centers: np.ndarray,
+    max_iter: int,
+    tol: float,
+    labels_hint: np.ndarray | None = None,
+    compiled: bool | None = None,
+) -> tuple[np.ndarray, float, np.ndarray, int] | None:
     """A whole weighted Lloyd run (:func:`._lloyd.lloyd`) compiled, or ``None`` (small problem, or no numba)."""
     k = _kernels_for(X.shape[0] * centers.shape[0], compiled)
     if k is None:
@@ -157,8 +164,9 @@ def lloyd_compiled(X: np.ndarray, w: np.ndarray, centers: np.ndarray, max_iter: 
     return labels, float(inertia), C, int(n_iter)
 
 
-def kmeans_plusplus_compiled(X: np.ndarray, w: np.ndarray, n_clusters: int, u_first: float, U: np.ndarray,
-                             compiled: bool | None = None) -> np.ndarray | None:
+def kmeans_plusplus_compiled(
+    X: np.ndarray, w: np.ndarray, n_clusters: int, u_first: float, U: np.ndarray, compiled: bool | None = None
+) -> np.ndarray | None:
     """Greedy weighted k-means++ compiled, with its uniform draws given, or ``None``
     (small problem, no numba, or more than ``PLUSPLUS_MAX_FEATURES`` features, where the
     numpy code's matrix products are faster than the compiled loops)."""
@@ -168,24 +176,33 @@ def kmeans_plusplus_compiled(X: np.ndarray, w: np.ndarray, n_clusters: int, u_fi
     if k is None:
         return None
     centers = np.empty((n_clusters, X.shape[1]), dtype=np.float64)
-    k._kmeans_plusplus_kernel(np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(w, dtype=np.float64),
-                              float(u_first), np.ascontiguousarray(U, dtype=np.float64), centers)
+    k._kmeans_plusplus_kernel(
+        np.ascontiguousarray(X, dtype=np.float64),
+        np.ascontiguousarray(w, dtype=np.float64),
+        float(u_first),
+        np.ascontiguousarray(U, dtype=np.float64),
+        centers,
+    )
     return centers
 
 
-def split_init_compiled(X: np.ndarray, w: np.ndarray, n_clusters: int,
-                        compiled: bool | None = None) -> np.ndarray | None:
+def split_init_compiled(
+    X: np.ndarray, w: np.ndarray, n_clusters: int, compiled: bool | None = None
+) -> np.ndarray | None:
     """The split initialization (:func:`._lloyd.split_init`) compiled, or ``None`` (small problem, or no numba)."""
     k = _kernels_for(X.shape[0] * n_clusters, compiled)
     if k is None:
         return None
     centers = np.empty((n_clusters, X.shape[1]), dtype=np.float64)
-    m = k._split_init_kernel(np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(w, dtype=np.float64), centers)
+    m = k._split_init_kernel(
+        np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(w, dtype=np.float64), centers
+    )
     return centers[:m].copy()
 
 
-def nearest_hinted_compiled(X: np.ndarray, centers: np.ndarray, hint: np.ndarray,
-                            compiled: bool | None = None) -> np.ndarray | None:
+def nearest_hinted_compiled(
+    X: np.ndarray, centers: np.ndarray, hint: np.ndarray, compiled: bool | None = None
+) -> np.ndarray | None:
     """Exact nearest centre of every row (ties to the lowest index), searched outward
     from ``hint`` (a guess per row), or ``None`` (small problem, or no numba)."""
     k = _kernels_for(X.shape[0] * centers.shape[0], compiled)
@@ -195,6 +212,7 @@ def nearest_hinted_compiled(X: np.ndarray, centers: np.ndarray, hint: np.ndarray
     if labels.size and (labels.min() < 0 or labels.max() >= centers.shape[0]):
         raise ValueError("hint holds an index outside the centres")
     d1 = np.empty(X.shape[0])
-    k._nearest_hinted_kernel(np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(centers, dtype=np.float64),
-                             labels, d1)
+    k._nearest_hinted_kernel(
+        np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(centers, dtype=np.float64), labels, d1
+    )
     return labels

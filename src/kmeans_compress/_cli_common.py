@@ -132,8 +132,12 @@ def error(message: str) -> None:
 
 
 def note_compiling() -> None:
-    print(f"{PROG}: note: compiling the fast kernels for this machine, once (about half a minute); "
-          "later runs load them in about a second", file=sys.stderr, flush=True)
+    print(
+        f"{PROG}: note: compiling the fast kernels for this machine, once (about half a minute); "
+        "later runs load them in about a second",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def announce_compiling(quiet: bool) -> None:

@@ -45,10 +45,19 @@ def _sweep_parser() -> argparse.ArgumentParser:
         "bytes and the quality (PSNR). Nothing is written but the optional figure.",
     )
     p.add_argument("input", nargs="?", metavar="INPUT", help="image file (default: the embedded sample photo)")
-    p.add_argument("--ks", type=_ks, default=None, metavar="K,K,...",
-                   help="palette sizes, comma-separated, each 1-256 (default 2,4,8,16,32,64,128,256)")
-    p.add_argument("--plot", type=png_path, metavar="OUT.png",
-                   help="also draw the rate-distortion figure into OUT.png (needs matplotlib)")
+    p.add_argument(
+        "--ks",
+        type=_ks,
+        default=None,
+        metavar="K,K,...",
+        help="palette sizes, comma-separated, each 1-256 (default 2,4,8,16,32,64,128,256)",
+    )
+    p.add_argument(
+        "--plot",
+        type=png_path,
+        metavar="OUT.png",
+        help="also draw the rate-distortion figure into OUT.png (needs matplotlib)",
+    )
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing --plot file")
     p.add_argument("--seed", type=seed, default=0, metavar="N", help="random seed (default 0)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but the table and errors")
@@ -93,8 +102,11 @@ def run(argv: list[str]) -> int:
             if not args.quiet:
                 rep = results[0].report
                 name = args.input if args.input is not None else "chelsea.png (embedded sample)"
-                print(f"{name}: {rep.width}x{rep.height}, {rep.n_distinct_input:,} distinct colours, "
-                      f"24-bit RGB {rep.original_bits // 8:,} bytes", file=sys.stderr)
+                print(
+                    f"{name}: {rep.width}x{rep.height}, {rep.n_distinct_input:,} distinct colours, "
+                    f"24-bit RGB {rep.original_bits // 8:,} bytes",
+                    file=sys.stderr,
+                )
             print(_format_sweep(results))
             sys.stdout.flush()
         if args.plot is not None:

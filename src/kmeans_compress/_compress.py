@@ -6,21 +6,20 @@ import dataclasses
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from ._exceptions import TargetNotMetError
-from ._palette import check_palette
-from ._remap import map_to_palette
 from ._decode import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 from ._encode import encode_animation, output_format, write_atomic
-from ._exceptions import UnsupportedImageError
+from ._exceptions import TargetNotMetError, UnsupportedImageError
+from ._palette import check_palette
 from ._quantize import quantize_image
-from ._remap import Quantization
+from ._remap import Quantization, map_to_palette
 from ._report import CompressionReport, build_report
 
 __all__ = [
@@ -167,8 +166,17 @@ def compress(
     loaded = _load(image, max_pixels, frame)
 
     def fit(rgb: np.ndarray, alpha: np.ndarray | None) -> Quantization:
-        return quantize_image(rgb, n_colors, alpha=alpha, space=space, dither=dither,
-                              random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol)
+        return quantize_image(
+            rgb,
+            n_colors,
+            alpha=alpha,
+            space=space,
+            dither=dither,
+            random_state=random_state,
+            n_init=n_init,
+            max_iter=max_iter,
+            tol=tol,
+        )
 
     return _compress_loaded(loaded, fit, n_colors, start)
 

@@ -52,7 +52,6 @@ DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's hard limit: 2 x its warning thresho
 ANIMATED_FORMATS = ("GIF", "PNG", "WEBP")
 
 
-
 @dataclass(frozen=True)
 class LoadedImage:
     """Decoded pixels and what is known about where they came from.
@@ -93,7 +92,6 @@ class LoadedImage:
         return np.dstack([self.pixels, a])
 
 
-
 def sample_image_path() -> Path:
     """Path of the embedded sample photograph (``chelsea.png``, CC0, 451 x 300).
 
@@ -103,6 +101,7 @@ def sample_image_path() -> Path:
     'chelsea.png'
     """
     return Path(str(resources.files("kmeans_compress") / "data" / "chelsea.png"))
+
 
 _GRAY_16 = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
@@ -164,9 +163,7 @@ def _from_array(a: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, bool]:
     if gray:
         a = a[:, :, None]
     if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
-        raise UnsupportedImageError(
-            f"an image array must have shape (H, W), (H, W, 3) or (H, W, 4); got {a.shape}."
-        )
+        raise UnsupportedImageError(f"an image array must have shape (H, W), (H, W, 3) or (H, W, 4); got {a.shape}.")
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise UnsupportedImageError(f"the image array is empty (shape {a.shape}).")
     if a.dtype == np.bool_:
@@ -176,15 +173,12 @@ def _from_array(a: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, bool]:
             raise UnsupportedImageError("the image array contains NaN or inf.")
         if a.min() < 0 or a.max() > 1:
             raise UnsupportedImageError(
-                "a float image array must hold values in [0, 1]; "
-                f"got values from {a.min():g} to {a.max():g}."
+                f"a float image array must hold values in [0, 1]; got values from {a.min():g} to {a.max():g}."
             )
         a = np.rint(a * 255.0).astype(np.uint8)
     elif a.dtype.kind in "iu":
         if a.dtype != np.uint8 and (a.min() < 0 or a.max() > 255):
-            raise UnsupportedImageError(
-                f"an integer image array must hold values 0-255; got {a.min()} to {a.max()}."
-            )
+            raise UnsupportedImageError(f"an integer image array must hold values 0-255; got {a.min()} to {a.max()}.")
         a = a.astype(np.uint8, copy=False)
     else:
         raise UnsupportedImageError(f"unsupported image array dtype {a.dtype}.")
@@ -280,9 +274,7 @@ def load_image(
     if isinstance(source, (bytes, bytearray, memoryview)):
         path = _Named(bytes(source), name or "<bytes>")
     elif not isinstance(source, (str, os.PathLike)):
-        raise TypeError(
-            f"image must be a path, bytes, a PIL image or a numpy array, got {type(source).__name__}."
-        )
+        raise TypeError(f"image must be a path, bytes, a PIL image or a numpy array, got {type(source).__name__}.")
     else:
         path = Path(source)
         if not path.exists():

@@ -159,6 +159,8 @@ def add_text_chunk(png: bytes, key: str, text: str) -> bytes:
     body = b"tEXt" + key.encode("latin-1") + b"\0" + text.encode("latin-1")
     chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
     return png[:end] + chunk + png[end:]
+
+
 def write_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder.
 

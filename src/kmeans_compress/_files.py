@@ -77,9 +77,15 @@ class FileOptions:
     def compress_options(self) -> dict[str, Any]:
         """The keyword arguments of :func:`kmeans_compress.compress`, every one spelled out."""
         return {
-            "n_colors": self.n_colors, "random_state": self.random_state, "space": self.space,
-            "dither": self.dither, "n_init": self.n_init, "max_iter": self.max_iter, "tol": self.tol,
-            "max_pixels": self.max_pixels, "frame": self.frame,
+            "n_colors": self.n_colors,
+            "random_state": self.random_state,
+            "space": self.space,
+            "dither": self.dither,
+            "n_init": self.n_init,
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "max_pixels": self.max_pixels,
+            "frame": self.frame,
         }
 
     def stamp(self) -> dict[str, Any]:
@@ -180,9 +186,14 @@ def compress_file(
             wanted = opts.stamp()
             if {k: stamp.get(k) for k in wanted} == wanted and stamp.get("input_sha256") == digest:
                 mse = stamp.get("mse")
-                return FileOutcome(status="skipped", input_bytes=path.stat().st_size,
-                                   output_bytes=target.stat().st_size, n_colors_used=stamp.get("n_colors_used"),
-                                   mse=None if mse is None else float(mse), seconds=time.perf_counter() - start)
+                return FileOutcome(
+                    status="skipped",
+                    input_bytes=path.stat().st_size,
+                    output_bytes=target.stat().st_size,
+                    n_colors_used=stamp.get("n_colors_used"),
+                    mse=None if mse is None else float(mse),
+                    seconds=time.perf_counter() - start,
+                )
             overwrite = True  # our own output, made from another input or with other options
     elif target is not None and not opts.force and os.path.lexists(target):
         raise OutputExistsError(f"{target}: already exists (use --force to overwrite)")
@@ -194,12 +205,15 @@ def compress_file(
     if digest is not None:
         stamp = dict(opts.stamp(), input_sha256=digest, n_colors_used=rep.n_colors_used, mse=rep.mse)
         data = add_text_chunk(data, STAMP_KEY, json.dumps(stamp, sort_keys=True, separators=(",", ":")))
-    outcome = FileOutcome(status="done", result=result, input_bytes=rep.input_bytes,
-                          n_colors_used=rep.n_colors_used, mse=rep.mse)
+    outcome = FileOutcome(
+        status="done", result=result, input_bytes=rep.input_bytes, n_colors_used=rep.n_colors_used, mse=rep.mse
+    )
     if opts.skip_if_larger and rep.input_bytes and len(data) >= rep.input_bytes:
         outcome.status = "larger"
-        outcome.message = (f"{src if path is not None else rep.input_path or 'input'}: the result ({len(data):,} bytes) "
-                           f"is not smaller than the input ({rep.input_bytes:,} bytes); nothing written (--skip-if-larger)")
+        outcome.message = (
+            f"{src if path is not None else rep.input_path or 'input'}: the result ({len(data):,} bytes) "
+            f"is not smaller than the input ({rep.input_bytes:,} bytes); nothing written (--skip-if-larger)"
+        )
     elif target is None:
         outcome.data = data
         outcome.output_bytes = len(data)
@@ -228,7 +242,7 @@ def _compress(src: str | os.PathLike[str] | LoadedImage, opts: FileOptions, fmt:
 
 
 def read_stamp(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The stamp of a PNG written by :func:`compress_file` with ``resume``, or None (not a PNG, no stamp, unreadable)."""
+    """The stamp of a PNG written by :func:`compress_file` with ``resume``; None if not a PNG, no stamp, unreadable."""
     try:
         with open(path, "rb") as fh:
             if fh.read(8) != PNG_SIGNATURE:

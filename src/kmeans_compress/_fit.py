@@ -122,6 +122,7 @@ def fit_palette(
     _, centers, labels = best
     if cell is None:
         return centers, labels
-    labels, _, centers, _ = lloyd(X, w, centers, min(max_iter, _FINE_MAX_ITER), tol_abs,
-                                  labels_hint=labels[cell], compiled=compiled)
+    labels, _, centers, _ = lloyd(
+        X, w, centers, min(max_iter, _FINE_MAX_ITER), tol_abs, labels_hint=labels[cell], compiled=compiled
+    )
     return centers, labels

@@ -75,7 +75,6 @@ class ColorHistogram:
             np.take(lut, flat_in[start : start + _CHUNK_PIXELS], out=flat_out[start : start + _CHUNK_PIXELS])
         return out
 
-
     def lookup_pixels(self, pixels: np.ndarray, values: np.ndarray) -> np.ndarray:
         """As :meth:`lookup`, from (..., 3) uint8 pixels, packing their keys a chunk at a
         time: no key array the size of the image is held while the result is built."""

@@ -341,7 +341,8 @@ def plan_cut(X: np.ndarray, w: np.ndarray, q: np.ndarray, seg: np.ndarray) -> tu
             continue
         w1, s1, q1 = cw[cuts], cs[cuts], cq[cuts]
         e = (q1 - np.einsum("ij,ij->i", s1, s1) / w1) + (
-            (cq[-1] - q1) - np.einsum("ij,ij->i", cs[-1] - s1, cs[-1] - s1) / (cw[-1] - w1))
+            (cq[-1] - q1) - np.einsum("ij,ij->i", cs[-1] - s1, cs[-1] - s1) / (cw[-1] - w1)
+        )
         p = int(np.argmin(e))
         if err - e[p] > best[0]:
             best = (float(err - e[p]), np.sort(o[: cuts[p] + 1]), np.sort(o[cuts[p] + 1 :]))

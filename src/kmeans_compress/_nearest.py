@@ -27,7 +27,7 @@ is bounded by ``chunk x K`` floats, never ``N x K x n_features``.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -168,7 +168,9 @@ def nearest_two(
     return labels, d1, d2
 
 
-def nearest_palette(colors: np.ndarray, palette: np.ndarray, hint: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def nearest_palette(
+    colors: np.ndarray, palette: np.ndarray, hint: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact nearest palette entry of integer colours (e.g. uint8 RGB); ties to the lowest index.
 
     ``hint`` (optional) guesses each colour's entry; on a large problem the

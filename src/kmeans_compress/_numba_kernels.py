@@ -17,7 +17,6 @@ of threads. Sums over points (centre updates, potentials) stay serial.
 import numpy as np
 from numba import njit, prange
 
-
 # ----------------------------------------------------------------------------- whole Lloyd runs
 
 

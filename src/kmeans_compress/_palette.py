@@ -12,8 +12,9 @@ given by the user (:func:`check_palette`) and a palette shared by several images
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import combinations
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -97,7 +98,9 @@ def round_palette(
     return pal
 
 
-def used_by_frequency(labels: np.ndarray, n_entries: int, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def used_by_frequency(
+    labels: np.ndarray, n_entries: int, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Palette entries in use, most used first (ties: lowest index), and the renumbering.
 
     Returns ``order`` (old index of each kept entry) and ``remap`` (new index of
@@ -208,8 +211,9 @@ def palette_from_histogram(
     if hist.n_colors <= n_colors:
         pal = hist.colors
     else:
-        centers, _ = fit_palette(hist.colors, hist.counts, n_colors, random_state=random_state,
-                                 n_init=n_init, max_iter=max_iter, tol=tol)
+        centers, _ = fit_palette(
+            hist.colors, hist.counts, n_colors, random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol
+        )
         pal = round_palette(centers, hist.colors, hist.counts, n_colors)
     labels, _ = nearest_centers(hist.colors.astype(np.float64), pal.astype(np.float64))
     order, _ = used_by_frequency(labels, pal.shape[0], hist.counts)

@@ -9,7 +9,8 @@ ignore Ctrl-C (the parent stops the pool) and exit when the parent is gone.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from ._exceptions import BatchUsageError
 
@@ -40,8 +41,9 @@ def _worker_init(parent_alive: Any, parent_end: Any) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
     parent_end.close()
-    threading.Thread(target=_exit_when_closed, args=(parent_alive,), name="kmeans-compress parent watch",
-                     daemon=True).start()
+    threading.Thread(
+        target=_exit_when_closed, args=(parent_alive,), name="kmeans-compress parent watch", daemon=True
+    ).start()
 
 
 def _exit_when_closed(conn: Any) -> None:
@@ -53,8 +55,9 @@ def _exit_when_closed(conn: Any) -> None:
     os._exit(1)  # as if killed with the parent: an output being written stays a temporary file
 
 
-def execute(fn: Callable[..., Any], items: Sequence[Any], *args: Any, jobs: int = 1,
-             client: Any = None) -> Iterator[tuple[Any, Any]]:
+def execute(
+    fn: Callable[..., Any], items: Sequence[Any], *args: Any, jobs: int = 1, client: Any = None
+) -> Iterator[tuple[Any, Any]]:
     """Yield ``(item, fn(item, *args))`` as they complete, with at most 2 x workers in flight."""
     if client is not None:
         yield from _execute_dask(client, fn, items, *args)
@@ -95,7 +98,7 @@ def execute(fn: Callable[..., Any], items: Sequence[Any], *args: Any, jobs: int 
                     broken = True
                     yield it, WorkerDied(it)
             if broken:  # a worker was killed (out of memory?): start a new pool, go on
-                for fut, it in list(inflight.items()):
+                for it in list(inflight.values()):
                     yield it, WorkerDied(it)
                 inflight.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -167,9 +170,7 @@ def dask_client(dask: Any, jobs: int) -> tuple[Any, bool]:
     try:
         from distributed import Client, LocalCluster
     except ImportError:
-        raise BatchUsageError(
-            "--dask needs dask.distributed: pip install 'kmeans-compress[dask]'"
-        ) from None
+        raise BatchUsageError("--dask needs dask.distributed: pip install 'kmeans-compress[dask]'") from None
     if dask == "local":
         cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None)
         return Client(cluster), True

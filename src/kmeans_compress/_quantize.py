@@ -9,7 +9,8 @@ step is a call to its stage: :mod:`._histogram`, :mod:`._fit`, :mod:`._palette`,
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -71,8 +72,9 @@ def quantize(
     if exact:
         pal = hist.colors
     else:
-        centers, fit_labels = fit_palette(hist.colors, hist.counts, n_colors, random_state=random_state,
-                                          n_init=n_init, max_iter=max_iter, tol=tol)
+        centers, fit_labels = fit_palette(
+            hist.colors, hist.counts, n_colors, random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol
+        )
         pal = round_palette(centers, hist.colors, hist.counts, n_colors)
         # Where each colour's centre landed in the rounded palette: a start for the search below.
         rounded = to_uint8(centers)
@@ -231,5 +233,6 @@ def quantize_image(
         orig = orig.copy()
         orig[a == 0] = 0
     err = sse(orig, palette, indices.reshape(-1))
-    return Quantization(palette=np.ascontiguousarray(palette), indices=indices, sse=err,
-                        n_distinct=int(n_distinct), exact=exact)
+    return Quantization(
+        palette=np.ascontiguousarray(palette), indices=indices, sse=err, n_distinct=int(n_distinct), exact=exact
+    )

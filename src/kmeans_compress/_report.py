@@ -35,15 +35,15 @@ def tutorial_bits(n_pixels: int, n_colors: int) -> tuple[int, int]:
 def mse(original: Any, other: Any) -> float:
     """Mean squared error per channel on the 0-255 scale.
 
-    Examples
-    --------
-    >>> import numpy as np
+        Examples
+        --------
+        >>> import numpy as np
 
-if TYPE_CHECKING:
-    from ._decode import LoadedImage
-    from ._remap import Quantization
-    >>> mse(np.zeros((1, 2, 3), np.uint8), np.full((1, 2, 3), 2, np.uint8))
-    4.0
+    if TYPE_CHECKING:
+        from ._decode import LoadedImage
+        from ._remap import Quantization
+        >>> mse(np.zeros((1, 2, 3), np.uint8), np.full((1, 2, 3), 2, np.uint8))
+        4.0
     """
     a = np.asarray(original)
     b = np.asarray(other)
@@ -133,8 +133,10 @@ class CompressionReport:
         """A few human-readable lines."""
         name = self.input_path or "image"
         frames = f" x {self.n_frames} frames" if self.n_frames > 1 else ""
-        lines = [f"{name}: {self.width}x{self.height}{frames}, {self.n_distinct_input} distinct colours -> "
-                 f"{self.n_colors_used} (asked {self.n_colors})"]
+        lines = [
+            f"{name}: {self.width}x{self.height}{frames}, {self.n_distinct_input} distinct colours -> "
+            f"{self.n_colors_used} (asked {self.n_colors})"
+        ]
         if self.n_distinct_input <= self.n_colors:
             lines.append("  the image has no more distinct colours than asked: all kept, exactly")
         lines.append(

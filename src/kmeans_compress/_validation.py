@@ -8,7 +8,8 @@ parameter, what is allowed and the value that was given.
 from __future__ import annotations
 
 import numbers
-from typing import Any, Sequence, Union
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ __all__ = [
 MAX_PALETTE = 256
 
 #: What a ``random_state`` may be: None, an int, a numpy Generator or RandomState.
-SeedLike = Union[None, int, np.integer, np.random.Generator, np.random.RandomState]
+SeedLike = None | int | np.integer | np.random.Generator | np.random.RandomState
 
 
 def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None, hint: str = "") -> int:
@@ -82,8 +83,9 @@ def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
 
 def check_n_colors(n_colors: Any, max_colors: int = MAX_PALETTE) -> int:
     """Validate a palette size: an integer in ``1 .. max_colors``."""
-    return check_int(n_colors, "n_colors", low=1, high=max_colors,
-                     hint=f"an indexed PNG holds at most {MAX_PALETTE} colours")
+    return check_int(
+        n_colors, "n_colors", low=1, high=max_colors, hint=f"an indexed PNG holds at most {MAX_PALETTE} colours"
+    )
 
 
 def check_rgb(image: Any) -> np.ndarray:
@@ -106,10 +108,7 @@ def is_sparse(X: Any) -> bool:
 def check_array(X: Any, name: str = "X", *, min_samples: int = 1) -> np.ndarray:
     """Return ``X`` as a finite, C-contiguous 2-D float64 array, or raise a clear error."""
     if is_sparse(X):
-        raise TypeError(
-            f"Sparse input is not supported for {name}; pass a dense array "
-            f"(for example {name}.toarray())."
-        )
+        raise TypeError(f"Sparse input is not supported for {name}; pass a dense array (for example {name}.toarray()).")
     arr = np.asarray(X)
     if np.iscomplexobj(arr):
         raise ValueError(f"Complex data not supported for {name}; got dtype {arr.dtype}.")
@@ -128,9 +127,7 @@ def check_array(X: Any, name: str = "X", *, min_samples: int = 1) -> np.ndarray:
             f"minimum of {min_samples} is required for {name}."
         )
     if arr.shape[1] < 1:
-        raise ValueError(
-            f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required."
-        )
+        raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
     if not np.isfinite(arr).all():
         raise ValueError(f"Input {name} contains NaN or inf; remove or impute those values.")
@@ -149,10 +146,7 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
     else:
         w = np.asarray(sample_weight, dtype=np.float64)
         if w.ndim != 1 or w.shape[0] != n_samples:
-            raise ValueError(
-                f"sample_weight must be a 1-D array of length n_samples={n_samples}, "
-                f"got shape {w.shape}."
-            )
+            raise ValueError(f"sample_weight must be a 1-D array of length n_samples={n_samples}, got shape {w.shape}.")
     if not np.isfinite(w).all():
         raise ValueError("sample_weight contains NaN or inf.")
     if (w < 0).any():
@@ -170,16 +164,12 @@ def check_random_state(random_state: SeedLike) -> np.random.Generator:
         return random_state
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(random_state.randint(0, 2**31 - 1))
-    raise TypeError(
-        f"random_state must be None, an int, a numpy Generator or RandomState, got {random_state!r}."
-    )
+    raise TypeError(f"random_state must be None, an int, a numpy Generator or RandomState, got {random_state!r}.")
 
 
 def check_centers(centers: Any, n_features: int, name: str = "centroids") -> np.ndarray:
     """Centres as a finite 2-D float64 array with ``n_features`` columns, or a clear error."""
     c = check_array(centers, name)
     if c.shape[1] != n_features:
-        raise ValueError(
-            f"{name} has {c.shape[1]} features (columns) but X has {n_features}; they must match."
-        )
+        raise ValueError(f"{name} has {c.shape[1]} features (columns) but X has {n_features}; they must match.")
     return c

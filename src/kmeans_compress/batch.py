@@ -23,10 +23,10 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator, Sequence, TextIO
-
+from typing import Any, TextIO
 
 from ._encode import write_atomic
 from ._exceptions import BatchUsageError, NoInputError
@@ -53,8 +53,17 @@ __all__ = [
 #: line is always tried, whatever its suffix).
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".webp", ".gif", ".tif", ".tiff", ".bmp"})
 _FIELDS = [
-    "input_path", "output_path", "status", "input_bytes", "output_bytes", "n_colors",
-    "n_colors_used", "mse", "psnr", "seconds", "error",
+    "input_path",
+    "output_path",
+    "status",
+    "input_bytes",
+    "output_bytes",
+    "n_colors",
+    "n_colors_used",
+    "mse",
+    "psnr",
+    "seconds",
+    "error",
 ]
 
 
@@ -84,8 +93,7 @@ def _walk(root: Path, recursive: bool, ext: str, skip: Path | None) -> Iterator[
         here = Path(folder)
         if recursive:
             dirs[:] = sorted(
-                d for d in dirs
-                if not d.startswith(".") and not (skip is not None and (here / d).resolve() == skip)
+                d for d in dirs if not d.startswith(".") and not (skip is not None and (here / d).resolve() == skip)
             )
         else:
             dirs[:] = []
@@ -129,8 +137,14 @@ def plan(
     def add(src: Path, dst: Path) -> None:
         key = os.path.normcase(os.path.abspath(dst))
         if key in taken:
-            rows.append(FileRow(input_path=str(src), output_path=str(dst), status="failed",
-                                error=f"{src}: same output file as {taken[key]} ({dst})"))
+            rows.append(
+                FileRow(
+                    input_path=str(src),
+                    output_path=str(dst),
+                    status="failed",
+                    error=f"{src}: same output file as {taken[key]} ({dst})",
+                )
+            )
             return
         taken[key] = str(src)
         tasks.append(Task(src=str(src), dst=str(dst), name=str(src)))
@@ -248,8 +262,10 @@ class BatchSummary:
     def line(self) -> str:
         """The summary line."""
         larger = f", {self.larger} not smaller (left alone)" if self.larger else ""
-        text = (f"{self.done} done, {self.skipped} skipped (up to date){larger}, {self.failed} failed; "
-                f"{self.bytes_before:,} bytes -> {self.bytes_after:,} bytes")
+        text = (
+            f"{self.done} done, {self.skipped} skipped (up to date){larger}, {self.failed} failed; "
+            f"{self.bytes_before:,} bytes -> {self.bytes_after:,} bytes"
+        )
         if self.bytes_before:
             text += f" ({100.0 * self.bytes_after / self.bytes_before:.1f} %)"
         return text + (" (interrupted)" if self.interrupted else "")
@@ -387,25 +403,38 @@ def run(
             merged, errors = shared_histogram(srcs, load, jobs=jobs, client=client)
             for n in sorted(errors):
                 t = replace(tasks[n], src=srcs[n])
-                row = FileRow(input_path=t.name, output_path=t.dst, status="failed", n_colors=options["n_colors"],
-                              error=_error_text(errors[n], t))
+                row = FileRow(
+                    input_path=t.name,
+                    output_path=t.dst,
+                    status="failed",
+                    n_colors=options["n_colors"],
+                    error=_error_text(errors[n], t),
+                )
                 summary.rows.append(row)
                 bar.message(f"{prog}: error: {row.error}")
                 bar.update(row)
             tasks = [t for n, t in enumerate(tasks) if n not in errors]
             if merged is not None:
                 palette = palette_from_histogram(
-                    merged, options["n_colors"], options["random_state"],
+                    merged,
+                    options["n_colors"],
+                    options["random_state"],
                     **{k: v for k, v in options.items() if k in ("n_init", "max_iter", "tol")},
                 )
-        file_options = FileOptions(**options, palette=palette, strip=strip, force=force,
-                                   skip_if_larger=skip_if_larger, resume=True)
+        file_options = FileOptions(
+            **options, palette=palette, strip=strip, force=force, skip_if_larger=skip_if_larger, resume=True
+        )
         work = [_absolute(t) for t in tasks] if client is not None else tasks
         planned = {t.name: t.dst for t in tasks}
         for _, res in execute(process_file, work, file_options, jobs=jobs, client=client):
             if isinstance(res, WorkerDied):
-                res = FileRow(input_path=res.item.name, output_path=res.item.dst, status="failed",
-                              n_colors=options["n_colors"], error=f"{res.item.name}: {res.message}")
+                res = FileRow(
+                    input_path=res.item.name,
+                    output_path=res.item.dst,
+                    status="failed",
+                    n_colors=options["n_colors"],
+                    error=f"{res.item.name}: {res.message}",
+                )
             if client is not None:
                 res = _relative(res, planned)
             summary.rows.append(res)

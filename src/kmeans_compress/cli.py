@@ -28,8 +28,9 @@ import json
 import os
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from . import __version__, _cli_sweep
 from ._cli_common import (
@@ -57,6 +58,7 @@ from ._cli_common import (
     seed,
     suffix,
 )
+from ._colorspace import SPACES
 from ._decode import DEFAULT_MAX_PIXELS, LoadedImage, load_image, sample_image_path
 from ._encode import OUTPUT_FORMATS
 from ._exceptions import (
@@ -67,8 +69,8 @@ from ._exceptions import (
     UnsupportedImageError,
 )
 from ._files import FileOptions, compress_file
-from ._colorspace import SPACES
 from ._validation import MAX_PALETTE
+
 
 def _add_main_options(p: argparse.ArgumentParser, inputs: bool = True) -> None:
     if inputs:
@@ -107,7 +109,9 @@ def _add_fidelity_options(p: argparse.ArgumentParser) -> None:
         metavar="MIN-MAX",
         help="PSNR in dB: the smallest palette reaching MAX; exit 99 if even the largest misses MIN",
     )
-    target.add_argument("--max-bytes", type=positive_int, metavar="N", help="the largest palette whose file fits in N bytes")
+    target.add_argument(
+        "--max-bytes", type=positive_int, metavar="N", help="the largest palette whose file fits in N bytes"
+    )
     g.add_argument("--space", choices=SPACES, default="rgb", help="colour space of the clustering (default rgb)")
     fs = g.add_mutually_exclusive_group()
     fs.add_argument("--dither", action="store_true", help="Floyd-Steinberg dithering with the K-means palette")
@@ -138,7 +142,9 @@ def _add_batch_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("-r", "--recursive", action="store_true", help="walk sub-folders of folder inputs")
     g.add_argument("-j", "--jobs", type=positive_int, metavar="N", help="worker processes (default: number of cores)")
     g.add_argument("--report", type=report_path, metavar="FILE", help="write one row per file to FILE (.csv or .json)")
-    g.add_argument("--shared-palette", action="store_true", help="one palette for all the inputs (merged colour histograms)")
+    g.add_argument(
+        "--shared-palette", action="store_true", help="one palette for all the inputs (merged colour histograms)"
+    )
     g.add_argument(
         "--dask",
         metavar="ADDRESS",
@@ -160,21 +166,38 @@ def _run_batch(args: argparse.Namespace) -> int:
         raise UsageError("-o - (stdout) takes one input file, not a folder or a batch")
     if getattr(args, "preview", None) is not None:
         raise UsageError("--preview takes one input file, not a folder or a batch")
-    unsupported = [name for name, on in (("--quality", args.quality is not None),
-                                         ("--max-bytes", args.max_bytes is not None)) if on]
+    unsupported = [
+        name
+        for name, on in (("--quality", args.quality is not None), ("--max-bytes", args.max_bytes is not None))
+        if on
+    ]
     if unsupported:
         raise UsageError(f"{unsupported[0]} is not available with folders or batch options yet")
     if Path(args.ext).suffix.lower() != ".png":
         raise UsageError(f"--ext {args.ext}: folders and batches write PNG; the suffix must end in .png")
     options = {
-        "n_colors": 16 if args.colors is None else args.colors, "random_state": args.seed,
-        "space": args.space, "dither": args.dither, "max_pixels": args.max_pixels, "frame": args.frame,
+        "n_colors": 16 if args.colors is None else args.colors,
+        "random_state": args.seed,
+        "space": args.space,
+        "dither": args.dither,
+        "max_pixels": args.max_pixels,
+        "frame": args.frame,
     }
     try:
         summary = batch.run(
-            args.inputs, args.output, options=options, ext=args.ext, recursive=args.recursive,
-            force=args.force, jobs=args.jobs, shared=args.shared_palette, report=args.report,
-            dask=args.dask, progress=None if not args.quiet else False, prog=PROG, strip=args.strip,
+            args.inputs,
+            args.output,
+            options=options,
+            ext=args.ext,
+            recursive=args.recursive,
+            force=args.force,
+            jobs=args.jobs,
+            shared=args.shared_palette,
+            report=args.report,
+            dask=args.dask,
+            progress=None if not args.quiet else False,
+            prog=PROG,
+            strip=args.strip,
             skip_if_larger=args.skip_if_larger,
         )
     except NoInputError as exc:  # like a missing input (exit 3)
@@ -256,8 +279,11 @@ def _write_preview(result: Any, args: argparse.Namespace) -> None:
 def build_parser(demo: bool = False) -> argparse.ArgumentParser:
     """The parser of ``kmeans-compress INPUT...``, or of ``kmeans-compress demo`` (no inputs, no batch options)."""
     if demo:
-        p = Parser(prog=f"{PROG} demo", description="Compress the embedded sample photo (chelsea.png) "
-                    "into the current folder or -o, with a comparison figure when matplotlib is installed.")
+        p = Parser(
+            prog=f"{PROG} demo",
+            description="Compress the embedded sample photo (chelsea.png) "
+            "into the current folder or -o, with a comparison figure when matplotlib is installed.",
+        )
     else:
         p = Parser(
             prog=PROG,
@@ -275,6 +301,7 @@ def build_parser(demo: bool = False) -> argparse.ArgumentParser:
 
 def _plan_outputs(inputs: list[str], output: str | None, ext: str) -> list[str]:
     """Output path of every input, or raise UsageError."""
+
     def beside(src: str, folder: Path | None) -> str:
         p = Path(src)
         return str((folder if folder is not None else p.parent) / (p.stem + ext))
@@ -295,9 +322,7 @@ def _plan_outputs(inputs: list[str], output: str | None, ext: str) -> list[str]:
     if len(inputs) > 1:
         raise UsageError(f"-o {output}: with several inputs, -o must be an existing folder")
     if out.suffix.lower() not in OUTPUT_FORMATS:
-        raise UsageError(
-            f"-o {output}: the output must end in {', '.join(OUTPUT_FORMATS)} (or be an existing folder)"
-        )
+        raise UsageError(f"-o {output}: the output must end in {', '.join(OUTPUT_FORMATS)} (or be an existing folder)")
     if not (out.parent if str(out.parent) else Path(".")).is_dir():
         raise OutputFolderError(f"-o {output}: the folder {out.parent} does not exist")
     return [output]
@@ -306,9 +331,17 @@ def _plan_outputs(inputs: list[str], output: str | None, ext: str) -> list[str]:
 def _file_options(args: argparse.Namespace) -> FileOptions:
     """The options of one file, as the command line gives them."""
     return FileOptions(
-        n_colors=args.colors, random_state=args.seed, space=args.space, dither=args.dither,
-        max_pixels=args.max_pixels, frame=args.frame, quality=args.quality, max_bytes=args.max_bytes,
-        strip=args.strip, force=args.force, skip_if_larger=args.skip_if_larger,
+        n_colors=args.colors,
+        random_state=args.seed,
+        space=args.space,
+        dither=args.dither,
+        max_pixels=args.max_pixels,
+        frame=args.frame,
+        quality=args.quality,
+        max_bytes=args.max_bytes,
+        strip=args.strip,
+        force=args.force,
+        skip_if_larger=args.skip_if_larger,
     )
 
 
@@ -402,7 +435,15 @@ def _compress_files(args: argparse.Namespace, jobs: list[tuple[str, str, str | N
                         for w in caught:
                             if not args.quiet:
                                 print(f"{PROG}: warning: {w.message}", file=sys.stderr)
-            except (UnsupportedImageError, OutputExistsError, OSError, ValueError, TypeError, MemoryError, SkippedLarger) as exc:
+            except (
+                UnsupportedImageError,
+                OutputExistsError,
+                OSError,
+                ValueError,
+                TypeError,
+                MemoryError,
+                SkippedLarger,
+            ) as exc:
                 failed += 1
                 codes.add(exit_code(exc))
                 own = (UnsupportedImageError, OutputExistsError, SkippedLarger, TargetNotMetError)
@@ -412,7 +453,13 @@ def _compress_files(args: argparse.Namespace, jobs: list[tuple[str, str, str | N
                         print(f"{PROG}: {msg}", file=sys.stderr)
                 else:
                     error(msg)
-                records.append({"input_path": src, "status": "skipped" if isinstance(exc, SkippedLarger) else "error", "error": msg})
+                records.append(
+                    {
+                        "input_path": src,
+                        "status": "skipped" if isinstance(exc, SkippedLarger) else "error",
+                        "error": msg,
+                    }
+                )
     except KeyboardInterrupt:
         error("interrupted")
         return EXIT_INTERRUPTED

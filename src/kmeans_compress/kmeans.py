@@ -423,9 +423,7 @@ class KMeans:
         if not isinstance(init, str):
             init = check_centers(init, X.shape[1], "init")
             if init.shape[0] != n_clusters:
-                raise ValueError(
-                    f"init has {init.shape[0]} centres but n_clusters={n_clusters}; they must match."
-                )
+                raise ValueError(f"init has {init.shape[0]} centres but n_clusters={n_clusters}; they must match.")
         best = None
         for _ in range(n_init):
             if isinstance(init, np.ndarray):

@@ -17,8 +17,9 @@ from __future__ import annotations
 import io as _io
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -36,8 +37,20 @@ INSTALL_HINT = "plotting needs matplotlib: pip install 'kmeans-compress[plot]'"
 
 # Backends that open windows and so need a display.
 _GUI_BACKENDS = {
-    "gtk3agg", "gtk3cairo", "gtk4agg", "gtk4cairo", "macosx", "qt5agg", "qt5cairo",
-    "qtagg", "qtcairo", "tkagg", "tkcairo", "wx", "wxagg", "wxcairo",
+    "gtk3agg",
+    "gtk3cairo",
+    "gtk4agg",
+    "gtk4cairo",
+    "macosx",
+    "qt5agg",
+    "qt5cairo",
+    "qtagg",
+    "qtcairo",
+    "tkagg",
+    "tkcairo",
+    "wx",
+    "wxagg",
+    "wxcairo",
 }
 
 
@@ -236,16 +249,22 @@ def plot_restarts(
     ncols = max(1, min(ncols, n_init))
     nrows = math.ceil(n_init / ncols)
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(3.6 * ncols, 3.3 * nrows + 0.5), squeeze=False, layout="constrained",
-        sharex=True, sharey=True,
+        nrows,
+        ncols,
+        figsize=(3.6 * ncols, 3.3 * nrows + 0.5),
+        squeeze=False,
+        layout="constrained",
+        sharex=True,
+        sharey=True,
     )
     for i, (history, idx, distortion) in enumerate(runs):
         ax = axes.flat[i]
         plot_progress_kmeans(X, history, idx, ax=ax)
         ax.get_legend().remove()
         mark = "  (best)" if i == best else ""
-        ax.set_title(f"start {i + 1}: J = {distortion:.3f}{mark}", fontsize=10,
-                     fontweight="bold" if i == best else "normal")
+        ax.set_title(
+            f"start {i + 1}: J = {distortion:.3f}{mark}", fontsize=10, fontweight="bold" if i == best else "normal"
+        )
         if i == best:
             for spine in ax.spines.values():
                 spine.set_edgecolor("red")
@@ -253,9 +272,7 @@ def plot_restarts(
     for ax in axes.flat[n_init:]:
         ax.set_visible(False)
     js = [r[2] for r in runs]
-    fig.suptitle(
-        f"K = {K}, {n_init} random starts: distortion J from {min(js):.3f} to {max(js):.3f}; keep the lowest"
-    )
+    fig.suptitle(f"K = {K}, {n_init} random starts: distortion J from {min(js):.3f} to {max(js):.3f}; keep the lowest")
     return _finish(fig, path, overwrite)
 
 
@@ -401,8 +418,7 @@ def plot_comparison(
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(
-        f"K = {rep.n_colors}: {n_bytes:,} bytes, {bpp:.2f} bits/pixel, "
-        f"{ratio:.1f}x smaller than 24-bit RGB, {quality}"
+        f"K = {rep.n_colors}: {n_bytes:,} bytes, {bpp:.2f} bits/pixel, {ratio:.1f}x smaller than 24-bit RGB, {quality}"
     )
     return _finish(fig, path, overwrite)
 
@@ -455,12 +471,17 @@ def plot_pixels_rgb(
     rng = np.random.default_rng(random_state)
     take = visible[np.sort(rng.choice(visible.size, size=min(int(n_samples), visible.size), replace=False))]
     pts = pixels[take, :3].astype(float)
-    ax.scatter(pts[:, 0], pts[:, 1], pts[:, 2], c=palette[labels[take], :3] / 255.0, s=6, alpha=0.6,
-               depthshade=False)
+    ax.scatter(pts[:, 0], pts[:, 1], pts[:, 2], c=palette[labels[take], :3] / 255.0, s=6, alpha=0.6, depthshade=False)
     shown = palette[palette[:, 3] > 0]
     ax.scatter(
-        shown[:, 0], shown[:, 1], shown[:, 2], c=shown[:, :3] / 255.0, s=90, edgecolors="black",
-        linewidths=1.2, depthshade=False,
+        shown[:, 0],
+        shown[:, 1],
+        shown[:, 2],
+        c=shown[:, :3] / 255.0,
+        s=90,
+        edgecolors="black",
+        linewidths=1.2,
+        depthshade=False,
     )
     ax.set_xlabel("R")
     ax.set_ylabel("G")
@@ -559,7 +580,10 @@ def plot_rate_distortion(
     ax1b.set_ylabel("PSNR (dB)", color="tab:green")
     e = _elbow(kk, mse)
     ax1.annotate(
-        f"elbow: K = {kk[e]}", xy=(kk[e], mse[e]), xytext=(0.25, 0.88), textcoords="axes fraction",
+        f"elbow: K = {kk[e]}",
+        xy=(kk[e], mse[e]),
+        xytext=(0.25, 0.88),
+        textcoords="axes fraction",
         arrowprops={"arrowstyle": "->", "color": "black"},
     )
     ax1.set_title("error against K")
