@@ -561,6 +561,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "sweep":
         return _sweep_main(argv[1:])
+    if argv and argv[0] == "serve":  # the local web page (kmeans_compress/_web.py, the [web] extra)
+        from ._web import main as serve_main
+
+        return serve_main(argv[1:])
     try:
         demo = bool(argv) and argv[0] == "demo"
         args = build_parser().parse_args(["demo"] + argv[1:] if demo else argv)
