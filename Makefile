@@ -4,12 +4,13 @@
 #   make smoke  in the demo's runtime-only .venv: every kernel and output path, outputs checked (scripts/smoke.py)
 #   make check-install  build a wheel and an sdist, install the wheel into a new venv, run it from outside the repo
 #   make notebook  re-execute docs/tutorial.ipynb and store it with its outputs
+#   make browser  Debian's chromium for the web page's browser test (tests/test_web_browser.py), when missing
 #   make bench  install the bench group (+ the pngquant Debian package when possible), run the benchmark
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test smoke dist check-install notebook bench clean
+.PHONY: demo test browser smoke dist check-install notebook bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +27,15 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 demo: $(VENV)/.installed
 	$(BIN)/kmeans-compress demo --force
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test browser
 	$(BIN)/python -m pytest
+
+# The browser test drives Debian's chromium through the playwright package (never playwright's own
+# browser downloads); without apt-get (or root) that test skips with a notice.
+browser:
+	@test -x /usr/bin/chromium || apt-get install -y -q chromium >/dev/null 2>&1 \
+		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1) \
+		|| echo "notice: could not install the chromium Debian package; the browser test will be skipped"
 
 # Runs in the environment `make demo` builds (no test group): what a user's install has.
 smoke: $(VENV)/.installed

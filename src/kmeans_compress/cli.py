@@ -474,7 +474,14 @@ def _compress_files(args: argparse.Namespace, jobs: list[tuple[str, str, str | N
 
 
 #: Subcommands: the first argument names one, otherwise the arguments are inputs.
-COMMANDS = {"demo": _cmd_demo, "sweep": _cli_sweep.run}
+def _cmd_serve(argv: list[str]) -> int:
+    """``kmeans-compress serve``: the local web page (``kmeans_compress/_web.py``, the [web] extra)."""
+    from ._web import main as serve_main
+
+    return serve_main(argv)
+
+
+COMMANDS = {"demo": _cmd_demo, "sweep": _cli_sweep.run, "serve": _cmd_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,275 @@
+"""kmeans-compress serve: the web page's API, through Starlette's test client."""
+
+import io
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("starlette")
+pytest.importorskip("httpx")
+
+from starlette.testclient import TestClient  # noqa: E402
+
+import kmeans_compress as kc  # noqa: E402
+from kmeans_compress import _web  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def png_bytes(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def sample() -> bytes:
+    return kc.sample_image_path().read_bytes()
+
+
+@pytest.fixture(scope="module")
+def small() -> bytes:
+    rng = np.random.default_rng(0)
+    return png_bytes(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8))
+
+
+@pytest.fixture(scope="module")
+def client():
+    app = _web.create_app(max_upload_bytes=300_000, max_pixels=200_000)
+    with TestClient(app) as c:
+        yield c
+
+
+def upload(c, data: bytes, name: str = "photo.png") -> dict:
+    r = c.post(f"/api/images?name={name}", content=data)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_page_and_static_files(client):
+    page = client.get("/")
+    assert page.status_code == 200 and '<script src="/static/app.js">' in page.text
+    for name in ("app.js", "app.css"):
+        assert client.get(f"/static/{name}").status_code == 200
+    # nothing fetched from elsewhere: the page names no other host
+    for text in (page.text, client.get("/static/app.js").text, client.get("/static/app.css").text):
+        assert "http://" not in text and "https://" not in text
+
+
+def test_happy_path_is_the_cli_file(client, sample, tmp_path):
+    info = upload(client, sample, "chelsea.png")
+    assert (info["width"], info["height"], info["input_bytes"]) == (451, 300, len(sample))
+    r = client.post("/api/compress", json={"id": info["id"], "k": 8, "space": "lab", "dither": True, "seed": 3})
+    assert r.status_code == 200, r.text
+    j = r.json()
+    assert j["command"] == "kmeans-compress chelsea.png -k 8 --space lab --dither --seed 3 -o chelsea.kmc.png"
+    assert len(j["palette"]) == 8 and abs(sum(j["shares"]) - 1) < 1e-5
+    assert j["shares"] == sorted(j["shares"], reverse=True)  # most frequent first, as the palette
+    png = client.get(j["png_url"])
+    assert png.headers["content-type"] == "image/png"
+    assert "chelsea.kmc.png" in png.headers["content-disposition"]
+    assert len(png.content) == j["report"]["output_bytes"]
+    # the command line's file: same bytes
+    (tmp_path / "chelsea.png").write_bytes(sample)
+    cmd = [
+        sys.executable,
+        "-m",
+        "kmeans_compress",
+        "chelsea.png",
+        "-k",
+        "8",
+        "--space",
+        "lab",
+        "--dither",
+        "--seed",
+        "3",
+        "-o",
+        "chelsea.kmc.png",
+        "-q",
+    ]
+    subprocess.run(cmd, cwd=tmp_path, check=True)
+    assert (tmp_path / "chelsea.kmc.png").read_bytes() == png.content
+    heat = Image.open(io.BytesIO(client.get(j["heat_url"]).content))
+    assert heat.size == (451, 300)
+
+
+def test_same_upload_is_decoded_once(client, small):
+    server = client.app.state.server
+    a = upload(client, small, "a.png")
+    n = len(server.images)
+    b = upload(client, small, "b.png")
+    assert a["id"] == b["id"] and len(server.images) == n and b["name"] == "b.png"
+
+
+@pytest.mark.parametrize(
+    "data, status, message",
+    [
+        (b"", 415, "x.png: the file is empty (0 bytes)"),
+        (b"not an image at all", 415, "x.png: not an image file Pillow can read"),
+        (kc.sample_image_path().read_bytes()[:2000], 415, "x.png: damaged or truncated image"),
+        (png_bytes(np.zeros((500, 500), np.uint8)), 413, "250,000 pixels is more than the limit of 200,000"),
+        (b"\x89PNG" + bytes(400_000), 413, "larger than the limit of 300,000 bytes"),
+    ],
+    ids=["empty", "not-an-image", "truncated", "too-many-pixels", "too-many-bytes"],
+)
+def test_bad_upload_gets_the_cli_line(client, data, status, message):
+    r = client.post("/api/images?name=x.png", content=data)
+    assert r.status_code == status
+    err = r.json()["error"]
+    assert err.startswith("kmeans-compress: error: ") and message in err and "\n" not in err
+    assert "Traceback" not in r.text
+
+
+def test_upload_name_is_cleaned(client, small):
+    info = upload(client, small, "..%2F..%2Fetc%2Fpasswd")
+    assert info["name"] == "passwd"
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"k": 0}, "argument -k/--colors: must be from 1 to 256"),
+        ({"k": 257}, "got 257"),
+        ({"k": "many"}, "'many' is not an integer"),
+        ({"k": 2.5}, "2.5 is not an integer"),
+        ({"space": "hsv"}, "argument --space: invalid choice: 'hsv'"),
+        ({"seed": -1}, "argument --seed: must be >= 0"),
+        ({"dither": "maybe"}, "dither: expected 0 or 1"),
+    ],
+)
+def test_bad_options(client, small, options, message):
+    info = upload(client, small)
+    r = client.post("/api/compress", json={"id": info["id"], **options})
+    assert r.status_code == 400 and message in r.json()["error"]
+    q = "&".join(f"{k}={v}" for k, v in options.items())
+    assert client.get(f"/api/result.png?id={info['id']}&{q}").status_code == 400
+
+
+def test_bad_requests(client):
+    assert client.post("/api/compress", content=b"{", headers={"content-type": "application/json"}).status_code == 400
+    assert client.post("/api/compress", json=[1]).status_code == 400
+    r = client.post("/api/compress", json={"id": "0" * 20, "k": 4})
+    assert r.status_code == 404 and r.json()["gone"] is True
+    assert client.get("/api/batch/nope").status_code == 404
+
+
+def test_stale_slider_positions_are_dropped():
+    jobs = _web.Jobs(1)
+    release = threading.Event()
+    ran = []
+    first = threading.Thread(target=lambda: jobs.run(lambda: (release.wait(5), ran.append(1))))
+    first.start()
+    while not jobs.running:
+        time.sleep(0.01)
+    results = {}
+
+    def move(seq):
+        jobs.announce("page", seq)
+        try:
+            results[seq] = jobs.run(lambda: ran.append(seq) or seq, "page", seq)
+        except _web.Stale:
+            results[seq] = "stale"
+
+    waiting = [threading.Thread(target=move, args=(s,)) for s in (1, 2, 3)]
+    for t in waiting:
+        t.start()
+        time.sleep(0.05)
+    release.set()
+    for t in [first, *waiting]:
+        t.join(5)
+    assert results == {1: "stale", 2: "stale", 3: 3} and ran == [1, 3] and jobs.dropped == 2
+
+
+def test_several_requests_at_once_one_job_per_slot(sample):
+    app = _web.create_app(slots=2)
+    with TestClient(app) as c:
+        info = upload(c, sample, "chelsea.png")
+        out: dict = {}
+
+        def ask(k):
+            out[k] = c.post("/api/compress", json={"id": info["id"], "k": k})
+
+        threads = [threading.Thread(target=ask, args=(k,)) for k in (2, 3, 4, 5, 6, 7)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert {k: r.status_code for k, r in out.items()} == {k: 200 for k in (2, 3, 4, 5, 6, 7)}
+        assert {k: r.json()["report"]["n_colors_used"] for k, r in out.items()} == {k: k for k in out}
+        assert 1 <= app.state.server.jobs.peak <= 2
+
+
+def test_cache_is_bounded_in_bytes(small):
+    app = _web.create_app(cache_bytes=3 * 24 * 32 * 3)  # three small images
+    with TestClient(app) as c:
+        ids = []
+        for seed in range(6):
+            a = np.random.default_rng(seed).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+            ids.append(upload(c, png_bytes(a))["id"])
+        server = app.state.server
+        assert len(server.images) == 3 and server.images.nbytes <= 3 * 24 * 32 * 3
+        assert c.post("/api/compress", json={"id": ids[0]}).status_code == 404  # evicted: the page re-sends
+        assert c.post("/api/compress", json={"id": ids[-1], "k": 4}).status_code == 200
+
+
+def test_batch_zip_with_report(client, sample, small):
+    r = client.post("/api/batch?k=4")
+    assert r.status_code == 200
+    job = r.json()["id"]
+    for name, data in (("a.png", small), ("a.png", small), ("bad.png", b"nope"), ("cat.png", sample)):
+        assert client.post(f"/api/batch/{job}/files?name={name}", content=data).status_code == 200
+    assert client.get(f"/api/batch/{job}/zip").status_code == 409  # not yet
+    assert client.post(f"/api/batch/{job}/start").status_code == 200
+    for _ in range(300):
+        status = client.get(f"/api/batch/{job}").json()
+        if status["state"] in ("done", "failed"):
+            break
+        time.sleep(0.1)
+    assert status["state"] == "done" and status["done"] == 4
+    assert any("bad.png" in e for e in status["errors"])
+    z = zipfile.ZipFile(io.BytesIO(client.get(status["zip_url"]).content))
+    assert sorted(z.namelist()) == ["a (2).kmc.png", "a.kmc.png", "cat.kmc.png", "report.csv"]
+    report = z.read("report.csv").decode()
+    assert report.startswith("input_path,output_path,status") and "bad.png" in report and "failed" in report
+    assert "images/cat.png,compressed/cat.kmc.png,done" in report and "kmeans-compress-serve" not in report
+    assert Image.open(io.BytesIO(z.read("cat.kmc.png"))).mode == "P"
+    assert client.post(f"/api/batch/{job}/start").status_code == 409
+
+
+def test_temporary_folder_is_removed(small):
+    app = _web.create_app()
+    with TestClient(app) as c:
+        job = c.post("/api/batch").json()["id"]
+        c.post(f"/api/batch/{job}/files?name=a.png", content=small)
+        folder = app.state.server.temp_folder()
+        assert folder.is_dir()
+    assert not folder.exists()
+
+
+def test_command_line_quoting():
+    o = _web.Options(n_colors=4, strip=True)
+    assert _web.command_line("it's.png", o) == "kmeans-compress 'it'\"'\"'s.png' -k 4 --strip -o 'it'\"'\"'s.kmc.png'"
+    assert _web.command_line("demo", o).startswith("kmeans-compress ./demo -k 4")
+
+
+def test_serve_without_the_web_extra(monkeypatch, capsys):
+    monkeypatch.setattr(_web, "_MISSING", "starlette")
+    from kmeans_compress.cli import main
+
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "kmeans-compress: error: serve needs the web extra (starlette is not installed): "
+        "pip install 'kmeans-compress[web]'"
+    )
+
+
+def test_serve_listens_on_localhost_by_default():
+    args = _web._parser().parse_args([])
+    assert (args.host, args.port) == ("127.0.0.1", 8000)
