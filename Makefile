@@ -1,6 +1,7 @@
 # Two entry points, each self-contained on a fresh machine with Python 3.11:
 #   make demo   create .venv, install the package, compress the embedded sample image
 #   make test   create .venv, install the package with its test group, run the tests
+#   make lint   ruff (lint and format check) and mypy on the package, tests, benchmarks and scripts
 #   make smoke  in the demo's runtime-only .venv: every kernel and output path, outputs checked (scripts/smoke.py)
 #   make check-install  build a wheel and an sdist, install the wheel into a new venv, run it from outside the repo
 #   make notebook  re-execute docs/tutorial.ipynb and store it with its outputs
@@ -10,7 +11,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test browser smoke dist check-install notebook bench clean
+.PHONY: demo test lint browser smoke dist check-install notebook bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +30,11 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test browser
 	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/mypy
 
 # The browser test drives Debian's chromium through the playwright package (never playwright's own
 # browser downloads); without apt-get (or root) that test skips with a notice.

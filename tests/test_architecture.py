@@ -55,7 +55,7 @@ def test_stages_never_import_a_front_end_at_module_level(path):
 def test_every_public_name_is_exported_and_documented():
     for name in kmeans_compress.__all__:
         obj = getattr(kmeans_compress, name)
-        if name != "__version__":
+        if callable(obj) and isinstance(obj, type | type(len) | type(_imports)):  # classes and functions
             assert obj.__doc__, f"kmeans_compress.{name} has no docstring"
     assert callable(kmeans_compress.quantize), "kmeans_compress.quantize is the function, not a module"
 

@@ -12,7 +12,7 @@ from ._compress import (
     compress_to_size,
     compress_with_palette,
 )
-from ._decode import LoadedImage, load_image, sample_image_path
+from ._decode import ImageLike, LoadedImage, load_image, sample_image_path
 from ._encode import encode_image, encode_png, write_atomic
 from ._exceptions import (
     ImageNotFoundError,
@@ -28,6 +28,7 @@ from ._remap import Quantization
 from ._report import CompressionReport, mse, psnr, tutorial_bits
 from ._shared import shared_palette
 from ._sweep import sweep
+from ._validation import SeedLike
 from .kmeans import (
     KMeans,
     compute_centroids,
@@ -45,6 +46,7 @@ __all__ = [
     "CompressionResult",
     "FileOptions",
     "FileOutcome",
+    "ImageLike",
     "ImageNotFoundError",
     "ImageTooLargeError",
     "KMeans",
@@ -52,6 +54,7 @@ __all__ = [
     "NotFittedError",
     "OutputExistsError",
     "Quantization",
+    "SeedLike",
     "TargetNotMetError",
     "UnsupportedImageError",
     "__version__",

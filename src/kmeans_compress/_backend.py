@@ -102,7 +102,8 @@ def _import_kernels() -> Any:
         import numba
 
         user = getattr(os, "getuid", lambda: "user")()
-        numba.config.CACHE_DIR = os.path.join(tempfile.gettempdir(), f"kmeans-compress-numba-{user}")
+        folder = os.path.join(tempfile.gettempdir(), f"kmeans-compress-numba-{user}")
+        numba.config.CACHE_DIR = folder  # type: ignore[attr-defined]  # numba's config module is untyped
         from . import _numba_kernels
     return _numba_kernels
 

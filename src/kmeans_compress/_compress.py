@@ -12,15 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from PIL import Image
 
-from ._decode import DEFAULT_MAX_PIXELS, LoadedImage, load_image
+from ._decode import DEFAULT_MAX_PIXELS, ImageLike, LoadedImage, load_image
 from ._encode import encode_animation, output_format, write_atomic
 from ._exceptions import TargetNotMetError, UnsupportedImageError
 from ._palette import check_palette
 from ._quantize import quantize_image
 from ._remap import Quantization, map_to_palette
 from ._report import CompressionReport, build_report
+from ._validation import SeedLike
 
 __all__ = [
     "CompressionResult",
@@ -98,7 +100,7 @@ _PRELOAD_MIN_WORK = 1 << 24
 _PRELOAD_MAX_PIXELS = 1 << 23
 
 
-def _preload_kernels_for(image: Any, n_colors: Any) -> None:
+def _preload_kernels_for(image: ImageLike, n_colors: int) -> None:
     """Start loading the compiled kernels in the background if ``image`` (a path) is large."""
     if not isinstance(image, (str, os.PathLike)) or not isinstance(n_colors, int):
         return
@@ -116,9 +118,9 @@ def _preload_kernels_for(image: Any, n_colors: Any) -> None:
 
 
 def compress(
-    image: Any,
+    image: ImageLike,
     n_colors: int = 16,
-    random_state: Any = 0,
+    random_state: SeedLike = 0,
     *,
     space: str = "rgb",
     dither: bool = False,
@@ -182,8 +184,8 @@ def compress(
 
 
 def compress_with_palette(
-    image: Any,
-    palette: Any,
+    image: ImageLike,
+    palette: ArrayLike,
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     frame: int | None = None,
@@ -213,7 +215,9 @@ def compress_with_palette(
     return _compress_loaded(loaded, lambda rgb, alpha: map_to_palette(rgb, pal), pal.shape[0], start)
 
 
-def load_for_palette(image: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, frame: int | None = None) -> LoadedImage:
+def load_for_palette(
+    image: ImageLike, *, max_pixels: int = DEFAULT_MAX_PIXELS, frame: int | None = None
+) -> LoadedImage:
     """Load an image to be mapped to a given RGB palette; refuse one with transparency."""
     loaded = _load(image, max_pixels, frame)
     if loaded.alpha is not None:
@@ -235,7 +239,7 @@ def stacked_frames(loaded: LoadedImage) -> tuple[np.ndarray, np.ndarray | None]:
     return rgb, alpha
 
 
-def _load(image: Any, max_pixels: int, frame: int | None) -> LoadedImage:
+def _load(image: ImageLike, max_pixels: int, frame: int | None) -> LoadedImage:
     return image if isinstance(image, LoadedImage) else load_image(image, max_pixels=max_pixels, frame=frame)
 
 
@@ -265,7 +269,7 @@ def _compress_loaded(
     )
 
 
-def _search_smallest(ok: Any, lo: int, hi: int) -> int:
+def _search_smallest(ok: Callable[[int], bool], lo: int, hi: int) -> int:
     """Smallest k in [lo, hi] with ok(k), assuming ok is monotone and ok(hi) holds."""
     while lo < hi:
         mid = (lo + hi) // 2
@@ -277,7 +281,7 @@ def _search_smallest(ok: Any, lo: int, hi: int) -> int:
 
 
 def compress_to_quality(
-    image: Any,
+    image: ImageLike,
     min_psnr: float,
     max_psnr: float,
     *,
@@ -328,7 +332,7 @@ def compress_to_quality(
 
 
 def compress_to_size(
-    image: Any,
+    image: ImageLike,
     max_bytes: int,
     *,
     fmt: str = "PNG",

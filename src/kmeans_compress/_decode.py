@@ -35,14 +35,14 @@ import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from ._exceptions import ImageNotFoundError, ImageTooLargeError, UnsupportedImageError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "LoadedImage", "load_image", "sample_image_path"]
+__all__ = ["DEFAULT_MAX_PIXELS", "ImageLike", "LoadedImage", "load_image", "sample_image_path"]
 
 #: Inputs with more pixels than this are refused (a decompression-bomb guard);
 #: ``load_image(max_pixels=...)`` and the CLI's ``--max-pixels`` change it.
@@ -102,6 +102,11 @@ def sample_image_path() -> Path:
     """
     return Path(str(resources.files("kmeans_compress") / "data" / "chelsea.png"))
 
+
+#: What :func:`load_image` (and so every function that takes an image) accepts: a path, the
+#: bytes of an image file, a PIL image, an (H, W), (H, W, 3) or (H, W, 4) array, or an
+#: already loaded image.
+ImageLike = Union[str, "os.PathLike[str]", bytes, Image.Image, np.ndarray, LoadedImage]
 
 _GRAY_16 = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
@@ -225,7 +230,7 @@ def _open_checked(path: Any, max_pixels: int) -> Image.Image:
 
 
 def load_image(
-    source: Any,
+    source: ImageLike,
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     frame: int | None = None,

@@ -229,9 +229,8 @@ def compress_file(
 
 def _compress(src: str | os.PathLike[str] | LoadedImage, opts: FileOptions, fmt: str) -> CompressionResult:
     """The one call into the pipeline: a given palette, a quality or size target, or a palette size."""
-    load = {"max_pixels": opts.max_pixels, "frame": opts.frame}
     if opts.palette is not None:
-        return compress_with_palette(src, opts.palette, **load)
+        return compress_with_palette(src, opts.palette, max_pixels=opts.max_pixels, frame=opts.frame)
     kwargs = opts.compress_options()
     k = kwargs.pop("n_colors")
     if opts.quality is not None:

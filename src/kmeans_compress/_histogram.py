@@ -12,6 +12,7 @@ counts and the keys to look every pixel up again.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -169,7 +170,7 @@ def color_histogram(pixel_keys: np.ndarray) -> ColorHistogram:
     return ColorHistogram(colors=unpack_rgb(keys), counts=counts, keys=keys)
 
 
-def merge_histograms(histograms) -> ColorHistogram:
+def merge_histograms(histograms: Iterable[ColorHistogram]) -> ColorHistogram:
     """Sum several colour histograms into one (the counts of shared colours add up).
 
     Merging is associative and commutative and the result is sorted by key, so

@@ -198,6 +198,7 @@ def nearest_palette(
             return labels, np.einsum("ij,ij->i", diff, diff)
     if f * 255 * 255 >= (1 << 24):  # too many channels for exact float32
         labels, d2f = nearest_centers(colors.astype(np.float64), palette.astype(np.float64))
+        assert d2f is not None  # asked for (return_distances defaults to True)
         return labels, np.rint(d2f).astype(np.int64)
     X = colors.astype(np.float32)
     C = palette.astype(np.float32)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import combinations
-from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._fit import fit_palette
 from ._histogram import ColorHistogram
@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-def check_palette(palette: Any) -> np.ndarray:
+def check_palette(palette: ArrayLike) -> np.ndarray:
     """A palette as (K, 3) uint8, K from 1 to 256; ValueError otherwise."""
     pal = np.asarray(palette)
     if pal.ndim != 2 or pal.shape[1] != 3 or not 1 <= pal.shape[0] <= 256:

@@ -76,8 +76,13 @@ def execute(
     limit = 2 * jobs
     # Only this process holds parent_end: its end (close or death) is EOF on parent_alive in every worker.
     parent_alive, parent_end = ctx.Pipe(duplex=False)
-    pool_args = dict(max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(parent_alive, parent_end))
-    pool = ProcessPoolExecutor(**pool_args)
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(parent_alive, parent_end)
+        )
+
+    pool = new_pool()
     inflight: dict[Any, Any] = {}
     try:
         while True:
@@ -102,7 +107,7 @@ def execute(
                     yield it, WorkerDied(it)
                 inflight.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
-                pool = ProcessPoolExecutor(**pool_args)
+                pool = new_pool()
     except BaseException:  # Ctrl-C or the caller stopped: don't wait for the files in progress
         for proc in list((getattr(pool, "_processes", None) or {}).values()):
             proc.terminate()

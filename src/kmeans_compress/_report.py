@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 if TYPE_CHECKING:
     from ._decode import LoadedImage
@@ -32,18 +33,19 @@ def tutorial_bits(n_pixels: int, n_colors: int) -> tuple[int, int]:
     return 24 * n_pixels, n_colors * 24 + n_pixels * bits_per_index
 
 
-def mse(original: Any, other: Any) -> float:
+def mse(original: ArrayLike, other: ArrayLike) -> float:
     """Mean squared error per channel on the 0-255 scale.
 
-        Examples
-        --------
-        >>> import numpy as np
+            Examples
+            --------
+            >>> import numpy as np
+    from numpy.typing import ArrayLike
 
-    if TYPE_CHECKING:
-        from ._decode import LoadedImage
-        from ._remap import Quantization
-        >>> mse(np.zeros((1, 2, 3), np.uint8), np.full((1, 2, 3), 2, np.uint8))
-        4.0
+        if TYPE_CHECKING:
+            from ._decode import LoadedImage
+            from ._remap import Quantization
+            >>> mse(np.zeros((1, 2, 3), np.uint8), np.full((1, 2, 3), 2, np.uint8))
+            4.0
     """
     a = np.asarray(original)
     b = np.asarray(other)

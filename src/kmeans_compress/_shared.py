@@ -14,16 +14,19 @@ from typing import Any
 import numpy as np
 
 from ._compress import load_for_palette, stacked_frames
-from ._decode import DEFAULT_MAX_PIXELS, load_image
+from ._decode import DEFAULT_MAX_PIXELS, ImageLike, LoadedImage, load_image
 from ._exceptions import UnsupportedImageError
 from ._histogram import ColorHistogram, color_histogram, merge_histograms, pack_rgb_u32
 from ._palette import palette_from_histogram
 from ._parallel import WorkerDied, execute
+from ._validation import SeedLike
 
 __all__ = ["frames_histogram", "image_histogram", "shared_histogram", "shared_palette"]
 
 
-def image_histogram(image: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, frame: int | None = None) -> ColorHistogram:
+def image_histogram(
+    image: ImageLike, *, max_pixels: int = DEFAULT_MAX_PIXELS, frame: int | None = None
+) -> ColorHistogram:
     """Colour histogram of one image (a path, PIL image or array), for :func:`merge_histograms`.
 
     Every frame of an animation counts, as :func:`compress_with_palette` maps
@@ -32,7 +35,7 @@ def image_histogram(image: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, frame: 
     return frames_histogram(load_image(image, max_pixels=max_pixels, frame=frame))
 
 
-def frames_histogram(loaded: Any) -> ColorHistogram:
+def frames_histogram(loaded: LoadedImage) -> ColorHistogram:
     """The RGB histogram of every frame of a loaded image together."""
     rgb, _ = stacked_frames(loaded)
     return color_histogram(pack_rgb_u32(rgb.reshape(-1, 3)))
@@ -82,9 +85,9 @@ def shared_histogram(
 
 
 def shared_palette(
-    images: Iterable[Any],
+    images: Iterable[ImageLike],
     n_colors: int = 16,
-    random_state: Any = 0,
+    random_state: SeedLike = 0,
     *,
     jobs: int = 1,
     client: Any = None,

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import Any
 
 from ._compress import CompressionResult, compress
-from ._decode import load_image
-from ._validation import check_n_colors
+from ._decode import ImageLike, load_image
+from ._validation import SeedLike, check_n_colors
 
 __all__ = ["DEFAULT_KS", "sweep"]
 
@@ -16,7 +15,7 @@ __all__ = ["DEFAULT_KS", "sweep"]
 DEFAULT_KS = (2, 4, 8, 16, 32, 64, 128, 256)
 
 
-def sweep(image: Any, ks: Iterable[int] = DEFAULT_KS, random_state: Any = 0) -> list[CompressionResult]:
+def sweep(image: ImageLike, ks: Iterable[int] = DEFAULT_KS, random_state: SeedLike = 0) -> list[CompressionResult]:
     """Compress ``image`` once for every palette size in ``ks``.
 
     The image is decoded once. Every result's ``report.output_bytes`` is the size

@@ -493,7 +493,12 @@ def _run_batch(job: _Batch, max_pixels: int) -> None:
         job.done = len(summary.rows)
         # The report names files as the command line run in the job's folder would (images/a.png).
         rows = [
-            dataclasses.replace(r, **{f: job.relative(getattr(r, f)) for f in ("input_path", "output_path", "error")})
+            dataclasses.replace(
+                r,
+                input_path=job.relative(r.input_path) or r.input_path,
+                output_path=job.relative(r.output_path),
+                error=job.relative(r.error),
+            )
             for r in summary.rows
         ]
         batch.write_report(report, rows)

@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol
 
 from ._encode import write_atomic
 from ._exceptions import BatchUsageError, NoInputError
@@ -287,10 +287,18 @@ def write_report(path: str | os.PathLike[str], rows: Sequence[FileRow]) -> None:
     write_atomic(p, text.encode("utf-8"), overwrite=True)
 
 
+class TextStream(Protocol):
+    """Where :func:`run` writes messages and the progress line (``sys.stderr`` by default)."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
 class _Progress:
     """One self-rewriting line on a terminal: files, files/s, bytes saved."""
 
-    def __init__(self, total: int, stream: TextIO, enabled: bool) -> None:
+    def __init__(self, total: int, stream: TextStream, enabled: bool) -> None:
         self.total, self.stream, self.enabled = total, stream, enabled
         self.n = self.failed = self.saved = 0
         self.start = self.last = time.perf_counter()
@@ -335,7 +343,7 @@ def run(
     report: str | os.PathLike[str] | None = None,
     dask: Any = None,
     progress: bool | None = None,
-    stream: TextIO | None = None,
+    stream: TextStream | None = None,
     prog: str = "kmeans-compress",
     strip: bool = False,
     skip_if_larger: bool = False,
@@ -385,7 +393,7 @@ def run(
     for r in rows:
         r.n_colors = options["n_colors"]
     if progress is None:
-        progress = hasattr(stream, "isatty") and stream.isatty()
+        progress = bool(getattr(stream, "isatty", lambda: False)())
     bar = _Progress(len(tasks) + len(rows), stream, bool(progress))
     for r in rows:
         bar.message(f"{prog}: error: {r.error}")

@@ -236,7 +236,11 @@ def _add_plot_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _plan_preview(args: argparse.Namespace, demo: bool, jobs: list[tuple[str, str, str | None]]) -> None:
+#: One file of a run: (input or '-', output or '-', name shown in the report or None).
+Job = tuple[str, str, str | None]
+
+
+def _plan_preview(args: argparse.Namespace, demo: bool, jobs: Sequence[Job]) -> None:
     """Check --preview before any work; for ``demo``, choose the figure's path when matplotlib is there."""
     from .plots import INSTALL_HINT, matplotlib_available
 
@@ -407,7 +411,7 @@ def _usage_failed(exc: UsageError) -> int:
     return EXIT_CANT_WRITE if isinstance(exc, OutputFolderError) else EXIT_USAGE
 
 
-def _check_single(args: argparse.Namespace, jobs: list[tuple[str, str, str | None]], demo: bool) -> None:
+def _check_single(args: argparse.Namespace, jobs: Sequence[Job], demo: bool) -> None:
     """The checks of a file-by-file run that need no work done yet; fills in the palette size."""
     _plan_preview(args, demo, jobs)
     if jobs[0][1] == "-":
@@ -419,7 +423,7 @@ def _check_single(args: argparse.Namespace, jobs: list[tuple[str, str, str | Non
         args.colors = MAX_PALETTE if (args.quality is not None or args.max_bytes is not None) else 16
 
 
-def _compress_files(args: argparse.Namespace, jobs: list[tuple[str, str, str | None]]) -> int:
+def _compress_files(args: argparse.Namespace, jobs: Sequence[Job]) -> int:
     """Run :func:`_run_one` on every (input, output, display name); the exit status of them all."""
     records: list[dict[str, Any]] = []
     failed = 0

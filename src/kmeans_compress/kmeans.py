@@ -22,6 +22,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._exceptions import NotFittedError
 from ._lloyd import lloyd, plusplus_init, random_init, tolerance, update_centers, weighted_sums
@@ -50,7 +51,7 @@ __all__ = [
 # --------------------------------------------------------------------------- the tutorial's functions
 
 
-def find_closest_centroids(X: Any, centroids: Any) -> np.ndarray:
+def find_closest_centroids(X: ArrayLike, centroids: ArrayLike) -> np.ndarray:
     """Index of the closest centroid for every example.
 
     Parameters
@@ -78,7 +79,7 @@ def find_closest_centroids(X: Any, centroids: Any) -> np.ndarray:
     return exact_nearest_centers(X, centroids).astype(int, copy=False)
 
 
-def compute_centroids(X: Any, idx: Any, K: int) -> np.ndarray:
+def compute_centroids(X: ArrayLike, idx: ArrayLike, K: int) -> np.ndarray:
     """New centroids: the mean of the examples assigned to each one.
 
     Parameters
@@ -129,7 +130,7 @@ def compute_centroids(X: Any, idx: Any, K: int) -> np.ndarray:
     return update_centers(X, w, idx_arr, dist2, means)
 
 
-def kmeans_init_centroids(X: Any, K: int, random_state: SeedLike = None) -> np.ndarray:
+def kmeans_init_centroids(X: ArrayLike, K: int, random_state: SeedLike = None) -> np.ndarray:
     """``K`` distinct examples of ``X``, chosen at random, as initial centroids.
 
     The rows are visited in a random order and the first ``K`` distinct ones are
@@ -169,7 +170,7 @@ def kmeans_init_centroids(X: Any, K: int, random_state: SeedLike = None) -> np.n
     return X[perm[np.sort(first)[:K]]].copy()
 
 
-def compute_distortion(X: Any, centroids: Any, idx: Any | None = None) -> float:
+def compute_distortion(X: ArrayLike, centroids: ArrayLike, idx: ArrayLike | None = None) -> float:
     """Mean squared distance of the examples to their assigned centroid (the tutorial's cost J).
 
     Examples
@@ -187,8 +188,8 @@ def compute_distortion(X: Any, centroids: Any, idx: Any | None = None) -> float:
 
 
 def run_kmeans(
-    X: Any,
-    initial_centroids: Any,
+    X: ArrayLike,
+    initial_centroids: ArrayLike,
     max_iters: int = 10,
     plot_progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -488,6 +489,7 @@ class KMeans:
         X = self._check_fitted_X(X)
         w = check_sample_weight(sample_weight, X.shape[0])
         _, dist2 = nearest_centers(X, self.cluster_centers_)
+        assert dist2 is not None  # asked for (return_distances defaults to True)
         return -float(np.dot(w, dist2))
 
 
@@ -498,7 +500,7 @@ def _not_fitted_error(message: str) -> Exception:
         return NotFittedError(message)
     SkNotFitted = sk_exceptions.NotFittedError
 
-    class _Both(NotFittedError, SkNotFitted):
+    class _Both(NotFittedError, SkNotFitted):  # type: ignore[misc, valid-type]  # a class known only at run time
         pass
 
     _Both.__name__ = "NotFittedError"

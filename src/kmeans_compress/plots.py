@@ -492,7 +492,7 @@ def plot_pixels_rgb(
     return _finish(fig, path, overwrite)
 
 
-def _elbow(ks: Sequence[int], values: Sequence[float]) -> int:
+def _elbow(ks: Sequence[int] | np.ndarray, values: Sequence[float] | np.ndarray) -> int:
     """Index of the elbow of a falling curve: farthest below the chord, on log2 K."""
     x = np.log2(np.asarray(ks, dtype=float))
     y = np.asarray(values, dtype=float)
