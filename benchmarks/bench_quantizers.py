@@ -1,4 +1,4 @@
-"""Side-by-side benchmark of kmeans-compress and its peers (DESIGN section 5).
+"""Side-by-side benchmark of kmeans-compress and its peers on the public benchmark set.
 
 One run measures everything on the same machine, so compare the ratios, not
 the seconds (a loaded machine moves every absolute figure):
@@ -46,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def load_public_set() -> dict[str, np.ndarray]:
-    """The 8 photographs of DESIGN section 5, as (H, W, 3) uint8."""
+    """The 8 photographs every machine has offline (scikit-learn's and scikit-image's samples), (H, W, 3) uint8."""
     from skimage import data
     from sklearn.datasets import load_sample_image
 

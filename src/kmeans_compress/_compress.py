@@ -94,8 +94,9 @@ class CompressionResult:
 
 # From this many pixel x palette-entry pairs, a photo will most likely be
 # clustered by the compiled kernels: start loading them while the file decodes.
-# Not above _PRELOAD_MAX_PIXELS: numba's ~150 MB would then add to the decoder's
-# own memory peak (24 MP: 485 MB instead of 365 MB), for a gain of under 10 %.
+# Not above _PRELOAD_MAX_PIXELS: there the decoder's own memory peak is large, and
+# numba's memory would add to it for a small gain in time (benchmarks/RESULTS.md,
+# "Figures that were comments").
 _PRELOAD_MIN_WORK = 1 << 24
 _PRELOAD_MAX_PIXELS = 1 << 23
 
