@@ -60,7 +60,6 @@ def quantize(
         Examples
         --------
         >>> import numpy as np
-    from numpy.typing import ArrayLike
         >>> img = np.zeros((2, 2, 3), dtype=np.uint8); img[0, 0] = 255
         >>> q = quantize(img, 2)
         >>> q.exact, q.palette.tolist(), q.indices.tolist()
@@ -136,7 +135,6 @@ def quantize_image(
         Examples
         --------
         >>> import numpy as np
-    from numpy.typing import ArrayLike
         >>> rgb = np.zeros((2, 2, 3), np.uint8); a = np.array([[0, 255], [255, 128]], np.uint8)
         >>> q = quantize_image(rgb, 4, alpha=a)
         >>> sorted(q.palette[:, 3].tolist())

@@ -39,7 +39,6 @@ def mse(original: ArrayLike, other: ArrayLike) -> float:
             Examples
             --------
             >>> import numpy as np
-    from numpy.typing import ArrayLike
 
         if TYPE_CHECKING:
             from ._decode import LoadedImage

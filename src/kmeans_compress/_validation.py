@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 
@@ -31,7 +31,8 @@ __all__ = [
 MAX_PALETTE = 256
 
 #: What a ``random_state`` may be: None, an int, a numpy Generator or RandomState.
-SeedLike = None | int | np.integer | np.random.Generator | np.random.RandomState
+# Strings: naming np.random here would import numpy.random along with the package.
+SeedLike = Union[None, int, "np.integer", "np.random.Generator", "np.random.RandomState"]
 
 
 def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None, hint: str = "") -> int:
