@@ -9,10 +9,9 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import ArrayLike
 from PIL import Image
 
 from ._decode import DEFAULT_MAX_PIXELS, ImageLike, LoadedImage, load_image
@@ -23,6 +22,9 @@ from ._quantize import quantize_image
 from ._remap import Quantization, map_to_palette
 from ._report import CompressionReport, build_report
 from ._validation import SeedLike
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "CompressionResult",
@@ -158,6 +160,7 @@ def compress(
 
     Examples
     --------
+    >>> from kmeans_compress import sample_image_path
     >>> result = compress(sample_image_path(), n_colors=16)
     >>> result.palette.shape, result.labels.shape
     ((16, 3), (300, 451))

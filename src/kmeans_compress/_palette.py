@@ -14,14 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import combinations
+from typing import TYPE_CHECKING
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 from ._fit import fit_palette
 from ._histogram import ColorHistogram
 from ._nearest import nearest_centers, nearest_palette
 from ._validation import SeedLike, check_n_colors
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "alpha_groups_to_keep",

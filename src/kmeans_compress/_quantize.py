@@ -10,10 +10,9 @@ step is a call to its stage: :mod:`._histogram`, :mod:`._fit`, :mod:`._palette`,
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 from ._colorspace import SPACES, from_srgb, to_srgb
 from ._fit import fit_palette
@@ -22,6 +21,9 @@ from ._nearest import nearest_centers, nearest_palette
 from ._palette import alpha_groups_to_keep, round_palette, split_budget, to_uint8, used_by_frequency
 from ._remap import Quantization, dither_indices, sse
 from ._validation import SeedLike, check_choice, check_n_colors, check_rgb
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["quantize", "quantize_image"]
 
@@ -37,33 +39,33 @@ def quantize(
 ) -> Quantization:
     """Reduce an RGB image to ``n_colors`` colours by K-means.
 
-        The distinct colours of the image are clustered, each weighted by its pixel
-        count (the same objective as clustering every pixel), and every distinct
-        colour is then mapped exactly to its nearest palette entry.
+    The distinct colours of the image are clustered, each weighted by its pixel
+    count (the same objective as clustering every pixel), and every distinct
+    colour is then mapped exactly to its nearest palette entry.
 
-        Parameters
-        ----------
-        image : array-like of shape (H, W, 3), uint8
-        n_colors : int, default=16
-            Palette size, 1 to 256. An image with at most this many distinct colours
-            keeps them all, exactly.
-        random_state : None, int or numpy Generator, default=0
-        n_init : int, default=1
-            Seeds to try; the lowest distortion wins.
-        max_iter, tol
-            Lloyd iteration limit and relative tolerance (as scikit-learn's).
+    Parameters
+    ----------
+    image : array-like of shape (H, W, 3), uint8
+    n_colors : int, default=16
+        Palette size, 1 to 256. An image with at most this many distinct colours
+        keeps them all, exactly.
+    random_state : None, int or numpy Generator, default=0
+    n_init : int, default=1
+        Seeds to try; the lowest distortion wins.
+    max_iter, tol
+        Lloyd iteration limit and relative tolerance (as scikit-learn's).
 
-        Returns
-        -------
-        Quantization
+    Returns
+    -------
+    Quantization
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> img = np.zeros((2, 2, 3), dtype=np.uint8); img[0, 0] = 255
-        >>> q = quantize(img, 2)
-        >>> q.exact, q.palette.tolist(), q.indices.tolist()
-        (True, [[0, 0, 0], [255, 255, 255]], [[1, 0], [0, 0]])
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.zeros((2, 2, 3), dtype=np.uint8); img[0, 0] = 255
+    >>> q = quantize(img, 2)
+    >>> q.exact, q.palette.tolist(), q.indices.tolist()
+    (True, [[0, 0, 0], [255, 255, 255]], [[1, 0], [0, 0]])
     """
     img = check_rgb(image)
     n_colors = check_n_colors(n_colors)
@@ -105,40 +107,40 @@ def quantize_image(
 ) -> Quantization:
     """:func:`quantize` with transparency, a choice of colour space and dithering.
 
-        Parameters
-        ----------
-        rgb : (H, W, 3) uint8
-        n_colors : int
-        alpha : (H, W) uint8, optional
-            Opacity. Fully transparent pixels share one palette entry (0, 0, 0, 0);
-            opaque pixels only map to opaque entries and partly transparent ones to
-            partly transparent entries, so what was opaque stays opaque and what was
-            invisible stays invisible. The palette is then (K, 4) RGBA.
-            The palette never has more than ``n_colors`` entries: when ``n_colors``
-            is smaller than the number of these three groups present (K = 1 or 2),
-            the ``n_colors`` groups whose single entries give the lowest squared
-            RGBA error keep one entry each (ties: the groups with more pixels, then
-            opaque over partly transparent over transparent), and the pixels of the
-            other groups map to the nearest of those entries in RGBA (0-255).
-        space : {'rgb', 'lab', 'oklab'}
-            Where distances are measured, for clustering and for the final mapping.
-            The palette is converted back to sRGB and rounded once.
-        dither : bool
-            Floyd-Steinberg error diffusion with the K-means palette (opaque images).
+    Parameters
+    ----------
+    rgb : (H, W, 3) uint8
+    n_colors : int
+    alpha : (H, W) uint8, optional
+        Opacity. Fully transparent pixels share one palette entry (0, 0, 0, 0);
+        opaque pixels only map to opaque entries and partly transparent ones to
+        partly transparent entries, so what was opaque stays opaque and what was
+        invisible stays invisible. The palette is then (K, 4) RGBA.
+        The palette never has more than ``n_colors`` entries: when ``n_colors``
+        is smaller than the number of these three groups present (K = 1 or 2),
+        the ``n_colors`` groups whose single entries give the lowest squared
+        RGBA error keep one entry each (ties: the groups with more pixels, then
+        opaque over partly transparent over transparent), and the pixels of the
+        other groups map to the nearest of those entries in RGBA (0-255).
+    space : {'rgb', 'lab', 'oklab'}
+        Where distances are measured, for clustering and for the final mapping.
+        The palette is converted back to sRGB and rounded once.
+    dither : bool
+        Floyd-Steinberg error diffusion with the K-means palette (opaque images).
 
-        Returns
-        -------
-        Quantization
-            ``sse`` is summed over the channels present (RGB, or RGBA with the colour
-            of fully transparent pixels ignored).
+    Returns
+    -------
+    Quantization
+        ``sse`` is summed over the channels present (RGB, or RGBA with the colour
+        of fully transparent pixels ignored).
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> rgb = np.zeros((2, 2, 3), np.uint8); a = np.array([[0, 255], [255, 128]], np.uint8)
-        >>> q = quantize_image(rgb, 4, alpha=a)
-        >>> sorted(q.palette[:, 3].tolist())
-        [0, 128, 255]
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rgb = np.zeros((2, 2, 3), np.uint8); a = np.array([[0, 255], [255, 128]], np.uint8)
+    >>> q = quantize_image(rgb, 4, alpha=a)
+    >>> sorted(q.palette[:, 3].tolist())
+    [0, 128, 255]
     """
     img = check_rgb(rgb)
     n_colors = check_n_colors(n_colors)

@@ -7,9 +7,10 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
     from ._decode import LoadedImage
     from ._remap import Quantization
 
@@ -36,15 +37,11 @@ def tutorial_bits(n_pixels: int, n_colors: int) -> tuple[int, int]:
 def mse(original: ArrayLike, other: ArrayLike) -> float:
     """Mean squared error per channel on the 0-255 scale.
 
-            Examples
-            --------
-            >>> import numpy as np
-
-        if TYPE_CHECKING:
-            from ._decode import LoadedImage
-            from ._remap import Quantization
-            >>> mse(np.zeros((1, 2, 3), np.uint8), np.full((1, 2, 3), 2, np.uint8))
-            4.0
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mse(np.zeros((1, 2, 3), np.uint8), np.full((1, 2, 3), 2, np.uint8))
+    4.0
     """
     a = np.asarray(original)
     b = np.asarray(other)

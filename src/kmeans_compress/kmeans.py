@@ -19,10 +19,9 @@ from __future__ import annotations
 import numbers
 import sys
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 from ._exceptions import NotFittedError
 from ._lloyd import lloyd, plusplus_init, random_init, tolerance, update_centers, weighted_sums
@@ -35,6 +34,9 @@ from ._validation import (
     check_random_state,
     check_sample_weight,
 )
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "KMeans",
