@@ -252,9 +252,6 @@ def test_usage_errors(folder, tmp_path, capsys, monkeypatch, extra, message):
     assert not (tmp_path / "o").exists() and not (tmp_path / "out").exists()  # nothing made
 
 
-# --------------------------------------------------------------------------- stamp
-
-
 # --------------------------------------------------------------------------- shared palette
 
 
