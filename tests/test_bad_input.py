@@ -189,19 +189,6 @@ def test_output_identical_whatever_the_thread_count(tmp_path):
     assert all(len(v) == 1 for v in outs.values())
 
 
-@_SETTINGS
-@given(data=st.binary(max_size=200))
-def test_library_random_bytes_raise_only_unsupported_image_error(data):
-    from kmeans_compress import UnsupportedImageError, compress
-
-    try:
-        result = compress(data, n_colors=4)
-    except UnsupportedImageError as exc:
-        assert "<bytes>" in str(exc) and "\n" not in str(exc)
-    else:
-        assert result.palette.shape[0] <= 4
-
-
 def test_stdin_to_stdout(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "kmeans_compress", "-", "-k", "4", "-q"], input=REAL["PNG"], capture_output=True

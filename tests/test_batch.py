@@ -15,14 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from PIL import Image
 
 from _batch_folder import CORRUPT, make_folder, make_shared_palette_folder
 from _images import decoded_frames
-from kmeans_compress import UnsupportedImageError, _encode, _files, batch, compress_with_palette, load_image
-from kmeans_compress._histogram import color_histogram, merge_histograms, pack_rgb
+from kmeans_compress import UnsupportedImageError, _files, batch, compress_with_palette, load_image
+from kmeans_compress._histogram import color_histogram, pack_rgb
 from kmeans_compress.cli import main
 
 
@@ -254,36 +252,7 @@ def test_usage_errors(folder, tmp_path, capsys, monkeypatch, extra, message):
     assert not (tmp_path / "o").exists() and not (tmp_path / "out").exists()  # nothing made
 
 
-# --------------------------------------------------------------------------- stamp
-
-
-def test_stamp_chunk_keeps_the_png_valid():
-    img = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
-    res = compress_with_palette(img, [[0, 0, 0], [40, 40, 40]])
-    png = _encode.add_text_chunk(res.to_png_bytes(), _files.STAMP_KEY, '{"a":1}')
-    im = Image.open(io.BytesIO(png))
-    im.load()  # CRCs are checked
-    assert im.text[_files.STAMP_KEY] == '{"a":1}'
-    assert np.array_equal(np.asarray(im), res.labels)
-
-
 # --------------------------------------------------------------------------- shared palette
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    data=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=60),
-    cuts=st.lists(st.integers(0, 60), max_size=4),
-)
-def test_merged_histograms_equal_the_histogram_of_all_pixels(data, cuts):
-    px = np.array(data, dtype=np.uint8) * 60
-    bounds = sorted({0, len(px), *[c for c in cuts if c < len(px)]})
-    parts = [color_histogram(pack_rgb(px[a:b])) for a, b in zip(bounds, bounds[1:]) if b > a]
-    merged = merge_histograms(parts[::-1])
-    whole = color_histogram(pack_rgb(px))
-    assert np.array_equal(merged.keys, whole.keys)
-    assert np.array_equal(merged.counts, whole.counts)
-    assert np.array_equal(merged.colors, whole.colors)
 
 
 def test_shared_palette_is_the_palette_of_all_images_together(folder):
@@ -295,18 +264,6 @@ def test_shared_palette_is_the_palette_of_all_images_together(folder):
     assert np.array_equal(pal, expected)
     assert pal.shape == (8, 3)
     assert np.array_equal(batch.shared_palette(paths, n_colors=8, random_state=3, jobs=2), pal)
-
-
-def test_compress_with_palette_maps_each_pixel_to_a_nearest_entry():
-    rng = np.random.default_rng(1)
-    img = rng.integers(0, 256, (9, 7, 3), dtype=np.uint8)
-    pal = rng.integers(0, 256, (5, 3), dtype=np.uint8)
-    res = compress_with_palette(img, pal)
-    d2 = ((img[:, :, None, :].astype(int) - pal[None, None].astype(int)) ** 2).sum(-1)
-    chosen = np.take_along_axis(d2, res.labels[:, :, None].astype(int), axis=2)[:, :, 0]
-    assert np.array_equal(chosen, d2.min(axis=2))
-    assert res.report.mse == pytest.approx(d2.min(axis=2).sum() / img.size)
-    assert np.array_equal(res.palette, pal)
 
 
 def test_cli_shared_palette_gives_every_output_the_same_palette(folder, tmp_path):
@@ -370,21 +327,6 @@ def test_options_not_yet_in_batch_mode_are_refused(folder, tmp_path, capsys):
     assert main([str(src), "-o", str(tmp_path / "o"), "--quality", "30-40"]) == 2
     assert "--quality is not available with folders" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
-
-
-def test_shared_palette_refuses_transparency_instead_of_dropping_it():
-    import numpy as np
-    import pytest
-
-    from kmeans_compress import UnsupportedImageError, compress_with_palette
-
-    rgba = np.zeros((4, 4, 4), np.uint8)
-    rgba[..., 3] = 255
-    rgba[0, 0, 3] = 0
-    with pytest.raises(UnsupportedImageError, match="transparency"):
-        compress_with_palette(rgba, [[0, 0, 0], [255, 255, 255]])
-    opaque = compress_with_palette(rgba[..., :3], [[0, 0, 0], [255, 255, 255]])
-    assert opaque.palette.shape == (2, 3)
 
 
 def test_folder_skip_if_larger_leaves_such_files_alone(tmp_path, capsys):

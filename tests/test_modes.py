@@ -254,15 +254,6 @@ def _visible_colours(rgba: np.ndarray) -> set[tuple[int, ...]]:
     return set(map(tuple, np.unique(px, axis=0).tolist()))
 
 
-def _three_alpha_groups() -> tuple[np.ndarray, np.ndarray]:
-    """10 transparent pixels, 3 of (200, 200, 200) at alpha 128, 20 of (200, 200, 200) opaque."""
-    rgba = np.zeros((1, 33, 4), np.uint8)
-    rgba[0, :10] = (30, 60, 90, 0)
-    rgba[0, 10:13] = (200, 200, 200, 128)
-    rgba[0, 13:] = (200, 200, 200, 255)
-    return rgba, rgba[0, :, 3]
-
-
 @pytest.mark.parametrize("k", [1, 2, 3])
 @pytest.mark.parametrize("mode", ["RGBA", "LA"])
 def test_alpha_groups_never_get_more_entries_than_k(tmp_path, mode, k):
@@ -276,25 +267,6 @@ def test_alpha_groups_never_get_more_entries_than_k(tmp_path, mode, k):
     assert _png_palette_entries(src.with_name(src.stem + ".out.png")) <= k
     assert len(_visible_colours(np.asarray(im.convert("RGBA")))) <= k
     assert compress(src, n_colors=k).palette.shape[0] <= k
-
-
-def test_k_below_alpha_groups_keeps_the_groups_of_lowest_rgba_error():
-    rgba, _ = _three_alpha_groups()
-    # Hand-computed squared RGBA errors (transparent pixels count as (0, 0, 0, 0)):
-    # K = 1, keep transparent: 20 * (3 * 200^2 + 255^2) + 3 * (3 * 200^2 + 128^2) = 4,109,652
-    #        keep partly:      20 * 127^2 + 10 * (3 * 200^2 + 128^2)             = 1,686,420  <- lowest
-    #        keep opaque:      3 * 127^2 + 10 * (3 * 200^2 + 255^2)              = 1,898,637
-    one = compress(rgba, n_colors=1)
-    assert one.palette.tolist() == [[200, 200, 200, 128]]
-    assert one.report.mse * 33 * 4 == pytest.approx(1_686_420)
-    # K = 2: {opaque, transparent} costs 3 * 127^2 = 48,387 (the partly transparent pixels
-    # go to the opaque entry), {opaque, partly} 10 * 136,384, {partly, transparent} 20 * 127^2.
-    two = compress(rgba, n_colors=2)
-    assert sorted(two.palette.tolist()) == [[0, 0, 0, 0], [200, 200, 200, 255]]
-    rebuilt = two.image[0]
-    assert (rebuilt[:10, 3] == 0).all()
-    assert (rebuilt[10:] == (200, 200, 200, 255)).all()
-    assert two.report.mse * 33 * 4 == pytest.approx(3 * 127**2)
 
 
 @pytest.mark.parametrize("k", [1, 2, 3])

@@ -1,4 +1,5 @@
-"""The nearest-centre kernels agree with a brute-force search."""
+"""Nearest (``_nearest.py``): the nearest-centre searches agree with a brute-force search (exact on
+uint8 colours, lowest index on ties; chunked for large palettes)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,11 @@
-"""The compiled kernels make the same decisions as the numpy code they stand in for."""
+"""The compiled-or-numpy switch (``_backend.py``): the compiled kernels make the same decisions as the
+numpy code they stand in for (same labels and centres on integer data, where distances are exact);
+small problems stay on numpy; a slow first load is announced once; a kernel that cannot compile
+leaves numpy with one warning.
+
+Compiling every kernel in a runtime-only install (no SciPy) and the kernel cache's fallback
+folder are checked in fresh processes by test_runtime_install.py.
+"""
 
 import numpy as np
 import pytest
@@ -151,3 +158,70 @@ def test_hinted_palette_search_equals_the_full_search(seed, k):
     np.testing.assert_array_equal(labels, ref_labels)
     brute = ((colors[:, None, :].astype(np.int64) - palette[None].astype(np.int64)) ** 2).sum(axis=2)
     np.testing.assert_array_equal(ref_labels, brute.argmin(axis=1))
+
+
+@pytest.fixture
+def unloaded(monkeypatch):
+    """The kernels as in a new process: not loaded yet (restored afterwards)."""
+    monkeypatch.setattr(_backend, "_module", None)
+    monkeypatch.setattr(_backend, "_failure", None)
+    monkeypatch.setattr(_backend, "_preloading", None)
+    monkeypatch.setattr(_backend, "slow_load_notice", None)
+    return monkeypatch
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_cli_says_once_that_it_compiles_when_loading_is_slow(unloaded, tmp_path, capsys, quiet):
+    import time
+
+    from kmeans_compress import cli, sample_image_path
+
+    real_import = _backend._import_kernels
+
+    def slow_import():  # as numba compiling on a new install
+        time.sleep(0.6)
+        return real_import()
+
+    unloaded.setattr(_backend, "_import_kernels", slow_import)
+    unloaded.setattr(_backend, "NOTICE_AFTER", 0.1)
+    unloaded.setattr(_backend, "MIN_WORK", 0)
+    argv = [str(sample_image_path()), "-k", "16", "-o", str(tmp_path / "out.png")] + (["-q"] if quiet else [])
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.count("note: compiling the fast kernels") == (0 if quiet else 1), err
+    assert _backend._module not in (None, False)
+
+
+def test_cli_says_nothing_when_loading_is_quick(unloaded, tmp_path, capsys):
+    from kmeans_compress import cli, sample_image_path
+
+    unloaded.setattr(_backend, "NOTICE_AFTER", 30.0)
+    unloaded.setattr(_backend, "MIN_WORK", 0)
+    assert cli.main([str(sample_image_path()), "-k", "16", "-o", str(tmp_path / "out.png")]) == 0
+    assert "note: compiling" not in capsys.readouterr().err
+
+
+def test_a_kernel_that_cannot_compile_leaves_numpy_with_one_warning(unloaded):
+    # (The SciPy crash of a fresh install would have been a slower run, not a traceback.)
+    import types
+
+    import numpy as np
+
+    from kmeans_compress import KMeans
+
+    def broken_warm_up():
+        raise ImportError("scipy 0.16+ is required for linear algebra")
+
+    unloaded.setattr(_backend, "_import_kernels", lambda: types.SimpleNamespace(warm_up=broken_warm_up))
+    unloaded.setattr(_backend, "MIN_WORK", 0)
+    assert _backend._load(quiet=True) is None  # a loading thread: nobody to tell yet
+    X = np.random.default_rng(0).normal(size=(200, 2))
+    with pytest.warns(RuntimeWarning, match="running on numpy.*scipy 0.16"):
+        km = KMeans(3, random_state=0, n_init=1).fit(X)
+    d2 = ((X[:, None] - km.cluster_centers_[None]) ** 2).sum(-1)
+    assert np.array_equal(km.labels_, d2.argmin(1))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        KMeans(3, random_state=0, n_init=1).fit(X)  # said once only

@@ -1,0 +1,95 @@
+"""Encode (``_encode.py``): palette and index maps in, file bytes out, and ``write_atomic``, the only
+function that writes a file.
+
+PNG: indexed at the smallest bit depth that holds the palette, decoded back to the same pixels;
+text chunks (the resume stamp) keep it valid. write_atomic: whole files or none, never over an
+existing file unless asked, the user's usual permissions, and no change to process-wide state
+(other threads run). GIF and WebP output, through the command line, are in test_formats.py.
+"""
+
+import io
+import os
+import stat
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from _images import decoded_image
+from kmeans_compress import OutputExistsError, _encode, _files, compress, compress_with_palette, write_atomic
+
+
+def _png_bit_depth(data: bytes) -> int:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return data[24]
+
+
+@pytest.mark.parametrize("k, depth", [(1, 1), (2, 1), (3, 2), (4, 2), (9, 4), (16, 4), (17, 8), (64, 8), (256, 8)])
+def test_written_png_is_indexed_with_smallest_bit_depth(photo, tmp_path, k, depth):
+    result = compress(photo, n_colors=k)
+    out = result.save(tmp_path / "out.png")
+    data = out.read_bytes()
+    assert _png_bit_depth(data) == depth
+    assert data[25] == 3  # colour type 3: indexed
+    im = decoded_image(out)
+    assert im.mode == "P"
+    pal = np.frombuffer(im.palette.tobytes(), np.uint8).reshape(-1, 3)
+    assert pal.shape[0] == result.palette.shape[0] == k
+    np.testing.assert_array_equal(pal, result.palette)
+    np.testing.assert_array_equal(np.asarray(im.convert("RGB")), result.image)
+    assert result.report.output_bytes == len(data)
+
+
+def test_stamp_chunk_keeps_the_png_valid():
+    img = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+    res = compress_with_palette(img, [[0, 0, 0], [40, 40, 40]])
+    png = _encode.add_text_chunk(res.to_png_bytes(), _files.STAMP_KEY, '{"a":1}')
+    im = Image.open(io.BytesIO(png))
+    im.load()  # CRCs are checked
+    assert im.text[_files.STAMP_KEY] == '{"a":1}'
+    assert np.array_equal(np.asarray(im), res.labels)
+
+
+# --------------------------------------------------------------------- write_atomic
+
+
+@pytest.fixture
+def umask_027():
+    old = os.umask(0o027)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def test_new_file_gets_0666_less_the_umask(tmp_path, umask_027):
+    target = write_atomic(tmp_path / "a.bin", b"abc")
+    assert target.read_bytes() == b"abc"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def test_never_touches_the_process_umask(tmp_path, monkeypatch):
+    # Reading the umask means setting it, which races with every other thread of
+    # the process (threaded Dask workers write files at the same time).
+    def forbidden(mask):
+        raise AssertionError(f"os.umask({mask:#o}) called")
+
+    monkeypatch.setattr(os, "umask", forbidden)
+    write_atomic(tmp_path / "a.bin", b"abc")
+    write_atomic(tmp_path / "a.bin", b"def", overwrite=True)
+    assert (tmp_path / "a.bin").read_bytes() == b"def"
+
+
+def test_existing_file_kept_without_overwrite_and_no_temporary_left(tmp_path):
+    (tmp_path / "a.bin").write_bytes(b"old")
+    with pytest.raises(OutputExistsError, match="a.bin"):
+        write_atomic(tmp_path / "a.bin", b"new")
+    assert (tmp_path / "a.bin").read_bytes() == b"old"
+    write_atomic(tmp_path / "a.bin", b"new", overwrite=True)
+    assert (tmp_path / "a.bin").read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin"]
+
+
+def test_missing_folder_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        write_atomic(tmp_path / "nope" / "a.bin", b"x")

@@ -1,0 +1,269 @@
+"""One file (``_files.py``): ``compress_file``, the rules every front end shares, called directly.
+
+Never over the input without ``force`` (by its path, a symlink or a hard link); never over an
+existing file without ``force``; ``resume`` skips an output whose stamp matches the input and the
+options, redoes it when either changed, and refuses a file without a stamp; ``skip_if_larger``
+writes nothing; ``dst=None`` returns the bytes. What is written is checked decoded, against the
+pixels ``compress()`` gives for the same input and options (not against bytes captured once).
+
+The same rules through the command line are in test_cli.py, over folders, worker processes and
+resume after a kill in test_batch.py, on Dask in test_dask.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from _images import decoded_frames, decoded_image, synthetic_photo
+from kmeans_compress import (
+    FileOptions,
+    ImageNotFoundError,
+    OutputExistsError,
+    compress,
+    compress_file,
+    load_image,
+)
+from kmeans_compress._files import STAMP_KEY, read_stamp
+
+K = 8
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every entry of a folder (temporary files included) and its bytes, symlinks by their target."""
+    return {
+        p.name: (b"-> " + os.readlink(p).encode()) if p.is_symlink() else p.read_bytes()
+        for p in sorted(folder.iterdir())
+    }
+
+
+def _pixels(path_or_bytes) -> np.ndarray:
+    return np.asarray(decoded_image(path_or_bytes).convert("RGB"))
+
+
+@pytest.fixture
+def src(tmp_path) -> Path:
+    path = tmp_path / "in.png"
+    Image.fromarray(synthetic_photo(40, 50, seed=1)).save(path)
+    return path
+
+
+def _expected(src: Path, n_colors: int = K) -> np.ndarray:
+    """What the library gives for this input: the independent reference of the written pixels."""
+    return compress(src, n_colors=n_colors).image
+
+
+# --------------------------------------------------------------------- what is written
+
+
+@pytest.mark.parametrize("ext, fmt", [(".png", "PNG"), (".gif", "GIF"), (".webp", "WEBP")])
+def test_written_file_decodes_to_the_pixels_compress_gives(src, tmp_path, ext, fmt):
+    dst = tmp_path / "out" / f"o{ext}"  # the missing folder is created
+    outcome = compress_file(src, dst, FileOptions(n_colors=K))
+    assert outcome.status == "done"
+    with Image.open(dst) as im:
+        assert im.format == fmt
+    np.testing.assert_array_equal(_pixels(dst), _expected(src))
+    assert outcome.output_bytes == dst.stat().st_size
+    assert outcome.input_bytes == src.stat().st_size
+    assert outcome.n_colors_used == K
+    assert outcome.mse == pytest.approx(np.mean((_expected(src).astype(float) - load_image(src).pixels) ** 2))
+    assert outcome.result.report.output_path == str(dst)
+    assert sorted(p.name for p in dst.parent.iterdir()) == [dst.name]  # no temporary file left
+
+
+def test_dst_none_returns_the_png_bytes_and_writes_nothing(src, tmp_path):
+    before = _files(tmp_path)
+    outcome = compress_file(src, None, FileOptions(n_colors=K))
+    assert outcome.status == "done"
+    assert outcome.data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert outcome.output_bytes == len(outcome.data)
+    np.testing.assert_array_equal(_pixels(outcome.data), _expected(src))
+    assert _files(tmp_path) == before
+
+
+def test_a_loaded_image_goes_through_the_same_path(src, tmp_path):
+    dst = tmp_path / "o.png"
+    assert compress_file(load_image(src), dst, FileOptions(n_colors=K)).status == "done"
+    np.testing.assert_array_equal(_pixels(dst), _expected(src))
+    with pytest.raises(ValueError, match="resume needs the input as a file path"):
+        compress_file(load_image(src), tmp_path / "r.png", FileOptions(n_colors=K, resume=True))
+    assert not (tmp_path / "r.png").exists()
+
+
+# --------------------------------------------------------------------- never over the input
+
+
+def _link(kind: str, src: Path, folder: Path) -> Path:
+    """Another name for the input file: itself, a symlink to it, or a hard link to it."""
+    if kind == "same path":
+        return src
+    dst = folder / "other-name.png"
+    if kind == "symlink":
+        dst.symlink_to(src)
+    else:
+        os.link(src, dst)
+    return dst
+
+
+@pytest.mark.parametrize("resume", [False, True])
+@pytest.mark.parametrize("kind", ["same path", "symlink", "hard link"])
+def test_never_over_the_input_without_force(src, tmp_path, kind, resume):
+    dst = _link(kind, src, tmp_path)
+    before = _files(tmp_path)
+    with pytest.raises(OutputExistsError, match="is the input file itself"):
+        compress_file(src, dst, FileOptions(n_colors=K, resume=resume))
+    assert _files(tmp_path) == before  # the input, the link and the folder untouched
+    assert dst.is_symlink() == (kind == "symlink")
+
+
+def test_force_writes_over_the_input_itself(src):
+    expected = _expected(src)
+    assert compress_file(src, src, FileOptions(n_colors=K, force=True)).status == "done"
+    np.testing.assert_array_equal(_pixels(src), expected)
+    assert sorted(p.name for p in src.parent.iterdir()) == [src.name]
+
+
+# --------------------------------------------------------------------- never over another file
+
+
+@pytest.mark.parametrize("existing", ["foreign file", "our own output", "dangling symlink"])
+def test_never_over_an_existing_file_without_force(src, tmp_path, existing):
+    dst = tmp_path / "o.png"
+    if existing == "foreign file":
+        dst.write_bytes(b"keep me")
+    elif existing == "our own output":
+        compress_file(src, dst, FileOptions(n_colors=4))
+    else:
+        dst.symlink_to(tmp_path / "nowhere.png")
+    before = _files(tmp_path)
+    with pytest.raises(OutputExistsError, match="o.png: already exists"):
+        compress_file(src, dst, FileOptions(n_colors=K))
+    assert _files(tmp_path) == before
+    outcome = compress_file(src, dst, FileOptions(n_colors=K, force=True))
+    assert outcome.status == "done" and not dst.is_symlink()
+    np.testing.assert_array_equal(_pixels(dst), _expected(src))
+    assert not (tmp_path / "nowhere.png").exists()
+
+
+# --------------------------------------------------------------------- resume
+
+
+def test_resume_skips_an_output_whose_stamp_matches(src, tmp_path):
+    dst = tmp_path / "o.png"
+    opts = FileOptions(n_colors=K, resume=True)
+    first = compress_file(src, dst, opts)
+    assert first.status == "done"
+    np.testing.assert_array_equal(_pixels(dst), _expected(src))  # the stamp changes no pixel
+    stamp = read_stamp(dst)
+    assert stamp["options"]["n_colors"] == K and stamp["n_colors_used"] == K
+    with Image.open(dst) as im:
+        im.load()  # CRCs are checked
+        assert im.text[STAMP_KEY] == json.dumps(stamp, sort_keys=True, separators=(",", ":"))
+    data, mtime = dst.read_bytes(), dst.stat().st_mtime_ns
+    again = compress_file(src, dst, opts)
+    assert again.status == "skipped" and again.result is None
+    assert (again.n_colors_used, again.mse) == (first.n_colors_used, pytest.approx(first.mse))
+    assert (again.input_bytes, again.output_bytes) == (first.input_bytes, first.output_bytes)
+    assert dst.read_bytes() == data and dst.stat().st_mtime_ns == mtime
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["n_colors", "random_state", "space", "dither", "strip", "quality", "palette", "input"],
+)
+def test_resume_redoes_an_output_when_options_or_input_changed(src, tmp_path, change):
+    dst = tmp_path / "o.png"
+    compress_file(src, dst, FileOptions(n_colors=K, resume=True))
+    old = dst.read_bytes()
+    changed = {
+        "n_colors": {"n_colors": 4},
+        "random_state": {"random_state": 1},
+        "space": {"space": "lab"},
+        "dither": {"dither": True},
+        "strip": {"strip": True},
+        "quality": {"quality": (20.0, 30.0)},
+        "palette": {"palette": np.array([[0, 0, 0], [255, 255, 255]], np.uint8)},
+        "input": {},
+    }[change]
+    if change == "input":
+        Image.fromarray(synthetic_photo(40, 50, seed=2)).save(src)
+    opts = FileOptions(**{"n_colors": K, "resume": True, **changed})
+    outcome = compress_file(src, dst, opts)
+    assert outcome.status == "done" and outcome.result is not None
+    if change in ("n_colors", "random_state", "space", "dither", "input"):
+        reference = compress(src, **{"n_colors": K, **changed}).image
+        np.testing.assert_array_equal(_pixels(dst), reference)
+    if change in ("random_state", "strip"):
+        assert dst.read_bytes() != old  # same pixels may come out, but the stamp says what changed
+    assert {k: read_stamp(dst).get(k) for k in opts.stamp()} == opts.stamp()
+    assert compress_file(src, dst, opts).status == "skipped"  # and now it is up to date
+
+
+@pytest.mark.parametrize("existing", ["foreign file", "output written without resume"])
+def test_resume_refuses_an_existing_file_without_a_stamp(src, tmp_path, existing):
+    dst = tmp_path / "o.png"
+    if existing == "foreign file":
+        Image.fromarray(synthetic_photo(10, 10)).save(dst)
+    else:
+        compress_file(src, dst, FileOptions(n_colors=K))
+    assert read_stamp(dst) is None
+    before = _files(tmp_path)
+    with pytest.raises(OutputExistsError, match="not written by kmeans-compress"):
+        compress_file(src, dst, FileOptions(n_colors=K, resume=True))
+    assert _files(tmp_path) == before
+    assert compress_file(src, dst, FileOptions(n_colors=K, resume=True, force=True)).status == "done"
+    assert read_stamp(dst) is not None
+
+
+def test_resume_needs_an_existing_input(tmp_path):
+    with pytest.raises(ImageNotFoundError, match="no such file"):
+        compress_file(tmp_path / "missing.png", tmp_path / "o.png", FileOptions(resume=True))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_stamps_an_animation_and_keeps_every_frame(tmp_path):
+    src = tmp_path / "anim.gif"
+    frames = [Image.fromarray(np.roll(synthetic_photo(20, 24), 6 * i, axis=1)).quantize(64) for i in range(3)]
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=[50, 60, 70], loop=0)
+    dst = tmp_path / "anim.png"
+    assert compress_file(src, dst, FileOptions(n_colors=K, resume=True)).status == "done"
+    got, durations = decoded_frames(dst, "RGB")
+    ref = compress(src, n_colors=K)
+    assert durations == [50, 60, 70]
+    np.testing.assert_array_equal(got[0], ref.image)
+    for frame, labels in zip(got[1:], ref.more_labels):
+        np.testing.assert_array_equal(frame, ref.palette[labels])
+    assert compress_file(src, dst, FileOptions(n_colors=K, resume=True)).status == "skipped"
+
+
+# --------------------------------------------------------------------- skip_if_larger
+
+
+@pytest.mark.parametrize("to_file", [True, False])
+def test_skip_if_larger_writes_nothing_and_reports_larger(tmp_path, to_file):
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    src = tmp_path / "tiny.jpg"
+    Image.fromarray(noise).save(src, quality=5)  # already smaller than any 16-colour PNG of it
+    dst = tmp_path / "tiny.png" if to_file else None
+    before = _files(tmp_path)
+    outcome = compress_file(src, dst, FileOptions(n_colors=16, skip_if_larger=True))
+    assert outcome.status == "larger"
+    assert "tiny.jpg" in outcome.message and "not smaller than the input" in outcome.message
+    assert outcome.data is None and outcome.output_bytes is None
+    assert outcome.input_bytes == src.stat().st_size
+    assert _files(tmp_path) == before
+    # without the flag the same call writes it
+    assert compress_file(src, dst, FileOptions(n_colors=16)).status == "done"
+
+
+def test_skip_if_larger_writes_a_smaller_result(src, tmp_path):
+    dst = tmp_path / "o.png"
+    outcome = compress_file(src, dst, FileOptions(n_colors=K, skip_if_larger=True))
+    assert outcome.status == "done" and outcome.output_bytes < src.stat().st_size
+    np.testing.assert_array_equal(_pixels(dst), _expected(src))

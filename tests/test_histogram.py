@@ -1,0 +1,58 @@
+"""Histogram (``_histogram.py``): RGB pixels in; distinct colours and their pixel counts out, and
+the look-up from a pixel to its colour's row. Checked against ``numpy.unique`` and a per-pixel search.
+
+That k-means on the weighted histogram is k-means on all pixels is checked in test_lloyd.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kmeans_compress._histogram import color_histogram, merge_histograms, pack_rgb, pack_rgb_u32
+
+
+def test_histogram_sort_path_matches_numpy_unique():
+    rng = np.random.default_rng(0)
+    px = rng.integers(0, 6, (300_000, 3), dtype=np.uint8) * 51
+    keys = pack_rgb_u32(px)
+    assert np.array_equal(keys, pack_rgb(px))
+    h = color_histogram(keys)
+    ref_keys, ref_counts = np.unique(pack_rgb(px), return_counts=True)
+    assert np.array_equal(h.keys, ref_keys) and np.array_equal(h.counts, ref_counts)
+    labels = np.arange(h.n_colors, dtype=np.int32)
+    got = h.lookup(keys, labels)
+    assert np.array_equal(h.keys[got], keys)
+
+
+@pytest.mark.parametrize("shape", [(30, 40), (300, 200)])  # below and above the table look-up threshold
+def test_lookup_pixels_equals_lookup_of_packed_keys(shape):
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 8, size=shape + (3,), dtype=np.uint8) * 31
+    hist = color_histogram(pack_rgb_u32(img.reshape(-1, 3)))
+    values = rng.integers(0, 256, size=hist.n_colors).astype(np.uint8)
+    want = hist.lookup(pack_rgb_u32(img.reshape(-1, 3)), values).reshape(shape)
+    got = hist.lookup_pixels(img, values)
+    assert got.shape == shape
+    np.testing.assert_array_equal(got, want)
+    # and independently: each pixel gets the value of its own colour
+    j = np.searchsorted(hist.keys, pack_rgb(img.reshape(-1, 3)))
+    np.testing.assert_array_equal(got.reshape(-1), values[j])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=60),
+    cuts=st.lists(st.integers(0, 60), max_size=4),
+)
+def test_merged_histograms_equal_the_histogram_of_all_pixels(data, cuts):
+    px = np.array(data, dtype=np.uint8) * 60
+    bounds = sorted({0, len(px), *[c for c in cuts if c < len(px)]})
+    parts = [color_histogram(pack_rgb(px[a:b])) for a, b in zip(bounds, bounds[1:]) if b > a]
+    merged = merge_histograms(parts[::-1])
+    whole = color_histogram(pack_rgb(px))
+    assert np.array_equal(merged.keys, whole.keys)
+    assert np.array_equal(merged.counts, whole.counts)
+    assert np.array_equal(merged.colors, whole.colors)

@@ -1,0 +1,75 @@
+"""The k-means workers (``_lloyd.py``): Lloyd's iterations, the split start and k-means++ seeding,
+against scikit-learn's Lloyd from the same start and hand-computed splits. Lloyd on the weighted
+colour histogram gives scikit-learn's centres on all pixels: the histogram changes nothing but
+the speed. The ``kernel_path`` fixture (conftest.py) runs each on numpy and on the compiled kernels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from _images import synthetic_photo
+from kmeans_compress._histogram import color_histogram, pack_rgb
+from kmeans_compress._lloyd import lloyd, plusplus_init, tolerance
+
+sklearn_cluster = pytest.importorskip("sklearn.cluster")
+
+
+@pytest.mark.parametrize("k", [2, 7, 16])
+def test_weighted_histogram_lloyd_equals_sklearn_on_all_pixels(k, kernel_path):
+    img = synthetic_photo()
+    pixels = img.reshape(-1, 3).astype(np.float64)
+    hist = color_histogram(pack_rgb(img.reshape(-1, 3)))
+    assert hist.n_colors < pixels.shape[0]  # the histogram really is smaller
+    X = hist.colors.astype(np.float64)
+    w = hist.counts.astype(np.float64)
+    init = plusplus_init(X, w, k, np.random.default_rng(3))
+    tol = 1e-4
+    _, inertia, centers, _ = lloyd(X, w, init, 300, tolerance(X, w, tol))
+    ref = sklearn_cluster.KMeans(k, init=init, n_init=1, algorithm="lloyd", tol=tol).fit(pixels)
+    np.testing.assert_allclose(centers, ref.cluster_centers_, rtol=0, atol=1e-6)
+    assert inertia == pytest.approx(ref.inertia_, rel=1e-9)
+
+
+def test_lloyd_matches_sklearn_on_general_data(kernel_path):
+    from sklearn.datasets import make_blobs
+
+    X, _ = make_blobs(5000, centers=6, n_features=4, random_state=0)
+    w = np.ones(len(X))
+    init = X[np.random.default_rng(0).choice(len(X), 9, replace=False)]
+    labels, inertia, centers, n_iter = lloyd(X, w, init, 300, 0.0)
+    ref = sklearn_cluster.KMeans(9, init=init, n_init=1, algorithm="lloyd", tol=0).fit(X)
+    np.testing.assert_allclose(centers, ref.cluster_centers_, atol=1e-9)
+    assert np.array_equal(labels, ref.labels_)
+    assert inertia == pytest.approx(ref.inertia_, rel=1e-12)
+
+
+def test_split_init_hand_computed():
+    from kmeans_compress._lloyd import split_init
+
+    # Two pairs on a line: the first cut separates the pairs (error 1 left of 202),
+    # the next one splits the heavier-error pair.
+    X = np.array([[0.0], [1.0], [10.0], [13.0]])
+    w = np.ones(4)
+    np.testing.assert_allclose(np.sort(split_init(X, w, 2)[:, 0]), [0.5, 11.5])
+    np.testing.assert_allclose(np.sort(split_init(X, w, 3)[:, 0]), [0.5, 10.0, 13.0])
+    # Weights pull the mean: 3 x [0] and 1 x [4] in one cluster.
+    np.testing.assert_allclose(split_init(np.array([[0.0], [4.0]]), np.array([3.0, 1.0]), 1), [[1.0]])
+
+
+@given(st.integers(0, 10_000), st.integers(1, 40))
+@settings(max_examples=40)
+def test_split_init_gives_k_distinct_centres_inside_the_data(seed, k):
+    from kmeans_compress._lloyd import split_init
+
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 6, size=(rng.integers(1, 120), 3)).astype(np.float64)
+    w = rng.integers(1, 9, size=len(X)).astype(np.float64)
+    c = split_init(X, w, k)
+    n_distinct = len(np.unique(X, axis=0))
+    assert len(c) == min(k, n_distinct)
+    assert len(np.unique(c, axis=0)) == len(c)
+    assert (c >= X.min(axis=0) - 1e-9).all() and (c <= X.max(axis=0) + 1e-9).all()

@@ -1,0 +1,35 @@
+"""Quantize (``_quantize.py``): an RGB(A) array in; palette and index map out, through histogram ->
+fit -> palette -> remap, in the colour space asked for and with the alpha groups.
+
+The palette's size rules are in test_palette.py, the mapping's exactness in test_remap.py; the
+alpha path on files of every mode in test_modes.py and test_modes_property.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _images import synthetic_photo
+from kmeans_compress import compress, quantize
+from kmeans_compress._colorspace import from_srgb
+
+
+def test_same_seed_gives_the_same_palette_and_indices():
+    img = synthetic_photo(120, 200, seed=6)
+    a = quantize(img, 32, random_state=4)
+    b = quantize(img, 32, random_state=4)
+    assert np.array_equal(a.palette, b.palette) and np.array_equal(a.indices, b.indices)
+
+
+def _mean_delta_e(a: np.ndarray, b: np.ndarray, space: str) -> float:
+    la = from_srgb(a.reshape(-1, 3), space)
+    lb = from_srgb(b.reshape(-1, 3), space)
+    return float(np.sqrt(((la - lb) ** 2).sum(axis=1)).mean())
+
+
+@pytest.mark.parametrize("space", ["lab", "oklab"])
+def test_clustering_in_a_space_lowers_the_error_measured_in_it(photo, space):
+    rgb = compress(photo, 8, space="rgb").image
+    other = compress(photo, 8, space=space).image
+    assert _mean_delta_e(photo, other, space) < _mean_delta_e(photo, rgb, space)

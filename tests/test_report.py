@@ -1,0 +1,39 @@
+"""Report (``_report.py``): a loaded image and its quantization in; the tutorial's bit counts, file
+bytes, MSE and PSNR out. Checked against the tutorial's own figures, hand-computed values and the
+decoded output file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from _images import decoded_image
+from kmeans_compress import compress, mse, psnr, tutorial_bits
+
+
+def test_tutorial_storage_arithmetic_128x128_k16():
+    assert tutorial_bits(128 * 128, 16) == (393_216, 65_920)
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, size=(128, 128, 3), dtype=np.uint8)
+    report = compress(img, n_colors=16).report
+    assert (report.original_bits, report.compressed_bits) == (393_216, 65_920)
+    assert report.tutorial_ratio == pytest.approx(393_216 / 65_920)
+
+
+def test_report_mse_and_psnr_match_decoded_file(photo, tmp_path):
+    result = compress(photo, n_colors=8)
+    out = result.save(tmp_path / "o.png")
+    decoded = np.asarray(decoded_image(out).convert("RGB"))
+    expected = float(np.mean((photo.astype(float) - decoded.astype(float)) ** 2))
+    assert result.report.mse == pytest.approx(expected, rel=1e-12)
+    assert result.report.psnr == pytest.approx(10 * np.log10(255**2 / expected))
+    assert mse(photo, decoded) == pytest.approx(expected)
+
+
+def test_psnr_and_mse_hand_computed():
+    assert psnr(0.0) == float("inf")
+    assert psnr(255.0**2) == pytest.approx(0.0)
+    a = np.array([[[0, 0, 0]]], np.uint8)
+    b = np.array([[[3, 4, 0]]], np.uint8)
+    assert mse(a, b) == pytest.approx(25 / 3)

@@ -1,0 +1,129 @@
+"""Validation (``_validation.py``): the one integer / choice / palette-size check every entry point
+uses, called directly. ``bool`` is not an integer; numpy integers are; every message names the
+parameter, what is allowed and the value given (the exact sentences are checked, so a change to
+them is a decision, not an accident).
+
+How each public function answers bad values is tested with the function: the tutorial's functions
+and ``KMeans`` in test_kmeans.py, ``compress`` in test_compress.py, the command line in
+test_cli.py and test_bad_input.py.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from kmeans_compress import compress, quantize
+from kmeans_compress._validation import MAX_PALETTE, check_choice, check_int, check_n_colors
+
+NUMPY_INTEGERS = [np.int8(3), np.int16(3), np.int32(3), np.int64(3), np.uint8(3), np.uint16(3), np.uint64(3)]
+
+
+# --------------------------------------------------------------------- check_int
+
+
+@pytest.mark.parametrize("value", [3, *NUMPY_INTEGERS], ids=lambda v: type(v).__name__)
+def test_check_int_accepts_python_and_numpy_integers_and_returns_a_python_int(value):
+    got = check_int(value, "n", low=1, high=5)
+    assert got == 3 and type(got) is int
+
+
+@pytest.mark.parametrize("value", [True, False, np.bool_(True)], ids=repr)
+def test_check_int_refuses_bool(value):
+    with pytest.raises(TypeError, match=r"^n_init must be an integer >= 1, got .* of type (bool|bool_)\.$"):
+        check_int(value, "n_init", low=1)
+
+
+@pytest.mark.parametrize("value", [2.0, 2.5, np.float64(2.0), "3", None, [3], np.array([3])], ids=repr)
+def test_check_int_refuses_what_is_not_an_integer(value):
+    expected = f"K must be an integer, got {value!r} of type {type(value).__name__}."
+    with pytest.raises(TypeError) as info:
+        check_int(value, "K")
+    assert str(info.value) == expected
+
+
+@pytest.mark.parametrize(
+    "bounds, value, message",
+    [
+        ({"low": 1}, 0, "K must be an integer >= 1, got 0."),
+        ({"low": 0}, -7, "K must be an integer >= 0, got -7."),
+        ({"high": 5}, 6, "K must be an integer <= 5, got 6."),
+        ({"low": 1, "high": 5}, 0, "K must be an integer from 1 to 5, got 0."),
+        ({"low": 1, "high": 5}, 6, "K must be an integer from 1 to 5, got 6."),
+        ({"low": 1, "high": 5}, np.int64(9), "K must be an integer from 1 to 5, got 9."),
+        ({"low": 1, "hint": "or 'auto'"}, 0, "K must be an integer >= 1 (or 'auto'), got 0."),
+    ],
+)
+def test_check_int_range_message_names_the_parameter_the_range_and_the_value(bounds, value, message):
+    with pytest.raises(ValueError) as info:
+        check_int(value, "K", **bounds)
+    assert str(info.value) == message
+
+
+def test_check_int_bounds_are_inclusive_and_optional():
+    assert check_int(1, "K", low=1, high=5) == 1
+    assert check_int(5, "K", low=1, high=5) == 5
+    assert check_int(-(10**30), "K") == -(10**30)
+    assert check_int(10**30, "K", low=0) == 10**30
+    assert check_int(np.uint64(2**64 - 1), "K", low=0) == 2**64 - 1
+
+
+def test_check_int_hint_also_appears_in_the_type_message():
+    with pytest.raises(TypeError, match=re.escape("random_state must be an integer (start i uses random_state + i)")):
+        check_int("0", "random_state", hint="start i uses random_state + i")
+
+
+# --------------------------------------------------------------------- check_choice
+
+
+def test_check_choice_returns_an_allowed_value():
+    assert check_choice("lab", "space", ("rgb", "lab", "oklab")) == "lab"
+
+
+@pytest.mark.parametrize("value", ["hsv", "LAB", "", None, 1])
+def test_check_choice_message_names_the_parameter_the_choices_and_the_value(value):
+    with pytest.raises(ValueError) as info:
+        check_choice(value, "space", ("rgb", "lab", "oklab"))
+    assert str(info.value) == f"space must be one of rgb, lab, oklab, got {value!r}."
+
+
+# --------------------------------------------------------------------- check_n_colors
+
+
+@pytest.mark.parametrize("value", [1, 16, MAX_PALETTE, np.int64(16), np.uint8(255)], ids=repr)
+def test_check_n_colors_accepts_1_to_256_numpy_integers_too(value):
+    got = check_n_colors(value)
+    assert got == int(value) and type(got) is int
+
+
+@pytest.mark.parametrize("value", [0, -1, 257, np.int32(1000)], ids=repr)
+def test_check_n_colors_range_message(value):
+    expected = (
+        f"n_colors must be an integer from 1 to 256 (an indexed PNG holds at most 256 colours), got {int(value)}."
+    )
+    with pytest.raises(ValueError) as info:
+        check_n_colors(value)
+    assert str(info.value) == expected
+
+
+@pytest.mark.parametrize("value", [True, np.bool_(False), 16.0, "16"], ids=repr)
+def test_check_n_colors_refuses_bool_floats_and_strings(value):
+    with pytest.raises(TypeError, match=r"^n_colors must be an integer from 1 to 256 .*, got .* of type \w+\.$"):
+        check_n_colors(value)
+
+
+def test_check_n_colors_with_a_lower_maximum():
+    assert check_n_colors(16, max_colors=16) == 16
+    with pytest.raises(ValueError, match="^n_colors must be an integer from 1 to 16 "):
+        check_n_colors(17, max_colors=16)
+
+
+@pytest.mark.parametrize("entry", [compress, quantize], ids=lambda f: f.__name__)
+def test_entry_points_refuse_bool_and_accept_numpy_n_colors(entry):
+    img = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+    with pytest.raises(TypeError, match="n_colors must be an integer"):
+        entry(img, True)
+    a, b = entry(img, np.int64(3)), entry(img, 3)
+    np.testing.assert_array_equal(a.palette, b.palette)
