@@ -22,7 +22,6 @@ of the input it came from. An output without a stamp is someone else's file.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import struct
@@ -100,6 +99,8 @@ class FileOptions:
         if self.strip:
             s["strip"] = True
         if self.palette is not None:
+            import hashlib  # here, not at import: it loads OpenSSL, which plain compress() never needs
+
             s["palette_sha256"] = hashlib.sha256(np.ascontiguousarray(self.palette, np.uint8).tobytes()).hexdigest()
         return s
 
@@ -276,6 +277,8 @@ def _jsonable(v: Any) -> Any:
 
 
 def _sha256_file(path: Path) -> str:
+    import hashlib
+
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
