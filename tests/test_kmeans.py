@@ -167,7 +167,7 @@ def test_kmeans_init_centroids_picks_rows_uniformly():
 
 def test_kmeans_plusplus_spreads_over_blobs():
     X, y = make_blobs(n_samples=400, centers=4, cluster_std=0.3, random_state=3)
-    C = kmeans_plusplus(X, 4, random_state=0)
+    C, _ = kmeans_plusplus(X, 4, random_state=0)
     nearest_blob = [y[np.argmin(((X - c) ** 2).sum(axis=1))] for c in C]
     assert sorted(nearest_blob) == [0, 1, 2, 3]
 

@@ -23,6 +23,7 @@ __all__ = [
     "half_min_separation",
     "lloyd",
     "plan_cut",
+    "plusplus_indices",
     "plusplus_init",
     "random_init",
     "split_init",
@@ -172,6 +173,7 @@ def lloyd(
     tol: float = 0.0,
     labels_hint: np.ndarray | None = None,
     compiled: bool | None = None,
+    verbose: bool = False,
 ) -> tuple[np.ndarray, float, np.ndarray, int]:
     """Weighted Lloyd iterations; arithmetic only, inputs already validated.
 
@@ -187,12 +189,15 @@ def lloyd(
     the compiled kernel starts its first search there. It never changes the result.
     ``compiled`` chooses the compiled kernel (True), the numpy code (False) or
     lets the problem size decide (None; see :mod:`._backend`). Both give the same result.
+    ``verbose`` prints every iteration's inertia and the reason for stopping, in
+    scikit-learn's words (``KMeans(verbose=1)``); it runs the numpy code, which can
+    report between iterations, with the same result.
 
     Returns
     -------
     labels, inertia, centers, n_iter
     """
-    done = lloyd_compiled(X, w, centers_init, max_iter, tol, labels_hint, compiled)
+    done = None if verbose else lloyd_compiled(X, w, centers_init, max_iter, tol, labels_hint, compiled)
     if done is not None:
         return done
     centers = np.array(centers_init, dtype=np.float64, copy=True)
@@ -205,15 +210,21 @@ def lloyd(
             bounds.assign(centers)
         labels = bounds.labels
         new_centers = update_centers(X, w, labels, None, centers)
+        if verbose:
+            print(f"Iteration {n_iter - 1}, inertia {float(np.dot(w, dist_to_assigned(X, centers, labels)))}.")
         if np.array_equal(labels, labels_old):
             strict = True
             bounds.move(centers, new_centers)
             centers = new_centers
+            if verbose:
+                print(f"Converged at iteration {n_iter - 1}: strict convergence.")
             break
         shift = float(np.sum((new_centers - centers) ** 2))
         bounds.move(centers, new_centers)
         centers = new_centers
         if shift <= tol:
+            if verbose:
+                print(f"Converged at iteration {n_iter - 1}: center shift {shift} within tolerance {tol}.")
             break
         labels_old = labels.copy()
     if not strict:
@@ -231,13 +242,25 @@ def plusplus_init(
     n_local_trials: int | None = None,
     compiled: bool | None = None,
 ) -> np.ndarray:
-    """Greedy weighted k-means++ seeding (Arthur & Vassilvitskii, 2007).
+    """Greedy weighted k-means++ seeding (Arthur & Vassilvitskii, 2007): the chosen rows of ``X``.
 
     The first centre is drawn with probability proportional to the weight; each
     next one is the best (lowest potential) of ``n_local_trials`` candidates drawn
     with probability proportional to ``weight x squared distance`` to the nearest
-    centre chosen so far.
+    centre chosen so far. :func:`plusplus_indices` gives the rows' indices.
     """
+    return X[plusplus_indices(X, w, n_clusters, rng, n_local_trials, compiled)]
+
+
+def plusplus_indices(
+    X: np.ndarray,
+    w: np.ndarray,
+    n_clusters: int,
+    rng: np.random.Generator,
+    n_local_trials: int | None = None,
+    compiled: bool | None = None,
+) -> np.ndarray:
+    """Indices (intp, in the order chosen) of the rows :func:`plusplus_init` takes as centres."""
     n, f = X.shape
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
@@ -246,12 +269,12 @@ def plusplus_init(
     done = kmeans_plusplus_compiled(X, w, n_clusters, u_first, draws, compiled)
     if done is not None:
         return done
-    centers = np.empty((n_clusters, f), dtype=np.float64)
+    indices = np.empty(n_clusters, dtype=np.intp)
     cum_w = np.cumsum(w)
     first = int(np.searchsorted(cum_w, u_first * cum_w[-1], side="right"))
     first = min(first, n - 1)
-    centers[0] = X[first]
-    diff = X - centers[0]
+    indices[0] = first
+    diff = X - X[first]
     closest = np.einsum("ij,ij->i", diff, diff)
     x_norm = np.einsum("ij,ij->i", X, X)
     nonzero = np.flatnonzero(w > 0)
@@ -280,9 +303,9 @@ def plusplus_init(
             np.minimum(d, closest[start : start + step], out=d)
             pot += d @ w[start : start + step]
         best = int(np.argmin(pot))
-        centers[c] = cx[best]
+        indices[c] = cand[best]
         closest = trial_d[best].copy()
-    return centers
+    return indices
 
 
 def split_init(X: np.ndarray, w: np.ndarray, n_clusters: int, compiled: bool | None = None) -> np.ndarray:
