@@ -366,3 +366,24 @@ def test_kmeans_plusplus_indices_same_on_both_paths(kernel_path):
     centers, indices = kmeans_plusplus(X, 8, random_state=2)
     np.testing.assert_array_equal(X[indices], centers)
     assert len(set(indices.tolist())) == 8
+
+
+@pytest.mark.parametrize("d", [16, 48])
+def test_many_features_same_result_as_sklearn_and_as_bounds(d):
+    """From DENSE_MIN_FEATURES features the Lloyd loop assigns by matrix products; from the same
+    start it gives scikit-learn's labels and centres, and the bounded numpy loop's."""
+    from kmeans_compress._lloyd import DENSE_MIN_FEATURES, lloyd
+
+    assert d >= DENSE_MIN_FEATURES
+    X, _ = make_blobs(n_samples=3000, centers=6, n_features=d, cluster_std=4.0, random_state=d)
+    init = X[:6]
+    ours = KMeans(6, init=init, tol=0).fit(X)
+    ref = SkKMeans(6, init=init, n_init=1, tol=0, algorithm="lloyd").fit(X)
+    assert np.array_equal(ours.labels_, ref.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=1e-9, atol=1e-9)
+    assert ours.n_iter_ == ref.n_iter_
+    w = np.ones(len(X))
+    bounded = lloyd(X, w, init, 300, 0.0, compiled=False)
+    assert np.array_equal(bounded[0], ours.labels_)
+    assert np.array_equal(bounded[2], ours.cluster_centers_)  # same sums in the same order
+    assert bounded[3] == ours.n_iter_

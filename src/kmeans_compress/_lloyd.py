@@ -12,12 +12,16 @@ between them (None: by the size of the call).
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 import numpy as np
 
 from ._backend import kmeans_plusplus_compiled, lloyd_compiled, split_init_compiled
-from ._nearest import nearest_two
+from ._nearest import nearest_by_products, nearest_two
 
 __all__ = [
+    "DENSE_MIN_FEATURES",
     "Bounds",
     "dist_to_assigned",
     "half_min_separation",
@@ -31,6 +35,13 @@ __all__ = [
     "update_centers",
     "weighted_sums",
 ]
+
+
+#: From this many features, a Lloyd run whose path is not forced (``compiled=None``) assigns
+#: by matrix products on every iteration (:func:`lloyd_by_products`) instead of with bounds:
+#: bounds prune little in many dimensions and the compiled per-point loops cannot use BLAS.
+#: The image path (3 or 4 coordinates) never comes near it. Measured in benchmarks/RESULTS.md.
+DENSE_MIN_FEATURES = 16
 
 
 def weighted_sums(X: np.ndarray, labels: np.ndarray, w: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -197,6 +208,8 @@ def lloyd(
     -------
     labels, inertia, centers, n_iter
     """
+    if compiled is None and not verbose and X.shape[1] >= DENSE_MIN_FEATURES:
+        return lloyd_by_products(X, w, centers_init, max_iter, tol)
     done = None if verbose else lloyd_compiled(X, w, centers_init, max_iter, tol, labels_hint, compiled)
     if done is not None:
         return done
@@ -232,6 +245,76 @@ def lloyd(
     labels = bounds.labels
     inertia = float(np.dot(w, dist_to_assigned(X, centers, labels)))
     return labels, inertia, centers, n_iter
+
+
+def lloyd_by_products(
+    X: np.ndarray, w: np.ndarray, centers_init: np.ndarray, max_iter: int = 300, tol: float = 0.0
+) -> tuple[np.ndarray, float, np.ndarray, int]:
+    """:func:`lloyd` for points with many features: the same iterations and stopping rule,
+    every assignment a full exact search by matrix products (:func:`._nearest.nearest_by_products`).
+
+    The centre sums are one ``bincount`` over (cluster, feature) pairs, which adds the
+    points of each cluster in index order as :func:`weighted_sums` does, so the
+    centres are the same to the last bit.
+    """
+    with _one_blas_thread():
+        return _lloyd_by_products(X, w, centers_init, max_iter, tol)
+
+
+def _one_blas_thread() -> Any:
+    """Keep BLAS on one thread for the many small products of a Lloyd run, as scikit-learn does.
+
+    OpenBLAS threads each (2048 x K) product; on a busy machine its threads wait on
+    each other and one assignment took 6 to 14 times as long as on one thread
+    (measured on 2 shared cores). threadpoolctl is not a dependency: where it is
+    missing (a runtime-only install), BLAS keeps its own setting.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _lloyd_by_products(
+    X: np.ndarray, w: np.ndarray, centers_init: np.ndarray, max_iter: int, tol: float
+) -> tuple[np.ndarray, float, np.ndarray, int]:
+    n, f = X.shape
+    centers = np.array(centers_init, dtype=np.float64, copy=True)
+    x_norm = np.einsum("ij,ij->i", X, X)
+    wx = (w[:, None] * X).ravel()
+    cols = np.arange(f)
+    labels = np.empty(n, dtype=np.intp)
+    labels_old = np.full(n, -1, dtype=np.intp)
+    n_iter = 0
+    strict = False
+    for it in range(1, max_iter + 1):
+        n_iter = it
+        nearest_by_products(X, centers, x_norm, labels)
+        new_centers = _update_by_bincount(X, w, wx, labels, centers, cols)
+        shift = float(np.sum((new_centers - centers) ** 2))
+        centers = new_centers
+        if np.array_equal(labels, labels_old):
+            strict = True
+            break
+        if shift <= tol:
+            break
+        labels_old[:] = labels
+    if not strict:
+        nearest_by_products(X, centers, x_norm, labels)
+    inertia = float(np.dot(w, dist_to_assigned(X, centers, labels)))
+    return labels, inertia, centers, n_iter
+
+
+def _update_by_bincount(
+    X: np.ndarray, w: np.ndarray, wx: np.ndarray, labels: np.ndarray, centers: np.ndarray, cols: np.ndarray
+) -> np.ndarray:
+    k, f = centers.shape
+    wsum = np.bincount(labels, weights=w, minlength=k)
+    if not wsum.all():  # an empty cluster: re-seeded by the general update
+        return update_centers(X, w, labels, None, centers)
+    sums = np.bincount((labels[:, None] * f + cols).ravel(), weights=wx, minlength=k * f).reshape(k, f)
+    return sums / wsum[:, None]
 
 
 def plusplus_init(
