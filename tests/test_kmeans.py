@@ -6,6 +6,7 @@ scikit-learn; the ``KMeans`` estimator against scikit-learn's estimator checks a
 from __future__ import annotations
 
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -182,7 +183,7 @@ def test_kmeans_init_centroids_picks_rows_uniformly():
 
 def test_kmeans_plusplus_spreads_over_blobs():
     X, y = make_blobs(n_samples=400, centers=4, cluster_std=0.3, random_state=3)
-    C = kmeans_plusplus(X, 4, random_state=0)
+    C, _ = kmeans_plusplus(X, 4, random_state=0)
     nearest_blob = [y[np.argmin(((X - c) ** 2).sum(axis=1))] for c in C]
     assert sorted(nearest_blob) == [0, 1, 2, 3]
 
@@ -231,7 +232,11 @@ _WEIGHT_XFAIL = {
 
 
 @parametrize_with_checks(
-    [KMeans(n_clusters=3, n_init=2, max_iter=5), KMeans(init="random", n_init=3)],
+    [
+        KMeans(n_clusters=3, n_init=2, max_iter=5),
+        KMeans(init="random", n_init=3),
+        KMeans(n_clusters=3, algorithm="elkan", copy_x=False),
+    ],
     expected_failed_checks=lambda est: _WEIGHT_XFAIL,
 )
 def test_sklearn_estimator_checks(estimator, check):
@@ -323,7 +328,267 @@ def test_errors():
         KMeans(3).fit([[0.0], [1.0]])
     with pytest.raises(ValueError, match="init must be"):
         KMeans(2, init="bogus").fit([[0.0], [1.0]])
-    with pytest.raises(ValueError, match="init has 1 centres"):
+    with pytest.raises(ValueError, match="does not match the number of clusters"):
         KMeans(2, init=[[0.0]]).fit([[0.0], [1.0]])
     with pytest.raises(ValueError, match="expecting 2 features"):
         KMeans(1).fit([[0.0, 1.0]]).predict([[1.0, 2.0, 3.0]])
+
+
+# --------------------------------------------------------------------- a drop-in for scikit-learn's KMeans
+# Each test below follows the scikit-learn test of the same feature
+# (sklearn/cluster/tests/test_k_means.py), run on both estimators where it can be.
+
+
+def test_same_parameters_as_sklearn():
+    assert KMeans().get_params().keys() == SkKMeans().get_params().keys()
+    assert KMeans().get_params() == {**SkKMeans().get_params()}
+    assert repr(KMeans()) == "KMeans()"
+    assert repr(KMeans(5, algorithm="elkan")) == "KMeans(algorithm='elkan', n_clusters=5)"
+
+
+@pytest.mark.parametrize("algorithm", ["lloyd", "elkan"])
+def test_algorithm_accepted_and_same_result_as_sklearn(algorithm, kernel_path):
+    X, _ = make_blobs(n_samples=600, centers=5, n_features=3, cluster_std=2.0, random_state=5)
+    init = X[:5]
+    ours = KMeans(5, init=init, tol=0, algorithm=algorithm).fit(X)
+    ref = SkKMeans(5, init=init, n_init=1, tol=0, algorithm=algorithm).fit(X)
+    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=1e-9)
+    assert np.array_equal(ours.labels_, ref.labels_)
+    assert ours.inertia_ == pytest.approx(ref.inertia_, rel=1e-9)
+
+
+@pytest.mark.parametrize("algorithm", ["auto", "full", "hamerly"])
+def test_unknown_algorithm_refused_like_sklearn(algorithm):
+    X = np.arange(10.0).reshape(5, 2)
+    with pytest.raises(ValueError, match="algorithm"):
+        SkKMeans(2, algorithm=algorithm).fit(X)
+    with pytest.raises(ValueError, match="algorithm"):
+        KMeans(2, algorithm=algorithm).fit(X)
+
+
+def test_elkan_with_one_cluster_warns_like_sklearn():
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    for Est in (SkKMeans, KMeans):
+        with pytest.warns(RuntimeWarning, match="algorithm='elkan' doesn't make sense for a single cluster"):
+            Est(n_clusters=1, algorithm="elkan").fit(X)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_copy_x_false_leaves_x_as_it_was(dtype):
+    X = make_blobs(n_samples=300, centers=3, random_state=1)[0].astype(dtype)
+    X0 = X.copy()
+    a = KMeans(3, random_state=0, copy_x=False).fit(X)
+    assert np.array_equal(X, X0)  # scikit-learn only promises "nearly equal" after de-centring
+    b = KMeans(3, random_state=0, copy_x=True).fit(X)
+    assert np.array_equal(a.cluster_centers_, b.cluster_centers_)
+
+
+@pytest.mark.parametrize("algorithm", ["lloyd", "elkan"])
+@pytest.mark.parametrize("tol", [1e-2, 0])
+def test_verbose_prints_like_sklearn(algorithm, tol, capsys):
+    X = np.random.RandomState(0).normal(size=(5000, 10))
+    params = dict(algorithm=algorithm, n_clusters=8, random_state=42, init="random", n_init=1, tol=tol)
+    quiet = KMeans(**params).fit(X)
+    capsys.readouterr()
+    loud = KMeans(verbose=1, **params).fit(X)
+    out = capsys.readouterr().out
+    assert re.search(r"Initialization complete", out)
+    assert re.search(r"Iteration [0-9]+, inertia", out)
+    if tol == 0:
+        assert re.search(r"strict convergence", out)
+    else:
+        assert re.search(r"center shift .* within tolerance", out)
+    assert np.array_equal(loud.labels_, quiet.labels_)
+    np.testing.assert_allclose(loud.cluster_centers_, quiet.cluster_centers_, rtol=1e-12)
+    assert out.count("Iteration ") == loud.n_iter_
+
+
+def test_verbose_iterations_match_sklearn(capsys):
+    X, _ = make_blobs(n_samples=400, centers=4, cluster_std=2.5, random_state=2)
+    init = X[:4]
+    SkKMeans(4, init=init, n_init=1, tol=0, verbose=1).fit(X)
+    ref = capsys.readouterr().out
+    KMeans(4, init=init, tol=0, verbose=1).fit(X)
+    ours = capsys.readouterr().out
+    inertia = re.compile(r"Iteration (\d+), inertia ([0-9.e+-]+?)\.?$", re.M)
+    got = [(int(i), float(v)) for i, v in inertia.findall(ours)]
+    want = [(int(i), float(v)) for i, v in inertia.findall(ref)]
+    assert [i for i, _ in got] == [i for i, _ in want]
+    np.testing.assert_allclose([v for _, v in got], [v for _, v in want], rtol=1e-9)
+    assert re.findall(r"Converged at iteration \d+: strict convergence", ours) == re.findall(
+        r"Converged at iteration \d+: strict convergence", ref
+    )
+
+
+def test_callable_init_same_result_as_sklearn():
+    X, _ = make_blobs(n_samples=500, centers=4, random_state=3)
+    calls = []
+
+    def init(X_, k, random_state):
+        calls.append(random_state)
+        return X_[random_state.permutation(X_.shape[0])[:k]]
+
+    ours = KMeans(4, init=init, n_init=1, random_state=np.random.RandomState(0), tol=0).fit(X)
+    ref = SkKMeans(4, init=init, n_init=1, random_state=np.random.RandomState(0), tol=0).fit(X)
+    # scikit-learn hands the callable its data minus the column means; picking rows commutes with that.
+    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=1e-9, atol=1e-9)
+    assert np.array_equal(ours.labels_, ref.labels_)
+    assert all(isinstance(rs, np.random.RandomState) for rs in calls)
+
+
+def test_callable_init_n_init_auto_is_ten_like_sklearn():
+    X = np.random.default_rng(0).normal(size=(100, 10))
+    calls = []
+
+    def init(X_, k, random_state):
+        calls.append(1)
+        return random_state.uniform(size=(k, X_.shape[1]))
+
+    KMeans(5, init=init, n_init="auto").fit(X)
+    assert len(calls) == 10 == SkKMeans(5, init=init, n_init="auto").fit(X)._n_init
+
+
+@pytest.mark.parametrize(
+    "init, match",
+    [
+        (lambda X: X[:2], "does not match the number of clusters"),
+        (lambda X: lambda X_, k, random_state: X_[:2], "does not match the number of clusters"),
+        (lambda X: X[:8, :2], "does not match the number of features of the data"),
+        (lambda X: lambda X_, k, random_state: X_[:8, :2], "does not match the number of features of the data"),
+    ],
+)
+def test_wrong_shaped_init_same_error_as_sklearn(init, match):
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    with pytest.raises(ValueError) as ref:
+        SkKMeans(8, n_init=1, init=init(X)).fit(X)
+    with pytest.raises(ValueError, match=match) as ours:
+        KMeans(8, n_init=1, init=init(X)).fit(X)
+    assert str(ours.value) == str(ref.value)
+
+
+def test_sparse_refused_with_sklearns_error():
+    sparse = pytest.importorskip("scipy.sparse")
+    from sklearn.utils import check_array as sk_check_array
+
+    X = sparse.random(40, 5, density=0.3, format="csr", random_state=0)
+    with pytest.raises(TypeError) as ref:
+        sk_check_array(X, accept_sparse=False, input_name="X")
+    for call in (lambda: KMeans(2).fit(X), lambda: kmeans_plusplus(X, 2)):
+        with pytest.raises(TypeError) as ours:
+            call()
+        assert str(ours.value) == str(ref.value)
+    fitted = KMeans(2, random_state=0).fit(X.toarray())
+    for method in (fitted.predict, fitted.transform, fitted.score):
+        with pytest.raises(TypeError, match="dense data is required"):
+            method(X)
+
+
+def test_float32_kept_like_sklearn():
+    X64, _ = make_blobs(n_samples=1000, centers=4, n_features=3, random_state=0)
+    X32 = X64.astype(np.float32)
+    f64 = KMeans(4, n_init=1, random_state=0).fit(X64)
+    f32 = KMeans(4, n_init=1, random_state=0).fit(X32)
+    ref = SkKMeans(4, n_init=1, random_state=0).fit(X32)
+    assert f32.cluster_centers_.dtype == ref.cluster_centers_.dtype == np.float32
+    assert f32.transform(X32).dtype == ref.transform(X32).dtype == np.float32
+    assert f32.fit_transform(X32).dtype == np.float32
+    assert f64.cluster_centers_.dtype == f64.transform(X64).dtype == np.float64
+    assert KMeans(4, random_state=0).fit(X64.astype(np.int64)).cluster_centers_.dtype == np.float64
+    # as scikit-learn's test_float_precision: same labels, close figures
+    assert np.array_equal(f32.labels_, f64.labels_)
+    rtol = 1e-4
+    np.testing.assert_allclose(f32.inertia_, f64.inertia_, rtol=rtol)
+    np.testing.assert_allclose(f32.transform(X32), f64.transform(X64), atol=f64.transform(X64).max() * rtol)
+    np.testing.assert_allclose(f32.cluster_centers_, f64.cluster_centers_, atol=np.abs(X64).max() * rtol)
+
+
+def test_init_centres_not_mutated():
+    X = np.random.default_rng(0).normal(size=(60, 2)).astype(np.float32)
+    init = X[:3].copy()
+    km = KMeans(3, init=init).fit(X)
+    assert not np.may_share_memory(km.cluster_centers_, init)
+    assert np.array_equal(init, X[:3])
+
+
+def test_feature_names_out_like_sklearn():
+    X = np.random.default_rng(0).normal(size=(60, 4))
+    ours = KMeans(5, random_state=0).fit(X)
+    ref = SkKMeans(5, random_state=0).fit(X)
+    assert ours.get_feature_names_out().tolist() == ref.get_feature_names_out().tolist()
+    assert ours.get_feature_names_out().dtype == object
+    assert ours.get_feature_names_out(["a", "b", "c", "d"]).tolist() == [f"kmeans{i}" for i in range(5)]
+    with pytest.raises(ValueError):
+        ours.get_feature_names_out(["a"])
+    with pytest.raises(NotFittedError):
+        KMeans().get_feature_names_out()
+
+
+def test_fewer_distinct_clusters_warns_sklearns_convergence_warning():
+    from sklearn.exceptions import ConvergenceWarning as SkConvergenceWarning
+
+    from kmeans_compress import ConvergenceWarning
+
+    X = np.asarray([[0, 0], [0, 1], [1, 0], [1, 0]])  # last point duplicated
+    msg = (
+        r"Number of distinct clusters \(3\) found smaller than n_clusters \(4\). Possibly due to duplicate points in X."
+    )
+    for seed in range(3):
+        with pytest.warns(SkConvergenceWarning, match=msg) as record:
+            km = KMeans(n_clusters=4, random_state=seed).fit(X)
+        assert set(km.labels_) == set(range(3))
+        assert any(isinstance(r.message, ConvergenceWarning) for r in record)
+
+
+def test_kmeans_plusplus_like_sklearn():
+    import inspect
+
+    from sklearn.cluster import kmeans_plusplus as sk_kmeans_plusplus
+
+    assert list(inspect.signature(kmeans_plusplus).parameters) == list(inspect.signature(sk_kmeans_plusplus).parameters)
+    X, _ = make_blobs(n_samples=200, centers=5, random_state=4)
+    for dtype in (np.float64, np.float32):
+        data = X.astype(dtype)
+        centers, indices = kmeans_plusplus(data, 5, random_state=0)
+        assert centers.dtype == dtype and indices.shape == (5,)
+        assert ((indices >= 0) & (indices < len(X))).all()
+        np.testing.assert_array_equal(data[indices], centers)
+    norms = np.einsum("ij,ij->i", X, X)
+    a = kmeans_plusplus(X, 5, x_squared_norms=norms, random_state=1)
+    b = kmeans_plusplus(np.asfortranarray(X), 5, random_state=1)
+    np.testing.assert_array_equal(a[1], b[1])
+    with pytest.raises(
+        ValueError, match=r"The length of x_squared_norms .* should be equal to the length of n_samples"
+    ):
+        kmeans_plusplus(X, 5, x_squared_norms=norms[:2])
+    w = np.zeros(len(X))
+    w[10:20] = 1.0
+    _, idx = kmeans_plusplus(X, 3, sample_weight=w, random_state=0)
+    assert set(idx) <= set(range(10, 20))
+
+
+def test_kmeans_plusplus_indices_same_on_both_paths(kernel_path):
+    X, _ = make_blobs(n_samples=3000, centers=8, n_features=3, random_state=6)
+    centers, indices = kmeans_plusplus(X, 8, random_state=2)
+    np.testing.assert_array_equal(X[indices], centers)
+    assert len(set(indices.tolist())) == 8
+
+
+@pytest.mark.parametrize("d", [16, 48])
+def test_many_features_same_result_as_sklearn_and_as_bounds(d):
+    """From DENSE_MIN_FEATURES features the Lloyd loop assigns by matrix products; from the same
+    start it gives scikit-learn's labels and centres, and the bounded numpy loop's."""
+    from kmeans_compress._lloyd import DENSE_MIN_FEATURES, lloyd
+
+    assert d >= DENSE_MIN_FEATURES
+    X, _ = make_blobs(n_samples=3000, centers=6, n_features=d, cluster_std=4.0, random_state=d)
+    init = X[:6]
+    ours = KMeans(6, init=init, tol=0).fit(X)
+    ref = SkKMeans(6, init=init, n_init=1, tol=0, algorithm="lloyd").fit(X)
+    assert np.array_equal(ours.labels_, ref.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=1e-9, atol=1e-9)
+    assert ours.n_iter_ == ref.n_iter_
+    w = np.ones(len(X))
+    bounded = lloyd(X, w, init, 300, 0.0, compiled=False)
+    assert np.array_equal(bounded[0], ours.labels_)
+    assert np.array_equal(bounded[2], ours.cluster_centers_)  # same sums in the same order
+    assert bounded[3] == ours.n_iter_

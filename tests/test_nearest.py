@@ -4,6 +4,7 @@ uint8 colours, lowest index on ties; chunked for large palettes)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 
 from kmeans_compress._nearest import nearest_centers, nearest_palette, nearest_two
@@ -54,3 +55,34 @@ def test_nearest_palette_large_palette_chunks():
     assert np.array_equal(dist2[:2000], d.min(axis=1))
     # Where float64 finds a strictly better centre, float32 must agree.
     assert np.mean(labels == ref) > 0.999
+
+
+# --------------------------------------------------------------------- matrix products, many features
+def _brute_force(X, C):
+    d = ((X[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)
+    return np.argmin(d, axis=1)  # ties to the lowest index
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e6])
+@pytest.mark.parametrize("n, d, k", [(3000, 16, 7), (5000, 40, 33), (300, 130, 256)])
+def test_nearest_by_products_equals_brute_force(n, d, k, offset):
+    from kmeans_compress._nearest import nearest_by_products
+
+    rng = np.random.default_rng(n + d + k)
+    X = rng.normal(size=(n, d)) + offset  # far from the origin: the expansion cancels digits
+    C = X[rng.choice(n, k, replace=False)] + rng.normal(scale=1e-3, size=(k, d))
+    labels = np.empty(n, dtype=np.intp)
+    nearest_by_products(X, C, np.einsum("ij,ij->i", X, X), labels)
+    assert np.array_equal(labels, _brute_force(X, C))
+
+
+def test_nearest_by_products_ties_go_to_the_lowest_index():
+    from kmeans_compress._nearest import nearest_by_products
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(-3, 4, size=(4000, 20)).astype(float) + 1e5  # integer grid: many exact ties
+    C = np.repeat(X[:6], 2, axis=0)  # every centre twice: the first copy must win
+    labels = np.empty(len(X), dtype=np.intp)
+    nearest_by_products(X, C, np.einsum("ij,ij->i", X, X), labels)
+    assert np.array_equal(labels, _brute_force(X, C))
+    assert (labels % 2 == 0).all()

@@ -15,6 +15,7 @@ from ._compress import (
 from ._decode import ImageLike, LoadedImage, load_image, sample_image_path
 from ._encode import encode_image, encode_png, write_atomic
 from ._exceptions import (
+    ConvergenceWarning,
     ImageNotFoundError,
     ImageTooLargeError,
     NotFittedError,
@@ -44,6 +45,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CompressionReport",
     "CompressionResult",
+    "ConvergenceWarning",
     "FileOptions",
     "FileOutcome",
     "ImageLike",

@@ -168,23 +168,24 @@ def lloyd_compiled(
 def kmeans_plusplus_compiled(
     X: np.ndarray, w: np.ndarray, n_clusters: int, u_first: float, U: np.ndarray, compiled: bool | None = None
 ) -> np.ndarray | None:
-    """Greedy weighted k-means++ compiled, with its uniform draws given, or ``None``
-    (small problem, no numba, or more than ``PLUSPLUS_MAX_FEATURES`` features, where the
-    numpy code's matrix products are faster than the compiled loops)."""
+    """Greedy weighted k-means++ compiled, with its uniform draws given: the chosen rows'
+    indices, or ``None`` (small problem, no numba, or more than ``PLUSPLUS_MAX_FEATURES``
+    features, where the numpy code's matrix products are faster than the compiled loops)."""
     if X.shape[1] > PLUSPLUS_MAX_FEATURES:
         return None
     k = _kernels_for(X.shape[0] * n_clusters * max(1, U.shape[1]), compiled)
     if k is None:
         return None
-    centers = np.empty((n_clusters, X.shape[1]), dtype=np.float64)
+    indices = np.empty(n_clusters, dtype=np.intp)
     k._kmeans_plusplus_kernel(
         np.ascontiguousarray(X, dtype=np.float64),
         np.ascontiguousarray(w, dtype=np.float64),
         float(u_first),
         np.ascontiguousarray(U, dtype=np.float64),
-        centers,
+        np.empty((n_clusters, X.shape[1]), dtype=np.float64),
+        indices,
     )
-    return centers
+    return indices
 
 
 def split_init_compiled(

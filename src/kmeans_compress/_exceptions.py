@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "BatchUsageError",
+    "ConvergenceWarning",
     "ImageNotFoundError",
     "ImageTooLargeError",
     "NoInputError",
@@ -48,3 +49,11 @@ class BatchUsageError(ValueError):
 
 class NoInputError(BatchUsageError):
     """The folders given hold no image file."""
+
+
+class ConvergenceWarning(UserWarning):
+    """K-means found fewer distinct clusters than asked for (duplicate points, or too few).
+
+    When scikit-learn is loaded, the warning raised is also an instance of
+    ``sklearn.exceptions.ConvergenceWarning``, so filters written for it apply.
+    """

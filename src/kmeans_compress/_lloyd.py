@@ -12,17 +12,22 @@ between them (None: by the size of the call).
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 import numpy as np
 
 from ._backend import kmeans_plusplus_compiled, lloyd_compiled, split_init_compiled
-from ._nearest import nearest_two
+from ._nearest import nearest_by_products, nearest_two
 
 __all__ = [
+    "DENSE_MIN_FEATURES",
     "Bounds",
     "dist_to_assigned",
     "half_min_separation",
     "lloyd",
     "plan_cut",
+    "plusplus_indices",
     "plusplus_init",
     "random_init",
     "split_init",
@@ -30,6 +35,13 @@ __all__ = [
     "update_centers",
     "weighted_sums",
 ]
+
+
+#: From this many features, a Lloyd run whose path is not forced (``compiled=None``) assigns
+#: by matrix products on every iteration (:func:`lloyd_by_products`) instead of with bounds:
+#: bounds prune little in many dimensions and the compiled per-point loops cannot use BLAS.
+#: The image path (3 or 4 coordinates) never comes near it. Measured in benchmarks/RESULTS.md.
+DENSE_MIN_FEATURES = 16
 
 
 def weighted_sums(X: np.ndarray, labels: np.ndarray, w: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -172,6 +184,7 @@ def lloyd(
     tol: float = 0.0,
     labels_hint: np.ndarray | None = None,
     compiled: bool | None = None,
+    verbose: bool = False,
 ) -> tuple[np.ndarray, float, np.ndarray, int]:
     """Weighted Lloyd iterations; arithmetic only, inputs already validated.
 
@@ -187,12 +200,17 @@ def lloyd(
     the compiled kernel starts its first search there. It never changes the result.
     ``compiled`` chooses the compiled kernel (True), the numpy code (False) or
     lets the problem size decide (None; see :mod:`._backend`). Both give the same result.
+    ``verbose`` prints every iteration's inertia and the reason for stopping, in
+    scikit-learn's words (``KMeans(verbose=1)``); it runs the numpy code, which can
+    report between iterations, with the same result.
 
     Returns
     -------
     labels, inertia, centers, n_iter
     """
-    done = lloyd_compiled(X, w, centers_init, max_iter, tol, labels_hint, compiled)
+    if compiled is None and not verbose and X.shape[1] >= DENSE_MIN_FEATURES:
+        return lloyd_by_products(X, w, centers_init, max_iter, tol)
+    done = None if verbose else lloyd_compiled(X, w, centers_init, max_iter, tol, labels_hint, compiled)
     if done is not None:
         return done
     centers = np.array(centers_init, dtype=np.float64, copy=True)
@@ -205,15 +223,21 @@ def lloyd(
             bounds.assign(centers)
         labels = bounds.labels
         new_centers = update_centers(X, w, labels, None, centers)
+        if verbose:
+            print(f"Iteration {n_iter - 1}, inertia {float(np.dot(w, dist_to_assigned(X, centers, labels)))}.")
         if np.array_equal(labels, labels_old):
             strict = True
             bounds.move(centers, new_centers)
             centers = new_centers
+            if verbose:
+                print(f"Converged at iteration {n_iter - 1}: strict convergence.")
             break
         shift = float(np.sum((new_centers - centers) ** 2))
         bounds.move(centers, new_centers)
         centers = new_centers
         if shift <= tol:
+            if verbose:
+                print(f"Converged at iteration {n_iter - 1}: center shift {shift} within tolerance {tol}.")
             break
         labels_old = labels.copy()
     if not strict:
@@ -221,6 +245,76 @@ def lloyd(
     labels = bounds.labels
     inertia = float(np.dot(w, dist_to_assigned(X, centers, labels)))
     return labels, inertia, centers, n_iter
+
+
+def lloyd_by_products(
+    X: np.ndarray, w: np.ndarray, centers_init: np.ndarray, max_iter: int = 300, tol: float = 0.0
+) -> tuple[np.ndarray, float, np.ndarray, int]:
+    """:func:`lloyd` for points with many features: the same iterations and stopping rule,
+    every assignment a full exact search by matrix products (:func:`._nearest.nearest_by_products`).
+
+    The centre sums are one ``bincount`` over (cluster, feature) pairs, which adds the
+    points of each cluster in index order as :func:`weighted_sums` does, so the
+    centres are the same to the last bit.
+    """
+    with _one_blas_thread():
+        return _lloyd_by_products(X, w, centers_init, max_iter, tol)
+
+
+def _one_blas_thread() -> Any:
+    """Keep BLAS on one thread for the many small products of a Lloyd run, as scikit-learn does.
+
+    OpenBLAS threads each (2048 x K) product; on a busy machine its threads wait on
+    each other and an assignment takes several times as long as on one thread
+    (benchmarks/RESULTS.md, KMeans on general data). threadpoolctl is not a dependency: where it is
+    missing (a runtime-only install), BLAS keeps its own setting.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _lloyd_by_products(
+    X: np.ndarray, w: np.ndarray, centers_init: np.ndarray, max_iter: int, tol: float
+) -> tuple[np.ndarray, float, np.ndarray, int]:
+    n, f = X.shape
+    centers = np.array(centers_init, dtype=np.float64, copy=True)
+    x_norm = np.einsum("ij,ij->i", X, X)
+    wx = (w[:, None] * X).ravel()
+    cols = np.arange(f)
+    labels = np.empty(n, dtype=np.intp)
+    labels_old = np.full(n, -1, dtype=np.intp)
+    n_iter = 0
+    strict = False
+    for it in range(1, max_iter + 1):
+        n_iter = it
+        nearest_by_products(X, centers, x_norm, labels)
+        new_centers = _update_by_bincount(X, w, wx, labels, centers, cols)
+        shift = float(np.sum((new_centers - centers) ** 2))
+        centers = new_centers
+        if np.array_equal(labels, labels_old):
+            strict = True
+            break
+        if shift <= tol:
+            break
+        labels_old[:] = labels
+    if not strict:
+        nearest_by_products(X, centers, x_norm, labels)
+    inertia = float(np.dot(w, dist_to_assigned(X, centers, labels)))
+    return labels, inertia, centers, n_iter
+
+
+def _update_by_bincount(
+    X: np.ndarray, w: np.ndarray, wx: np.ndarray, labels: np.ndarray, centers: np.ndarray, cols: np.ndarray
+) -> np.ndarray:
+    k, f = centers.shape
+    wsum = np.bincount(labels, weights=w, minlength=k)
+    if not wsum.all():  # an empty cluster: re-seeded by the general update
+        return update_centers(X, w, labels, None, centers)
+    sums = np.bincount((labels[:, None] * f + cols).ravel(), weights=wx, minlength=k * f).reshape(k, f)
+    return sums / wsum[:, None]
 
 
 def plusplus_init(
@@ -231,13 +325,25 @@ def plusplus_init(
     n_local_trials: int | None = None,
     compiled: bool | None = None,
 ) -> np.ndarray:
-    """Greedy weighted k-means++ seeding (Arthur & Vassilvitskii, 2007).
+    """Greedy weighted k-means++ seeding (Arthur & Vassilvitskii, 2007): the chosen rows of ``X``.
 
     The first centre is drawn with probability proportional to the weight; each
     next one is the best (lowest potential) of ``n_local_trials`` candidates drawn
     with probability proportional to ``weight x squared distance`` to the nearest
-    centre chosen so far.
+    centre chosen so far. :func:`plusplus_indices` gives the rows' indices.
     """
+    return X[plusplus_indices(X, w, n_clusters, rng, n_local_trials, compiled)]
+
+
+def plusplus_indices(
+    X: np.ndarray,
+    w: np.ndarray,
+    n_clusters: int,
+    rng: np.random.Generator,
+    n_local_trials: int | None = None,
+    compiled: bool | None = None,
+) -> np.ndarray:
+    """Indices (intp, in the order chosen) of the rows :func:`plusplus_init` takes as centres."""
     n, f = X.shape
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
@@ -246,12 +352,12 @@ def plusplus_init(
     done = kmeans_plusplus_compiled(X, w, n_clusters, u_first, draws, compiled)
     if done is not None:
         return done
-    centers = np.empty((n_clusters, f), dtype=np.float64)
+    indices = np.empty(n_clusters, dtype=np.intp)
     cum_w = np.cumsum(w)
     first = int(np.searchsorted(cum_w, u_first * cum_w[-1], side="right"))
     first = min(first, n - 1)
-    centers[0] = X[first]
-    diff = X - centers[0]
+    indices[0] = first
+    diff = X - X[first]
     closest = np.einsum("ij,ij->i", diff, diff)
     x_norm = np.einsum("ij,ij->i", X, X)
     nonzero = np.flatnonzero(w > 0)
@@ -280,9 +386,9 @@ def plusplus_init(
             np.minimum(d, closest[start : start + step], out=d)
             pot += d @ w[start : start + step]
         best = int(np.argmin(pot))
-        centers[c] = cx[best]
+        indices[c] = cand[best]
         closest = trial_d[best].copy()
-    return centers
+    return indices
 
 
 def split_init(X: np.ndarray, w: np.ndarray, n_clusters: int, compiled: bool | None = None) -> np.ndarray:

@@ -13,6 +13,9 @@ Four searches, each for one need:
 - :func:`nearest_two`: also the distance to the second-nearest centre, for the
   bounds of the numpy Lloyd loop (:class:`._lloyd.Bounds`). The compiled Lloyd
   kernel does its own search (:mod:`._numba_kernels`).
+- :func:`nearest_by_products`: matrix products (BLAS) for many features, with the
+  near ties settled by explicit differences: the Lloyd loop of :func:`._lloyd.lloyd`
+  when points have many features.
 - :func:`exact_nearest_centers`: explicit differences, exact ties; the
   tutorial's functions (``find_closest_centroids``, ``run_kmeans``).
 - :func:`nearest_palette`: integer colours against a uint8 palette, exact in
@@ -33,7 +36,7 @@ import numpy as np
 
 from ._backend import nearest_hinted_compiled
 
-__all__ = ["nearest_centers", "nearest_two", "nearest_palette", "exact_nearest_centers"]
+__all__ = ["exact_nearest_centers", "nearest_by_products", "nearest_centers", "nearest_palette", "nearest_two"]
 
 # Work on at most this many distance entries (points x centres) at once (8 MiB
 # of float64), so that the working set stays small whatever the number of points.
@@ -219,3 +222,42 @@ def nearest_palette(
     x = colors.astype(np.int64)
     dist2 = np.einsum("ij,ij->i", x, x) + best.astype(np.int64)
     return labels, dist2
+
+
+# Rows per matrix product in nearest_by_products: small blocks keep the product, its
+# argmin and the tie check in cache, and single-threaded BLAS is efficient at this size.
+_PRODUCT_ROWS = 2048
+
+
+def nearest_by_products(X: np.ndarray, centers: np.ndarray, x_norm: np.ndarray, labels: np.ndarray) -> None:
+    """Exact nearest centre of every row of ``X`` into ``labels``, by chunked matrix products.
+
+    The bulk is ``|c|^2 - 2 x.c`` per block of rows (one BLAS product). That
+    expansion loses digits to cancellation when a point is far from the origin
+    compared with its distances to the centres, so any point whose best two
+    candidates are within the expansion's rounding error of each other (bounded by
+    ``1e-13 (|x|^2 + max |c|^2)``, far above float64's error on these sums) is
+    decided again on explicitly computed differences: the labels equal a brute-force
+    search on differences, ties to the lowest index (:func:`exact_nearest_centers`).
+    ``x_norm`` holds ``|x|^2`` for every row.
+    """
+    n, k = X.shape[0], centers.shape[0]
+    if k == 1:
+        labels.fill(0)
+        return
+    c_norm = np.einsum("ij,ij->i", centers, centers)
+    margin_c = 1e-13 * float(c_norm.max(initial=0.0))
+    ct = np.ascontiguousarray(-2.0 * centers.T)
+    buf = np.empty((min(_PRODUCT_ROWS, n), k), dtype=np.float64)
+    for start in range(0, n, _PRODUCT_ROWS):
+        stop = min(start + _PRODUCT_ROWS, n)
+        d = buf[: stop - start]
+        np.matmul(X[start:stop], ct, out=d)
+        d += c_norm
+        lab = np.argmin(d, axis=1)
+        best = d[np.arange(stop - start), lab]
+        best += 1e-13 * x_norm[start:stop] + margin_c
+        near = np.flatnonzero(np.count_nonzero(d <= best[:, None], axis=1) > 1)
+        if near.size:
+            lab[near] = exact_nearest_centers(X[start + near], centers)
+        labels[start:stop] = lab

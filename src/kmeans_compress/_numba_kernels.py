@@ -279,8 +279,9 @@ def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted):  # pragma: no cover -
 
 
 @njit(cache=True, nogil=True)
-def _kmeans_plusplus_kernel(X, w, u_first, U, centers):  # pragma: no cover - compiled
-    """Greedy weighted k-means++ (``_lloyd.plusplus_init``) with its uniform draws given.
+def _kmeans_plusplus_kernel(X, w, u_first, U, centers, indices):  # pragma: no cover - compiled
+    """Greedy weighted k-means++ (``_lloyd.plusplus_indices``) with its uniform draws given:
+    the chosen rows into ``centers`` and their indices into ``indices``.
 
     ``U`` is (K - 1, n_local_trials): one row of draws per centre after the first.
     Every point remembers its nearest chosen centre ``a`` and the distance ``r``
@@ -294,6 +295,7 @@ def _kmeans_plusplus_kernel(X, w, u_first, U, centers):  # pragma: no cover - co
     cum = np.cumsum(w)
     first = min(np.searchsorted(cum, u_first * cum[-1], side="right"), n - 1)
     centers[0] = X[first]
+    indices[0] = first
     closest = np.empty(n)
     r = np.empty(n)
     near = np.zeros(n, dtype=np.intp)
@@ -323,6 +325,7 @@ def _kmeans_plusplus_kernel(X, w, u_first, U, centers):  # pragma: no cover - co
                 best = t
         p = picks[best]
         centers[c] = X[p]
+        indices[c] = p
         for i in range(n):
             if reach[best, near[i]] >= r[i]:
                 continue
@@ -511,7 +514,7 @@ def warm_up():
     w = np.ones(X.shape[0])
     centers = np.empty((2, 3))
     _split_init_kernel(X, w, centers)
-    _kmeans_plusplus_kernel(X, w, 0.5, np.full((1, 2), 0.5), np.empty((2, 3)))
+    _kmeans_plusplus_kernel(X, w, 0.5, np.full((1, 2), 0.5), np.empty((2, 3)), np.empty(2, dtype=np.intp))
     labels = np.zeros(X.shape[0], dtype=np.intp)
     _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, True)
     _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, False)

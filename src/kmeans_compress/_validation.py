@@ -109,7 +109,12 @@ def is_sparse(X: Any) -> bool:
 def check_array(X: Any, name: str = "X", *, min_samples: int = 1) -> np.ndarray:
     """Return ``X`` as a finite, C-contiguous 2-D float64 array, or raise a clear error."""
     if is_sparse(X):
-        raise TypeError(f"Sparse input is not supported for {name}; pass a dense array (for example {name}.toarray()).")
+        # scikit-learn's own type and wording (its check_array(accept_sparse=False)): code that
+        # catches it for scikit-learn's dense-only estimators catches it here too.
+        raise TypeError(
+            f"Sparse data was passed for {name}, but dense data is required. "
+            "Use '.toarray()' to convert to a dense numpy array."
+        )
     arr = np.asarray(X)
     if np.iscomplexobj(arr):
         raise ValueError(f"Complex data not supported for {name}; got dtype {arr.dtype}.")

@@ -1,0 +1,216 @@
+"""KMeans on general data: kmeans-compress against scikit-learn (lloyd, elkan) and faiss, in one run.
+
+Not a test. For make_blobs and standard-normal data at d = 2, 8, 32, 128 and K = 8, 64, 256,
+fits ``KMeans(K, n_init=1, random_state=0, max_iter=MAX_ITER)`` (k-means++ start, tol 1e-4) with
+each contender, alternating them, best of ``--reps`` warm runs, and prints seconds, the ratio to
+scikit-learn's lloyd and the inertia ratio. Then: growth in n (d = 8, K = 64), and the first call
+in a new process (make_blobs, 2-D, K = 8), each contender in its own fresh interpreter.
+
+faiss (``faiss-cpu``) runs when importable: ``faiss.Kmeans`` on float32, every point used
+(``max_points_per_centroid`` lifted), a fixed ``MAX_ITER`` iterations (it has no tolerance), its
+inertia measured on the float64 data.
+
+    python benchmarks/bench_kmeans.py [--n 10000] [--reps 2] [--quick]
+
+Needs the bench group (scikit-learn; faiss-cpu optional).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+
+MAX_ITER = 100
+
+
+def datasets(n: int, d: int, seed: int = 0) -> dict[str, np.ndarray]:
+    from sklearn.datasets import make_blobs
+
+    blobs = make_blobs(n_samples=n, centers=16, n_features=d, cluster_std=2.0, random_state=seed)[0]
+    normal = np.random.default_rng(seed).standard_normal((n, d))
+    return {"blobs": np.ascontiguousarray(blobs), "normal": normal}
+
+
+def inertia_of(X: np.ndarray, centers: np.ndarray) -> float:
+    from kmeans_compress._nearest import nearest_centers
+
+    _, d2 = nearest_centers(X, np.asarray(centers, dtype=np.float64))
+    return float(d2.sum())
+
+
+def contenders() -> dict:
+    import sklearn.cluster
+
+    import kmeans_compress
+
+    def ours(X, k):
+        km = kmeans_compress.KMeans(k, n_init=1, random_state=0, max_iter=MAX_ITER).fit(X)
+        return km.inertia_
+
+    def sk(algorithm):
+        def run(X, k):
+            km = sklearn.cluster.KMeans(k, n_init=1, random_state=0, max_iter=MAX_ITER, algorithm=algorithm).fit(X)
+            return km.inertia_
+
+        return run
+
+    out = {"kmeans-compress": ours, "sklearn lloyd": sk("lloyd"), "sklearn elkan": sk("elkan")}
+    try:
+        import faiss
+    except ImportError:
+        return out
+
+    def fa(X, k):
+        X32 = np.ascontiguousarray(X, dtype=np.float32)
+        km = faiss.Kmeans(X.shape[1], k, niter=MAX_ITER, seed=0, max_points_per_centroid=1 << 30, verbose=False)
+        km.train(X32)
+        return inertia_of(X, km.centroids)
+
+    out["faiss"] = fa
+    return out
+
+
+def timed(f, X, k, reps: int) -> tuple[float, float]:
+    best = np.inf
+    inertia = np.nan
+    for _ in range(reps):
+        t = time.perf_counter()
+        inertia = f(X, k)
+        best = min(best, time.perf_counter() - t)
+    return best, inertia
+
+
+def grid(n: int, reps: int, ds: list[int], ks: list[int]) -> list[dict]:
+    runs = contenders()
+    rows = []
+    for d in ds:
+        data = datasets(n, d)
+        for name, X in data.items():
+            for k in ks:
+                times = {c: np.inf for c in runs}
+                inert = {}
+                for _ in range(reps):  # alternate the contenders, keep each one's best
+                    for c, f in runs.items():
+                        t, i = timed(f, X, k, 1)
+                        times[c] = min(times[c], t)
+                        inert[c] = i
+                rows.append({"data": name, "n": n, "d": d, "k": k, "times": times, "inertia": inert})
+                ref = times["sklearn lloyd"]
+                print(
+                    f"{name:6s} n={n} d={d:3d} K={k:3d}  "
+                    + "  ".join(
+                        f"{c}: {t:.3f}s ({t / ref:.2f}x, inertia {inert[c] / inert['sklearn lloyd']:.4f})"
+                        for c, t in times.items()
+                    ),
+                    flush=True,
+                )
+    return rows
+
+
+_FIRST_CALL = """
+import time, numpy as np
+from sklearn.datasets import make_blobs
+X = make_blobs(n_samples={n}, centers=8, n_features=2, random_state=0)[0]
+t = time.perf_counter()
+{fit}
+print(time.perf_counter() - t)
+"""
+
+
+def first_call(n: int, reps: int) -> dict[str, float]:
+    fits = {
+        "kmeans-compress": "import kmeans_compress; kmeans_compress.KMeans(8, n_init=1, random_state=0).fit(X)",
+        "sklearn lloyd": "import sklearn.cluster; sklearn.cluster.KMeans(8, n_init=1, random_state=0).fit(X)",
+    }
+    best = {c: np.inf for c in fits}
+    for _ in range(reps):
+        for c, fit in fits.items():
+            out = subprocess.run(
+                [sys.executable, "-c", _FIRST_CALL.format(n=n, fit=fit)], capture_output=True, text=True, check=True
+            )
+            best[c] = min(best[c], float(out.stdout.split()[-1]))
+    return best
+
+
+def markdown(rows: list[dict], growth: list[dict], first: dict[str, float], n_first: int, args) -> str:
+    names = list(rows[0]["times"])
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    import sklearn
+
+    lines = [
+        f"## KMeans on general data (bench_kmeans.py), {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"Machine: {platform.system()} {platform.machine()}, {os.cpu_count()} cores (shared with other jobs; load "
+        f"average {load:.1f} at the end), Python {platform.python_version()}, numpy {np.__version__}, "
+        f"scikit-learn {sklearn.__version__}. `KMeans(K, n_init=1, random_state=0, max_iter={MAX_ITER})`, "
+        f"k-means++ start, tol 1e-4; n = {args.n}; best of {args.reps} warm runs, contenders alternated. "
+        "Ratios are time / scikit-learn lloyd's and inertia / scikit-learn lloyd's, from this one run.",
+        "",
+        "| data | d | K | "
+        + " | ".join(f"{c} s" for c in names)
+        + " | "
+        + " | ".join(f"{c} time ratio" for c in names[:1] + names[2:])
+        + " | "
+        + " | ".join(f"{c} inertia ratio" for c in names[:1] + names[3:])
+        + " |",
+        "|" + "---|" * (3 + len(names) + (len(names) - 1) + (len(names) - 2)),
+    ]
+    for r in rows:
+        ref_t = r["times"]["sklearn lloyd"]
+        ref_i = r["inertia"]["sklearn lloyd"]
+        cells = [r["data"], str(r["d"]), str(r["k"])]
+        cells += [f"{r['times'][c]:.3f}" for c in names]
+        cells += [f"{r['times'][c] / ref_t:.2f}" for c in names[:1] + names[2:]]
+        cells += [f"{r['inertia'][c] / ref_i:.4f}" for c in names[:1] + names[3:]]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Growth in n (d = 8, K = 64):",
+        "",
+        "| data | n | kmeans-compress s | sklearn lloyd s | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for r in growth:
+        a, b = r["times"]["kmeans-compress"], r["times"]["sklearn lloyd"]
+        lines.append(f"| {r['data']} | {r['n']} | {a:.3f} | {b:.3f} | {a / b:.2f} |")
+    a, b = first["kmeans-compress"], first["sklearn lloyd"]
+    lines += [
+        "",
+        f"First call in a new process (make_blobs n = {n_first}, d = 2, K = 8, import and fit timed, best of "
+        f"{args.reps}): kmeans-compress {a:.2f} s, scikit-learn {b:.2f} s, ratio {a / b:.2f}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=10_000)
+    p.add_argument("--reps", type=int, default=2)
+    p.add_argument("--quick", action="store_true", help="d = 2, 32 and K = 8, 64 only")
+    p.add_argument("--write", help="append the Markdown section to this file (benchmarks/RESULTS.md)")
+    args = p.parse_args()
+    ds, ks = ([2, 32], [8, 64]) if args.quick else ([2, 8, 32, 128], [8, 64, 256])
+    rows = grid(args.n, args.reps, ds, ks)
+    growth = []
+    for n in (args.n, 4 * args.n, 16 * args.n):
+        growth += grid(n, args.reps, [8], [64])
+    n_first = 200_000
+    first = first_call(n_first, args.reps)
+    print(first, flush=True)
+    text = markdown(rows, growth, first, n_first, args)
+    print(text)
+    if args.write:
+        with open(args.write, "a", encoding="utf-8") as fh:
+            fh.write("\n" + text)
+
+
+if __name__ == "__main__":
+    main()
