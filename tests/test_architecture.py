@@ -14,7 +14,7 @@ import kmeans_compress
 
 PACKAGE = Path(kmeans_compress.__file__).parent
 MODULES = sorted(p for p in PACKAGE.glob("*.py"))
-FRONT_ENDS = {"cli", "batch", "plots", "_cli_common", "_cli_sweep", "_web", "__main__"}
+FRONT_ENDS = {"cli", "batch", "plots", "_cli_common", "_cli_sweep", "_cli_pngquant", "_web", "__main__"}
 
 
 def _imports(path: Path, top_level_only: bool) -> list[tuple[str, str | None, int]]:

@@ -175,7 +175,7 @@ def test_resume_skips_an_output_whose_stamp_matches(src, tmp_path):
 
 @pytest.mark.parametrize(
     "change",
-    ["n_colors", "random_state", "space", "dither", "strip", "quality", "palette", "input"],
+    ["n_colors", "random_state", "space", "dither", "strip", "quality", "psnr", "palette", "input"],
 )
 def test_resume_redoes_an_output_when_options_or_input_changed(src, tmp_path, change):
     dst = tmp_path / "o.png"
@@ -187,7 +187,8 @@ def test_resume_redoes_an_output_when_options_or_input_changed(src, tmp_path, ch
         "space": {"space": "lab"},
         "dither": {"dither": True},
         "strip": {"strip": True},
-        "quality": {"quality": (20.0, 30.0)},
+        "quality": {"quality": (0.0, 100.0)},  # pngquant's scale: 100 is out of reach, so all K colours
+        "psnr": {"psnr": (20.0, 30.0)},
         "palette": {"palette": np.array([[0, 0, 0], [255, 255, 255]], np.uint8)},
         "input": {},
     }[change]

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kmeans_compress import TargetNotMetError, compress, compress_to_quality, compress_to_size
+from kmeans_compress import (
+    TargetNotMetError,
+    compress,
+    compress_to_psnr,
+    compress_to_quality,
+    compress_to_size,
+    mse_to_quality,
+    quality_to_mse,
+)
 from kmeans_compress.cli import main
 
 
@@ -74,9 +82,9 @@ def test_skip_if_larger_writes_nothing_and_exits_98(tmp_path, capsys):
     assert main([str(src), "-o", str(out), "-q"]) == 0  # without the flag it is written
 
 
-def test_quality_picks_the_smallest_palette_reaching_max(src, tmp_path, capsys):
+def test_psnr_picks_the_smallest_palette_reaching_max(src, tmp_path, capsys):
     out = tmp_path / "q.png"
-    assert main([str(src), "-o", str(out), "--quality", "20-33", "--json"]) == 0
+    assert main([str(src), "-o", str(out), "--psnr", "20-33", "--json"]) == 0
     import json
 
     rec = json.loads(capsys.readouterr().out)[0]
@@ -85,14 +93,41 @@ def test_quality_picks_the_smallest_palette_reaching_max(src, tmp_path, capsys):
     assert compress(_gradient(), k - 1).report.psnr < 33  # one colour fewer misses the target
 
 
-def test_quality_unreachable_minimum_exits_99(src, tmp_path, capsys):
+def test_psnr_unreachable_minimum_exits_99(src, tmp_path, capsys):
     out = tmp_path / "q.png"
-    assert main([str(src), "-o", str(out), "--quality", "90-99", "-k", "8"]) == 99
+    assert main([str(src), "-o", str(out), "--psnr", "90-99", "-k", "8"]) == 99
     assert not out.exists()
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "below the minimum 90" in err[0]
     with pytest.raises(TargetNotMetError):
-        compress_to_quality(_gradient(), 90, 99, max_colors=8)
+        compress_to_psnr(_gradient(), 90, 99, max_colors=8)
+
+
+def test_quality_is_pngquants_scale(src, tmp_path, capsys):
+    # pngquant's curve (hand-computed from its documented formula: 80 -> 6.0896, 65 -> 11.3338), in plain RGB MSE
+    assert abs(quality_to_mse(80) - 6.0896 * 1.3) < 1e-3 and abs(quality_to_mse(65) - 11.3338 * 1.3) < 1e-3
+    assert mse_to_quality(quality_to_mse(80)) == 80 and mse_to_quality(quality_to_mse(80) * 1.01) == 79
+    out = tmp_path / "q.png"
+    assert main([str(src), "-o", str(out), "--quality", "10-40", "--json"]) == 0
+    import json
+
+    rec = json.loads(capsys.readouterr().out)[0]
+    k = rec["n_colors"]
+    assert k < 256 and rec["mse"] <= quality_to_mse(40) and rec["quality"] >= 40
+    assert compress(_gradient(), k - 1).report.mse > quality_to_mse(40)  # one colour fewer misses the target
+    assert rec["sizes_tried"] and k in rec["sizes_tried"]
+
+
+def test_quality_unreachable_minimum_exits_99_and_old_psnr_values_are_refused(src, tmp_path, capsys):
+    out = tmp_path / "q.png"
+    assert main([str(src), "-o", str(out), "--quality", "99-100", "-k", "4"]) == 99
+    assert not out.exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "below the minimum 99" in err[0]
+    assert main([str(src), "-o", str(out), "--quality", "30.5-40"]) == 2  # PSNR in dB: now --psnr
+    assert "--psnr" in capsys.readouterr().err
+    with pytest.raises(TargetNotMetError):
+        compress_to_quality(_gradient(), 99, 100, max_colors=4)
 
 
 def test_max_bytes_picks_the_largest_palette_that_fits(src, tmp_path):

@@ -8,6 +8,7 @@ The tutorial's functions (:func:`find_closest_centroids`, :func:`compute_centroi
 from ._compress import (
     CompressionResult,
     compress,
+    compress_to_psnr,
     compress_to_quality,
     compress_to_size,
     compress_with_palette,
@@ -26,7 +27,7 @@ from ._exceptions import (
 from ._files import FileOptions, FileOutcome, compress_file
 from ._quantize import quantize, quantize_image
 from ._remap import Quantization
-from ._report import CompressionReport, mse, psnr, tutorial_bits
+from ._report import CompressionReport, mse, mse_to_quality, psnr, quality_to_mse, tutorial_bits
 from ._shared import shared_palette
 from ._sweep import sweep
 from ._validation import SeedLike
@@ -40,7 +41,7 @@ from .kmeans import (
     run_kmeans,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "CompressionReport",
@@ -62,6 +63,7 @@ __all__ = [
     "__version__",
     "compress",
     "compress_file",
+    "compress_to_psnr",
     "compress_to_quality",
     "compress_to_size",
     "compress_with_palette",
@@ -74,7 +76,9 @@ __all__ = [
     "kmeans_plusplus",
     "load_image",
     "mse",
+    "mse_to_quality",
     "psnr",
+    "quality_to_mse",
     "quantize",
     "quantize_image",
     "run_kmeans",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -100,7 +101,53 @@ def suffix(text: str) -> str:
     return text
 
 
-def quality(text: str) -> tuple[float, float]:
+def pngquant_quality(text: str) -> tuple[int, int] | None:
+    """pngquant's ``--quality``: ``MIN-MAX``, ``MAX`` (MIN = 90 % of it), ``-MAX`` (MIN 0) or ``MIN-`` (MAX 100),
+    integers 0-100; None if ``text`` is none of these.
+
+    Examples
+    --------
+    >>> pngquant_quality("65-80"), pngquant_quality("80"), pngquant_quality("-80"), pngquant_quality("50-")
+    ((65, 80), (72, 80), (0, 80), (50, 100))
+    >>> pngquant_quality("80-65"), pngquant_quality("30.5")
+    (None, None)
+    """
+    m = re.fullmatch(r"(\d*)(-?)(\d*)", text.strip())
+    if m is None or not (m.group(1) or m.group(3)):
+        return None
+    lo, dash, hi = m.groups()
+    if not dash:
+        target = int(lo)
+        limit = target * 9 // 10
+    elif not lo:
+        limit, target = 0, int(hi)
+    elif not hi:
+        limit, target = int(lo), 100
+    else:
+        limit, target = int(lo), int(hi)
+    if not 0 <= limit <= target <= 100:
+        return None
+    return limit, target
+
+
+def quality(text: str) -> tuple[int, int]:
+    q = pngquant_quality(text)
+    if q is None:
+        raise argparse.ArgumentTypeError(
+            f"expected MIN-MAX on pngquant's scale, integers 0 (worst) to 100 (perfect), e.g. 65-80; got {text!r} "
+            "(PSNR in dB is --psnr since 0.2.0)"
+        )
+    return q
+
+
+def speed(text: str) -> int:
+    v = parse_int(text)
+    if not 1 <= v <= 11:
+        raise argparse.ArgumentTypeError(f"must be from 1 (slow, best) to 11 (fast, rough), got {v}")
+    return v
+
+
+def psnr_range(text: str) -> tuple[float, float]:
     lo, sep, hi = text.partition("-")
     try:
         if not sep:

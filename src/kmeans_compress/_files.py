@@ -32,7 +32,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._compress import CompressionResult, compress, compress_to_quality, compress_to_size, compress_with_palette
+from ._compress import (
+    CompressionResult,
+    compress,
+    compress_to_psnr,
+    compress_to_quality,
+    compress_to_size,
+    compress_with_palette,
+)
 from ._decode import DEFAULT_MAX_PIXELS, LoadedImage
 from ._encode import PNG_SIGNATURE, add_text_chunk, output_format, write_atomic
 from ._exceptions import ImageNotFoundError, OutputExistsError
@@ -50,10 +57,11 @@ class FileOptions:
     """Everything that decides what :func:`compress_file` writes: small and picklable.
 
     The first group is :func:`kmeans_compress.compress`'s options; ``quality``
-    (a PSNR range in dB) or ``max_bytes`` search the palette size instead
-    (``n_colors`` is then the largest size tried), and ``palette`` maps every
-    pixel to a given palette instead of fitting one. The rest are the file
-    rules of the module docstring; ``strip`` writes no metadata (ICC profile).
+    (MIN, MAX on pngquant's 0-100 scale), ``psnr`` (a PSNR range in dB) or
+    ``max_bytes`` search the palette size instead (``n_colors`` is then the
+    largest size tried), and ``palette`` maps every pixel to a given palette
+    instead of fitting one. ``speed`` is pngquant's 1 (best, the default) to
+    11 (fastest). The rest are the file rules of the module docstring; ``strip`` writes no metadata (ICC profile).
     """
 
     n_colors: int = 16
@@ -63,9 +71,11 @@ class FileOptions:
     n_init: int = 1
     max_iter: int = 300
     tol: float = 1e-4
+    speed: int = 1
     max_pixels: int = DEFAULT_MAX_PIXELS
     frame: int | None = None
     quality: tuple[float, float] | None = None
+    psnr: tuple[float, float] | None = None
     max_bytes: int | None = None
     palette: np.ndarray | None = None
     strip: bool = False
@@ -83,6 +93,7 @@ class FileOptions:
             "n_init": self.n_init,
             "max_iter": self.max_iter,
             "tol": self.tol,
+            "speed": self.speed,
             "max_pixels": self.max_pixels,
             "frame": self.frame,
         }
@@ -92,7 +103,7 @@ class FileOptions:
         from . import __version__
 
         opts = {k: _jsonable(v) for k, v in sorted(self.compress_options().items())}
-        for name in ("quality", "max_bytes"):
+        for name in ("quality", "psnr", "max_bytes"):
             if getattr(self, name) is not None:
                 opts[name] = _jsonable(getattr(self, name))
         s: dict[str, Any] = {"version": __version__, "options": opts}
@@ -235,6 +246,8 @@ def _compress(src: str | os.PathLike[str] | LoadedImage, opts: FileOptions, fmt:
     k = kwargs.pop("n_colors")
     if opts.quality is not None:
         return compress_to_quality(src, *opts.quality, max_colors=k, **kwargs)
+    if opts.psnr is not None:
+        return compress_to_psnr(src, *opts.psnr, max_colors=k, **kwargs)
     if opts.max_bytes is not None:
         return compress_to_size(src, opts.max_bytes, fmt=fmt, strip=opts.strip, max_colors=k, **kwargs)
     return compress(src, k, **kwargs)

@@ -12,9 +12,9 @@ import numpy as np
 
 from . import _backend
 from ._lloyd import lloyd, plusplus_init, split_init, tolerance
-from ._validation import SeedLike, check_random_state
+from ._validation import SeedLike, check_int, check_random_state
 
-__all__ = ["coarse_histogram", "fit_palette"]
+__all__ = ["MAX_SPEED", "coarse_histogram", "fit_palette", "speed_settings"]
 
 # From this many distinct points, fit_palette first clusters a coarse histogram
 # (points binned on a regular grid, each occupied cell standing for its points by
@@ -33,6 +33,41 @@ _CHEAP_START_WORK = 1 << 20
 # already close to convergence: the last iterations would gain little and cost as
 # much again (the figures are in benchmarks/RESULTS.md).
 _FINE_MAX_ITER = 40
+
+#: pngquant's speed scale: 1 (slowest, best) to 11 (fastest, roughest).
+MAX_SPEED = 11
+# What each speed spends, speed 1 first: (cheap starts, Lloyd iterations on the
+# coarse histogram, iterations on all points). Speed 1 is the default and the
+# settings above; every later speed tries fewer starts and stops Lloyd earlier.
+# Speed 11 fits the coarse histogram only. Time and error against speed are in
+# benchmarks/RESULTS.md.
+# Speed 11 also bins on the smallest grid whatever the palette size.
+_SPEEDS = (
+    (_CHEAP_STARTS, 300, _FINE_MAX_ITER),
+    (4, 200, 30),
+    (3, 150, 20),
+    (3, 100, 14),
+    (2, 60, 10),
+    (2, 40, 7),
+    (1, 30, 5),
+    (1, 20, 3),
+    (1, 12, 2),
+    (1, 8, 1),
+    (1, 5, 0),
+)
+
+
+def speed_settings(speed: int) -> tuple[int, int, int]:
+    """(starts tried when cheap, coarse Lloyd iterations, fine iterations) of ``speed`` (1 to 11).
+
+    Examples
+    --------
+    >>> speed_settings(1)
+    (5, 300, 40)
+    >>> speed_settings(11)
+    (1, 5, 0)
+    """
+    return _SPEEDS[check_int(speed, "speed", low=1, high=MAX_SPEED, hint="1 slow ... 11 fast") - 1]
 
 
 def coarse_histogram(X: np.ndarray, w: np.ndarray, max_cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -74,6 +109,8 @@ def fit_palette(
     n_init: int = 1,
     max_iter: int = 300,
     tol: float = 1e-4,
+    speed: int = 1,
+    coarse_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted K-means of points ``X`` (M, d) with weights ``w`` (M,): float centres
     (K, d) and the centre of every point (its nearest one, or nearly: after the
@@ -89,10 +126,16 @@ def fit_palette(
     and iterated to convergence on a coarse histogram (:func:`coarse_histogram`),
     and the winner is refined by at most ``_FINE_MAX_ITER`` Lloyd iterations on
     all points, which minimize exactly the all-pixel objective.
+
+    ``speed`` (1 to 11, pngquant's scale) spends less as it grows: fewer starts,
+    fewer iterations (:func:`speed_settings`); 1 is the best. ``coarse_cache``
+    (a dict, filled here) keeps the coarse histograms of ``X`` by grid size, so
+    that fits of several palette sizes to the same points bin them once.
     """
     X = np.ascontiguousarray(X, dtype=np.float64)
     w = np.ascontiguousarray(w, dtype=np.float64)
     rng = check_random_state(random_state)
+    cheap_starts, coarse_iter, fine_iter = speed_settings(speed)
     tol_abs = tolerance(X, w, tol)
     # One decision for the whole problem: when it is large enough for the
     # compiled kernels, its coarse stages use them too (however small they are);
@@ -101,28 +144,38 @@ def fit_palette(
     points, weights, cell = X, w, None
     if X.shape[0] >= _COARSE_MIN_POINTS:
         cells = int(np.clip(_COARSE_CELLS_PER_COLOR * n_colors, *_COARSE_CELLS))
-        Xc, wc, cell_of_point = coarse_histogram(X, w, cells)
+        if speed == MAX_SPEED:  # the roughest fit: the smallest grid, one binning for every palette size
+            cells = _COARSE_CELLS[0]
+        if coarse_cache is not None and cells in coarse_cache:
+            Xc, wc, cell_of_point = coarse_cache[cells]
+        else:
+            Xc, wc, cell_of_point = coarse_histogram(X, w, cells)
+            if coarse_cache is not None:
+                coarse_cache[cells] = (Xc, wc, cell_of_point)
         if n_colors < Xc.shape[0] <= X.shape[0] // 2:
             points, weights, cell = Xc, wc, cell_of_point
     n_starts = max(1, n_init)
     if points.shape[0] * n_colors <= _CHEAP_START_WORK:
         # A start costs little here, and one split start can end a few per cent
         # above a k-means++ draw, so always try a few draws as well and keep the best.
-        n_starts = max(n_starts, _CHEAP_STARTS)
+        n_starts = max(n_starts, cheap_starts)
     best: tuple[float, np.ndarray, np.ndarray] | None = None
     for seed in range(n_starts):
         if seed == 0:
             centers0 = split_init(points, weights, n_colors, compiled)
         else:
             centers0 = plusplus_init(points, weights, n_colors, rng, compiled=compiled)
-        labels, inertia, centers, _ = lloyd(points, weights, centers0, max_iter, tol_abs, compiled=compiled)
+        iters = max_iter if speed == 1 else min(max_iter, coarse_iter)
+        labels, inertia, centers, _ = lloyd(points, weights, centers0, iters, tol_abs, compiled=compiled)
         if best is None or inertia < best[0]:
             best = (inertia, centers, labels)
     assert best is not None
     _, centers, labels = best
     if cell is None:
         return centers, labels
+    if fine_iter == 0:  # the coarse fit only: each point takes its cell's centre
+        return centers, labels[cell]
     labels, _, centers, _ = lloyd(
-        X, w, centers, min(max_iter, _FINE_MAX_ITER), tol_abs, labels_hint=labels[cell], compiled=compiled
+        X, w, centers, min(max_iter, fine_iter), tol_abs, labels_hint=labels[cell], compiled=compiled
     )
     return centers, labels

@@ -10,13 +10,14 @@ step is a call to its stage: :mod:`._histogram`, :mod:`._fit`, :mod:`._palette`,
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._colorspace import SPACES, from_srgb, to_srgb
 from ._fit import fit_palette
-from ._histogram import color_histogram, pack_rgb, pack_rgb_u32, rgba_histogram
+from ._histogram import ColorHistogram, color_histogram, pack_rgb, pack_rgb_u32, rgba_histogram
 from ._nearest import nearest_centers, nearest_palette
 from ._palette import alpha_groups_to_keep, round_palette, split_budget, to_uint8, used_by_frequency
 from ._remap import Quantization, dither_indices, sse
@@ -25,7 +26,7 @@ from ._validation import SeedLike, check_choice, check_n_colors, check_rgb
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-__all__ = ["quantize", "quantize_image"]
+__all__ = ["HistogramFit", "apply_fit", "fit_histogram", "quantize", "quantize_image"]
 
 
 def quantize(
@@ -36,6 +37,7 @@ def quantize(
     n_init: int = 1,
     max_iter: int = 300,
     tol: float = 1e-4,
+    speed: int = 1,
 ) -> Quantization:
     """Reduce an RGB image to ``n_colors`` colours by K-means.
 
@@ -54,6 +56,8 @@ def quantize(
         Seeds to try; the lowest distortion wins.
     max_iter, tol
         Lloyd iteration limit and relative tolerance (as scikit-learn's).
+    speed : int, default=1
+        1 (best) to 11 (fastest), pngquant's scale: fewer starts and iterations as it grows.
 
     Returns
     -------
@@ -69,28 +73,85 @@ def quantize(
     """
     img = check_rgb(image)
     n_colors = check_n_colors(n_colors)
-    h, w = img.shape[:2]
     hist = color_histogram(pack_rgb_u32(img.reshape(-1, 3)))  # the keys are dropped at once: 4 bytes a pixel
+    fit = fit_histogram(
+        hist, n_colors, random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol, speed=speed
+    )
+    return apply_fit(img, hist, fit)
+
+
+@dataclass(frozen=True)
+class HistogramFit:
+    """A palette fitted to a colour histogram, before any pixel is mapped.
+
+    Attributes
+    ----------
+    palette : (K, 3) uint8
+        The entries in use, most frequent first.
+    color_index : (M,) uint8
+        The entry of every distinct colour of the histogram.
+    sse : float
+        Squared error summed over all pixels and channels (exact: integer colours).
+    exact : bool
+        The histogram had at most K colours: kept as they are.
+    """
+
+    palette: np.ndarray
+    color_index: np.ndarray
+    sse: float
+    exact: bool
+
+
+def fit_histogram(
+    hist: ColorHistogram,
+    n_colors: int,
+    *,
+    random_state: SeedLike = 0,
+    n_init: int = 1,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+    speed: int = 1,
+    coarse_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
+) -> HistogramFit:
+    """Fit, round and map the distinct colours of ``hist``: :func:`quantize` without the pixels.
+
+    The palette-size searches call this once per size on one histogram (with one
+    ``coarse_cache``), and map the pixels only for the size they keep (:func:`apply_fit`).
+    """
     exact = hist.n_colors <= n_colors
+    hint = None
     if exact:
         pal = hist.colors
     else:
         centers, fit_labels = fit_palette(
-            hist.colors, hist.counts, n_colors, random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol
+            hist.colors,
+            hist.counts,
+            n_colors,
+            random_state=random_state,
+            n_init=n_init,
+            max_iter=max_iter,
+            tol=tol,
+            speed=speed,
+            coarse_cache=coarse_cache,
         )
         pal = round_palette(centers, hist.colors, hist.counts, n_colors)
         # Where each colour's centre landed in the rounded palette: a start for the search below.
         rounded = to_uint8(centers)
         hint = np.searchsorted(pack_rgb(pal), pack_rgb(rounded))[fit_labels]
     # Exact final mapping of every distinct colour to its nearest palette entry.
-    labels, d2 = nearest_palette(hist.colors, pal, None if exact else hint)
+    labels, d2 = nearest_palette(hist.colors, pal, hint)
     # Keep only the entries in use, most frequent first (ties: by colour), then renumber.
     order, remap = used_by_frequency(labels, pal.shape[0], hist.counts)
     palette = np.ascontiguousarray(pal[order])
     color_index = remap[labels].astype(np.uint8)
-    indices = hist.lookup_pixels(img, color_index)
     err = float(np.dot(hist.counts, d2))  # integer colours: exact squared errors
-    return Quantization(palette=palette, indices=indices, sse=err, n_distinct=hist.n_colors, exact=exact)
+    return HistogramFit(palette=palette, color_index=color_index, sse=err, exact=exact)
+
+
+def apply_fit(img: np.ndarray, hist: ColorHistogram, fit: HistogramFit) -> Quantization:
+    """Map every pixel of ``img`` (whose histogram is ``hist``) through ``fit``."""
+    indices = hist.lookup_pixels(img, fit.color_index)
+    return Quantization(palette=fit.palette, indices=indices, sse=fit.sse, n_distinct=hist.n_colors, exact=fit.exact)
 
 
 def quantize_image(
@@ -104,6 +165,7 @@ def quantize_image(
     n_init: int = 1,
     max_iter: int = 300,
     tol: float = 1e-4,
+    speed: int = 1,
 ) -> Quantization:
     """:func:`quantize` with transparency, a choice of colour space and dithering.
 
@@ -153,7 +215,7 @@ def quantize_image(
             alpha = None
     if alpha is not None and dither:
         raise ValueError("dithering is not supported for images with transparency; drop --dither")
-    fit: dict[str, Any] = dict(random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol)
+    fit: dict[str, Any] = dict(random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol, speed=speed)
     if alpha is None and space == "rgb" and not dither:
         return quantize(img, n_colors, **fit)
 

@@ -14,7 +14,7 @@ code  meaning
 6     output exists (use --force), or would overwrite the input
 7     output folder missing or output not writable
 98    --skip-if-larger: the result was larger than the input, nothing written
-99    --quality / --max-bytes target cannot be met
+99    --quality / --psnr / --max-bytes target cannot be met
 130   interrupted (Ctrl-C); no partial output is left
 ====  ==========================================================================
 When every failing file failed the same way, that code is the exit status.
@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__, _cli_sweep
+from . import __version__, _cli_pngquant, _cli_sweep
 from ._cli_common import (
     EXIT_CANT_WRITE,
     EXIT_FAILED,
@@ -53,9 +53,11 @@ from ._cli_common import (
     frame_number,
     png_path,
     positive_int,
+    psnr_range,
     quality,
     report_path,
     seed,
+    speed,
     suffix,
 )
 from ._colorspace import SPACES
@@ -83,7 +85,8 @@ def _add_main_options(p: argparse.ArgumentParser, inputs: bool = True) -> None:
         type=colors,
         default=None,
         metavar="K",
-        help="palette size, 1-256 (default 16; with --quality or --max-bytes, the largest size tried, default 256)",
+        help="palette size, 1-256 (default 16; with --quality, --psnr or --max-bytes, the largest size tried, "
+        "default 256)",
     )
     p.add_argument(
         "-o",
@@ -107,10 +110,24 @@ def _add_fidelity_options(p: argparse.ArgumentParser) -> None:
         "--quality",
         type=quality,
         metavar="MIN-MAX",
+        help="pngquant's scale, 0-100: the smallest palette reaching MAX; exit 99 if even the largest misses MIN "
+        "(changed in 0.2.0: PSNR in dB is --psnr)",
+    )
+    target.add_argument(
+        "--psnr",
+        type=psnr_range,
+        metavar="MIN-MAX",
         help="PSNR in dB: the smallest palette reaching MAX; exit 99 if even the largest misses MIN",
     )
     target.add_argument(
         "--max-bytes", type=positive_int, metavar="N", help="the largest palette whose file fits in N bytes"
+    )
+    g.add_argument(
+        "--speed",
+        type=speed,
+        default=1,
+        metavar="N",
+        help="1 (slow, best: the default) to 11 (fast, rough): fewer starts and iterations as N grows",
     )
     g.add_argument("--space", choices=SPACES, default="rgb", help="colour space of the clustering (default rgb)")
     fs = g.add_mutually_exclusive_group()
@@ -168,7 +185,11 @@ def _run_batch(args: argparse.Namespace) -> int:
         raise UsageError("--preview takes one input file, not a folder or a batch")
     unsupported = [
         name
-        for name, on in (("--quality", args.quality is not None), ("--max-bytes", args.max_bytes is not None))
+        for name, on in (
+            ("--quality", args.quality is not None),
+            ("--psnr", args.psnr is not None),
+            ("--max-bytes", args.max_bytes is not None),
+        )
         if on
     ]
     if unsupported:
@@ -182,6 +203,7 @@ def _run_batch(args: argparse.Namespace) -> int:
         "dither": args.dither,
         "max_pixels": args.max_pixels,
         "frame": args.frame,
+        "speed": args.speed,
     }
     try:
         summary = batch.run(
@@ -342,7 +364,9 @@ def _file_options(args: argparse.Namespace) -> FileOptions:
         max_pixels=args.max_pixels,
         frame=args.frame,
         quality=args.quality,
+        psnr=args.psnr,
         max_bytes=args.max_bytes,
+        speed=args.speed,
         strip=args.strip,
         force=args.force,
         skip_if_larger=args.skip_if_larger,
@@ -420,7 +444,8 @@ def _check_single(args: argparse.Namespace, jobs: Sequence[Job], demo: bool) -> 
         if sys.stdout.isatty():
             raise UsageError("refusing to write PNG data to a terminal; redirect stdout or use -o FILE")
     if args.colors is None:
-        args.colors = MAX_PALETTE if (args.quality is not None or args.max_bytes is not None) else 16
+        searching = args.quality is not None or args.psnr is not None or args.max_bytes is not None
+        args.colors = MAX_PALETTE if searching else 16
 
 
 def _compress_files(args: argparse.Namespace, jobs: Sequence[Job]) -> int:
@@ -494,6 +519,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args and args[0] in COMMANDS:
         return COMMANDS[args[0]](args[1:])
     return _cmd_compress(args)
+
+
+def pngquant_main(argv: Sequence[str] | None = None) -> int:
+    """``kmeans-pngquant``: pngquant's command line and exit codes (:mod:`kmeans_compress._cli_pngquant`)."""
+    announce_compiling(False)
+    return _cli_pngquant.main(argv)
 
 
 if __name__ == "__main__":  # pragma: no cover
