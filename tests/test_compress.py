@@ -88,3 +88,20 @@ def test_a_given_palette_refuses_transparency_instead_of_dropping_it():
         compress_with_palette(rgba, [[0, 0, 0], [255, 255, 255]])
     opaque = compress_with_palette(rgba[..., :3], [[0, 0, 0], [255, 255, 255]])
     assert opaque.palette.shape == (2, 3)
+
+
+def test_a_loaded_image_keeps_its_histogram_and_gives_the_same_bytes_as_a_fresh_load():
+    """Compressing one LoadedImage at several sizes (the web page's slider, the searches) reuses its
+    colour histogram and coarse grids, and every result equals that of a fresh load."""
+    from kmeans_compress import load_image
+
+    path = sample_image_path()
+    loaded = load_image(path)
+    assert not loaded.derived
+    for k in (16, 5, 64, 16):
+        again = compress(loaded, k).to_png_bytes()
+        assert "rgb_histogram" in loaded.derived
+        assert again == compress(load_image(path), k).to_png_bytes()
+    hist = loaded.derived["rgb_histogram"]
+    compress(loaded, 8)
+    assert loaded.derived["rgb_histogram"] is hist  # not rebuilt

@@ -22,7 +22,7 @@ from ._palette import check_palette
 from ._quantize import HistogramFit, apply_fit, fit_histogram, quantize_image
 from ._remap import Quantization, map_to_palette
 from ._report import CompressionReport, build_report, mse_to_quality, psnr, quality_to_mse
-from ._validation import SeedLike
+from ._validation import SeedLike, check_n_colors
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -178,6 +178,20 @@ def compress(
     loaded = _load(image, max_pixels, frame)
 
     def fit(rgb: np.ndarray, alpha: np.ndarray | None) -> Quantization:
+        if alpha is None and space == "rgb" and not dither:
+            # quantize()'s own steps, with what depends on the pixels alone kept on the loaded image
+            hist = _rgb_histogram(loaded, rgb)
+            fitted = fit_histogram(
+                hist,
+                check_n_colors(n_colors),
+                random_state=random_state,
+                n_init=n_init,
+                max_iter=max_iter,
+                tol=tol,
+                speed=speed,
+                coarse_cache=loaded.derived.setdefault("coarse", {}),
+            )
+            return apply_fit(rgb, hist, fitted)
         return quantize_image(
             rgb,
             n_colors,
@@ -192,6 +206,14 @@ def compress(
         )
 
     return _compress_loaded(loaded, fit, n_colors, start)
+
+
+def _rgb_histogram(loaded: LoadedImage, rgb: np.ndarray) -> ColorHistogram:
+    """The colour histogram of ``loaded``'s stacked frames ``rgb``, computed once per loaded image."""
+    if "rgb_histogram" not in loaded.derived:
+        loaded.derived["rgb_histogram"] = color_histogram(pack_rgb_u32(rgb.reshape(-1, 3)))
+    hist: ColorHistogram = loaded.derived["rgb_histogram"]
+    return hist
 
 
 def compress_with_palette(
@@ -376,13 +398,15 @@ class _PaletteSizeSearch:
         self.tried: list[int] = []
         self._fits: dict[tuple[int, int], HistogramFit] = {}
         self._results: dict[tuple[int, bool], CompressionResult] = {}
-        self._coarse: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._coarse: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = self.loaded.derived.setdefault(
+            "coarse", {}
+        )
         self._estimates: dict[int, float] = {}
         self.hist: ColorHistogram | None = None
         self.speed = int(options.get("speed", 1))
         if self.loaded.alpha is None and options.get("space", "rgb") == "rgb":
             self.rgb, _ = stacked_frames(self.loaded)
-            self.hist = color_histogram(pack_rgb_u32(self.rgb.reshape(-1, 3)))
+            self.hist = _rgb_histogram(self.loaded, self.rgb)
 
     @property
     def name(self) -> str:

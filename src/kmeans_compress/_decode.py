@@ -32,7 +32,7 @@ import os
 import struct
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Union
@@ -84,6 +84,10 @@ class LoadedImage:
     #: Display time of every frame in milliseconds, and the loop count (0: forever).
     durations: tuple[int, ...] = ()
     loop: int | None = None
+    #: What the pipeline derives from the pixels alone (the colour histogram, coarse grids),
+    #: kept so that compressing the same loaded image again (another palette size, a web
+    #: page's slider) does not derive it again. Never changes a result.
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def rgba(self) -> np.ndarray:

@@ -333,6 +333,9 @@ class _Result:
 
 def _loaded_bytes(loaded: LoadedImage) -> int:
     arrays = [loaded.pixels, loaded.alpha, *loaded.more_frames]
+    hist = loaded.derived.get("rgb_histogram")
+    if hist is not None:  # kept on the image by the pipeline: a slider move re-clusters it, not the pixels
+        arrays += [hist.colors, hist.counts, getattr(hist, "keys", None)]
     return sum(a.nbytes for a in arrays if a is not None) + len(loaded.icc_profile or b"")
 
 
@@ -590,6 +593,8 @@ class _Server:
         if cached is not None:
             return cached
         png, res = _compress_one(upload.loaded, options)
+        # The first compression keeps the image's colour histogram on it: count it in the cache.
+        self.images.put(upload.id, upload, _loaded_bytes(upload.loaded))
         report = res.report.to_dict()
         report.update(input_path=upload.name, output_path=output_name(upload.name))
         labels = (res.labels, *res.more_labels)
