@@ -13,7 +13,7 @@ from ._compress import (
     compress_with_palette,
 )
 from ._decode import LoadedImage, load_image, sample_image_path
-from ._encode import encode_image, encode_png, write_atomic
+from ._encode import encode_image, encode_png, optimize_png, write_atomic
 from ._exceptions import (
     ImageNotFoundError,
     ImageTooLargeError,
@@ -69,6 +69,7 @@ __all__ = [
     "kmeans_plusplus",
     "load_image",
     "mse",
+    "optimize_png",
     "psnr",
     "quantize",
     "quantize_image",

@@ -35,7 +35,7 @@ import numpy as np
 
 from ._compress import CompressionResult, compress, compress_to_quality, compress_to_size, compress_with_palette
 from ._decode import DEFAULT_MAX_PIXELS, LoadedImage
-from ._encode import PNG_SIGNATURE, add_text_chunk, output_format, write_atomic
+from ._encode import DEFAULT_EFFORT, PNG_SIGNATURE, add_text_chunk, output_format, write_atomic
 from ._exceptions import ImageNotFoundError, OutputExistsError
 
 __all__ = ["STAMP_KEY", "FileOptions", "FileOutcome", "compress_file", "read_stamp"]
@@ -52,15 +52,18 @@ class FileOptions:
 
     The first group is :func:`kmeans_compress.compress`'s options; ``quality``
     (a PSNR range in dB) or ``max_bytes`` search the palette size instead
-    (``n_colors`` is then the largest size tried), and ``palette`` maps every
-    pixel to a given palette instead of fitting one. The rest are the file
-    rules of the module docstring; ``strip`` writes no metadata (ICC profile).
+    (``n_colors`` is then the largest size tried), ``palette`` maps every
+    pixel to a given palette instead of fitting one (``--map``, a shared
+    palette), and ``fixed_colors`` are entries kept in a fitted one (``--keep``). The rest are the file
+    rules of the module docstring; ``strip`` writes no metadata (ICC profile),
+    ``effort`` is that of the lossless PNG pass (0-7; :func:`kmeans_compress.optimize_png`).
     """
 
     n_colors: int = 16
     random_state: int = 0
     space: str = "rgb"
-    dither: bool = False
+    dither: bool | float = False
+    fixed_colors: tuple[tuple[int, int, int], ...] | None = None
     n_init: int = 1
     max_iter: int = 300
     tol: float = 1e-4
@@ -70,6 +73,7 @@ class FileOptions:
     max_bytes: int | None = None
     palette: np.ndarray | None = None
     strip: bool = False
+    effort: int = DEFAULT_EFFORT
     force: bool = False
     skip_if_larger: bool = False
     resume: bool = False
@@ -81,6 +85,7 @@ class FileOptions:
             "random_state": self.random_state,
             "space": self.space,
             "dither": self.dither,
+            "fixed_colors": self.fixed_colors,
             "n_init": self.n_init,
             "max_iter": self.max_iter,
             "tol": self.tol,
@@ -99,6 +104,8 @@ class FileOptions:
         s: dict[str, Any] = {"version": __version__, "options": opts}
         if self.strip:
             s["strip"] = True
+        if self.effort != DEFAULT_EFFORT:  # the bytes differ, the pixels not: a stamp without it means the default
+            s["effort"] = self.effort
         if self.palette is not None:
             s["palette_sha256"] = hashlib.sha256(np.ascontiguousarray(self.palette, np.uint8).tobytes()).hexdigest()
         return s
@@ -201,7 +208,8 @@ def compress_file(
     fmt = "PNG" if target is None else output_format(target)
     result = _compress(src, opts, fmt)
     rep = result.report
-    data = result.encode(fmt, strip=opts.strip)
+    data = result.encode(fmt, strip=opts.strip, effort=opts.effort)
+    # The stamp goes in after the lossless pass, so that pass can never drop it.
     if digest is not None:
         stamp = dict(opts.stamp(), input_sha256=digest, n_colors_used=rep.n_colors_used, mse=rep.mse)
         data = add_text_chunk(data, STAMP_KEY, json.dumps(stamp, sort_keys=True, separators=(",", ":")))
@@ -231,13 +239,15 @@ def _compress(src: str | os.PathLike[str] | LoadedImage, opts: FileOptions, fmt:
     """The one call into the pipeline: a given palette, a quality or size target, or a palette size."""
     load = {"max_pixels": opts.max_pixels, "frame": opts.frame}
     if opts.palette is not None:
-        return compress_with_palette(src, opts.palette, **load)
+        return compress_with_palette(src, opts.palette, dither=opts.dither, **load)
     kwargs = opts.compress_options()
     k = kwargs.pop("n_colors")
     if opts.quality is not None:
         return compress_to_quality(src, *opts.quality, max_colors=k, **kwargs)
     if opts.max_bytes is not None:
-        return compress_to_size(src, opts.max_bytes, fmt=fmt, strip=opts.strip, max_colors=k, **kwargs)
+        return compress_to_size(
+            src, opts.max_bytes, fmt=fmt, strip=opts.strip, effort=opts.effort, max_colors=k, **kwargs
+        )
     return compress(src, k, **kwargs)
 
 
