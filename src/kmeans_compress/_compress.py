@@ -187,6 +187,7 @@ def compress(
 
     Examples
     --------
+    >>> from kmeans_compress import sample_image_path
     >>> result = compress(sample_image_path(), n_colors=16)
     >>> result.palette.shape, result.labels.shape
     ((16, 3), (300, 451))
