@@ -74,6 +74,7 @@ from ._exceptions import (
     UnsupportedImageError,
 )
 from ._files import FileOptions, compress_file
+from ._remap import DEFAULT_DITHER
 from ._validation import MAX_PALETTE
 
 
@@ -123,9 +124,9 @@ def _add_fidelity_options(p: argparse.ArgumentParser) -> None:
         "--dither",
         type=dither_strength,
         default=False,
-        metavar="S",
-        help="error diffusion with the K-means palette, at strength S from 0 to 1 (--dither alone: the default "
-        "strength); serpentine, in --space, and only where it helps: at the bands of smooth gradients, "
+        metavar="[S]",
+        help="error diffusion with the K-means palette, at strength S from 0 to 1 (--dither alone: "
+        f"{DEFAULT_DITHER}); serpentine, in --space, and only where it helps: at the bands of smooth gradients, "
         "not in flat areas or along sharp edges",
     )
     fs.add_argument("--nofs", dest="dither", action="store_const", const=False, help="no dithering (the default)")
