@@ -44,9 +44,11 @@ def test_dither_uses_the_kmeans_palette_and_keeps_local_averages():
     y, x = np.mgrid[0:64, 0:96]
     smooth = np.stack([x * 255 / 95, x * 255 / 95, y * 255 / 63], axis=2).astype(np.uint8)
     plain = compress(smooth, 4)
-    dithered = compress(smooth, 4, dither=True)
+    # Full strength: the selective map diffuses near the bands of this ramp only (within
+    # CONTOUR_RADIUS of them), so local averages improve less than with plain Floyd-Steinberg.
+    dithered = compress(smooth, 4, dither=1.0)
     assert {tuple(c) for c in dithered.palette} <= {tuple(c) for c in plain.palette}
     err_plain = np.mean((_blur(plain.image) - _blur(smooth)) ** 2)
     err_dith = np.mean((_blur(dithered.image) - _blur(smooth)) ** 2)
-    assert err_dith < err_plain / 2
+    assert err_dith < err_plain * 0.75
     assert dithered.report.mse == pytest.approx(np.mean((dithered.image.astype(float) - smooth) ** 2))

@@ -14,7 +14,7 @@ from ._compress import (
     compress_with_palette,
 )
 from ._decode import ImageLike, LoadedImage, load_image, sample_image_path
-from ._encode import encode_image, encode_png, write_atomic
+from ._encode import encode_image, encode_png, optimize_png, write_atomic
 from ._exceptions import (
     ConvergenceWarning,
     ImageNotFoundError,
@@ -77,6 +77,7 @@ __all__ = [
     "load_image",
     "mse",
     "mse_to_quality",
+    "optimize_png",
     "psnr",
     "quality_to_mse",
     "quantize",

@@ -218,3 +218,33 @@ def nearest_hinted_compiled(
         np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(centers, dtype=np.float64), labels, d1
     )
     return labels
+
+
+def diffuse_compiled(
+    work: np.ndarray,
+    palette: np.ndarray,
+    weight: np.ndarray,
+    guess: np.ndarray,
+    nbr: np.ndarray,
+    nbr_d: np.ndarray,
+    compiled: bool | None = None,
+) -> np.ndarray | None:
+    """Weighted serpentine error diffusion (:func:`._remap.diffuse`) compiled, or ``None``
+    (small problem, or no numba)."""
+    k = _kernels_for(guess.size * palette.shape[0], compiled)
+    if k is None:
+        return None
+    pal = np.ascontiguousarray(palette, dtype=np.float64)
+    out = np.empty(guess.shape, dtype=np.intp)
+    k._diffuse_kernel(
+        np.ascontiguousarray(work, dtype=np.float64),
+        pal,
+        np.ascontiguousarray(weight, dtype=np.float64),
+        pal.min(axis=0),
+        pal.max(axis=0),
+        np.ascontiguousarray(guess, dtype=np.intp),
+        np.ascontiguousarray(nbr, dtype=np.intp),
+        np.ascontiguousarray(nbr_d, dtype=np.float64),
+        out,
+    )
+    return out

@@ -93,6 +93,76 @@ def colors(text: str) -> int:
     return k
 
 
+def effort(text: str) -> int:
+    from ._encode import MAX_EFFORT
+
+    v = parse_int(text)
+    if not 0 <= v <= MAX_EFFORT:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_EFFORT}, got {v}")
+    return v
+
+
+def dither_strength(text: str) -> float | bool:
+    """``--dither``'s value: a strength from 0 to 1, or ``default`` (what ``--dither`` alone becomes)."""
+    if text == "default":
+        return True
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a strength from 0 to 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {text!r}")
+    return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def dither_argv(argv: list[str]) -> list[str]:
+    """``--dither`` takes an optional value: ``--dither S`` (S a number) becomes ``--dither=S`` and a bare
+    ``--dither`` becomes ``--dither=default``, so that a file name after it is never taken for its value.
+
+    Examples
+    --------
+    >>> dither_argv(["--dither", "a.png", "--dither", "0.5", "--dither=0.3", "--", "--dither"])
+    ['--dither=default', 'a.png', '--dither=0.5', '--dither=0.3', '--', '--dither']
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            out.extend(argv[i:])
+            break
+        if a == "--dither":
+            if i + 1 < len(argv) and _is_number(argv[i + 1]):
+                out.append(f"--dither={argv[i + 1]}")
+                i += 2
+                continue
+            a = "--dither=default"
+        out.append(a)
+        i += 1
+    return out
+
+
+def keep_colors(text: str) -> tuple[tuple[int, int, int], ...]:
+    """``--keep '#RRGGBB,...'``: the colours as a tuple of RGB triples."""
+    from ._palette import parse_colors
+
+    try:
+        pal = parse_colors(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not 1 <= pal.shape[0] <= MAX_PALETTE:
+        raise argparse.ArgumentTypeError(f"expected 1 to {MAX_PALETTE} colours, got {pal.shape[0]}")
+    return tuple((int(r), int(g), int(b)) for r, g, b in pal)
+
+
 def suffix(text: str) -> str:
     if Path(text).suffix.lower() not in OUTPUT_FORMATS or "/" in text or os.sep in text:
         raise argparse.ArgumentTypeError(

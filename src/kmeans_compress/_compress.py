@@ -15,12 +15,12 @@ import numpy as np
 from PIL import Image
 
 from ._decode import DEFAULT_MAX_PIXELS, ImageLike, LoadedImage, load_image
-from ._encode import encode_animation, output_format, write_atomic
+from ._encode import DEFAULT_EFFORT, encode_animation, output_format, write_atomic
 from ._exceptions import TargetNotMetError, UnsupportedImageError
 from ._histogram import ColorHistogram, color_histogram, pack_rgb_u32
 from ._palette import check_palette
 from ._quantize import HistogramFit, apply_fit, fit_histogram, quantize_image
-from ._remap import Quantization, map_to_palette
+from ._remap import Quantization, check_dither, dither_indices, map_to_palette, sse
 from ._report import CompressionReport, build_report, mse_to_quality, psnr, quality_to_mse
 from ._validation import SeedLike, check_n_colors
 
@@ -35,6 +35,7 @@ __all__ = [
     "compress_to_quality",
     "compress_to_size",
     "compress_with_palette",
+    "palette_of_image",
 ]
 
 
@@ -65,32 +66,53 @@ class CompressionResult:
     more_labels: tuple[np.ndarray, ...] = ()
     durations: tuple[int, ...] = ()
     loop: int | None = None
+    #: A given palette is written whole and in its order (files that share it share it entry for entry);
+    #: a fitted one may be reordered in the file for a smaller PNG (the same pixels).
+    keep_palette_order: bool = False
 
     @property
     def image(self) -> np.ndarray:
         """The compressed image rebuilt from the palette, (H, W, 3) or (H, W, 4) uint8."""
         return self.palette[self.labels]
 
-    def encode(self, fmt: str = "PNG", *, strip: bool = False) -> bytes:
+    def encode(self, fmt: str = "PNG", *, strip: bool = False, effort: int = DEFAULT_EFFORT) -> bytes:
         """The compressed image as 'PNG' (indexed), 'GIF' (indexed) or 'WEBP' (lossless) bytes.
 
         ``strip`` leaves out the colour profile (and every other metadata).
+        ``effort`` (0-7, default 2) is that of the lossless PNG pass
+        (:func:`kmeans_compress.optimize_png`): the same pixels in fewer bytes.
         """
         icc = None if strip else self.icc_profile
         frames = [self.labels, *self.more_labels]
-        return encode_animation(frames, self.palette, self.durations, fmt, loop=self.loop, icc_profile=icc)
+        return encode_animation(
+            frames,
+            self.palette,
+            self.durations,
+            fmt,
+            loop=self.loop,
+            icc_profile=icc,
+            effort=effort,
+            keep_order=self.keep_palette_order,
+        )
 
-    def to_png_bytes(self, *, strip: bool = False) -> bytes:
+    def to_png_bytes(self, *, strip: bool = False, effort: int = DEFAULT_EFFORT) -> bytes:
         """The indexed PNG, as bytes."""
-        return self.encode("PNG", strip=strip)
+        return self.encode("PNG", strip=strip, effort=effort)
 
-    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False, strip: bool = False) -> Path:
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        strip: bool = False,
+        effort: int = DEFAULT_EFFORT,
+    ) -> Path:
         """Write the file atomically; its type follows the suffix (.png, .gif, .webp).
 
         Never replaces an existing file unless ``overwrite``. Updates
         ``report.output_bytes`` and ``report.output_path`` and returns the path.
         """
-        data = self.encode(output_format(path), strip=strip)
+        data = self.encode(output_format(path), strip=strip, effort=effort)
         target = write_atomic(path, data, overwrite=overwrite)
         self.report = dataclasses.replace(self.report, output_bytes=len(data), output_path=str(target))
         return target
@@ -128,13 +150,15 @@ def compress(
     random_state: SeedLike = 0,
     *,
     space: str = "rgb",
-    dither: bool = False,
+    dither: bool | float = False,
     n_init: int = 1,
     max_iter: int = 300,
     tol: float = 1e-4,
     speed: int = 1,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     frame: int | None = None,
+    palette: Any = None,
+    fixed_colors: Any = None,
 ) -> CompressionResult:
     """Compress an image to ``n_colors`` colours by K-means colour quantization.
 
@@ -150,8 +174,10 @@ def compress(
         Seed: the same input, options and seed give byte-identical output.
     space : {'rgb', 'lab', 'oklab'}, default='rgb'
         Colour space in which distances are measured.
-    dither : bool, default=False
-        Floyd-Steinberg dithering with the K-means palette.
+    dither : bool or float in [0, 1], default=False
+        Error diffusion at this strength (True: the default, 1), serpentine, in
+        ``space``, and selective: near the bands of smooth gradients only, not in
+        flat areas or along sharp edges.
     n_init, max_iter, tol
         K-means options, as :class:`kmeans_compress.KMeans`.
     speed : int, default=1
@@ -159,6 +185,12 @@ def compress(
         Lloyd iterations as it grows.
     max_pixels, frame
         Passed to :func:`kmeans_compress.load_image` for a path.
+    palette : (K, 3) uint8 array-like, optional
+        Use these colours, no clustering: as :func:`compress_with_palette`
+        (``n_colors``, ``space`` and the k-means options are then unused).
+    fixed_colors : '#RRGGBB,...', or a sequence of such strings or RGB triples, optional
+        Entries kept in the palette whatever the image; the other
+        ``n_colors - len(fixed_colors)`` are clustered around them (RGB, opaque images).
 
     Returns
     -------
@@ -173,12 +205,16 @@ def compress(
     >>> result.report.original_bits, result.report.compressed_bits
     (3247200, 541584)
     """
+    if palette is not None:
+        if fixed_colors is not None:
+            raise ValueError("give a whole palette or fixed colours, not both")
+        return compress_with_palette(image, palette, dither=dither, max_pixels=max_pixels, frame=frame)
     start = time.perf_counter()
     _preload_kernels_for(image, n_colors)
     loaded = _load(image, max_pixels, frame)
 
     def fit(rgb: np.ndarray, alpha: np.ndarray | None) -> Quantization:
-        if alpha is None and space == "rgb" and not dither:
+        if alpha is None and space == "rgb" and not dither and fixed_colors is None:
             # quantize()'s own steps, with what depends on the pixels alone kept on the loaded image
             hist = _rgb_histogram(loaded, rgb)
             fitted = fit_histogram(
@@ -198,6 +234,7 @@ def compress(
             alpha=alpha,
             space=space,
             dither=dither,
+            fixed_colors=fixed_colors,
             random_state=random_state,
             n_init=n_init,
             max_iter=max_iter,
@@ -220,6 +257,7 @@ def compress_with_palette(
     image: ImageLike,
     palette: ArrayLike,
     *,
+    dither: bool | float = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     frame: int | None = None,
 ) -> CompressionResult:
@@ -232,7 +270,8 @@ def compress_with_palette(
     R, then G, then B), as in :func:`compress`, so an image mapped to the palette
     :func:`compress` found for it gets the same pixels. The palette is RGB: an
     image with transparency is refused (UnsupportedImageError) rather than
-    having its alpha dropped.
+    having its alpha dropped. ``dither`` (a strength 0-1, True the default) is
+    :func:`compress`'s error diffusion onto the given palette.
 
     Examples
     --------
@@ -244,8 +283,44 @@ def compress_with_palette(
     """
     start = time.perf_counter()
     pal = check_palette(palette)
+    strength = check_dither(dither)
     loaded = load_for_palette(image, max_pixels=max_pixels, frame=frame)
-    return _compress_loaded(loaded, lambda rgb, alpha: map_to_palette(rgb, pal), pal.shape[0], start)
+
+    def mapped(rgb: np.ndarray, alpha: np.ndarray | None) -> Quantization:
+        q = map_to_palette(rgb, pal)
+        if strength == 0 or q.exact:
+            return q
+        idx = dither_indices(rgb, pal, strength).reshape(rgb.shape[:2]).astype(np.uint8)
+        err = sse(rgb.reshape(-1, 3), pal, idx.reshape(-1))
+        return Quantization(palette=pal, indices=idx, sse=err, n_distinct=q.n_distinct, exact=False)
+
+    result = _compress_loaded(loaded, mapped, pal.shape[0], start)
+    result.keep_palette_order = True
+    return result
+
+
+def palette_of_image(image: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """The distinct colours of an image as a palette, (K, 3) uint8 sorted by colour (pngquant's ``--map``).
+
+    Raises
+    ------
+    ValueError
+        The image has more than 256 colours, or transparency.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> palette_of_image(np.array([[[9, 9, 9], [0, 0, 0], [9, 9, 9]]], np.uint8)).tolist()
+    [[0, 0, 0], [9, 9, 9]]
+    """
+    loaded = _load(image, max_pixels, None)
+    name = loaded.path or "palette image"
+    if loaded.alpha is not None:
+        raise UnsupportedImageError(f"{name}: has transparency; a palette image must be opaque")
+    colors = np.unique(loaded.pixels.reshape(-1, 3), axis=0)
+    if colors.shape[0] > 256:
+        raise ValueError(f"{name}: has {colors.shape[0]:,} colours; a palette image holds at most 256")
+    return np.ascontiguousarray(colors, dtype=np.uint8)
 
 
 def load_for_palette(
@@ -603,6 +678,7 @@ def compress_to_size(
     *,
     fmt: str = "PNG",
     strip: bool = False,
+    effort: int = DEFAULT_EFFORT,
     max_colors: int = 256,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     frame: int | None = None,
@@ -636,7 +712,7 @@ def compress_to_size(
     def run(k: int) -> CompressionResult:
         r = search.result(k)
         if k not in sizes:
-            sizes[k] = len(r.encode(fmt, strip=strip))
+            sizes[k] = len(r.encode(fmt, strip=strip, effort=effort))
         r.report = dataclasses.replace(r.report, output_bytes=sizes[k])
         return r
 

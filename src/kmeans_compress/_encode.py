@@ -3,6 +3,12 @@
 Files are written only by :func:`write_atomic` (a temporary file in the same
 folder, then a rename), never in place. The PNG bit depth (1, 2, 4 or 8) follows
 from the palette size; an RGBA palette goes into a tRNS chunk.
+
+PNG output can be made smaller without changing a pixel: the palette entries
+reordered so that neighbours in the image get near indices
+(:func:`._palette.deflate_order`), then a lossless pass of oxipng
+(:func:`optimize_png`: better row filters and deflate; the ``pyoxipng`` package)
+whose strength is the ``effort``.
 """
 
 from __future__ import annotations
@@ -18,13 +24,17 @@ import numpy as np
 from PIL import Image
 
 from ._exceptions import OutputExistsError
+from ._palette import deflate_order
 
 __all__ = [
+    "DEFAULT_EFFORT",
+    "MAX_EFFORT",
     "OUTPUT_FORMATS",
     "add_text_chunk",
     "encode_animation",
     "encode_image",
     "encode_png",
+    "optimize_png",
     "output_format",
     "write_atomic",
 ]
@@ -33,6 +43,14 @@ __all__ = [
 OUTPUT_FORMATS = {".png": "PNG", ".gif": "GIF", ".webp": "WEBP"}
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+#: Effort of the lossless PNG pass: 0 none (Pillow's encoder alone), 1-6 oxipng's presets of the same
+#: number, MAX_EFFORT oxipng's preset 2 with zopfli's deflate (15 iterations; tens of seconds a photo).
+#: The default, 2, from bytes against wall time on the benchmark photos (benchmarks/RESULTS.md,
+#: 2026-05-xx): preset 2 takes ~0.1 s a megapixel for 5-20 % fewer bytes; preset 3 costs 3-4 times
+#: as long for under 1 % more.
+DEFAULT_EFFORT = 2
+MAX_EFFORT = 7
 
 
 def output_format(path: str | os.PathLike[str]) -> str:
@@ -67,14 +85,69 @@ def _indexed_image(indices: np.ndarray, palette: np.ndarray) -> tuple[Image.Imag
     return img, alpha
 
 
-def encode_png(indices: np.ndarray, palette: np.ndarray, *, icc_profile: bytes | None = None) -> bytes:
+def encode_png(
+    indices: np.ndarray,
+    palette: np.ndarray,
+    *,
+    icc_profile: bytes | None = None,
+    effort: int = 0,
+    keep_order: bool = True,
+) -> bytes:
     """Encode an index map and its palette as an optimized indexed PNG.
 
     The bit depth (1, 2, 4 or 8) follows from the palette size: Pillow writes
     the smallest depth that holds ``len(palette)`` entries. An RGBA palette is
-    written with a tRNS chunk (the alpha of every entry).
+    written with a tRNS chunk (the alpha of every entry). ``effort`` (0 to
+    ``MAX_EFFORT``) is that of :func:`optimize_png`; without ``keep_order`` the
+    entries may be reordered (same pixels) for a smaller file.
     """
-    return encode_animation([indices], palette, (), "PNG", icc_profile=icc_profile)
+    return encode_animation(
+        [indices], palette, (), "PNG", icc_profile=icc_profile, effort=effort, keep_order=keep_order
+    )
+
+
+def optimize_png(data: bytes, effort: int = DEFAULT_EFFORT, *, keep_palette: bool = False) -> bytes:
+    """A lossless oxipng pass over an indexed PNG: the same pixels, never more bytes.
+
+    The image stays indexed (no change to grey or RGB), keeps its tRNS and
+    ICC chunks and every other chunk, and is the same bytes run to run (oxipng
+    keeps the smallest of its trials, whatever its threads did first).
+    ``keep_palette`` forbids oxipng to drop or reorder entries (a given palette
+    is kept whole, in its order). Effort 0, or no ``pyoxipng`` installed, returns
+    ``data`` unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> png = encode_png(np.zeros((64, 64), np.uint8), np.array([[1, 2, 3], [4, 5, 6]], np.uint8))
+    >>> len(optimize_png(png)) <= len(png)
+    True
+    """
+    effort = _check_effort(effort)
+    if effort == 0:
+        return data
+    try:
+        import oxipng
+    except ImportError:  # an optional speed-up of the file size: the file is right without it
+        return data
+    opts: dict[str, Any] = {
+        "level": min(effort, 6),
+        "color_type_reduction": False,
+        "grayscale_reduction": False,
+        "palette_reduction": not keep_palette,
+        "optimize_alpha": False,
+        "strip": oxipng.StripChunks.none(),
+    }
+    if effort >= MAX_EFFORT:
+        opts.update(level=2, deflate=oxipng.Deflaters.zopfli(15))
+    out = oxipng.optimize_from_memory(data, **opts)
+    return out if len(out) < len(data) else data
+
+
+def _check_effort(effort: Any) -> int:
+    if isinstance(effort, bool) or not isinstance(effort, (int, np.integer)) or not 0 <= effort <= MAX_EFFORT:
+        raise ValueError(f"effort must be an integer from 0 to {MAX_EFFORT}, got {effort!r}.")
+    return int(effort)
 
 
 def encode_image(
@@ -104,16 +177,27 @@ def encode_animation(
     *,
     loop: int | None = 0,
     icc_profile: bytes | None = None,
+    effort: int = 0,
+    keep_order: bool = True,
 ) -> bytes:
     """Encode index maps sharing one palette as a PNG, GIF or lossless WebP; several frames make an animation.
 
     ``durations`` (milliseconds per frame) and ``loop`` (0: forever) are used
-    only for more than one frame.
+    only for more than one frame. For PNG: without ``keep_order`` the palette
+    entries are reordered for deflate (:func:`._palette.deflate_order`; the same
+    pixels), and a single image then gets :func:`optimize_png`'s pass of ``effort``.
     """
     fmt = fmt.upper()
     if fmt not in OUTPUT_FORMATS.values():
         raise ValueError(f"unknown output format {fmt!r}; use PNG, GIF or WEBP")
+    effort = _check_effort(effort)
     palette = np.asarray(palette, dtype=np.uint8)
+    if fmt == "PNG" and not keep_order and palette.ndim == 2 and 1 <= palette.shape[0] <= 256:
+        order = deflate_order(frames, palette)
+        renumber = np.empty(order.size, dtype=np.uint8)
+        renumber[order] = np.arange(order.size, dtype=np.uint8)
+        palette = palette[order]
+        frames = [renumber[np.asarray(f, dtype=np.intp)] for f in frames]
     params: dict[str, Any] = {}
     if fmt == "WEBP":
         mode = "RGBA" if palette.shape[1] == 4 else "RGB"
@@ -147,7 +231,10 @@ def encode_animation(
         params.update(save_all=True, append_images=ims[1:], duration=list(durations), loop=0 if loop is None else loop)
     buf = _io.BytesIO()
     ims[0].save(buf, format=fmt, **params)
-    return buf.getvalue()
+    data = buf.getvalue()
+    if fmt == "PNG" and len(frames) == 1:  # oxipng would keep an animation's first frame only
+        data = optimize_png(data, effort, keep_palette=keep_order)
+    return data
 
 
 def add_text_chunk(png: bytes, key: str, text: str) -> bytes:

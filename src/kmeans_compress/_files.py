@@ -41,7 +41,7 @@ from ._compress import (
     compress_with_palette,
 )
 from ._decode import DEFAULT_MAX_PIXELS, LoadedImage
-from ._encode import PNG_SIGNATURE, add_text_chunk, output_format, write_atomic
+from ._encode import DEFAULT_EFFORT, PNG_SIGNATURE, add_text_chunk, output_format, write_atomic
 from ._exceptions import ImageNotFoundError, OutputExistsError
 
 __all__ = ["STAMP_KEY", "FileOptions", "FileOutcome", "compress_file", "read_stamp"]
@@ -59,15 +59,19 @@ class FileOptions:
     The first group is :func:`kmeans_compress.compress`'s options; ``quality``
     (MIN, MAX on pngquant's 0-100 scale), ``psnr`` (a PSNR range in dB) or
     ``max_bytes`` search the palette size instead (``n_colors`` is then the
-    largest size tried), and ``palette`` maps every pixel to a given palette
-    instead of fitting one. ``speed`` is pngquant's 1 (best, the default) to
-    11 (fastest). The rest are the file rules of the module docstring; ``strip`` writes no metadata (ICC profile).
+    largest size tried), ``palette`` maps every pixel to a given palette instead
+    of fitting one (``--map``, a shared palette), and ``fixed_colors`` are entries
+    kept in a fitted one (``--keep``). ``speed`` is pngquant's 1 (best, the
+    default) to 11 (fastest). The rest are the file rules of the module
+    docstring; ``strip`` writes no metadata (ICC profile), ``effort`` is that of
+    the lossless PNG pass (0-7; :func:`kmeans_compress.optimize_png`).
     """
 
     n_colors: int = 16
     random_state: int = 0
     space: str = "rgb"
-    dither: bool = False
+    dither: bool | float = False
+    fixed_colors: tuple[tuple[int, int, int], ...] | None = None
     n_init: int = 1
     max_iter: int = 300
     tol: float = 1e-4
@@ -79,6 +83,7 @@ class FileOptions:
     max_bytes: int | None = None
     palette: np.ndarray | None = None
     strip: bool = False
+    effort: int = DEFAULT_EFFORT
     force: bool = False
     skip_if_larger: bool = False
     resume: bool = False
@@ -90,6 +95,7 @@ class FileOptions:
             "random_state": self.random_state,
             "space": self.space,
             "dither": self.dither,
+            "fixed_colors": self.fixed_colors,
             "n_init": self.n_init,
             "max_iter": self.max_iter,
             "tol": self.tol,
@@ -109,6 +115,8 @@ class FileOptions:
         s: dict[str, Any] = {"version": __version__, "options": opts}
         if self.strip:
             s["strip"] = True
+        if self.effort != DEFAULT_EFFORT:  # the bytes differ, the pixels not: a stamp without it means the default
+            s["effort"] = self.effort
         if self.palette is not None:
             import hashlib  # here, not at import: it loads OpenSSL, which plain compress() never needs
 
@@ -165,7 +173,7 @@ def compress_file(
     >>> import tempfile, pathlib
     >>> from kmeans_compress import sample_image_path
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "cat.png"
-    >>> o = compress_file(sample_image_path(), out, FileOptions(n_colors=8))
+    >>> o = compress_file(sample_image_path(), out, FileOptions(n_colors=8, resume=True))
     >>> o.status, o.output_bytes == out.stat().st_size
     ('done', True)
     >>> stamped = out.with_name("stamped.png")  # resume: outputs carry a stamp, so a rerun skips them
@@ -212,7 +220,8 @@ def compress_file(
     fmt = "PNG" if target is None else output_format(target)
     result = _compress(src, opts, fmt)
     rep = result.report
-    data = result.encode(fmt, strip=opts.strip)
+    data = result.encode(fmt, strip=opts.strip, effort=opts.effort)
+    # The stamp goes in after the lossless pass, so that pass can never drop it.
     if digest is not None:
         stamp = dict(opts.stamp(), input_sha256=digest, n_colors_used=rep.n_colors_used, mse=rep.mse)
         data = add_text_chunk(data, STAMP_KEY, json.dumps(stamp, sort_keys=True, separators=(",", ":")))
@@ -241,7 +250,9 @@ def compress_file(
 def _compress(src: str | os.PathLike[str] | LoadedImage, opts: FileOptions, fmt: str) -> CompressionResult:
     """The one call into the pipeline: a given palette, a quality or size target, or a palette size."""
     if opts.palette is not None:
-        return compress_with_palette(src, opts.palette, max_pixels=opts.max_pixels, frame=opts.frame)
+        return compress_with_palette(
+            src, opts.palette, dither=opts.dither, max_pixels=opts.max_pixels, frame=opts.frame
+        )
     kwargs = opts.compress_options()
     k = kwargs.pop("n_colors")
     if opts.quality is not None:
@@ -249,7 +260,9 @@ def _compress(src: str | os.PathLike[str] | LoadedImage, opts: FileOptions, fmt:
     if opts.psnr is not None:
         return compress_to_psnr(src, *opts.psnr, max_colors=k, **kwargs)
     if opts.max_bytes is not None:
-        return compress_to_size(src, opts.max_bytes, fmt=fmt, strip=opts.strip, max_colors=k, **kwargs)
+        return compress_to_size(
+            src, opts.max_bytes, fmt=fmt, strip=opts.strip, effort=opts.effort, max_colors=k, **kwargs
+        )
     return compress(src, k, **kwargs)
 
 

@@ -1,7 +1,8 @@
 """numba kernels, compiled on first use and cached beside the module.
 
-Stage: the compiled twins of the k-means workers and of the hinted nearest-entry
-search. In/out: as the numpy functions they replace (see :mod:`._backend`).
+Stage: the compiled twins of the k-means workers, of the hinted nearest-entry
+search and of the error diffusion of :mod:`kmeans_compress._remap`. In/out: as
+the numpy functions they replace (see :mod:`._backend`).
 
 Imported only through :mod:`kmeans_compress._backend`, and only for problems
 large enough to repay loading numba. Each kernel does what a numpy function of
@@ -509,7 +510,7 @@ def warm_up():
     """Call every kernel once on tiny inputs of the types the callers pass (C-ordered
     float64 points and weights, intp labels), so that their cached machine code is
     loaded, or compiled, now: the split start, k-means++, hinted and unhinted Lloyd
-    runs and the hinted nearest search (which reach every other kernel)."""
+    runs, the hinted nearest search (which reach every other kernel) and the error diffusion."""
     X = np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [9.0, 9.0, 9.0], [9.0, 8.0, 9.0]])
     w = np.ones(X.shape[0])
     centers = np.empty((2, 3))
@@ -519,6 +520,20 @@ def warm_up():
     _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, True)
     _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, False)
     _nearest_hinted_kernel(X, centers, labels, np.empty(X.shape[0]))
+    pal = X[:2].copy()
+    nbr = np.array([[0, 1], [1, 0]], dtype=np.intp)
+    nbr_d = np.array([[0.0, 1.0], [0.0, 1.0]])
+    _diffuse_kernel(
+        X.reshape(2, 2, 3),
+        pal,
+        np.ones((2, 2)),
+        X.min(axis=0),
+        X.max(axis=0),
+        np.zeros((2, 2), dtype=np.intp),
+        nbr,
+        nbr_d,
+        np.empty((2, 2), dtype=np.intp),
+    )
 
 
 @njit(cache=True, nogil=True)
@@ -532,3 +547,63 @@ def _nearest_hinted_kernel(X, C, labels, d1):  # pragma: no cover - compiled
     lower = np.empty(X.shape[0])
     _center_neighbours(C, cc, order, s, True)
     _first_assign(X, C, labels, d1, lower, True, cc, order)
+
+
+@njit(cache=True, nogil=True)
+def _diffuse_kernel(work, pal, weight, lo, hi, guess, nbr, nbr_d, out):  # pragma: no cover - compiled
+    """Serpentine Floyd-Steinberg error diffusion with a weight per pixel (:func:`._remap.diffuse`).
+
+    ``work`` (H, W, 3) pixels and ``pal`` (K, 3) entries in the distance space;
+    ``weight`` (H, W) in [0, 1] scales the error a pixel takes in and passes on;
+    ``lo``/``hi`` clip the corrected colour to the palette's box; ``guess`` (H, W)
+    is a starting entry per pixel, ``nbr[g]`` the entries by distance from entry
+    ``g`` and ``nbr_d[g]`` those distances. Each choice is the exact nearest entry
+    (ties to the lowest index): the walk from the guess stops by the triangle
+    inequality. Writes the entries into ``out`` (H, W)."""
+    h, w = guess.shape
+    k = pal.shape[0]
+    err = np.zeros((2, w + 2, 3))
+    c = np.empty(3)
+    for y in range(h):
+        cur = y & 1
+        nxt = 1 - cur
+        for x in range(w + 2):
+            for ch in range(3):
+                err[nxt, x, ch] = 0.0
+        step = 1 if cur == 0 else -1
+        for i in range(w):
+            x = i if step == 1 else w - 1 - i
+            wt = weight[y, x]
+            for ch in range(3):
+                v = work[y, x, ch] + wt * err[cur, x + 1, ch]
+                if v < lo[ch]:
+                    v = lo[ch]
+                elif v > hi[ch]:
+                    v = hi[ch]
+                c[ch] = v
+            g = guess[y, x]
+            d0 = c[0] - pal[g, 0]
+            d1 = c[1] - pal[g, 1]
+            d2 = c[2] - pal[g, 2]
+            dg = d0 * d0 + d1 * d1 + d2 * d2
+            best = g
+            bd = dg
+            rg = np.sqrt(dg)
+            for n in range(1, k):
+                if nbr_d[g, n] > (rg + np.sqrt(bd)) * (1.0 + 1e-9) + 1e-9:
+                    break
+                j = nbr[g, n]
+                d0 = c[0] - pal[j, 0]
+                d1 = c[1] - pal[j, 1]
+                d2 = c[2] - pal[j, 2]
+                d = d0 * d0 + d1 * d1 + d2 * d2
+                if d < bd or (d == bd and j < best):
+                    best = j
+                    bd = d
+            out[y, x] = best
+            for ch in range(3):
+                e = wt * (c[ch] - pal[best, ch])
+                err[cur, x + 1 + step, ch] += e * 0.4375
+                err[nxt, x + 1 - step, ch] += e * 0.1875
+                err[nxt, x + 1, ch] += e * 0.3125
+                err[nxt, x + 1 + step, ch] += e * 0.0625

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import combinations
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 __all__ = [
     "alpha_groups_to_keep",
     "check_palette",
+    "deflate_order",
+    "fit_around",
+    "parse_colors",
     "palette_from_histogram",
     "round_palette",
     "split_budget",
@@ -45,6 +48,80 @@ def check_palette(palette: ArrayLike) -> np.ndarray:
     if pal.dtype.kind not in "iu" or pal.min() < 0 or pal.max() > 255:
         raise ValueError("palette must hold integer colours 0-255.")
     return np.ascontiguousarray(pal, dtype=np.uint8)
+
+
+def parse_colors(colors: Any) -> np.ndarray:
+    """Colours as (F, 3) uint8: '#RRGGBB,...' text, a sequence of '#RRGGBB' / 'RRGGBB' strings, or of triples.
+
+    Examples
+    --------
+    >>> parse_colors("#ff0000, 00ff80").tolist()
+    [[255, 0, 0], [0, 255, 128]]
+    """
+    if isinstance(colors, str):
+        colors = [c for c in colors.split(",") if c.strip()]
+    items = list(colors)
+    if items and all(isinstance(c, str) for c in items):
+        out = []
+        for c in items:
+            h = c.strip().lstrip("#")
+            if len(h) != 6 or any(ch not in "0123456789abcdefABCDEF" for ch in h):
+                raise ValueError(f"colour {c.strip()!r}: expected #RRGGBB (six hexadecimal digits).")
+            out.append([int(h[i : i + 2], 16) for i in (0, 2, 4)])
+        items = out
+    pal = np.asarray(items).reshape(-1, 3) if len(items) else np.zeros((0, 3), np.uint8)
+    if pal.dtype.kind not in "iu" or (pal.size and (pal.min() < 0 or pal.max() > 255)):
+        raise ValueError("colours must be integers 0-255 or '#RRGGBB' strings.")
+    _, first = np.unique(pal, axis=0, return_index=True)
+    return np.ascontiguousarray(pal[np.sort(first)], dtype=np.uint8)  # duplicates dropped, order kept
+
+
+def fit_around(
+    colors: np.ndarray,
+    counts: np.ndarray,
+    fixed: np.ndarray,
+    n_colors: int,
+    *,
+    random_state: SeedLike = 0,
+    n_init: int = 1,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+) -> np.ndarray:
+    """A palette of ``n_colors`` distinct uint8 RGB entries holding every ``fixed`` colour, the rest fitted around them.
+
+    The free entries start from a K-means fit of the colours the fixed ones
+    represent worst, then follow Lloyd's iterations in which the fixed entries
+    take their share of the colours but never move. Rounded and gap-filled as
+    :func:`round_palette` (the fixed entries, integers, survive rounding).
+    """
+    fixed = np.asarray(fixed, dtype=np.uint8).reshape(-1, 3)
+    n_free = n_colors - fixed.shape[0]
+    if n_free <= 0 or colors.shape[0] == 0:
+        return np.unique(fixed, axis=0)
+    X = colors.astype(np.float64)
+    w = counts.astype(np.float64)
+    f = fixed.astype(np.float64)
+    _, d2 = nearest_palette(colors, fixed)
+    far = d2 > 0
+    if int(far.sum()) <= n_free:
+        free = X[far]
+    else:
+        free, _ = fit_palette(
+            X[far], w[far] * d2[far], n_free, random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol
+        )
+        for _ in range(max_iter):
+            labels, _ = nearest_centers(X, np.vstack([f, free]))
+            sums = np.zeros((fixed.shape[0] + n_free, 3))
+            np.add.at(sums, labels, X * w[:, None])
+            weight = np.bincount(labels, weights=w, minlength=fixed.shape[0] + n_free)
+            new = free.copy()
+            live = weight[fixed.shape[0] :] > 0
+            new[live] = sums[fixed.shape[0] :][live] / weight[fixed.shape[0] :][live, None]
+            shift = float(np.max(np.abs(new - free))) if new.size else 0.0
+            free = new
+            if shift < 1e-3:
+                break
+    return round_palette(np.vstack([f, free]), colors, counts, n_colors)
 
 
 def to_uint8(values: np.ndarray) -> np.ndarray:
@@ -115,6 +192,56 @@ def used_by_frequency(
     remap = np.zeros(n_entries, dtype=np.intp)
     remap[order] = np.arange(order.size)
     return order, remap
+
+
+def deflate_order(maps: list[np.ndarray], palette: np.ndarray) -> np.ndarray:
+    """An order of the palette entries that deflates better: ``order[i]`` is the old index of new entry ``i``.
+
+    PNG's filters predict a byte from its neighbours and deflate finds repeats,
+    so entries that sit side by side in the image should have near indices. Two
+    greedy chains, chosen by bit depth from measurements on the benchmark photos
+    (benchmarks/RESULTS.md):
+
+    - up to 16 entries (1, 2 and 4 bits: several pixels a byte): a chain through
+      the co-occurrence counts, starting at the most used entry (index 0 of a
+      palette ordered by use) and going on to the entry most often next to the
+      last one (horizontally or vertically adjacent pixels);
+    - more entries (8 bits): a chain through colour distance, from the darkest
+      entry to the nearest one not yet placed.
+
+    Ties go to the lowest index, so the order is a function of the inputs only.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pal = np.array([[0, 0, 0], [255, 255, 255], [10, 10, 10]], np.uint8)
+    >>> deflate_order([np.array([[0, 2, 1, 1]])], pal).tolist()
+    [0, 2, 1]
+    """
+    k = palette.shape[0]
+    if k <= 2:
+        return np.arange(k)
+    if k <= 16:
+        score = np.zeros((k, k), dtype=np.float64)
+        for m in maps:
+            a = np.asarray(m, dtype=np.int64)
+            for pair in (a[:, 1:] * k + a[:, :-1], a[1:, :] * k + a[:-1, :]):
+                score += np.bincount(pair.ravel(), minlength=k * k).reshape(k, k)
+        score += score.T
+        start = 0
+    else:
+        p = palette[:, :3].astype(np.float64)
+        score = -np.einsum("ijc,ijc->ij", p[:, None] - p[None], p[:, None] - p[None])
+        start = int(np.argmin(p @ np.array([299.0, 587.0, 114.0])))
+    placed = np.zeros(k, dtype=bool)
+    order = np.empty(k, dtype=np.intp)
+    order[0] = start
+    placed[start] = True
+    for i in range(1, k):
+        row = np.where(placed, -np.inf, score[order[i - 1]])
+        order[i] = int(np.argmax(row))  # first maximum: ties to the lowest index
+        placed[order[i]] = True
+    return order
 
 
 def split_budget(n_colors: int, sizes: list[int], weights: list[float]) -> list[int]:

@@ -19,8 +19,16 @@ from ._colorspace import SPACES, from_srgb, to_srgb
 from ._fit import fit_palette
 from ._histogram import ColorHistogram, color_histogram, pack_rgb, pack_rgb_u32, rgba_histogram
 from ._nearest import nearest_centers, nearest_palette
-from ._palette import alpha_groups_to_keep, round_palette, split_budget, to_uint8, used_by_frequency
-from ._remap import Quantization, dither_indices, sse
+from ._palette import (
+    alpha_groups_to_keep,
+    fit_around,
+    parse_colors,
+    round_palette,
+    split_budget,
+    to_uint8,
+    used_by_frequency,
+)
+from ._remap import Quantization, check_dither, dither_indices, sse
 from ._validation import SeedLike, check_choice, check_n_colors, check_rgb
 
 if TYPE_CHECKING:
@@ -160,14 +168,15 @@ def quantize_image(
     *,
     alpha: np.ndarray | None = None,
     space: str = "rgb",
-    dither: bool = False,
+    dither: bool | float = False,
+    fixed_colors: Any = None,
     random_state: SeedLike = 0,
     n_init: int = 1,
     max_iter: int = 300,
     tol: float = 1e-4,
     speed: int = 1,
 ) -> Quantization:
-    """:func:`quantize` with transparency, a choice of colour space and dithering.
+    """:func:`quantize` with transparency, a choice of colour space, dithering and fixed entries.
 
     Parameters
     ----------
@@ -187,8 +196,14 @@ def quantize_image(
     space : {'rgb', 'lab', 'oklab'}
         Where distances are measured, for clustering and for the final mapping.
         The palette is converted back to sRGB and rounded once.
-    dither : bool
-        Floyd-Steinberg error diffusion with the K-means palette (opaque images).
+    dither : bool or float in [0, 1]
+        Error diffusion with the K-means palette (opaque images), at this
+        strength (True: the default strength, 1): serpentine, in ``space``, and
+        selective: only near the false contours of smooth gradients, not in flat
+        areas or along sharp edges (:func:`kmeans_compress._remap.dither_map`).
+    fixed_colors : '#RRGGBB,...', or a sequence of such strings or of RGB triples, optional
+        Entries the palette keeps whatever the image (used or not; at most
+        ``n_colors``); the others are fitted around them. Opaque images, ``space='rgb'``.
 
     Returns
     -------
@@ -213,11 +228,22 @@ def quantize_image(
             raise ValueError(f"alpha must be a uint8 array of shape {img.shape[:2]}, got {alpha.dtype} {alpha.shape}.")
         if bool((alpha == 255).all()):
             alpha = None
-    if alpha is not None and dither:
+    strength = check_dither(dither)
+    if alpha is not None and strength > 0:
         raise ValueError("dithering is not supported for images with transparency; drop --dither")
     fit: dict[str, Any] = dict(random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol, speed=speed)
-    if alpha is None and space == "rgb" and not dither:
-        return quantize(img, n_colors, **fit)
+    fixed = None if fixed_colors is None else parse_colors(fixed_colors)
+    if fixed is not None and fixed.shape[0]:
+        if alpha is not None or space != "rgb":
+            raise ValueError("fixed colours (--keep) work on opaque images in --space rgb only")
+        if fixed.shape[0] > n_colors:
+            raise ValueError(f"{fixed.shape[0]} fixed colours do not fit in a palette of {n_colors}")
+        return _quantize_around(img, n_colors, fixed, strength, fit)
+    if alpha is None and space == "rgb":
+        q = quantize(img, n_colors, **fit)
+        if strength == 0 or q.exact:
+            return q
+        return _dithered(img, q.palette, strength, "rgb", q.indices, q.n_distinct)
 
     h, w = img.shape[:2]
     px = img.reshape(-1, 3)
@@ -286,10 +312,9 @@ def quantize_image(
             if gi not in keep:  # no entry of its own: the nearest kept entry in RGBA
                 labels[groups[gi]] = nearest_palette(colors[groups[gi]], pal)[0]
 
-    if dither:
-        pix_labels = dither_indices(img, pal[:, :3])
-    else:
-        pix_labels = labels[inverse.reshape(-1)]
+    pix_labels = labels[inverse.reshape(-1)]
+    if strength > 0 and not exact:
+        return _dithered(img, pal[:, :3], strength, space, pix_labels.reshape(h, w), int(n_distinct))
     order, remap = used_by_frequency(pix_labels, pal.shape[0])
     palette = pal[order] if alpha is not None else np.ascontiguousarray(pal[order][:, :3])
     indices = remap[pix_labels].astype(np.uint8).reshape(h, w)
@@ -301,3 +326,56 @@ def quantize_image(
     return Quantization(
         palette=np.ascontiguousarray(palette), indices=indices, sse=err, n_distinct=int(n_distinct), exact=exact
     )
+
+
+def _quantize_around(
+    img: np.ndarray, n_colors: int, fixed: np.ndarray, strength: float, fit: dict[str, Any]
+) -> Quantization:
+    """:func:`quantize_image` with ``fixed`` entries kept (RGB, opaque): fit around them, map, dither."""
+    h, w = img.shape[:2]
+    hist = color_histogram(pack_rgb_u32(img.reshape(-1, 3)))
+    union = np.unique(np.vstack([hist.colors, fixed]), axis=0)
+    exact = union.shape[0] <= n_colors
+    pal = union if exact else fit_around(hist.colors, hist.counts, fixed, n_colors, **fit)
+    keep = np.flatnonzero((pal[:, None, :] == fixed[None, :, :]).all(axis=2).any(axis=1))
+    labels, d2 = nearest_palette(hist.colors, pal)  # pal is sorted by colour: ties to the smaller colour
+    pix_labels = hist.lookup_pixels(img, labels.astype(np.uint8)).astype(np.intp).reshape(h, w)
+    if strength > 0 and not exact:
+        return _dithered(img, pal, strength, "rgb", pix_labels, hist.n_colors, keep=keep)
+    return _renumbered(img, pal, pix_labels.reshape(-1), hist.n_colors, exact, keep)
+
+
+def _renumbered(
+    img: np.ndarray, pal: np.ndarray, pix_labels: np.ndarray, n_distinct: int, exact: bool, keep: np.ndarray
+) -> Quantization:
+    """Entries in use by frequency, then the unused entries of ``keep``; the index map and its error."""
+    h, w = img.shape[:2]
+    order, remap = used_by_frequency(pix_labels, pal.shape[0])
+    unused = np.setdiff1d(keep, order)
+    order = np.concatenate([order, unused]).astype(np.intp)
+    remap[unused] = np.arange(order.size - unused.size, order.size)
+    palette = np.ascontiguousarray(pal[order])
+    indices = remap[pix_labels].astype(np.uint8).reshape(h, w)
+    err = sse(img.reshape(-1, 3), palette, indices.reshape(-1))
+    return Quantization(palette=palette, indices=indices, sse=err, n_distinct=n_distinct, exact=exact and err == 0)
+
+
+def _dithered(
+    img: np.ndarray,
+    pal: np.ndarray,
+    strength: float,
+    space: str,
+    guess: np.ndarray,
+    n_distinct: int,
+    keep: np.ndarray | None = None,
+) -> Quantization:
+    """The dithered index map of ``img`` onto ``pal``, entries renumbered by use, and its error."""
+    h, w = img.shape[:2]
+    pix_labels = dither_indices(img, pal, strength, space=space, guess=guess)
+    if keep is not None:
+        return _renumbered(img, pal, pix_labels, n_distinct, False, keep)
+    order, remap = used_by_frequency(pix_labels, pal.shape[0])
+    palette = np.ascontiguousarray(pal[order])
+    indices = remap[pix_labels].astype(np.uint8).reshape(h, w)
+    err = sse(img.reshape(-1, 3), palette, indices.reshape(-1))
+    return Quantization(palette=palette, indices=indices, sse=err, n_distinct=n_distinct, exact=False)

@@ -14,7 +14,16 @@ if TYPE_CHECKING:
     from ._decode import LoadedImage
     from ._remap import Quantization
 
-__all__ = ["CompressionReport", "build_report", "mse", "mse_to_quality", "psnr", "quality_to_mse", "tutorial_bits"]
+__all__ = [
+    "CompressionReport",
+    "build_report",
+    "mse",
+    "mse_to_quality",
+    "psnr",
+    "quality_to_mse",
+    "ssim",
+    "tutorial_bits",
+]
 
 
 def tutorial_bits(n_pixels: int, n_colors: int) -> tuple[int, int]:
@@ -118,6 +127,66 @@ def mse_to_quality(mse_value: float) -> int:
     return 0
 
 
+def _window_sums(a: np.ndarray, win: int) -> np.ndarray:
+    """Sums of ``a`` (2-D int32) over every whole ``win`` x ``win`` window, exact: ``win`` shifted rows
+    added, then ``win`` shifted columns (contiguous slices; 49 x 255**2 fits in int32)."""
+    h, w = a.shape
+    rows = a[: h - win + 1].copy()
+    for i in range(1, win):
+        rows += a[i : h - win + 1 + i]
+    out = rows[:, : w - win + 1].copy()
+    for j in range(1, win):
+        out += rows[:, j : w - win + 1 + j]
+    return out
+
+
+def ssim(original: Any, other: Any, *, win_size: int = 7, data_range: float = 255.0) -> float:
+    """Mean structural similarity of two uint8 images, (H, W) or (H, W, C): the mean over channels.
+
+    The figure of scikit-image's ``structural_similarity`` with its defaults
+    (a uniform ``win_size`` window, sample covariances, K1 = 0.01, K2 = 0.03,
+    the mean over the windows wholly inside the image), computed here from
+    exact integer window sums so that scikit-image (and SciPy) are not needed.
+    1.0 for identical images; an image smaller than the window gives NaN... no:
+    a ValueError, as scikit-image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.arange(64, dtype=np.uint8).reshape(8, 8)
+    >>> ssim(a, a)
+    1.0
+    """
+    a = np.asarray(original)
+    b = np.asarray(other)
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {a.shape} and {b.shape}.")
+    if a.dtype.kind not in "iu" or b.dtype.kind not in "iu":
+        raise ValueError("ssim takes integer images (uint8).")
+    if a.shape[0] < win_size or a.shape[1] < win_size:
+        raise ValueError(f"ssim needs an image of at least {win_size} x {win_size} pixels, got {a.shape[:2]}.")
+    if a.ndim == 2:
+        a, b = a[:, :, None], b[:, :, None]
+    n = win_size * win_size
+    c1 = (0.01 * data_range) ** 2
+    c2 = (0.03 * data_range) ** 2
+    total = 0.0
+    for ch in range(a.shape[2]):
+        x = a[:, :, ch].astype(np.int32)
+        y = b[:, :, ch].astype(np.int32)
+        sx, sy = _window_sums(x, win_size), _window_sums(y, win_size)
+        sxx, syy, sxy = _window_sums(x * x, win_size), _window_sums(y * y, win_size), _window_sums(x * y, win_size)
+        sx, sy, sxx, syy, sxy = (v.astype(np.float64) for v in (sx, sy, sxx, syy, sxy))
+        ux, uy = sx / n, sy / n
+        # sample covariances: (sum xy - sum x sum y / n) / (n - 1), from exact integer sums
+        vx = (sxx - sx * sx / n) / (n - 1)
+        vy = (syy - sy * sy / n) / (n - 1)
+        vxy = (sxy - sx * sy / n) / (n - 1)
+        s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+        total += float(s.mean())
+    return total / a.shape[2]
+
+
 @dataclass(frozen=True)
 class CompressionReport:
     """What a compression achieved, in the tutorial's terms and in real bytes.
@@ -138,6 +207,8 @@ class CompressionReport:
     mse: float
     psnr: float
     seconds: float
+    #: Mean structural similarity (:func:`ssim`, scikit-image's figure) of the output to the input, 0-1.
+    ssim: float | None = None
     input_bytes: int | None = None
     output_bytes: int | None = None
     input_path: str | None = None
@@ -211,11 +282,32 @@ class CompressionReport:
                 size += f" -> {self.output_path}"
             lines.append(size)
         quality = "lossless" if math.isinf(self.psnr) else f"PSNR {self.psnr:.2f} dB"
-        lines.append(f"  quality: MSE {self.mse:.3f}, {quality}, Q={self.quality}; {self.seconds:.3f} s")
+        sim = "" if self.ssim is None else f", SSIM {self.ssim:.4f}"
+        lines.append(f"  quality: MSE {self.mse:.3f}, {quality}{sim}, Q={self.quality}; {self.seconds:.3f} s")
         if self.sizes_tried:
             tried = ", ".join(map(str, self.sizes_tried))
             lines.append(f"  palette sizes tried: {tried} ({len(self.sizes_tried)} fits in {self.seconds:.3f} s)")
         return "\n".join(lines)
+
+
+def _ssim_of(loaded: LoadedImage, q: Quantization) -> float | None:
+    """SSIM of the quantized image to the input over the channels the palette has, frame by frame
+    (mean); the colour of fully transparent pixels ignored, as in the MSE. None below 7 x 7 pixels."""
+    h, w = loaded.pixels.shape[:2]
+    if h < 7 or w < 7:
+        return None
+    frames = [loaded.rgba if q.palette.shape[1] == 4 else loaded.pixels]
+    frames += [f if q.palette.shape[1] == 4 else f[:, :, :3] for f in loaded.more_frames]
+    values = []
+    for i, orig in enumerate(frames):
+        out = q.palette[q.indices[i * h : (i + 1) * h]]
+        if orig.shape[2] == 4:
+            orig = orig.copy()
+            orig[orig[:, :, 3] == 0] = 0
+            out = out.copy()
+            out[out[:, :, 3] == 0] = 0
+        values.append(ssim(orig, out))
+    return float(np.mean(values))
 
 
 def build_report(loaded: LoadedImage, q: Quantization, n_colors: int, seconds: float) -> CompressionReport:
@@ -235,6 +327,7 @@ def build_report(loaded: LoadedImage, q: Quantization, n_colors: int, seconds: f
         mse=mse_value,
         psnr=psnr(mse_value),
         seconds=seconds,
+        ssim=_ssim_of(loaded, q),
         input_bytes=loaded.file_bytes,
         input_path=loaded.path,
         n_frames=n_frames,

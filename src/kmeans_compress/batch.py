@@ -370,6 +370,7 @@ def run(
     """
     stream = sys.stderr if stream is None else stream
     options = dict(options or {})
+    given_palette = options.pop("palette", None)  # --map: every file mapped to these colours
     options.setdefault("n_colors", 16)
     options.setdefault("random_state", 0)
     jobs = default_jobs() if jobs is None else int(jobs)
@@ -379,6 +380,8 @@ def run(
         raise BatchUsageError(f"-o {output}: must be a folder with folder inputs, --jobs, --report, ...")
     if report is not None and not (Path(report).parent if str(Path(report).parent) else Path(".")).is_dir():
         raise BatchUsageError(f"--report {report}: the folder {Path(report).parent} does not exist")
+    if shared and given_palette is not None:
+        raise BatchUsageError("--shared-palette and --map both choose the palette; give one")
     if shared and (options.get("dither") or options.get("space", "rgb") != "rgb"):
         raise BatchUsageError(
             "--shared-palette maps every pixel to its nearest shared colour in RGB, without dithering; "
@@ -402,7 +405,7 @@ def run(
     client, owned = dask_client(dask, jobs)
     summary = BatchSummary(rows=rows)
     try:
-        palette = None
+        palette = given_palette
         if shared and tasks:
             # Files that cannot be in the palette fail here, each with its own reason; the
             # palette is that of the others (none left: no palette, nothing more to do).

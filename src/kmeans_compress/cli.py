@@ -48,9 +48,13 @@ from ._cli_common import (
     UsageError,
     announce_compiling,
     colors,
+    dither_argv,
+    dither_strength,
+    effort,
     error,
     exit_code,
     frame_number,
+    keep_colors,
     png_path,
     positive_int,
     psnr_range,
@@ -61,8 +65,9 @@ from ._cli_common import (
     suffix,
 )
 from ._colorspace import SPACES
+from ._compress import palette_of_image
 from ._decode import DEFAULT_MAX_PIXELS, LoadedImage, load_image, sample_image_path
-from ._encode import OUTPUT_FORMATS
+from ._encode import DEFAULT_EFFORT, MAX_EFFORT, OUTPUT_FORMATS
 from ._exceptions import (
     BatchUsageError,
     NoInputError,
@@ -71,6 +76,7 @@ from ._exceptions import (
     UnsupportedImageError,
 )
 from ._files import FileOptions, compress_file
+from ._remap import DEFAULT_DITHER
 from ._validation import MAX_PALETTE
 
 
@@ -131,9 +137,38 @@ def _add_fidelity_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--space", choices=SPACES, default="rgb", help="colour space of the clustering (default rgb)")
     fs = g.add_mutually_exclusive_group()
-    fs.add_argument("--dither", action="store_true", help="Floyd-Steinberg dithering with the K-means palette")
-    fs.add_argument("--nofs", dest="dither", action="store_false", help="no dithering (the default)")
+    fs.add_argument(
+        "--dither",
+        type=dither_strength,
+        default=False,
+        metavar="[S]",
+        help="error diffusion with the K-means palette, at strength S from 0 to 1 (--dither alone: "
+        f"{DEFAULT_DITHER}); serpentine, in --space, and only where it helps: at the bands of smooth gradients, "
+        "not in flat areas or along sharp edges",
+    )
+    fs.add_argument("--nofs", dest="dither", action="store_const", const=False, help="no dithering (the default)")
+    pal = g.add_mutually_exclusive_group()
+    pal.add_argument(
+        "--map",
+        metavar="PALETTE.png",
+        help="use the colours of this image (at most 256) as the palette: no clustering; every output "
+        "holds them all, in the same order",
+    )
+    pal.add_argument(
+        "--keep",
+        type=keep_colors,
+        metavar="'#RRGGBB,...'",
+        help="entries the palette keeps whatever the image; the others are clustered around them",
+    )
     g.add_argument("--strip", action="store_true", help="write no metadata (no ICC colour profile)")
+    g.add_argument(
+        "--effort",
+        type=effort,
+        default=DEFAULT_EFFORT,
+        metavar="N",
+        help=f"lossless PNG pass (oxipng), 0-{MAX_EFFORT}: 0 none, 1-6 oxipng's levels, {MAX_EFFORT} zopfli "
+        f"(slow); the same pixels in fewer bytes (default {DEFAULT_EFFORT})",
+    )
     g.add_argument(
         "--skip-if-larger",
         action="store_true",
@@ -201,6 +236,9 @@ def _run_batch(args: argparse.Namespace) -> int:
         "random_state": args.seed,
         "space": args.space,
         "dither": args.dither,
+        "fixed_colors": args.keep,
+        "palette": _map_palette(args),
+        "effort": args.effort,
         "max_pixels": args.max_pixels,
         "frame": args.frame,
         "speed": args.speed,
@@ -354,6 +392,18 @@ def _plan_outputs(inputs: list[str], output: str | None, ext: str) -> list[str]:
     return [output]
 
 
+def _map_palette(args: argparse.Namespace) -> Any:
+    """The colours of ``--map PALETTE.png`` (read once per run), or None."""
+    if args.map is None:
+        return None
+    if getattr(args, "map_palette", None) is None:
+        try:
+            args.map_palette = palette_of_image(args.map)
+        except (UnsupportedImageError, ValueError, OSError) as exc:
+            raise UsageError(f"--map {args.map}: {exc}") from None
+    return args.map_palette
+
+
 def _file_options(args: argparse.Namespace) -> FileOptions:
     """The options of one file, as the command line gives them."""
     return FileOptions(
@@ -361,6 +411,8 @@ def _file_options(args: argparse.Namespace) -> FileOptions:
         random_state=args.seed,
         space=args.space,
         dither=args.dither,
+        fixed_colors=args.keep,
+        palette=_map_palette(args),
         max_pixels=args.max_pixels,
         frame=args.frame,
         quality=args.quality,
@@ -368,6 +420,7 @@ def _file_options(args: argparse.Namespace) -> FileOptions:
         max_bytes=args.max_bytes,
         speed=args.speed,
         strip=args.strip,
+        effort=args.effort,
         force=args.force,
         skip_if_larger=args.skip_if_larger,
     )
@@ -402,7 +455,8 @@ def _run_one(src: str, dst: str, args: argparse.Namespace, display_name: str | N
 def _cmd_compress(argv: list[str]) -> int:
     """``kmeans-compress INPUT...``: files one by one, or folders and batches (:mod:`kmeans_compress.batch`)."""
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(dither_argv(argv))
+        _map_palette(args)  # a bad --map is a usage error, before any work
         announce_compiling(args.quiet)
         if _batch_mode(args):
             return _run_batch(args)
@@ -417,7 +471,8 @@ def _cmd_compress(argv: list[str]) -> int:
 def _cmd_demo(argv: list[str]) -> int:
     """``kmeans-compress demo``: the embedded sample photo into the current folder (or -o), with its figure."""
     try:
-        args = build_parser(demo=True).parse_args(argv)
+        args = build_parser(demo=True).parse_args(dither_argv(argv))
+        _map_palette(args)
         announce_compiling(args.quiet)
         sample = str(sample_image_path())
         folder = args.output if args.output is not None else "."

@@ -1,0 +1,121 @@
+"""The lossless PNG pass (oxipng) and the palette order for deflate: same pixels, fewer bytes, chunks kept."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kmeans_compress import FileOptions, compress, compress_file, compress_with_palette, encode_png, optimize_png
+from kmeans_compress._encode import MAX_EFFORT
+from kmeans_compress._files import read_stamp
+from kmeans_compress._palette import deflate_order
+
+pytest.importorskip("oxipng")
+
+
+def _chunks(data: bytes) -> dict[bytes, bytes]:
+    out, pos = {}, 8
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        ctype = data[pos + 4 : pos + 8]
+        out.setdefault(ctype, data[pos + 8 : pos + 8 + length])
+        pos += 12 + length
+    return out
+
+
+def _rgba(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGBA"))
+
+
+@pytest.mark.parametrize("k", [2, 4, 16, 64, 256])
+def test_pass_keeps_pixels_and_indexed_never_larger(photo, k):
+    r = compress(photo, k)
+    before = r.encode("PNG", effort=0)
+    after = r.encode("PNG", effort=2)
+    assert len(after) <= len(before)
+    assert after[25] == 3  # IHDR colour type: still indexed
+    np.testing.assert_array_equal(_rgba(after), _rgba(before))
+    np.testing.assert_array_equal(_rgba(after)[..., :3], r.image)
+    with Image.open(io.BytesIO(after)) as im:
+        assert len(im.getpalette()) // 3 <= k
+
+
+def test_palette_order_alone_keeps_pixels(photo):
+    r = compress(photo, 16)
+    plain = encode_png(r.labels, r.palette)  # the entries as given
+    ordered = r.encode("PNG", effort=0)  # reordered for deflate, no oxipng
+    np.testing.assert_array_equal(_rgba(ordered), _rgba(plain))
+
+
+def test_deflate_order_is_a_permutation_and_deterministic(photo):
+    for k in (4, 16, 64):
+        r = compress(photo, k)
+        o = deflate_order([r.labels], r.palette)
+        assert sorted(o.tolist()) == list(range(r.palette.shape[0]))
+        np.testing.assert_array_equal(o, deflate_order([r.labels], r.palette))
+
+
+def test_transparency_and_icc_kept():
+    rng = np.random.default_rng(1)
+    rgba = rng.integers(0, 256, (40, 50, 4), dtype=np.uint8)
+    rgba[..., 3] = np.where(rgba[..., 3] > 128, 255, np.where(rgba[..., 3] > 60, 100, 0))
+    r = compress(rgba, 12)
+    data = r.encode("PNG", effort=3)
+    assert b"tRNS" in _chunks(data)
+    a, b = _rgba(data), _rgba(r.encode("PNG", effort=0))
+    vis = b[..., 3] > 0
+    np.testing.assert_array_equal(a[..., 3], b[..., 3])
+    np.testing.assert_array_equal(a[vis], b[vis])
+
+
+def _srgb_profile() -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def test_icc_profile_kept(photo):
+    r = compress(photo, 16)
+    r.icc_profile = _srgb_profile()
+    data = r.encode("PNG", effort=2)
+    assert b"iCCP" in _chunks(data)
+    name, _, rest = _chunks(data)[b"iCCP"].partition(b"\0")
+    assert zlib.decompress(rest[1:]) == r.icc_profile
+
+
+def test_deterministic_run_to_run(photo):
+    r = compress(photo, 64)
+    assert len({r.encode("PNG", effort=e) for e in (2, 2, 2)}) == 1
+
+
+def test_resume_stamp_survives(tmp_path):
+    from kmeans_compress import sample_image_path
+
+    out = tmp_path / "o.png"
+    o = compress_file(sample_image_path(), out, FileOptions(n_colors=8, resume=True))
+    assert o.status == "done"
+    stamp = read_stamp(out)
+    assert stamp is not None and stamp["n_colors_used"] == 8
+    assert compress_file(sample_image_path(), out, FileOptions(n_colors=8, resume=True)).status == "skipped"
+
+
+def test_given_palette_kept_whole_and_in_order(photo):
+    pal = np.array([[255, 255, 255], [0, 0, 0], [200, 10, 10], [1, 2, 250], [7, 7, 7]], np.uint8)
+    r = compress_with_palette(photo, pal)
+    with Image.open(io.BytesIO(r.encode("PNG", effort=2))) as im:
+        file_pal = np.array(im.getpalette(), np.uint8).reshape(-1, 3)
+    np.testing.assert_array_equal(file_pal[: len(pal)], pal)
+
+
+def test_effort_checked_and_zero_is_identity(photo):
+    png = encode_png(compress(photo, 8).labels, compress(photo, 8).palette)
+    assert optimize_png(png, 0) == png
+    for bad in (-1, MAX_EFFORT + 1, 1.5, True):
+        with pytest.raises(ValueError, match="effort"):
+            optimize_png(png, bad)

@@ -1,0 +1,93 @@
+"""SSIM against scikit-image's, in the report and JSON; fixed palettes (--map, --keep) in Python, CLI and folders."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kmeans_compress import FileOptions, compress, compress_file, quantize_image
+from kmeans_compress._report import ssim
+from kmeans_compress.cli import main
+
+skimage_metrics = pytest.importorskip("skimage.metrics")
+
+
+@pytest.mark.parametrize("shape", [(7, 7), (9, 13), (30, 41, 3), (64, 48, 4)])
+def test_ssim_matches_scikit_image(shape):
+    rng = np.random.default_rng(len(shape) * 100 + shape[0])
+    a = rng.integers(0, 256, shape, dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-40, 41, shape), 0, 255).astype(np.uint8)
+    kw = {"channel_axis": 2} if len(shape) == 3 else {}
+    ref = skimage_metrics.structural_similarity(a, b, data_range=255, **kw)
+    assert ssim(a, b) == pytest.approx(ref, abs=1e-10)
+    assert ssim(a, a) == pytest.approx(1.0)
+
+
+def test_ssim_of_a_photo_matches_and_is_in_report(photo):
+    r = compress(photo, 16)
+    ref = skimage_metrics.structural_similarity(photo, r.image, channel_axis=2, data_range=255)
+    assert r.report.ssim == pytest.approx(ref, abs=1e-10)
+    assert r.report.to_dict()["ssim"] == r.report.ssim
+    assert "SSIM" in r.report.format()
+
+
+def test_ssim_in_cli_json(tmp_path, capsys):
+    from kmeans_compress import sample_image_path
+
+    assert main([str(sample_image_path()), "-k", "8", "-o", str(tmp_path / "o.png"), "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)[0]
+    assert 0 < rec["ssim"] <= 1
+
+
+def test_keep_colours_stay_even_unused(photo):
+    fixed = [(255, 0, 0), (0, 255, 0)]
+    r = compress(photo, 8, fixed_colors=["#ff0000", "#00ff00"])
+    rows = {tuple(c) for c in r.palette.tolist()}
+    assert set(fixed) <= rows and r.palette.shape[0] <= 8
+    free = compress(photo, 8)
+    assert r.report.mse >= free.report.mse - 1e-9  # two entries spent on colours the photo lacks
+    q = quantize_image(photo, 8, fixed_colors="#FF0000,#00ff00", dither=0.5)
+    assert set(fixed) <= {tuple(c) for c in q.palette.tolist()}
+
+
+def test_keep_refuses_too_many_and_other_spaces(photo):
+    with pytest.raises(ValueError, match="do not fit"):
+        compress(photo, 2, fixed_colors="#000000,#ffffff,#ff0000")
+    with pytest.raises(ValueError, match="rgb"):
+        compress(photo, 8, fixed_colors="#000000", space="lab")
+
+
+def test_map_palette_python_cli_and_folder(photo, tmp_path):
+    pal = np.array([[0, 0, 0], [255, 255, 255], [128, 64, 32], [30, 90, 160]], np.uint8)
+    r = compress(photo, palette=pal)
+    assert {tuple(c) for c in np.unique(r.image.reshape(-1, 3), axis=0).tolist()} <= {tuple(c) for c in pal.tolist()}
+    pal_img = tmp_path / "pal.png"
+    Image.fromarray(np.repeat(pal[None], 3, axis=0)).save(pal_img)
+    src = tmp_path / "in" / "a.png"
+    src.parent.mkdir()
+    Image.fromarray(photo).save(src)
+    out = tmp_path / "a.png"
+    assert main([str(src), "--map", str(pal_img), "-o", str(out), "-q"]) == 0
+    with Image.open(out) as im:
+        file_pal = np.array(im.getpalette(), np.uint8).reshape(-1, 3)
+    np.testing.assert_array_equal(file_pal, np.unique(pal, axis=0))  # whole, in --map's (sorted) order
+    outdir = tmp_path / "outdir"
+    assert main([str(src.parent), "--map", str(pal_img), "-o", str(outdir), "-q"]) == 0
+    with Image.open(outdir / "a.kmc.png") as im:
+        np.testing.assert_array_equal(np.array(im.getpalette(), np.uint8).reshape(-1, 3), np.unique(pal, axis=0))
+    o = compress_file(src, tmp_path / "b.png", FileOptions(n_colors=6, fixed_colors=((1, 2, 3),)))
+    assert [1, 2, 3] in o.result.palette.tolist()
+
+
+def test_cli_keep_and_dither_forms(photo, tmp_path):
+    src = tmp_path / "a.png"
+    Image.fromarray(photo).save(src)
+    for extra in (["--dither"], ["--dither", "0.4"], ["--dither=0.4"], ["--nofs"], ["--keep", "#102030"]):
+        assert main([*extra, str(src), "-k", "8", "-o", str(tmp_path / "o.png"), "-q", "-f"]) == 0, extra
+    assert main(["--dither", str(src), "-o", str(tmp_path / "o.png"), "-q", "-f"]) == 0
+    assert main([str(src), "--dither", "1.5", "-o", str(tmp_path / "o.png"), "-q", "-f"]) == 2
+    assert main([str(src), "--keep", "#12", "-o", str(tmp_path / "o.png"), "-q", "-f"]) == 2
+    assert main([str(src), "--map", str(tmp_path / "none.png"), "-o", str(tmp_path / "o.png"), "-q", "-f"]) == 2
