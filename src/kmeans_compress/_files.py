@@ -169,7 +169,7 @@ def compress_file(
     ('done', True)
     >>> compress_file(sample_image_path(), out, FileOptions(n_colors=8, resume=True)).status
     'skipped'
-    >>> compress_file(sample_image_path(), out, FileOptions(n_colors=4, resume=True)).status  # our output, other options
+    >>> compress_file(sample_image_path(), out, FileOptions(n_colors=4, resume=True)).status  # other options: redone
     'done'
     """
     start = time.perf_counter()
