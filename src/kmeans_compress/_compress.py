@@ -159,6 +159,7 @@ def compress(
     frame: int | None = None,
     palette: Any = None,
     fixed_colors: Any = None,
+    with_ssim: bool = False,
 ) -> CompressionResult:
     """Compress an image to ``n_colors`` colours by K-means colour quantization.
 
@@ -191,6 +192,9 @@ def compress(
     fixed_colors : '#RRGGBB,...', or a sequence of such strings or RGB triples, optional
         Entries kept in the palette whatever the image; the other
         ``n_colors - len(fixed_colors)`` are clustered around them (RGB, opaque images).
+    with_ssim : bool, default=False
+        Also measure the SSIM of the result (``report.ssim``); it costs about as
+        much as a small image's whole compression, so it is off unless asked.
 
     Returns
     -------
@@ -208,7 +212,9 @@ def compress(
     if palette is not None:
         if fixed_colors is not None:
             raise ValueError("give a whole palette or fixed colours, not both")
-        return compress_with_palette(image, palette, dither=dither, max_pixels=max_pixels, frame=frame)
+        return compress_with_palette(
+            image, palette, dither=dither, max_pixels=max_pixels, frame=frame, with_ssim=with_ssim
+        )
     start = time.perf_counter()
     _preload_kernels_for(image, n_colors)
     loaded = _load(image, max_pixels, frame)
@@ -242,7 +248,7 @@ def compress(
             speed=speed,
         )
 
-    return _compress_loaded(loaded, fit, n_colors, start)
+    return _compress_loaded(loaded, fit, n_colors, start, with_ssim)
 
 
 def _rgb_histogram(loaded: LoadedImage, rgb: np.ndarray) -> ColorHistogram:
@@ -260,6 +266,7 @@ def compress_with_palette(
     dither: bool | float = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     frame: int | None = None,
+    with_ssim: bool = False,
 ) -> CompressionResult:
     """:func:`compress` with a palette given instead of fitted: every pixel maps to its nearest entry.
 
@@ -294,7 +301,7 @@ def compress_with_palette(
         err = sse(rgb.reshape(-1, 3), pal, idx.reshape(-1))
         return Quantization(palette=pal, indices=idx, sse=err, n_distinct=q.n_distinct, exact=False)
 
-    result = _compress_loaded(loaded, mapped, pal.shape[0], start)
+    result = _compress_loaded(loaded, mapped, pal.shape[0], start, with_ssim)
     result.keep_palette_order = True
     return result
 
@@ -356,6 +363,7 @@ def _compress_loaded(
     quantize_fn: Callable[[np.ndarray, np.ndarray | None], Quantization],
     n_colors: Any,
     start: float,
+    with_ssim: bool = False,
 ) -> CompressionResult:
     """The one way from a loaded image to a result: frames stacked, quantized, report, frames split."""
     rgb, alpha = stacked_frames(loaded)
@@ -363,7 +371,8 @@ def _compress_loaded(
     q = quantize_fn(rgb, alpha)
     original = loaded.pixels if q.palette.shape[1] == 3 else loaded.rgba
     h = loaded.pixels.shape[0]
-    report = build_report(loaded, q, int(n_colors), time.perf_counter() - start)  # n_colors: validated by quantize_fn
+    # n_colors: validated by quantize_fn
+    report = build_report(loaded, q, int(n_colors), time.perf_counter() - start, with_ssim=with_ssim)
     maps = [q.indices[i * h : (i + 1) * h] for i in range(n_frames)]
     return CompressionResult(
         palette=q.palette,
@@ -516,7 +525,13 @@ class _PaletteSizeSearch:
                 self.tried.append(k)
             if self.hist is not None and not opts.get("dither"):
                 hist, fit = self.hist, self.fit(k)
-                r = _compress_loaded(self.loaded, lambda rgb, alpha: apply_fit(rgb, hist, fit), k, time.perf_counter())
+                r = _compress_loaded(
+                    self.loaded,
+                    lambda rgb, alpha: apply_fit(rgb, hist, fit),
+                    k,
+                    time.perf_counter(),
+                    bool(opts.get("with_ssim", False)),
+                )
             else:
                 r = compress(self.loaded, k, **opts)
             self._results[key] = r

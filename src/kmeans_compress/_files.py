@@ -87,6 +87,8 @@ class FileOptions:
     force: bool = False
     skip_if_larger: bool = False
     resume: bool = False
+    #: Measure the SSIM for the report (a report a person reads); not part of the stamp: it changes no byte.
+    with_ssim: bool = False
 
     def compress_options(self) -> dict[str, Any]:
         """The keyword arguments of :func:`kmeans_compress.compress`, every one spelled out."""
@@ -251,9 +253,15 @@ def _compress(src: str | os.PathLike[str] | LoadedImage, opts: FileOptions, fmt:
     """The one call into the pipeline: a given palette, a quality or size target, or a palette size."""
     if opts.palette is not None:
         return compress_with_palette(
-            src, opts.palette, dither=opts.dither, max_pixels=opts.max_pixels, frame=opts.frame
+            src,
+            opts.palette,
+            dither=opts.dither,
+            max_pixels=opts.max_pixels,
+            frame=opts.frame,
+            with_ssim=opts.with_ssim,
         )
     kwargs = opts.compress_options()
+    kwargs["with_ssim"] = opts.with_ssim
     k = kwargs.pop("n_colors")
     if opts.quality is not None:
         return compress_to_quality(src, *opts.quality, max_colors=k, **kwargs)

@@ -86,6 +86,7 @@ def fit_around(
     n_init: int = 1,
     max_iter: int = 300,
     tol: float = 1e-4,
+    speed: int = 1,
 ) -> np.ndarray:
     """A palette of ``n_colors`` distinct uint8 RGB entries holding every ``fixed`` colour, the rest fitted around them.
 
@@ -107,7 +108,14 @@ def fit_around(
         free = X[far]
     else:
         free, _ = fit_palette(
-            X[far], w[far] * d2[far], n_free, random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol
+            X[far],
+            w[far] * d2[far],
+            n_free,
+            random_state=random_state,
+            n_init=n_init,
+            max_iter=max_iter,
+            tol=tol,
+            speed=speed,
         )
         for _ in range(max_iter):
             labels, _ = nearest_centers(X, np.vstack([f, free]))

@@ -310,8 +310,14 @@ def _ssim_of(loaded: LoadedImage, q: Quantization) -> float | None:
     return float(np.mean(values))
 
 
-def build_report(loaded: LoadedImage, q: Quantization, n_colors: int, seconds: float) -> CompressionReport:
-    """The report of ``loaded`` quantized to ``q`` (every frame stacked in ``q.indices``); no output yet."""
+def build_report(
+    loaded: LoadedImage, q: Quantization, n_colors: int, seconds: float, *, with_ssim: bool = False
+) -> CompressionReport:
+    """The report of ``loaded`` quantized to ``q`` (every frame stacked in ``q.indices``); no output yet.
+
+    SSIM costs about as much as a small image's whole compression, so it is measured
+    only when asked (``with_ssim``): for a report a person reads.
+    """
     h, w = loaded.pixels.shape[:2]
     n_frames = 1 + len(loaded.more_frames)
     mse_value = q.sse / (h * w * n_frames * q.palette.shape[1])
@@ -327,7 +333,7 @@ def build_report(loaded: LoadedImage, q: Quantization, n_colors: int, seconds: f
         mse=mse_value,
         psnr=psnr(mse_value),
         seconds=seconds,
-        ssim=_ssim_of(loaded, q),
+        ssim=_ssim_of(loaded, q) if with_ssim else None,
         input_bytes=loaded.file_bytes,
         input_path=loaded.path,
         n_frames=n_frames,

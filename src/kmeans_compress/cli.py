@@ -423,6 +423,7 @@ def _file_options(args: argparse.Namespace) -> FileOptions:
         effort=args.effort,
         force=args.force,
         skip_if_larger=args.skip_if_larger,
+        with_ssim=args.json or not args.quiet,  # the report is read: measure SSIM for it
     )
 
 
