@@ -41,7 +41,7 @@ exec(BLOCKER)  # noqa: S102 - this process too
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from kmeans_compress import KMeans, cli, sample_image_path  # noqa: E402
+from kmeans_compress import KMeans, cli, quality_to_mse, sample_image_path  # noqa: E402
 
 FAILURES: list[str] = []
 
@@ -211,22 +211,29 @@ def folders(tmp: Path, env: dict[str, str]) -> None:
 def targets(tmp: Path, env: dict[str, str]) -> None:
     src = str(sample_image_path())
     original = rgb(Path(src))
-    out = tmp / "quality.png"
-    r = run_cli([src, "--quality", "30-36", "-o", str(out), "-q"], env)
-    check(r.returncode == 0, f"--quality: exit {r.returncode}: {r.stderr.strip()}")
+    out = tmp / "psnr.png"
+    r = run_cli([src, "--psnr", "30-36", "-o", str(out), "-q"], env)
+    check(r.returncode == 0, f"--psnr: exit {r.returncode}: {r.stderr.strip()}")
     if r.returncode == 0:
         mse = float(((rgb(out) - original) ** 2).mean())
         psnr = 10 * np.log10(255**2 / mse)
-        check(psnr >= 36, f"--quality 30-36: PSNR {psnr:.2f} dB")
-        print(f"  ok --quality 30-36: {len(palette_of(out))} colours, PSNR {psnr:.2f} dB", flush=True)
+        check(psnr >= 36, f"--psnr 30-36: PSNR {psnr:.2f} dB")
+        print(f"  ok --psnr 30-36: {len(palette_of(out))} colours, PSNR {psnr:.2f} dB", flush=True)
+    out = tmp / "quality.png"
+    r = run_cli([src, "--quality", "65-80", "-o", str(out), "-q"], env)  # pngquant's scale and meaning
+    check(r.returncode == 0, f"--quality 65-80: exit {r.returncode}: {r.stderr.strip()}")
+    if r.returncode == 0:
+        mse = float(((rgb(out) - original) ** 2).mean())
+        check(mse <= quality_to_mse(80) + 1e-9, f"--quality 65-80: MSE {mse:.2f} above quality 80's")
+        print(f"  ok --quality 65-80: {len(palette_of(out))} colours, MSE {mse:.2f}", flush=True)
     out = tmp / "bytes.png"
     r = run_cli([src, "--max-bytes", "30000", "-o", str(out), "-q"], env)
     check(r.returncode == 0, f"--max-bytes: exit {r.returncode}: {r.stderr.strip()}")
     if r.returncode == 0:
         check(out.stat().st_size <= 30000, f"--max-bytes 30000: {out.stat().st_size} bytes")
         print(f"  ok --max-bytes 30000: {len(palette_of(out))} colours, {out.stat().st_size} bytes", flush=True)
-    r = run_cli([src, "--quality", "90-99", "-o", str(tmp / "never.png"), "-q"], env)
-    check(r.returncode == 99 and not (tmp / "never.png").exists(), f"--quality 90-99: exit {r.returncode}, not 99")
+    r = run_cli([src, "--psnr", "90-99", "-o", str(tmp / "never.png"), "-q"], env)
+    check(r.returncode == 99 and not (tmp / "never.png").exists(), f"--psnr 90-99: exit {r.returncode}, not 99")
 
 
 def general_kmeans() -> None:
