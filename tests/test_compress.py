@@ -105,3 +105,11 @@ def test_a_loaded_image_keeps_its_histogram_and_gives_the_same_bytes_as_a_fresh_
     hist = loaded.derived["rgb_histogram"]
     compress(loaded, 8)
     assert loaded.derived["rgb_histogram"] is hist  # not rebuilt
+
+
+def test_a_result_encodes_each_file_once():
+    """A size search measures the file it keeps; writing it reuses those bytes (the lossless pass is slow)."""
+    r = compress(sample_image_path(), 8)
+    png = r.to_png_bytes()
+    assert r.to_png_bytes() is png  # the same object: not encoded again
+    assert r.encode("PNG", effort=0) is not png  # other settings, another file

@@ -7,7 +7,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +69,9 @@ class CompressionResult:
     #: A given palette is written whole and in its order (files that share it share it entry for entry);
     #: a fitted one may be reordered in the file for a smaller PNG (the same pixels).
     keep_palette_order: bool = False
+    #: Files already encoded, by (format, strip, effort): a size search measures the file it keeps,
+    #: and writing it must not encode it (and run the lossless pass) a second time.
+    _encoded: dict[tuple[str, bool, int, bool], bytes] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def image(self) -> np.ndarray:
@@ -82,18 +85,21 @@ class CompressionResult:
         ``effort`` (0-7, default 2) is that of the lossless PNG pass
         (:func:`kmeans_compress.optimize_png`): the same pixels in fewer bytes.
         """
-        icc = None if strip else self.icc_profile
-        frames = [self.labels, *self.more_labels]
-        return encode_animation(
-            frames,
-            self.palette,
-            self.durations,
-            fmt,
-            loop=self.loop,
-            icc_profile=icc,
-            effort=effort,
-            keep_order=self.keep_palette_order,
-        )
+        key = (fmt.upper(), strip, effort, self.keep_palette_order)
+        if key not in self._encoded:
+            icc = None if strip else self.icc_profile
+            frames = [self.labels, *self.more_labels]
+            self._encoded[key] = encode_animation(
+                frames,
+                self.palette,
+                self.durations,
+                fmt,
+                loop=self.loop,
+                icc_profile=icc,
+                effort=effort,
+                keep_order=self.keep_palette_order,
+            )
+        return self._encoded[key]
 
     def to_png_bytes(self, *, strip: bool = False, effort: int = DEFAULT_EFFORT) -> bytes:
         """The indexed PNG, as bytes."""
