@@ -5,14 +5,7 @@ The tutorial's functions (:func:`find_closest_centroids`, :func:`compute_centroi
 :class:`KMeans`, and :func:`compress`, which turns an image into a small indexed PNG.
 """
 
-from ._compress import (
-    CompressionResult,
-    compress,
-    compress_to_psnr,
-    compress_to_quality,
-    compress_to_size,
-    compress_with_palette,
-)
+from ._compress import CompressionResult, compress, compress_with_palette
 from ._decode import ImageLike, LoadedImage, load_image, sample_image_path
 from ._encode import encode_image, encode_png, optimize_png, write_atomic
 from ._exceptions import (
@@ -28,6 +21,7 @@ from ._files import FileOptions, FileOutcome, compress_file
 from ._quantize import quantize, quantize_image
 from ._remap import Quantization
 from ._report import CompressionReport, mse, mse_to_quality, psnr, quality_to_mse, tutorial_bits
+from ._search import compress_to_psnr, compress_to_quality, compress_to_size
 from ._shared import shared_palette
 from ._sweep import sweep
 from ._validation import SeedLike

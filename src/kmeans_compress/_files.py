@@ -32,17 +32,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._compress import (
-    CompressionResult,
-    compress,
-    compress_to_psnr,
-    compress_to_quality,
-    compress_to_size,
-    compress_with_palette,
-)
+from ._compress import CompressionResult, compress, compress_with_palette
 from ._decode import DEFAULT_MAX_PIXELS, LoadedImage
 from ._encode import DEFAULT_EFFORT, PNG_SIGNATURE, add_text_chunk, output_format, write_atomic
 from ._exceptions import ImageNotFoundError, OutputExistsError
+from ._search import compress_to_psnr, compress_to_quality, compress_to_size
 
 __all__ = ["STAMP_KEY", "FileOptions", "FileOutcome", "compress_file", "read_stamp"]
 
