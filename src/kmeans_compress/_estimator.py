@@ -1,0 +1,482 @@
+"""The scikit-learn compatible estimator and ``kmeans_plusplus``: options checked once, then the
+workers of :mod:`._lloyd`. Re-exported by :mod:`kmeans_compress.kmeans` and the package."""
+
+from __future__ import annotations
+
+import numbers
+import sys
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._exceptions import ConvergenceWarning, NotFittedError
+from ._lloyd import lloyd, plusplus_indices, plusplus_init, random_init, tolerance
+from ._nearest import nearest_centers
+from ._validation import (
+    SeedLike,
+    check_array,
+    check_choice,
+    check_int,
+    check_random_state,
+    check_sample_weight,
+)
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = ["KMeans", "kmeans_plusplus"]
+
+
+def kmeans_plusplus(
+    X: Any,
+    n_clusters: int,
+    *,
+    sample_weight: Any = None,
+    x_squared_norms: Any = None,
+    random_state: SeedLike = None,
+    n_local_trials: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Initial centres by greedy, weighted k-means++, as scikit-learn's ``kmeans_plusplus``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Dense data (sparse matrices are refused with a TypeError).
+    n_clusters : int
+        Number of centres to choose.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weight of every sample (None: all 1).
+    x_squared_norms : array-like of shape (n_samples,), default=None
+        Accepted for compatibility and checked for length; the norms are
+        computed where they are needed.
+    random_state : None, int, numpy Generator or RandomState
+        Seed for the draws.
+    n_local_trials : int, default=None
+        Candidates tried for each centre after the first; None means
+        ``2 + int(log(n_clusters))``.
+
+    Returns
+    -------
+    centers : ndarray of shape (n_clusters, n_features)
+        Rows of ``X``, in its dtype when that is float32 (float64 otherwise).
+    indices : ndarray of shape (n_clusters,)
+        The index in ``X`` of each centre: ``X[indices] == centers``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[0.0, 0.0], [0.1, 0.0], [10.0, 10.0], [10.1, 10.0]])
+    >>> centers, indices = kmeans_plusplus(X, 2, random_state=0)
+    >>> sorted(round(v) for v in centers[:, 0])
+    [0, 10]
+    >>> bool((X[indices] == centers).all())
+    True
+    """
+    dtype = _float_dtype(X)
+    X = check_array(X, "X")
+    n_clusters = check_int(n_clusters, "n_clusters", low=1)
+    w = check_sample_weight(sample_weight, X.shape[0])
+    if n_clusters > X.shape[0]:
+        raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={n_clusters}.")
+    if x_squared_norms is not None:
+        n_norms = np.asarray(x_squared_norms).reshape(-1).shape[0]
+        if n_norms != X.shape[0]:
+            raise ValueError(
+                f"The length of x_squared_norms {n_norms} should be equal to the length of n_samples {X.shape[0]}."
+            )
+    if n_local_trials is not None:
+        n_local_trials = check_int(n_local_trials, "n_local_trials", low=1)
+    indices = plusplus_indices(X, w, n_clusters, check_random_state(random_state), n_local_trials)
+    return X[indices].astype(dtype, copy=False), indices
+
+
+def _float_dtype(X: Any) -> type:
+    """float32 for float32 input (kept, as scikit-learn keeps it), float64 for anything else."""
+    return np.float32 if getattr(X, "dtype", None) == np.float32 else np.float64
+
+
+_convergence_category: dict[type, type] = {}
+
+
+def _convergence_warning() -> type[Warning]:
+    """Our ConvergenceWarning; also a subclass of scikit-learn's when that is loaded
+    (filters and ``pytest.warns`` written for scikit-learn's class then match)."""
+    sk_exceptions = sys.modules.get("sklearn.exceptions")
+    if sk_exceptions is None:  # nobody can be filtering on scikit-learn's class
+        return ConvergenceWarning
+    sk_class = sk_exceptions.ConvergenceWarning
+    if sk_class not in _convergence_category:
+
+        class _Both(ConvergenceWarning, sk_class):  # type: ignore[misc, valid-type]
+            pass
+
+        _Both.__name__ = _Both.__qualname__ = "ConvergenceWarning"
+        _convergence_category[sk_class] = _Both
+    return _convergence_category[sk_class]
+
+
+# --------------------------------------------------------------------------- estimator
+
+
+class KMeans:
+    """K-means clustering, a drop-in for scikit-learn's ``sklearn.cluster.KMeans``.
+
+    Same parameters, attributes and methods, with the same meanings; code written
+    for scikit-learn's estimator runs unchanged. The iterations are Lloyd's with
+    exact assignments (ties to the lowest centre), pruned by Hamerly's bounds on
+    compiled kernels where there are few features, or searched with matrix products
+    where there are many (see :mod:`._lloyd`): from the same start, the same labels
+    and centres as scikit-learn's ``algorithm="lloyd"``.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters.
+    init : {'k-means++', 'random'}, callable or array of shape (n_clusters, n_features), default='k-means++'
+        'k-means++': greedy weighted k-means++; 'random': rows drawn at random
+        (weighted by ``sample_weight``); an array: these initial centres; a
+        callable: ``init(X, n_clusters, random_state)`` returns the initial
+        centres, ``X`` being the data as a float64 array and ``random_state`` a
+        numpy ``RandomState``. (scikit-learn passes the callable its data minus
+        the column means; a callable that builds its centres from the ``X`` it
+        is given gives the same result either way.)
+    n_init : 'auto' or int, default='auto'
+        Number of runs from different seeds; the one with the lowest inertia is
+        kept. 'auto' means 1 for 'k-means++' or an array, 10 for 'random' or a callable.
+    max_iter : int, default=300
+        Maximum number of Lloyd iterations per run.
+    tol : float, default=1e-4
+        Relative tolerance: a run stops when the total squared movement of the
+        centres is at most ``tol`` times the mean variance of the features.
+    verbose : int, default=0
+        Print every run's iterations (inertia, reason for stopping), as scikit-learn does.
+    random_state : None, int, numpy Generator or RandomState, default=None
+        Seed for the initialization; resolved inside ``fit``.
+    copy_x : bool, default=True
+        Accepted for compatibility. ``X`` is never modified, whatever its value
+        (scikit-learn centres the data in place when it is False; this estimator
+        does not need to).
+    algorithm : {'lloyd', 'elkan'}, default='lloyd'
+        Accepted for compatibility; both run the same exact bounded iteration,
+        so both give the same result, as both do in scikit-learn.
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+        float32 when ``X`` was float32, float64 otherwise.
+    labels_ : ndarray of shape (n_samples,)
+    inertia_ : float
+        Sum of (weighted) squared distances of the samples to their closest centre.
+    n_iter_ : int
+        Lloyd iterations of the kept run.
+    n_features_in_ : int
+
+    Notes
+    -----
+    Sparse input is refused with scikit-learn's own error (a ``TypeError``
+    saying that dense data is required): the package runs without SciPy, the
+    kernels work on dense rows, and making a typical sparse matrix (text
+    features) dense could exhaust memory silently. Pass ``X.toarray()`` when it fits.
+
+    When fewer distinct clusters than ``n_clusters`` are found (duplicate
+    points), a :class:`ConvergenceWarning` is issued, which is also
+    scikit-learn's ``ConvergenceWarning`` when scikit-learn is loaded.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[1.0, 2.0], [1.0, 4.0], [1.0, 0.0], [10.0, 2.0], [10.0, 4.0], [10.0, 0.0]])
+    >>> km = KMeans(n_clusters=2, random_state=0).fit(X)
+    >>> sorted(km.cluster_centers_.tolist())
+    [[1.0, 2.0], [10.0, 2.0]]
+    >>> bool(km.predict([[0.0, 0.0]])[0] == km.predict([[1.0, 1.0]])[0])
+    True
+    >>> km.get_feature_names_out().tolist()
+    ['kmeans0', 'kmeans1']
+    """
+
+    _estimator_type = "clusterer"
+
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        *,
+        init: Any = "k-means++",
+        n_init: Any = "auto",
+        max_iter: int = 300,
+        tol: float = 1e-4,
+        verbose: int = 0,
+        random_state: SeedLike = None,
+        copy_x: bool = True,
+        algorithm: str = "lloyd",
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.random_state = random_state
+        self.copy_x = copy_x
+        self.algorithm = algorithm
+
+    # -- scikit-learn's parameter protocol, without depending on scikit-learn
+    _param_names = (
+        "algorithm",
+        "copy_x",
+        "init",
+        "max_iter",
+        "n_clusters",
+        "n_init",
+        "random_state",
+        "tol",
+        "verbose",
+    )
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Parameters of this estimator, as scikit-learn's ``get_params``."""
+        return {name: getattr(self, name) for name in self._param_names}
+
+    def set_params(self, **params: Any) -> KMeans:
+        """Set parameters, as scikit-learn's ``set_params``; returns ``self``."""
+        for name, value in params.items():
+            if name not in self._param_names:
+                raise ValueError(
+                    f"Invalid parameter {name!r} for KMeans; valid parameters are {list(self._param_names)}."
+                )
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = KMeans().get_params()
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if not _same_value(v, defaults[k])]
+        return f"KMeans({', '.join(changed)})"
+
+    def __sklearn_tags__(self) -> Any:  # called only by scikit-learn
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+
+        return Tags(
+            estimator_type="clusterer",
+            target_tags=TargetTags(required=False),
+            transformer_tags=TransformerTags(preserves_dtype=["float64", "float32"]),
+            input_tags=InputTags(sparse=False),
+        )
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "cluster_centers_")
+
+    # -- fitting
+    def _validate_params(self, X: np.ndarray) -> tuple[int, int, int]:
+        n_clusters = check_int(self.n_clusters, "n_clusters", low=1)
+        if X.shape[0] < n_clusters:
+            raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={n_clusters}.")
+        max_iter = check_int(self.max_iter, "max_iter", low=1)
+        if isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) or not self.tol >= 0:
+            raise ValueError(f"tol must be a number >= 0, got {self.tol!r}.")
+        check_choice(self.algorithm, "algorithm", ("lloyd", "elkan"))
+        if not isinstance(self.copy_x, (bool, np.bool_)):
+            raise TypeError(f"copy_x must be a bool, got {self.copy_x!r}.")
+        check_int(int(self.verbose) if isinstance(self.verbose, (bool, np.bool_)) else self.verbose, "verbose", low=0)
+        init = self.init
+        if isinstance(init, str):
+            if init not in ("k-means++", "random"):
+                raise ValueError(
+                    f"init must be 'k-means++', 'random', a callable or an array of centres, got {init!r}."
+                )
+            kind = str(init)
+        else:
+            kind = "callable" if callable(init) else "array"
+        if self.n_init == "auto":
+            n_init = 10 if kind in ("random", "callable") else 1
+        else:
+            n_init = check_int(self.n_init, "n_init", low=1, hint="or 'auto'")
+        if kind == "array" and n_init != 1:
+            warnings.warn(
+                f"Explicit initial center position passed: performing only one init in KMeans instead of "
+                f"n_init={n_init}.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            n_init = 1
+        if self.algorithm == "elkan" and n_clusters == 1:
+            warnings.warn(
+                "algorithm='elkan' doesn't make sense for a single cluster. Using 'lloyd' instead.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return n_clusters, n_init, max_iter
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> KMeans:
+        """Compute the clustering.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Dense data; float32 data gives float32 centres.
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of every sample; an integer weight acts like repeating the row.
+
+        Returns
+        -------
+        self
+        """
+        dtype = _float_dtype(X)
+        X = check_array(X, "X")
+        n_clusters, n_init, max_iter = self._validate_params(X)
+        w = check_sample_weight(sample_weight, X.shape[0])
+        tol = tolerance(X, w, float(self.tol))
+        verbose = bool(self.verbose)
+        init = self.init
+        if callable(init):  # draws from the RandomState scikit-learn would pass, and only from it
+            legacy_rng = self._legacy_random_state()
+        else:
+            rng = check_random_state(self.random_state)
+        if not isinstance(init, str) and not callable(init):
+            init = _check_init_shape(check_array(init, "init"), n_clusters, X.shape[1])
+        best = None
+        for _ in range(n_init):
+            if isinstance(init, np.ndarray):
+                centers0 = init
+            elif callable(init):
+                centers0 = _check_init_shape(
+                    check_array(init(X, n_clusters, random_state=legacy_rng), "init"),
+                    n_clusters,
+                    X.shape[1],
+                )
+            elif init == "k-means++":
+                centers0 = plusplus_init(X, w, n_clusters, rng)
+            else:
+                centers0 = random_init(X, w, n_clusters, rng)
+            if verbose:
+                print("Initialization complete")
+            run = lloyd(X, w, centers0, max_iter, tol, verbose=verbose)
+            if best is None or run[1] < best[1]:
+                best = run
+        labels, inertia, centers, n_iter = best  # type: ignore[misc]
+        n_distinct = int(np.count_nonzero(np.bincount(labels, minlength=n_clusters)))
+        if n_distinct < n_clusters:
+            warnings.warn(
+                f"Number of distinct clusters ({n_distinct}) found smaller than "
+                f"n_clusters ({n_clusters}). Possibly due to duplicate points in X.",
+                _convergence_warning(),
+                stacklevel=2,
+            )
+        self.cluster_centers_: np.ndarray = centers.astype(dtype, copy=False)
+        self._n_features_out = n_clusters
+        self.labels_ = labels
+        self.inertia_ = inertia
+        self.n_iter_ = n_iter
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def _legacy_random_state(self) -> np.random.RandomState:
+        """What scikit-learn passes a callable ``init`` (its ``check_random_state``): the
+        caller's RandomState itself, or one seeded with the caller's int (a fresh one for None,
+        one seeded from a Generator's draw)."""
+        rs = self.random_state
+        if isinstance(rs, np.random.RandomState):
+            return rs
+        if isinstance(rs, np.random.Generator):
+            return np.random.RandomState(int(rs.integers(2**32 - 1)))
+        return np.random.RandomState(rs)
+
+    def _check_fitted_X(self, X: Any) -> np.ndarray:
+        if not hasattr(self, "cluster_centers_"):
+            raise _not_fitted_error(
+                "This KMeans instance is not fitted yet; call 'fit' with appropriate arguments first."
+            )
+        X = check_array(X, "X")
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but KMeans is expecting {self.n_features_in_} features as input."
+            )
+        return X
+
+    def _centers64(self) -> np.ndarray:
+        return np.asarray(self.cluster_centers_, dtype=np.float64)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Index of the closest centre for each sample."""
+        X = self._check_fitted_X(X)
+        return nearest_centers(X, self._centers64(), return_distances=False)[0]
+
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
+        """Fit, then return ``labels_``."""
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Euclidean distance of every sample to every centre, shape (n_samples, n_clusters);
+        float32 for float32 ``X``, float64 otherwise."""
+        dtype = _float_dtype(X)
+        X = self._check_fitted_X(X)
+        c = self._centers64()
+        d = np.einsum("ij,ij->i", X, X)[:, None] - 2.0 * (X @ c.T) + np.einsum("ij,ij->i", c, c)[None, :]
+        return np.sqrt(np.maximum(d, 0.0)).astype(dtype, copy=False)
+
+    def fit_transform(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
+        """Fit, then return the distances to the centres."""
+        return self.fit(X, sample_weight=sample_weight).transform(X)
+
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """Opposite of the (weighted) inertia of ``X`` on the fitted centres: higher is better."""
+        X = self._check_fitted_X(X)
+        w = check_sample_weight(sample_weight, X.shape[0])
+        _, dist2 = nearest_centers(X, self._centers64())
+        assert dist2 is not None  # asked for (return_distances defaults to True)
+        return -float(np.dot(w, dist2))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of the columns of ``transform``'s output: ``kmeans0``, ``kmeans1``, ...
+
+        ``input_features`` (optional) is only checked: it must have ``n_features_in_`` names.
+        """
+        if not hasattr(self, "cluster_centers_"):
+            raise _not_fitted_error(
+                "This KMeans instance is not fitted yet; call 'fit' with appropriate arguments first."
+            )
+        if input_features is not None and len(input_features) != self.n_features_in_:
+            raise ValueError(
+                f"input_features should have length equal to number of features ({self.n_features_in_}), "
+                f"got {len(input_features)}"
+            )
+        return np.asarray([f"kmeans{i}" for i in range(self._n_features_out)], dtype=object)
+
+
+def _check_init_shape(centers: np.ndarray, n_clusters: int, n_features: int) -> np.ndarray:
+    """Initial centres of the right shape, or scikit-learn's error for a wrong one."""
+    if centers.shape[0] != n_clusters:
+        raise ValueError(
+            f"The shape of the initial centers {centers.shape} does not match the number of clusters {n_clusters}."
+        )
+    if centers.shape[1] != n_features:
+        raise ValueError(
+            f"The shape of the initial centers {centers.shape} does not match the number of features "
+            f"of the data {n_features}."
+        )
+    return centers
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """For ``repr``: is a parameter at its default (arrays and callables never are)?"""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray) or type(a) is not type(b):
+        return a is b
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+def _not_fitted_error(message: str) -> Exception:
+    """Our NotFittedError; also an instance of scikit-learn's when that is installed."""
+    sk_exceptions = sys.modules.get("sklearn.exceptions")
+    if sk_exceptions is None:  # nobody can be catching scikit-learn's class
+        return NotFittedError(message)
+    SkNotFitted = sk_exceptions.NotFittedError
+
+    class _Both(NotFittedError, SkNotFitted):  # type: ignore[misc, valid-type]  # a class known only at run time
+        pass
+
+    _Both.__name__ = "NotFittedError"
+    return _Both(message)
