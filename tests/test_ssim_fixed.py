@@ -92,3 +92,16 @@ def test_cli_keep_and_dither_forms(photo, tmp_path):
     assert main([str(src), "--dither", "1.5", "-o", str(tmp_path / "o.png"), "-q", "-f"]) == 2
     assert main([str(src), "--keep", "#12", "-o", str(tmp_path / "o.png"), "-q", "-f"]) == 2
     assert main([str(src), "--map", str(tmp_path / "none.png"), "-o", str(tmp_path / "o.png"), "-q", "-f"]) == 2
+
+
+@pytest.mark.parametrize("band_pixels", [1, 37 * 13, 1 << 18])
+def test_ssim_in_bands_of_rows_equals_scikit_image(monkeypatch, band_pixels):
+    """SSIM is computed band by band (bounded memory at 24 Mpx); any band height gives skimage's figure."""
+    from kmeans_compress import _report
+
+    monkeypatch.setattr(_report, "_SSIM_BAND_PIXELS", band_pixels)
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, (61, 37, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-30, 31, a.shape), 0, 255).astype(np.uint8)
+    ref = skimage_metrics.structural_similarity(a, b, channel_axis=2, data_range=255)
+    assert ssim(a, b) == pytest.approx(ref, abs=1e-10)
