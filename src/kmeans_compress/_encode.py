@@ -169,6 +169,20 @@ def encode_image(
 WEBP_OPTIONS: dict[str, Any] = {"lossless": True, "quality": 100, "method": 6, "exact": True}
 
 
+def _renumbered(indices: np.ndarray, renumber: np.ndarray) -> np.ndarray:
+    """``renumber[indices]`` as uint8, a band of rows at a time: the look-up's intp index copy
+    of a whole 24-Mpx map would be about 190 MB."""
+    out = np.empty(indices.shape, dtype=np.uint8)
+    rows = max(1, _BAND_PIXELS // max(1, indices.shape[-1]))
+    for r0 in range(0, indices.shape[0], rows):
+        out[r0 : r0 + rows] = renumber[indices[r0 : r0 + rows]]
+    return out
+
+
+#: Pixels of one band where a whole index map would be copied to a wider type.
+_BAND_PIXELS = 1 << 20
+
+
 def encode_animation(
     frames: list[np.ndarray],
     palette: np.ndarray,
@@ -197,7 +211,7 @@ def encode_animation(
         renumber = np.empty(order.size, dtype=np.uint8)
         renumber[order] = np.arange(order.size, dtype=np.uint8)
         palette = palette[order]
-        frames = [renumber[np.asarray(f, dtype=np.intp)] for f in frames]
+        frames = [_renumbered(np.asarray(f), renumber) for f in frames]
     params: dict[str, Any] = {}
     if fmt == "WEBP":
         mode = "RGBA" if palette.shape[1] == 4 else "RGB"

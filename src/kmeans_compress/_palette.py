@@ -232,9 +232,17 @@ def deflate_order(maps: list[np.ndarray], palette: np.ndarray) -> np.ndarray:
     if k <= 16:
         score = np.zeros((k, k), dtype=np.float64)
         for m in maps:
-            a = np.asarray(m, dtype=np.int64)
-            for pair in (a[:, 1:] * k + a[:, :-1], a[1:, :] * k + a[:-1, :]):
-                score += np.bincount(pair.ravel(), minlength=k * k).reshape(k, k)
+            m = np.asarray(m)
+            rows = max(2, (1 << 20) // max(1, m.shape[1]))
+            # bands of rows overlapping by one, so each vertical pair is counted once: memory
+            # stays a band's worth of int64 keys whatever the image
+            for r0 in range(0, max(1, m.shape[0] - 1), rows - 1):
+                a = m[r0 : r0 + rows].astype(np.int64)
+                if r0 == 0 or a.shape[0] > 1:
+                    horizontal = a[:, 1:] * k + a[:, :-1] if r0 == 0 else a[1:, 1:] * k + a[1:, :-1]
+                    score += np.bincount(horizontal.ravel(), minlength=k * k).reshape(k, k)
+                    vertical = a[1:, :] * k + a[:-1, :]
+                    score += np.bincount(vertical.ravel(), minlength=k * k).reshape(k, k)
         score += score.T
         start = 0
     else:
