@@ -119,3 +119,26 @@ def test_effort_checked_and_zero_is_identity(photo):
     for bad in (-1, MAX_EFFORT + 1, 1.5, True):
         with pytest.raises(ValueError, match="effort"):
             optimize_png(png, bad)
+
+
+def test_deflate_order_in_bands_equals_whole_map_counts():
+    """The neighbour counts are taken a band of rows at a time (bounded memory); a map of several
+    bands gives the order of a whole-map count (reference written here)."""
+    from kmeans_compress._palette import deflate_order
+
+    rng = np.random.default_rng(7)
+    h, w, k = 1601, 700, 12  # more than 2**20 pixels: three bands
+    base = (np.add.outer(np.arange(h) // 9, np.arange(w) // 4) % k).astype(np.uint8)
+    m = np.where(rng.random((h, w)) < 0.3, rng.integers(0, k, (h, w)), base).astype(np.uint8)
+    a = m.astype(np.int64)
+    score = np.zeros((k, k))
+    for pair in (a[:, 1:] * k + a[:, :-1], a[1:, :] * k + a[:-1, :]):
+        score += np.bincount(pair.ravel(), minlength=k * k).reshape(k, k)
+    score += score.T
+    order, placed = [0], np.zeros(k, bool)
+    placed[0] = True
+    for _ in range(1, k):
+        j = int(np.argmax(np.where(placed, -np.inf, score[order[-1]])))
+        order.append(j)
+        placed[j] = True
+    assert deflate_order([m], rng.integers(0, 256, (k, 3)).astype(np.uint8)).tolist() == order
