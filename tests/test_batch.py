@@ -19,7 +19,7 @@ from PIL import Image
 
 from _batch_folder import CORRUPT, make_folder, make_shared_palette_folder
 from _images import decoded_frames
-from kmeans_compress import UnsupportedImageError, _files, batch, compress_with_palette, load_image
+from kmeans_compress import UnsupportedImageError, _files, batch, compress_with_palette, load_image, sample_image_path
 from kmeans_compress._histogram import color_histogram, pack_rgb
 from kmeans_compress.cli import main
 
@@ -322,11 +322,70 @@ def test_batch_output_decodes_like_the_single_file_output(folder, tmp_path, extr
     assert _files.STAMP_KEY in b.text
 
 
-def test_options_not_yet_in_batch_mode_are_refused(folder, tmp_path, capsys):
-    src, _ = folder
-    assert main([str(src), "-o", str(tmp_path / "o"), "--quality", "30-40"]) == 2
-    assert "--quality is not available with folders" in capsys.readouterr().err
-    assert not (tmp_path / "o").exists()
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """Three crops of the sample photo as PNG files: (folder, {name: RGB array})."""
+    root = tmp_path_factory.mktemp("crops") / "in"
+    root.mkdir()
+    rgb = np.asarray(Image.open(sample_image_path()).convert("RGB"))
+    crops = {"a.png": rgb[:96, :128], "b.png": rgb[40:120, 30:150], "c.png": rgb[-64:, -160:]}
+    for name, px in crops.items():
+        Image.fromarray(np.ascontiguousarray(px)).save(root / name)
+    return root, crops
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [["--psnr", "30-34"], ["--max-bytes", "4000", "-k", "48"], ["--quality", "60-75", "-k", "64"]],
+    ids=["psnr", "max-bytes", "quality"],
+)
+def test_folder_mode_searches_each_file_palette_size(photos, tmp_path, target):
+    src, crops = photos
+    out = tmp_path / "out"
+    rep = tmp_path / "report.json"
+    assert main([str(src), "-o", str(out), "-j", "1", "--report", str(rep), "-q", *target]) == 0
+    rows = {Path(r["input_path"]).name: r for r in json.loads(rep.read_text())}
+    for name, px in crops.items():
+        written = out / _out_name(name)
+        decoded = np.asarray(Image.open(written).convert("RGB"))
+        # Checked on the decoded file, not on the tool's own figures.
+        if target[0] == "--psnr":
+            assert _psnr(px, decoded) >= 30.0
+        single = tmp_path / f"single-{name}"
+        assert main([str(src / name), "-o", str(single), "-q", *target]) == 0
+        if target[0] == "--max-bytes":
+            # The file as written fits, resume stamp included; the one-file output (no stamp)
+            # may spend those bytes on colours.
+            assert written.stat().st_size <= 4000
+            assert _files.STAMP_KEY in Image.open(written).text
+            assert len(Image.open(written).getpalette()) <= len(Image.open(single).getpalette())
+        else:
+            # Same file as the one-file command line with the same options (one path for both).
+            assert np.array_equal(np.asarray(Image.open(single)), np.asarray(Image.open(written)))
+            assert Image.open(single).getpalette() == Image.open(written).getpalette()
+        assert rows[name]["status"] == "done"
+        assert rows[name]["n_colors_used"] == len(np.unique(decoded.reshape(-1, 3), axis=0))
+    # Resume: the same command finds every output up to date.
+    assert main([str(src), "-o", str(out), "-j", "1", "--report", str(rep), "-q", *target]) == 0
+    assert {r["status"] for r in json.loads(rep.read_text())} == {"skipped"}
+
+
+@pytest.mark.parametrize("palette", [["--shared-palette"], ["--map", "PALETTE"]])
+def test_a_common_palette_and_a_size_search_are_refused(photos, tmp_path, capsys, palette):
+    src, _ = photos
+    four = np.array([[[0, 0, 0], [255, 0, 0]], [[0, 255, 0], [0, 0, 255]]], np.uint8)
+    Image.fromarray(four).save(tmp_path / "four.png")
+    palette = [str(tmp_path / "four.png") if p == "PALETTE" else p for p in palette]
+    for inputs in ([str(src)], [str(src / "a.png")]):  # a folder, and one file
+        assert main([*inputs, "-o", str(tmp_path / "o"), "--quality", "30-40", *palette]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--quality sizes each file's own" in err, err
+        assert not (tmp_path / "o").exists()
 
 
 def test_folder_skip_if_larger_leaves_such_files_alone(tmp_path, capsys):

@@ -35,7 +35,7 @@ import numpy as np
 from ._compress import CompressionResult, compress, compress_with_palette
 from ._decode import DEFAULT_MAX_PIXELS, LoadedImage
 from ._encode import DEFAULT_EFFORT, PNG_SIGNATURE, add_text_chunk, output_format, write_atomic
-from ._exceptions import ImageNotFoundError, OutputExistsError
+from ._exceptions import ImageNotFoundError, OutputExistsError, TargetNotMetError
 from ._search import compress_to_psnr, compress_to_quality, compress_to_size
 
 __all__ = ["STAMP_KEY", "FileOptions", "FileOutcome", "compress_file", "read_stamp"]
@@ -214,13 +214,14 @@ def compress_file(
         raise OutputExistsError(f"{target}: already exists (use --force to overwrite)")
 
     fmt = "PNG" if target is None else output_format(target)
-    result = _compress(src, opts, fmt)
+    # A size target holds for the file as written: the stamp's chunk comes out of its budget.
+    reserve = 0 if digest is None else _stamp_bound(opts, digest)
+    result = _compress(src, opts, fmt, reserve)
     rep = result.report
     data = result.encode(fmt, strip=opts.strip, effort=opts.effort)
     # The stamp goes in after the lossless pass, so that pass can never drop it.
     if digest is not None:
-        stamp = dict(opts.stamp(), input_sha256=digest, n_colors_used=rep.n_colors_used, mse=rep.mse)
-        data = add_text_chunk(data, STAMP_KEY, json.dumps(stamp, sort_keys=True, separators=(",", ":")))
+        data = add_text_chunk(data, STAMP_KEY, _stamp_text(opts, digest, rep.n_colors_used, rep.mse))
     outcome = FileOutcome(
         status="done", result=result, input_bytes=rep.input_bytes, n_colors_used=rep.n_colors_used, mse=rep.mse
     )
@@ -243,8 +244,26 @@ def compress_file(
     return outcome
 
 
-def _compress(src: str | os.PathLike[str] | LoadedImage, opts: FileOptions, fmt: str) -> CompressionResult:
-    """The one call into the pipeline: a given palette, a quality or size target, or a palette size."""
+def _stamp_text(opts: FileOptions, digest: str, n_colors_used: int, mse: float) -> str:
+    stamp = dict(opts.stamp(), input_sha256=digest, n_colors_used=n_colors_used, mse=mse)
+    return json.dumps(stamp, sort_keys=True, separators=(",", ":"))
+
+
+def _stamp_bound(opts: FileOptions, digest: str) -> int:
+    """The most bytes the stamp's tEXt chunk can take: its text with the longest figures, plus the
+    chunk's length, type, key, NUL and CRC."""
+    longest_float = -2.2250738585072014e-308  # no float's JSON form is longer
+    text = _stamp_text(opts, digest, 1000, longest_float)
+    return 4 + 4 + len(STAMP_KEY) + 1 + len(text) + 4
+
+
+def _compress(
+    src: str | os.PathLike[str] | LoadedImage, opts: FileOptions, fmt: str, reserve: int = 0
+) -> CompressionResult:
+    """The one call into the pipeline: a given palette, a quality or size target, or a palette size.
+
+    ``reserve`` bytes of a size target are kept for what is added after encoding (the stamp).
+    """
     if opts.palette is not None:
         return compress_with_palette(
             src,
@@ -262,9 +281,17 @@ def _compress(src: str | os.PathLike[str] | LoadedImage, opts: FileOptions, fmt:
     if opts.psnr is not None:
         return compress_to_psnr(src, *opts.psnr, max_colors=k, **kwargs)
     if opts.max_bytes is not None:
-        return compress_to_size(
-            src, opts.max_bytes, fmt=fmt, strip=opts.strip, effort=opts.effort, max_colors=k, **kwargs
-        )
+        budget = opts.max_bytes - reserve
+        try:
+            if budget < 1:
+                raise TargetNotMetError("")
+            return compress_to_size(src, budget, fmt=fmt, strip=opts.strip, effort=opts.effort, max_colors=k, **kwargs)
+        except TargetNotMetError as exc:
+            if not reserve:
+                raise
+            raise TargetNotMetError(  # a reserve means a resume stamp, which means src is a path
+                f"{src}: no palette size fits in {opts.max_bytes:,} bytes with the resume stamp ({reserve} bytes)"
+            ) from exc
     return compress(src, k, **kwargs)
 
 

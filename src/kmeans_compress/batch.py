@@ -334,7 +334,7 @@ def run(
     inputs: Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str] | None = None,
     *,
-    options: dict[str, Any] | None = None,
+    options: FileOptions | dict[str, Any] | None = None,
     ext: str = ".kmc.png",
     recursive: bool = False,
     force: bool = False,
@@ -354,10 +354,13 @@ def run(
     ----------
     inputs : paths of files and folders
     output : folder, created if missing; None puts each output beside its input
-    options : keyword arguments of :func:`kmeans_compress.compress` (``n_colors``,
-        ``random_state``, ...); they are stamped into every output
+    options : :class:`kmeans_compress.FileOptions`, or a dict of its fields (the keyword
+        arguments of :func:`kmeans_compress.compress`: ``n_colors``, ``random_state``, ...;
+        ``quality``, ``psnr`` or ``max_bytes`` to search each file's palette size; ``palette``
+        to map every file to given colours); they are stamped into every output
     recursive : walk sub-folders, keeping the tree
-    force : redo every file and overwrite any existing output (never an input)
+    force : redo every file and overwrite any existing output (never an input); also
+        ``options.force``
     jobs : worker processes (default: the cores); with ``dask``, ignored unless
         ``dask == "local"``, where it is the number of local workers
     shared : one palette for all the files (:func:`shared_palette`)
@@ -365,14 +368,29 @@ def run(
     dask : None, a ``distributed.Client``, a scheduler address, or ``"local"``
     progress : progress line on ``stream``; default: when it is a terminal
     stream : where messages go (default ``sys.stderr``)
-    strip : write no metadata (ICC profile) into the outputs
-    skip_if_larger : write nothing for a file whose result is not smaller than it (status "larger")
+    strip : write no metadata (ICC profile) into the outputs; also ``options.strip``
+    skip_if_larger : write nothing for a file whose result is not smaller than it (status "larger");
+        also ``options.skip_if_larger``
     """
     stream = sys.stderr if stream is None else stream
-    options = dict(options or {})
-    given_palette = options.pop("palette", None)  # --map: every file mapped to these colours
-    options.setdefault("n_colors", 16)
-    options.setdefault("random_state", 0)
+    opts = options if isinstance(options, FileOptions) else FileOptions(**(options or {}))
+    opts = replace(
+        opts,
+        force=opts.force or force,
+        strip=opts.strip or strip,
+        skip_if_larger=opts.skip_if_larger or skip_if_larger,
+        resume=True,
+    )
+    given_palette = opts.palette  # --map: every file mapped to these colours
+    searching = [
+        name
+        for name, on in (
+            ("--quality", opts.quality is not None),
+            ("--psnr", opts.psnr is not None),
+            ("--max-bytes", opts.max_bytes is not None),
+        )
+        if on
+    ]
     jobs = default_jobs() if jobs is None else int(jobs)
     if jobs < 1:
         raise BatchUsageError(f"--jobs must be >= 1, got {jobs}")
@@ -382,7 +400,13 @@ def run(
         raise BatchUsageError(f"--report {report}: the folder {Path(report).parent} does not exist")
     if shared and given_palette is not None:
         raise BatchUsageError("--shared-palette and --map both choose the palette; give one")
-    if shared and (options.get("dither") or options.get("space", "rgb") != "rgb"):
+    if shared and searching:
+        raise BatchUsageError(
+            f"--shared-palette gives every file the same palette; {searching[0]} sizes each file's own"
+        )
+    if given_palette is not None and searching:
+        raise BatchUsageError(f"--map gives every file the same palette; {searching[0]} sizes each file's own")
+    if shared and (opts.dither or opts.space != "rgb"):
         raise BatchUsageError(
             "--shared-palette maps every pixel to its nearest shared colour in RGB, without dithering; "
             "--dither and --space are not available with it yet"
@@ -394,7 +418,7 @@ def run(
     if output is not None:
         Path(output).mkdir(parents=True, exist_ok=True)
     for r in rows:
-        r.n_colors = options["n_colors"]
+        r.n_colors = opts.n_colors
     if progress is None:
         progress = bool(getattr(stream, "isatty", lambda: False)())
     bar = _Progress(len(tasks) + len(rows), stream, bool(progress))
@@ -409,7 +433,7 @@ def run(
         if shared and tasks:
             # Files that cannot be in the palette fail here, each with its own reason; the
             # palette is that of the others (none left: no palette, nothing more to do).
-            load = {k: v for k, v in options.items() if k in ("max_pixels", "frame")}
+            load = {"max_pixels": opts.max_pixels, "frame": opts.frame}
             srcs = [os.path.abspath(t.src) if client is not None else t.src for t in tasks]
             merged, errors = shared_histogram(srcs, load, jobs=jobs, client=client)
             for n in sorted(errors):
@@ -418,7 +442,7 @@ def run(
                     input_path=t.name,
                     output_path=t.dst,
                     status="failed",
-                    n_colors=options["n_colors"],
+                    n_colors=opts.n_colors,
                     error=_error_text(errors[n], t),
                 )
                 summary.rows.append(row)
@@ -427,14 +451,9 @@ def run(
             tasks = [t for n, t in enumerate(tasks) if n not in errors]
             if merged is not None:
                 palette = palette_from_histogram(
-                    merged,
-                    options["n_colors"],
-                    options["random_state"],
-                    **{k: v for k, v in options.items() if k in ("n_init", "max_iter", "tol")},
+                    merged, opts.n_colors, opts.random_state, n_init=opts.n_init, max_iter=opts.max_iter, tol=opts.tol
                 )
-        file_options = FileOptions(
-            **options, palette=palette, strip=strip, force=force, skip_if_larger=skip_if_larger, resume=True
-        )
+        file_options = replace(opts, palette=palette)
         work = [_absolute(t) for t in tasks] if client is not None else tasks
         planned = {t.name: t.dst for t in tasks}
         for _, res in execute(process_file, work, file_options, jobs=jobs, client=client):
@@ -443,7 +462,7 @@ def run(
                     input_path=res.item.name,
                     output_path=res.item.dst,
                     status="failed",
-                    n_colors=options["n_colors"],
+                    n_colors=opts.n_colors,
                     error=f"{res.item.name}: {res.message}",
                 )
             if client is not None:

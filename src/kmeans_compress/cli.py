@@ -218,31 +218,11 @@ def _run_batch(args: argparse.Namespace) -> int:
         raise UsageError("-o - (stdout) takes one input file, not a folder or a batch")
     if getattr(args, "preview", None) is not None:
         raise UsageError("--preview takes one input file, not a folder or a batch")
-    unsupported = [
-        name
-        for name, on in (
-            ("--quality", args.quality is not None),
-            ("--psnr", args.psnr is not None),
-            ("--max-bytes", args.max_bytes is not None),
-        )
-        if on
-    ]
-    if unsupported:
-        raise UsageError(f"{unsupported[0]} is not available with folders or batch options yet")
     if Path(args.ext).suffix.lower() != ".png":
         raise UsageError(f"--ext {args.ext}: folders and batches write PNG; the suffix must end in .png")
-    options = {
-        "n_colors": 16 if args.colors is None else args.colors,
-        "random_state": args.seed,
-        "space": args.space,
-        "dither": args.dither,
-        "fixed_colors": args.keep,
-        "palette": _map_palette(args),
-        "effort": args.effort,
-        "max_pixels": args.max_pixels,
-        "frame": args.frame,
-        "speed": args.speed,
-    }
+    _default_colors(args)
+    # The rows of a batch report show no SSIM: do not measure it.
+    options = dataclasses.replace(_file_options(args), with_ssim=False)
     try:
         summary = batch.run(
             args.inputs,
@@ -250,15 +230,12 @@ def _run_batch(args: argparse.Namespace) -> int:
             options=options,
             ext=args.ext,
             recursive=args.recursive,
-            force=args.force,
             jobs=args.jobs,
             shared=args.shared_palette,
             report=args.report,
             dask=args.dask,
             progress=None if not args.quiet else False,
             prog=PROG,
-            strip=args.strip,
-            skip_if_larger=args.skip_if_larger,
         )
     except NoInputError as exc:  # like a missing input (exit 3)
         error(str(exc))
@@ -457,6 +434,8 @@ def _cmd_compress(argv: list[str]) -> int:
     """``kmeans-compress INPUT...``: files one by one, or folders and batches (:mod:`kmeans_compress.batch`)."""
     try:
         args = build_parser().parse_args(dither_argv(argv))
+        if args.map is not None and _size_target(args):
+            raise UsageError(f"--map gives every file the same palette; {_size_target(args)} sizes each file's own")
         _map_palette(args)  # a bad --map is a usage error, before any work
         announce_compiling(args.quiet)
         if _batch_mode(args):
@@ -499,9 +478,21 @@ def _check_single(args: argparse.Namespace, jobs: Sequence[Job], demo: bool) -> 
             raise UsageError("--json and -o - both write to stdout; choose one")
         if sys.stdout.isatty():
             raise UsageError("refusing to write PNG data to a terminal; redirect stdout or use -o FILE")
+    _default_colors(args)
+
+
+def _size_target(args: argparse.Namespace) -> str | None:
+    """The option that chooses the palette size (``--quality``, ``--psnr``, ``--max-bytes``), if any."""
+    for name, value in (("--quality", args.quality), ("--psnr", args.psnr), ("--max-bytes", args.max_bytes)):
+        if value is not None:
+            return name
+    return None
+
+
+def _default_colors(args: argparse.Namespace) -> None:
+    """No ``-k``: 16 colours, or up to 256 when a quality, PSNR or size target chooses the size."""
     if args.colors is None:
-        searching = args.quality is not None or args.psnr is not None or args.max_bytes is not None
-        args.colors = MAX_PALETTE if searching else 16
+        args.colors = MAX_PALETTE if _size_target(args) else 16
 
 
 def _compress_files(args: argparse.Namespace, jobs: Sequence[Job]) -> int:
