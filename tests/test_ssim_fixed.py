@@ -54,11 +54,41 @@ def test_keep_colours_stay_even_unused(photo):
     assert set(fixed) <= {tuple(c) for c in q.palette.tolist()}
 
 
-def test_keep_refuses_too_many_and_other_spaces(photo):
+def test_keep_refuses_too_many_and_transparency(photo):
     with pytest.raises(ValueError, match="do not fit"):
         compress(photo, 2, fixed_colors="#000000,#ffffff,#ff0000")
-    with pytest.raises(ValueError, match="rgb"):
-        compress(photo, 8, fixed_colors="#000000", space="lab")
+    alpha = np.full(photo.shape[:2], 255, np.uint8)
+    alpha[:4, :4] = 0
+    with pytest.raises(ValueError, match="opaque images only"):
+        quantize_image(photo, 8, alpha=alpha, fixed_colors="#000000")
+
+
+def _lab_error(img: np.ndarray, palette: np.ndarray) -> tuple[np.ndarray, float]:
+    """Brute force in scikit-image's CIELAB: each pixel's nearest entry and the summed squared distance."""
+    from skimage.color import rgb2lab
+
+    x = rgb2lab(img.reshape(-1, 1, 3)).reshape(-1, 3)
+    p = rgb2lab(palette.reshape(-1, 1, 3).astype(np.uint8)).reshape(-1, 3)
+    d2 = ((x[:, None, :] - p[None, :, :]) ** 2).sum(axis=2)
+    return d2, float(d2.min(axis=1).sum())
+
+
+@pytest.mark.parametrize("space", ["lab", "oklab"])
+@pytest.mark.parametrize("dither", [False, 0.5])
+def test_keep_in_other_spaces(photo, space, dither):
+    fixed = {(255, 0, 0), (0, 90, 200)}
+    q = quantize_image(photo, 8, fixed_colors="#ff0000,#005ac8", space=space, dither=dither)
+    assert fixed <= {tuple(c) for c in q.palette.tolist()} and q.palette.shape[0] <= 8
+    assert len({tuple(c) for c in q.palette.tolist()}) == q.palette.shape[0]
+    if space == "lab" and not dither:
+        # Every pixel maps to its nearest entry measured in CIELAB (scikit-image's, not ours)...
+        d2, err_lab = _lab_error(photo, q.palette)
+        chosen = d2[np.arange(d2.shape[0]), q.indices.reshape(-1)]
+        assert np.all(chosen <= d2.min(axis=1) + 1e-6)
+        # ...and the palette fitted in Lab represents the photo better in Lab than the one fitted in RGB.
+        rgb = quantize_image(photo, 8, fixed_colors="#ff0000,#005ac8")
+        assert err_lab < _lab_error(photo, rgb.palette)[1]
+        assert rgb.sse < q.sse  # and the other way round in RGB
 
 
 def test_map_palette_python_cli_and_folder(photo, tmp_path):

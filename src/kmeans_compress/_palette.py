@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._colorspace import from_srgb, to_srgb
 from ._fit import fit_palette
 from ._histogram import ColorHistogram
 from ._nearest import nearest_centers, nearest_palette
@@ -87,22 +88,30 @@ def fit_around(
     max_iter: int = 300,
     tol: float = 1e-4,
     speed: int = 1,
+    space: str = "rgb",
 ) -> np.ndarray:
     """A palette of ``n_colors`` distinct uint8 RGB entries holding every ``fixed`` colour, the rest fitted around them.
 
     The free entries start from a K-means fit of the colours the fixed ones
     represent worst, then follow Lloyd's iterations in which the fixed entries
-    take their share of the colours but never move. Rounded and gap-filled as
-    :func:`round_palette` (the fixed entries, integers, survive rounding).
+    take their share of the colours but never move; all in ``space`` (see
+    :func:`kmeans_compress.quantize_image`). Rounded and gap-filled as
+    :func:`round_palette`; the fixed entries are the given integers, exactly.
     """
     fixed = np.asarray(fixed, dtype=np.uint8).reshape(-1, 3)
     n_free = n_colors - fixed.shape[0]
     if n_free <= 0 or colors.shape[0] == 0:
         return np.unique(fixed, axis=0)
-    X = colors.astype(np.float64)
+    in_rgb = space == "rgb"
+    X = from_srgb(colors.astype(np.float64), space)
     w = counts.astype(np.float64)
-    f = fixed.astype(np.float64)
-    _, d2 = nearest_palette(colors, fixed)
+    f = from_srgb(fixed.astype(np.float64), space)
+    if in_rgb:
+        _, d2 = nearest_palette(colors, fixed)  # exact integers: a colour equal to a fixed one is at 0
+    else:
+        _, dist = nearest_centers(X, f)
+        assert dist is not None
+        d2 = np.where((colors[:, None, :] == fixed[None, :, :]).all(axis=2).any(axis=1), 0.0, dist)
     far = d2 > 0
     if int(far.sum()) <= n_free:
         free = X[far]
@@ -129,7 +138,22 @@ def fit_around(
             free = new
             if shift < 1e-3:
                 break
-    return round_palette(np.vstack([f, free]), colors, counts, n_colors)
+    if in_rgb:
+        return round_palette(np.vstack([f, free]), colors, counts, n_colors)
+
+    def to_entries(x: np.ndarray) -> np.ndarray:
+        return to_uint8(to_srgb(x, space))
+
+    def to_points(entries: np.ndarray) -> np.ndarray:
+        return from_srgb(entries.astype(np.float64), space)
+
+    # The fixed entries go in as the integers given, not as their round trip through the space.
+    pal = np.unique(np.vstack([fixed, to_entries(free)]), axis=0)
+    gaps = n_colors - pal.shape[0]
+    if gaps > 0:
+        extra = round_palette(to_points(pal), X, w, n_colors, to_entries=to_entries, to_points=to_points)
+        pal = np.unique(np.vstack([pal, extra]), axis=0)
+    return pal
 
 
 def to_uint8(values: np.ndarray) -> np.ndarray:

@@ -203,7 +203,7 @@ def quantize_image(
         areas or along sharp edges (:func:`kmeans_compress._remap.dither_map`).
     fixed_colors : '#RRGGBB,...', or a sequence of such strings or of RGB triples, optional
         Entries the palette keeps whatever the image (used or not; at most
-        ``n_colors``); the others are fitted around them. Opaque images, ``space='rgb'``.
+        ``n_colors``); the others are fitted around them, in ``space``. Opaque images.
 
     Returns
     -------
@@ -234,11 +234,11 @@ def quantize_image(
     fit: dict[str, Any] = dict(random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol, speed=speed)
     fixed = None if fixed_colors is None else parse_colors(fixed_colors)
     if fixed is not None and fixed.shape[0]:
-        if alpha is not None or space != "rgb":
-            raise ValueError("fixed colours (--keep) work on opaque images in --space rgb only")
+        if alpha is not None:
+            raise ValueError("fixed colours (--keep) work on opaque images only")
         if fixed.shape[0] > n_colors:
             raise ValueError(f"{fixed.shape[0]} fixed colours do not fit in a palette of {n_colors}")
-        return _quantize_around(img, n_colors, fixed, strength, fit)
+        return _quantize_around(img, n_colors, fixed, strength, space, fit)
     if alpha is None and space == "rgb":
         q = quantize(img, n_colors, **fit)
         if strength == 0 or q.exact:
@@ -329,19 +329,24 @@ def quantize_image(
 
 
 def _quantize_around(
-    img: np.ndarray, n_colors: int, fixed: np.ndarray, strength: float, fit: dict[str, Any]
+    img: np.ndarray, n_colors: int, fixed: np.ndarray, strength: float, space: str, fit: dict[str, Any]
 ) -> Quantization:
-    """:func:`quantize_image` with ``fixed`` entries kept (RGB, opaque): fit around them, map, dither."""
+    """:func:`quantize_image` with ``fixed`` entries kept (opaque): fit around them in ``space``, map, dither."""
     h, w = img.shape[:2]
     hist = color_histogram(pack_rgb_u32(img.reshape(-1, 3)))
     union = np.unique(np.vstack([hist.colors, fixed]), axis=0)
     exact = union.shape[0] <= n_colors
-    pal = union if exact else fit_around(hist.colors, hist.counts, fixed, n_colors, **fit)
+    pal = union if exact else fit_around(hist.colors, hist.counts, fixed, n_colors, space=space, **fit)
     keep = np.flatnonzero((pal[:, None, :] == fixed[None, :, :]).all(axis=2).any(axis=1))
-    labels, d2 = nearest_palette(hist.colors, pal)  # pal is sorted by colour: ties to the smaller colour
+    if space == "rgb" or exact:
+        labels, _ = nearest_palette(hist.colors, pal)  # pal is sorted by colour: ties to the smaller colour
+    else:
+        labels, _ = nearest_centers(
+            from_srgb(hist.colors.astype(np.float64), space), from_srgb(pal.astype(np.float64), space)
+        )
     pix_labels = hist.lookup_pixels(img, labels.astype(np.uint8)).astype(np.intp).reshape(h, w)
     if strength > 0 and not exact:
-        return _dithered(img, pal, strength, "rgb", pix_labels, hist.n_colors, keep=keep)
+        return _dithered(img, pal, strength, space, pix_labels, hist.n_colors, keep=keep)
     return _renumbered(img, pal, pix_labels.reshape(-1), hist.n_colors, exact, keep)
 
 
