@@ -54,13 +54,47 @@ def test_keep_colours_stay_even_unused(photo):
     assert set(fixed) <= {tuple(c) for c in q.palette.tolist()}
 
 
-def test_keep_refuses_too_many_and_transparency(photo):
+def test_keep_refuses_too_many(photo):
     with pytest.raises(ValueError, match="do not fit"):
         compress(photo, 2, fixed_colors="#000000,#ffffff,#ff0000")
     alpha = np.full(photo.shape[:2], 255, np.uint8)
     alpha[:4, :4] = 0
-    with pytest.raises(ValueError, match="opaque images only"):
-        quantize_image(photo, 8, alpha=alpha, fixed_colors="#000000")
+    alpha[4:8, :4] = 100
+    with pytest.raises(ValueError, match="need a palette of at least 4"):
+        quantize_image(photo, 3, alpha=alpha, fixed_colors="#000000,#ff0000")
+
+
+@pytest.mark.parametrize("space", ["rgb", "lab"])
+@pytest.mark.parametrize("k", [4, 12])
+def test_keep_with_transparency(photo, space, k):
+    """A logo's case: brand colours kept, a transparent background, soft edges."""
+    alpha = np.full(photo.shape[:2], 255, np.uint8)
+    alpha[:, :50] = 0
+    alpha[:, 50:60] = np.linspace(20, 230, 10).astype(np.uint8)
+    fixed = [(255, 0, 0), (0, 90, 200)]
+    q = quantize_image(photo, k, alpha=alpha, fixed_colors="#ff0000,#005ac8", space=space)
+    pal = q.palette
+    assert pal.shape == (len({tuple(c) for c in pal.tolist()}), 4) and pal.shape[0] <= k
+    assert {(*c, 255) for c in fixed} <= {tuple(c) for c in pal.tolist()}  # kept, opaque, even if unused
+    got = pal[q.indices]
+    assert np.all(got[alpha == 0][:, 3] == 0)  # invisible stays invisible
+    assert np.all(got[alpha == 255][:, 3] == 255)  # opaque stays opaque
+    semi = (alpha > 0) & (alpha < 255)
+    assert np.all((got[semi][:, 3] > 0) & (got[semi][:, 3] < 255))
+    if space == "rgb":  # opaque pixels: the nearest opaque entry, by brute force
+        opaque = pal[pal[:, 3] == 255, :3].astype(np.int64)
+        x = photo[alpha == 255].astype(np.int64)
+        d2 = ((x[:, None, :] - opaque[None]) ** 2).sum(axis=2)
+        chosen = ((x - got[alpha == 255][:, :3].astype(np.int64)) ** 2).sum(axis=1)
+        assert np.array_equal(chosen, d2.min(axis=1))
+
+
+def test_keep_with_no_opaque_pixel_still_holds_the_colours(photo):
+    alpha = np.zeros(photo.shape[:2], np.uint8)
+    alpha[::2] = 128
+    q = quantize_image(photo, 6, alpha=alpha, fixed_colors="#123456")
+    assert (0x12, 0x34, 0x56, 255) in {tuple(c) for c in q.palette.tolist()}
+    assert not np.any(q.palette[q.indices][..., 3] == 255)
 
 
 def _lab_error(img: np.ndarray, palette: np.ndarray) -> tuple[np.ndarray, float]:
@@ -135,3 +169,26 @@ def test_ssim_in_bands_of_rows_equals_scikit_image(monkeypatch, band_pixels):
     b = np.clip(a.astype(int) + rng.integers(-30, 31, a.shape), 0, 255).astype(np.uint8)
     ref = skimage_metrics.structural_similarity(a, b, channel_axis=2, data_range=255)
     assert ssim(a, b) == pytest.approx(ref, abs=1e-10)
+
+
+@pytest.mark.parametrize("transparent", [False, True])
+def test_keep_colours_are_in_the_written_file_even_unused(photo, tmp_path, transparent):
+    """The lossless pass drops unused palette entries; fixed colours must survive it."""
+    if transparent:
+        rgba = np.dstack([photo, np.full(photo.shape[:2], 255, np.uint8)])
+        rgba[:10, :10, 3] = 0
+        Image.fromarray(rgba).save(tmp_path / "a.png")
+    else:
+        Image.fromarray(photo).save(tmp_path / "a.png")
+    out = tmp_path / "o.png"
+    assert main([str(tmp_path / "a.png"), "--keep", "#ff0000,#00ff00", "-k", "8", "-o", str(out), "-q"]) == 0
+    with Image.open(out) as im:
+        entries = np.array(im.getpalette(), np.uint8).reshape(-1, 3)
+        decoded = np.asarray(im.convert("RGBA"))
+        tr = im.info.get("transparency")
+    assert {(255, 0, 0), (0, 255, 0)} <= {tuple(c) for c in entries.tolist()}
+    assert len(entries) <= 8
+    pixels = {tuple(c) for c in decoded.reshape(-1, 4).tolist()}
+    assert (255, 0, 0, 255) not in pixels and (0, 255, 0, 255) not in pixels  # unused by the photo
+    if transparent:
+        assert tr is not None and np.all(decoded[:10, :10, 3] == 0)

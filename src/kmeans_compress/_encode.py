@@ -206,6 +206,8 @@ def encode_animation(
         raise ValueError(f"unknown output format {fmt!r}; use PNG, GIF or WEBP")
     effort = _check_effort(effort)
     palette = np.asarray(palette, dtype=np.uint8)
+    # Every entry given is written: entries no pixel uses (fixed colours, --keep) stay in the file.
+    whole = keep_order or fmt != "PNG" or not _all_used(frames, palette.shape[0])
     if fmt == "PNG" and not keep_order and palette.ndim == 2 and 1 <= palette.shape[0] <= 256:
         order = deflate_order(frames, palette)
         renumber = np.empty(order.size, dtype=np.uint8)
@@ -247,8 +249,16 @@ def encode_animation(
     ims[0].save(buf, format=fmt, **params)
     data = buf.getvalue()
     if fmt == "PNG" and len(frames) == 1:  # oxipng would keep an animation's first frame only
-        data = optimize_png(data, effort, keep_palette=keep_order)
+        data = optimize_png(data, effort, keep_palette=whole)
     return data
+
+
+def _all_used(frames: list[np.ndarray], n_entries: int) -> bool:
+    """Whether every one of ``n_entries`` palette entries is used by some pixel of ``frames``."""
+    used = np.zeros(256, dtype=bool)
+    for f in frames:
+        used |= np.bincount(np.asarray(f, dtype=np.uint8).reshape(-1), minlength=256) > 0
+    return bool(used[:n_entries].all())
 
 
 def add_text_chunk(png: bytes, key: str, text: str) -> bytes:

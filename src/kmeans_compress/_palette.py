@@ -211,16 +211,19 @@ def round_palette(
 
 
 def used_by_frequency(
-    labels: np.ndarray, n_entries: int, weights: np.ndarray | None = None
+    labels: np.ndarray, n_entries: int, weights: np.ndarray | None = None, keep: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Palette entries in use, most used first (ties: lowest index), and the renumbering.
 
     Returns ``order`` (old index of each kept entry) and ``remap`` (new index of
-    every old entry; entries not in use map to 0).
+    every old entry; entries not in use map to 0). Entries of ``keep`` (fixed
+    colours) stay even when unused: after the used ones, in index order.
     """
     use = np.bincount(labels, weights=weights, minlength=n_entries)
     used = np.flatnonzero(use > 0)
     order = used[np.lexsort((used, -use[used]))]
+    if keep is not None:
+        order = np.concatenate([order, np.setdiff1d(keep, order)]).astype(np.intp)
     remap = np.zeros(n_entries, dtype=np.intp)
     remap[order] = np.arange(order.size)
     return order, remap

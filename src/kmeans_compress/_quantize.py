@@ -203,7 +203,9 @@ def quantize_image(
         areas or along sharp edges (:func:`kmeans_compress._remap.dither_map`).
     fixed_colors : '#RRGGBB,...', or a sequence of such strings or of RGB triples, optional
         Entries the palette keeps whatever the image (used or not; at most
-        ``n_colors``); the others are fitted around them, in ``space``. Opaque images.
+        ``n_colors``); the others are fitted around them, in ``space``. They are
+        opaque entries: with transparency, the transparent and partly transparent
+        pixels share the entries left.
 
     Returns
     -------
@@ -234,11 +236,12 @@ def quantize_image(
     fit: dict[str, Any] = dict(random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol, speed=speed)
     fixed = None if fixed_colors is None else parse_colors(fixed_colors)
     if fixed is not None and fixed.shape[0]:
-        if alpha is not None:
-            raise ValueError("fixed colours (--keep) work on opaque images only")
         if fixed.shape[0] > n_colors:
             raise ValueError(f"{fixed.shape[0]} fixed colours do not fit in a palette of {n_colors}")
-        return _quantize_around(img, n_colors, fixed, strength, space, fit)
+        if alpha is None:
+            return _quantize_around(img, n_colors, fixed, strength, space, fit)
+    else:
+        fixed = None
     if alpha is None and space == "rgb":
         q = quantize(img, n_colors, **fit)
         if strength == 0 or q.exact:
@@ -252,7 +255,8 @@ def quantize_image(
     n_distinct = colors.shape[0]
     ua = colors[:, 3]
     groups = [np.flatnonzero(ua == 0), np.flatnonzero((ua > 0) & (ua < 255)), np.flatnonzero(ua == 255)]
-    exact = n_distinct <= n_colors
+    exact = n_distinct <= n_colors and fixed is None
+    fixed_rows: np.ndarray | None = None
     labels = np.empty(n_distinct, dtype=np.intp)
     if exact:
         pal = colors
@@ -283,6 +287,9 @@ def quantize_image(
             g = groups[gi]
             if gi == 0:
                 return np.zeros((1, 4), np.uint8)
+            if gi == 2 and fixed is not None:  # the fixed colours are opaque entries
+                rgb = fit_around(colors[g, :3], counts[g], fixed, k, space=space, **fit)
+                return np.hstack([rgb, np.full((rgb.shape[0], 1), 255, np.uint8)])
             if g.size <= k:
                 return colors[g]
             to_space, to_rgba = codec(gi)
@@ -294,18 +301,38 @@ def quantize_image(
         live = [gi for gi, g in enumerate(groups) if g.size]
         keep = live
         single: dict[int, np.ndarray] = {}
-        if n_colors < len(live):  # K = 1 or 2 with more alpha groups: not every group gets an entry
+        sizes = [g.size for g in groups]
+        n_free = n_colors
+        if fixed is not None:
+            # The opaque group always holds the fixed entries; the others share what is left.
+            n_free -= fixed.shape[0]
+            others = [gi for gi in live if gi != 2]
+            if n_free < len(others):
+                raise ValueError(
+                    f"{fixed.shape[0]} fixed colours and the image's transparent or partly transparent pixels "
+                    f"need a palette of at least {fixed.shape[0] + len(others)}"
+                )
+            keep = sorted({*others, 2})
+            not_fixed = ~(colors[groups[2], None, :3] == fixed[None, :, :]).all(axis=2).any(axis=1)
+            sizes[2] = int(not_fixed.sum()) if n_free > len(others) else 0  # 0: opaque pixels use the fixed ones
+        elif n_colors < len(live):  # K = 1 or 2 with more alpha groups: not every group gets an entry
             single = {gi: group_palette(gi, 1) for gi in live}
             keep = alpha_groups_to_keep(n_colors, colors, counts, groups, single)
-        sizes = [g.size if gi in keep else 0 for gi, g in enumerate(groups)]
-        budget = split_budget(n_colors, sizes, [float(counts[g].sum()) for g in groups])
+        sizes = [size if gi in keep else 0 for gi, size in enumerate(sizes)]
+        budget = split_budget(n_free, sizes, [float(counts[g].sum()) for g in groups])
         parts: list[np.ndarray] = []
         for gi in keep:
             g = groups[gi]
-            gpal = single[gi] if gi in single else group_palette(gi, budget[gi])
+            if gi == 2 and fixed is not None:
+                gpal = group_palette(gi, budget[gi] + fixed.shape[0])
+                rows = (gpal[:, None, :3] == fixed[None, :, :]).all(axis=2).any(axis=1)
+                fixed_rows = np.flatnonzero(rows) + sum(p.shape[0] for p in parts)
+            else:
+                gpal = single[gi] if gi in single else group_palette(gi, budget[gi])
             to_space, _ = codec(gi)
-            sub, _ = nearest_centers(to_space(colors[g]), to_space(gpal))
-            labels[g] = sub + sum(p.shape[0] for p in parts)
+            if g.size:
+                sub, _ = nearest_centers(to_space(colors[g]), to_space(gpal))
+                labels[g] = sub + sum(p.shape[0] for p in parts)
             parts.append(gpal)
         pal = np.vstack(parts)
         for gi in live:
@@ -315,7 +342,7 @@ def quantize_image(
     pix_labels = labels[inverse.reshape(-1)]
     if strength > 0 and not exact:
         return _dithered(img, pal[:, :3], strength, space, pix_labels.reshape(h, w), int(n_distinct))
-    order, remap = used_by_frequency(pix_labels, pal.shape[0])
+    order, remap = used_by_frequency(pix_labels, pal.shape[0], keep=fixed_rows)
     palette = pal[order] if alpha is not None else np.ascontiguousarray(pal[order][:, :3])
     indices = remap[pix_labels].astype(np.uint8).reshape(h, w)
     orig = np.hstack([px, a[:, None]]) if alpha is not None else px
@@ -323,6 +350,7 @@ def quantize_image(
         orig = orig.copy()
         orig[a == 0] = 0
     err = sse(orig, palette, indices.reshape(-1))
+    exact = exact or (fixed is not None and err == 0)
     return Quantization(
         palette=np.ascontiguousarray(palette), indices=indices, sse=err, n_distinct=int(n_distinct), exact=exact
     )
@@ -355,10 +383,7 @@ def _renumbered(
 ) -> Quantization:
     """Entries in use by frequency, then the unused entries of ``keep``; the index map and its error."""
     h, w = img.shape[:2]
-    order, remap = used_by_frequency(pix_labels, pal.shape[0])
-    unused = np.setdiff1d(keep, order)
-    order = np.concatenate([order, unused]).astype(np.intp)
-    remap[unused] = np.arange(order.size - unused.size, order.size)
+    order, remap = used_by_frequency(pix_labels, pal.shape[0], keep=keep)
     palette = np.ascontiguousarray(pal[order])
     indices = remap[pix_labels].astype(np.uint8).reshape(h, w)
     err = sse(img.reshape(-1, 3), palette, indices.reshape(-1))
