@@ -556,14 +556,43 @@ def test_shared_palette_with_no_usable_input_makes_no_palette(tmp_path, capsys, 
         batch.shared_palette(sorted(src.iterdir()), 16, 0, max_pixels=5000, jobs=int(jobs))
 
 
-@pytest.mark.parametrize("extra", [["--dither"], ["--space", "lab"]])
-def test_shared_palette_refuses_options_it_would_ignore(tmp_path, capsys, extra):
+def test_shared_palette_refuses_a_space_it_would_ignore(tmp_path, capsys):
     src = tmp_path / "in"
     make_shared_palette_folder(src)
-    assert main([str(src), "-o", str(tmp_path / "o"), "--shared-palette"] + extra) == 2
+    assert main([str(src), "-o", str(tmp_path / "o"), "--shared-palette", "--space", "lab"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("kmeans-compress: error: --shared-palette") and extra[0] in err and "\n" not in err
+    assert err.startswith("kmeans-compress: error: --shared-palette") and "--space" in err and "\n" not in err
     assert not (tmp_path / "o").exists()
+
+
+def test_shared_palette_with_dithering(tmp_path):
+    """Gradients dithered with one shared palette: every output uses only its colours, the
+    dithering shows (the means of the gradients come closer), and workers do not change a byte."""
+    src = tmp_path / "in"
+    src.mkdir()
+    ramp = np.linspace(0, 255, 96)
+    for n, (a, b) in enumerate([(0, 1), (1, 2), (2, 0)]):
+        img = np.zeros((32, 96, 3), np.uint8)
+        img[..., a] = ramp.astype(np.uint8)
+        img[..., b] = (ramp[::-1] / 2).astype(np.uint8)
+        Image.fromarray(img).save(src / f"g{n}.png")
+    outs = {}
+    for label, extra in (("plain", []), ("dither", ["--dither", "1"]), ("dither-j2", ["--dither", "1", "-j", "2"])):
+        out = tmp_path / label
+        jobs = [] if "-j" in extra else ["-j", "1"]
+        assert main([str(src), "-o", str(out), "--shared-palette", "-k", "6", "-q", *jobs, *extra]) == 0
+        outs[label] = out
+    assert _tree(outs["dither"]) == _tree(outs["dither-j2"])
+    pal = {tuple(c) for c in batch.shared_palette(sorted(src.iterdir()), 6, 0).tolist()}
+    for name in ("g0", "g1", "g2"):
+        orig = np.asarray(Image.open(src / f"{name}.png")).astype(float)
+        plain, dith = (np.asarray(Image.open(outs[k] / f"{name}.kmc.png").convert("RGB")) for k in ("plain", "dither"))
+        assert {tuple(c) for c in dith.reshape(-1, 3).tolist()} <= pal
+        assert not np.array_equal(plain, dith)
+        # Error diffusion keeps local means: column means track the ramp better than plain mapping.
+        assert (
+            np.abs(dith.mean(axis=0) - orig.mean(axis=0)).mean() < np.abs(plain.mean(axis=0) - orig.mean(axis=0)).mean()
+        )
 
 
 # --------------------------------------------------------------------------- a run killed hard leaves nothing behind

@@ -406,10 +406,9 @@ def run(
         )
     if given_palette is not None and searching:
         raise BatchUsageError(f"--map gives every file the same palette; {searching[0]} sizes each file's own")
-    if shared and (opts.dither or opts.space != "rgb"):
+    if shared and opts.space != "rgb":
         raise BatchUsageError(
-            "--shared-palette maps every pixel to its nearest shared colour in RGB, without dithering; "
-            "--dither and --space are not available with it yet"
+            "--shared-palette fits and maps the shared colours in RGB; --space is not available with it yet"
         )
     tasks, rows = plan(inputs, output, ext=ext, recursive=recursive)
     if not tasks and not rows:
