@@ -266,9 +266,11 @@ def nearest_by_products(
         d = X[start:stop] @ ct
         d += c_norm
         lab = np.argmin(d, axis=1)
-        best = d[np.arange(stop - start), lab]
+        rows = np.arange(stop - start)
+        best = d[rows, lab]
         best += 1e-13 * x_norm[start:stop] + margin_c
-        near = np.flatnonzero(np.count_nonzero(d <= best[:, None], axis=1) > 1)
+        d[rows, lab] = np.inf  # the second best: is another centre within the rounding error?
+        near = np.flatnonzero(d.min(axis=1) <= best)
         if near.size:
             lab[near] = exact_nearest_centers(X[start + near], centers)
         labels[start:stop] = lab
