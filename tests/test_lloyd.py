@@ -129,7 +129,9 @@ def test_products_path_same_on_any_number_of_threads(monkeypatch):
     runs = []
     for workers in (1, 2, 3):
         pool = (
-            (lambda n: contextlib.nullcontext(None)) if workers == 1 else (lambda n, k=workers: ThreadPoolExecutor(k))
+            (lambda n, work: contextlib.nullcontext(None))
+            if workers == 1
+            else (lambda n, work, k=workers: ThreadPoolExecutor(k))
         )
         monkeypatch.setattr(_lloyd, "_block_pool", pool)
         runs.append((lloyd(X, w, init, 30, 0.0), plusplus_indices(X, w, 12, np.random.default_rng(2), compiled=False)))

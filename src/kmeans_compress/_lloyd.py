@@ -259,16 +259,27 @@ def lloyd_by_products(
     points of each cluster in index order as :func:`weighted_sums` does, so the
     centres are the same to the last bit.
     """
-    with _one_blas_thread(), _block_pool(-(-X.shape[0] // PRODUCT_ROWS)) as pool:
+    with (
+        _one_blas_thread(),
+        _block_pool(-(-X.shape[0] // PRODUCT_ROWS), PRODUCT_ROWS * centers_init.shape[0] * X.shape[1]) as pool,
+    ):
         return _lloyd_by_products(X, w, centers_init, max_iter, tol, pool)
 
 
-def _block_pool(n_blocks: int) -> Any:
+#: A thread pool shares the blocks of a matrix-product search only when each block holds at least
+#: this many multiply-adds (about a third of a millisecond on one core): below it, starting
+#: threads and handing blocks over cost more than the second core gives, and on a busy machine
+#: (load 7 on 2 cores) even 2,048 x 8 x 32 blocks ran 5-70 % slower on two threads than on one.
+POOL_MIN_BLOCK_WORK = 1 << 20
+
+
+def _block_pool(n_blocks: int, block_work: int) -> Any:
     """Threads for the blocks of a matrix-product search, one per core (up to one per block), as
-    scikit-learn runs its chunks on every core with one BLAS thread each; or no pool (one core, one block)."""
+    scikit-learn runs its chunks on every core with one BLAS thread each; or no pool (one core,
+    one block, or blocks of less than ``POOL_MIN_BLOCK_WORK`` multiply-adds)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     workers = min(cores, n_blocks)
-    if workers < 2:
+    if workers < 2 or block_work < POOL_MIN_BLOCK_WORK:
         return contextlib.nullcontext(None)
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kmeans-compress-blocks")
 
@@ -281,11 +292,20 @@ def _one_blas_thread() -> Any:
     (benchmarks/RESULTS.md, KMeans on general data). threadpoolctl is not a dependency: where it is
     missing (a runtime-only install), BLAS keeps its own setting.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
+    global _blas_controller
+    if _blas_controller is None:  # finding the loaded libraries reads files: 7 ms a time, so once
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _blas_controller = False
+        else:
+            _blas_controller = ThreadpoolController()
+    if _blas_controller is False:
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    return _blas_controller.limit(limits=1, user_api="blas")
+
+
+_blas_controller: Any = None  # threadpoolctl's view of the loaded BLAS (numpy's, loaded with it); False: none
 
 
 def _lloyd_by_products(
@@ -369,7 +389,7 @@ def plusplus_indices(
         return done
     # Blocks of points: at most 2^17 candidate distances and 2^19 coordinates (4 MiB) each.
     step = max(256, min((1 << 17) // n_local_trials, (1 << 19) // f))
-    with _one_blas_thread(), _block_pool(-(-n // step)) as pool:
+    with _one_blas_thread(), _block_pool(-(-n // step), step * n_local_trials * f) as pool:
         return _plusplus_by_products(X, w, n_clusters, u_first, draws, step, pool)
 
 
