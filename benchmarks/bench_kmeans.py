@@ -3,8 +3,10 @@
 Not a test. For make_blobs and standard-normal data at d = 2, 8, 32, 128 and K = 8, 64, 256,
 fits ``KMeans(K, n_init=1, random_state=0, max_iter=MAX_ITER)`` (k-means++ start, tol 1e-4) with
 each contender, alternating them, best of ``--reps`` warm runs, and prints seconds, the ratio to
-scikit-learn's lloyd and the inertia ratio. Then: growth in n (d = 8, K = 64), and the first call
-in a new process (make_blobs, 2-D, K = 8), each contender in its own fresh interpreter.
+scikit-learn's lloyd and the inertia ratio, the inertia ratio from one shared start (scikit-learn's
+k-means++ centres) and the load average. Then: growth in n (d = 8, K = 64), growth in d (standard
+normal, K = 64, the grid's d and 512), and the first call in a new process (make_blobs, 2-D, K = 8),
+each contender in its own fresh interpreter.
 
 faiss (``faiss-cpu``) runs when importable: ``faiss.Kmeans`` on float32, every point used
 (``max_points_per_centroid`` lifted), a fixed ``MAX_ITER`` iterations (it has no tolerance), its
@@ -87,12 +89,33 @@ def timed(f, X, k, reps: int) -> tuple[float, float]:
     return best, inertia
 
 
-def grid(n: int, reps: int, ds: list[int], ks: list[int]) -> list[dict]:
+def same_start_inertia(X: np.ndarray, k: int) -> float:
+    """Our inertia / scikit-learn lloyd's when both start from scikit-learn's k-means++ centres (untimed)."""
+    import sklearn.cluster
+
+    import kmeans_compress
+
+    init = sklearn.cluster.kmeans_plusplus(X, k, random_state=0)[0]
+    ours = kmeans_compress.KMeans(k, init=init, n_init=1, max_iter=MAX_ITER).fit(X).inertia_
+    ref = sklearn.cluster.KMeans(k, init=init, n_init=1, max_iter=MAX_ITER, algorithm="lloyd").fit(X).inertia_
+    return ours / ref
+
+
+def load_average() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def grid(n: int, reps: int, ds: list[int], ks: list[int], names: tuple[str, ...] = ("blobs", "normal")) -> list[dict]:
     runs = contenders()
+    warm = datasets(3000, 4)["blobs"]
+    for f in runs.values():  # load every contender's compiled code before timing ("warm")
+        f(warm, 64)
     rows = []
     for d in ds:
         data = datasets(n, d)
         for name, X in data.items():
+            if name not in names:
+                continue
             for k in ks:
                 times = {c: np.inf for c in runs}
                 inert = {}
@@ -101,10 +124,14 @@ def grid(n: int, reps: int, ds: list[int], ks: list[int]) -> list[dict]:
                         t, i = timed(f, X, k, 1)
                         times[c] = min(times[c], t)
                         inert[c] = i
-                rows.append({"data": name, "n": n, "d": d, "k": k, "times": times, "inertia": inert})
+                same = same_start_inertia(X, k)
+                load = load_average()
+                rows.append(
+                    {"data": name, "n": n, "d": d, "k": k, "times": times, "inertia": inert, "same": same, "load": load}
+                )
                 ref = times["sklearn lloyd"]
                 print(
-                    f"{name:6s} n={n} d={d:3d} K={k:3d}  "
+                    f"{name:6s} n={n} d={d:3d} K={k:3d} load {load:.1f} same-start inertia {same:.6f}  "
                     + "  ".join(
                         f"{c}: {t:.3f}s ({t / ref:.2f}x, inertia {inert[c] / inert['sklearn lloyd']:.4f})"
                         for c, t in times.items()
@@ -139,19 +166,23 @@ def first_call(n: int, reps: int) -> dict[str, float]:
     return best
 
 
-def markdown(rows: list[dict], growth: list[dict], first: dict[str, float], n_first: int, args) -> str:
+def markdown(
+    rows: list[dict], growth: list[dict], growth_d: list[dict], first: dict[str, float], n_first: int, args
+) -> str:
     names = list(rows[0]["times"])
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load = load_average()
     import sklearn
 
     lines = [
         f"## KMeans on general data (bench_kmeans.py), {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         "",
         f"Machine: {platform.system()} {platform.machine()}, {os.cpu_count()} cores (shared with other jobs; load "
-        f"average {load:.1f} at the end), Python {platform.python_version()}, numpy {np.__version__}, "
+        f"average {load:.1f} at the end, per row below), Python {platform.python_version()}, numpy {np.__version__}, "
         f"scikit-learn {sklearn.__version__}. `KMeans(K, n_init=1, random_state=0, max_iter={MAX_ITER})`, "
         f"k-means++ start, tol 1e-4; n = {args.n}; best of {args.reps} warm runs, contenders alternated. "
-        "Ratios are time / scikit-learn lloyd's and inertia / scikit-learn lloyd's, from this one run.",
+        "Ratios are time / scikit-learn lloyd's and inertia / scikit-learn lloyd's, from this one run (each "
+        "contender from its own k-means++ start: a few percent either way is seeding luck). 'Same start' is our "
+        "inertia / scikit-learn lloyd's from scikit-learn's k-means++ centres (not timed).",
         "",
         "| data | d | K | "
         + " | ".join(f"{c} s" for c in names)
@@ -159,8 +190,8 @@ def markdown(rows: list[dict], growth: list[dict], first: dict[str, float], n_fi
         + " | ".join(f"{c} time ratio" for c in names[:1] + names[2:])
         + " | "
         + " | ".join(f"{c} inertia ratio" for c in names[:1] + names[3:])
-        + " |",
-        "|" + "---|" * (3 + len(names) + (len(names) - 1) + (len(names) - 2)),
+        + " | same-start inertia ratio | load |",
+        "|" + "---|" * (3 + len(names) + (len(names) - 1) + (len(names) - 2) + 2),
     ]
     for r in rows:
         ref_t = r["times"]["sklearn lloyd"]
@@ -169,22 +200,28 @@ def markdown(rows: list[dict], growth: list[dict], first: dict[str, float], n_fi
         cells += [f"{r['times'][c]:.3f}" for c in names]
         cells += [f"{r['times'][c] / ref_t:.2f}" for c in names[:1] + names[2:]]
         cells += [f"{r['inertia'][c] / ref_i:.4f}" for c in names[:1] + names[3:]]
+        cells += [f"{r['same']:.6f}", f"{r['load']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "Growth in n (d = 8, K = 64):",
-        "",
-        "| data | n | kmeans-compress s | sklearn lloyd s | ratio |",
-        "|---|---|---|---|---|",
-    ]
-    for r in growth:
-        a, b = r["times"]["kmeans-compress"], r["times"]["sklearn lloyd"]
-        lines.append(f"| {r['data']} | {r['n']} | {a:.3f} | {b:.3f} | {a / b:.2f} |")
+    for title, table in (("Growth in n (d = 8, K = 64)", growth), ("Growth in d (standard normal, K = 64)", growth_d)):
+        lines += [
+            "",
+            f"{title}:",
+            "",
+            "| data | n | d | kmeans-compress s | sklearn lloyd s | ratio | same-start inertia ratio | load |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in table:
+            a, b = r["times"]["kmeans-compress"], r["times"]["sklearn lloyd"]
+            lines.append(
+                f"| {r['data']} | {r['n']} | {r['d']} | {a:.3f} | {b:.3f} | {a / b:.2f} | {r['same']:.6f} "
+                f"| {r['load']:.1f} |"
+            )
     a, b = first["kmeans-compress"], first["sklearn lloyd"]
     lines += [
         "",
         f"First call in a new process (make_blobs n = {n_first}, d = 2, K = 8, import and fit timed, best of "
-        f"{args.reps}): kmeans-compress {a:.2f} s, scikit-learn {b:.2f} s, ratio {a / b:.2f}.",
+        f"{args.reps}): kmeans-compress {a:.2f} s, scikit-learn {b:.2f} s, ratio {a / b:.2f} (load "
+        f"{load_average():.1f}).",
         "",
     ]
     return "\n".join(lines)
@@ -202,10 +239,12 @@ def main() -> None:
     growth = []
     for n in (args.n, 4 * args.n, 16 * args.n):
         growth += grid(n, args.reps, [8], [64])
+    growth_d = [r for r in rows if r["data"] == "normal" and r["k"] == 64]
+    growth_d += grid(args.n, args.reps, [512], [64], names=("normal",))
     n_first = 200_000
     first = first_call(n_first, args.reps)
     print(first, flush=True)
-    text = markdown(rows, growth, first, n_first, args)
+    text = markdown(rows, growth, growth_d, first, n_first, args)
     print(text)
     if args.write:
         with open(args.write, "a", encoding="utf-8") as fh:

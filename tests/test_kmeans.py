@@ -574,9 +574,10 @@ def test_kmeans_plusplus_indices_same_on_both_paths(kernel_path):
 
 
 @pytest.mark.parametrize("d", [16, 48])
-def test_many_features_same_result_as_sklearn_and_as_bounds(d):
+def test_many_features_same_result_as_sklearn_and_as_bounds(d, kernel_path):
     """From DENSE_MIN_FEATURES features the Lloyd loop assigns by matrix products; from the same
-    start it gives scikit-learn's labels and centres, and the bounded numpy loop's."""
+    start it gives scikit-learn's labels and centres, and the bounded numpy loop's (its centre
+    update on numpy or compiled, to the last bit)."""
     from kmeans_compress._lloyd import DENSE_MIN_FEATURES, lloyd
 
     assert d >= DENSE_MIN_FEATURES

@@ -73,3 +73,88 @@ def test_split_init_gives_k_distinct_centres_inside_the_data(seed, k):
     assert len(c) == min(k, n_distinct)
     assert len(np.unique(c, axis=0)) == len(c)
     assert (c >= X.min(axis=0) - 1e-9).all() and (c <= X.max(axis=0) + 1e-9).all()
+
+
+# --------------------------------------------------------------------- threads never change the result
+def _brute_force_labels(X, C):
+    d = ((X[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)
+    return np.argmin(d, axis=1)  # ties to the lowest index
+
+
+def _tied_grid(n, d, seed, offset=0.0):
+    """Integer points (many exact ties between centres) far from the origin (cancellation)."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(-6, 7, size=(n, d)).astype(np.float64) + offset
+
+
+def test_compiled_lloyd_and_plusplus_same_on_one_and_two_threads(monkeypatch):
+    """Small problems run the compiled kernels on one thread, large ones on all: from the same
+    start, the same labels (a brute-force search's, ties to the lowest index), centres and
+    iterations either way, and the caller's thread setting is restored."""
+    numba = pytest.importorskip("numba")
+    from kmeans_compress import _backend
+    from kmeans_compress._lloyd import plusplus_indices
+
+    X = _tied_grid(6000, 2, 0, offset=50.0)
+    w = np.ones(len(X))
+    init = X[:40] + 0.5
+    before = numba.get_num_threads()
+    runs = []
+    for min_points in (1 << 62, 0):  # one thread, then every thread
+        monkeypatch.setattr(_backend, "PARALLEL_MIN_POINTS", min_points)
+        run = lloyd(X, w, init, 100, 0.0, compiled=True)
+        idx = plusplus_indices(X, w, 40, np.random.default_rng(5), compiled=True)
+        assert numba.get_num_threads() == before
+        runs.append((run, idx))
+    (a, ia), (b, ib) = runs
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[2], b[2]) and a[1:2] == b[1:2] and a[3] == b[3]
+    assert np.array_equal(ia, ib)
+    assert np.array_equal(a[0], _brute_force_labels(X, a[2]))
+
+
+def test_products_path_same_on_any_number_of_threads(monkeypatch):
+    """The matrix-product Lloyd loop (many features) and k-means++ on numpy share their blocks
+    among threads: one, two or three threads give the same labels (a brute-force search's), centres,
+    iterations and seeds."""
+    import contextlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kmeans_compress import _lloyd
+    from kmeans_compress._lloyd import DENSE_MIN_FEATURES, plusplus_indices
+
+    X = _tied_grid(9000, 128, 1, offset=1e4)
+    X[:, :DENSE_MIN_FEATURES] += 4.0 * (np.arange(len(X)) % 5)[:, None]  # some structure to find
+    w = np.ones(len(X))
+    init = X[:12] + 0.25
+    runs = []
+    for workers in (1, 2, 3):
+        pool = (
+            (lambda n, work: contextlib.nullcontext(None))
+            if workers == 1
+            else (lambda n, work, k=workers: ThreadPoolExecutor(k))
+        )
+        monkeypatch.setattr(_lloyd, "_block_pool", pool)
+        runs.append((lloyd(X, w, init, 30, 0.0), plusplus_indices(X, w, 12, np.random.default_rng(2), compiled=False)))
+    (a, ia) = runs[0]
+    for b, ib in runs[1:]:
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[2], b[2]) and a[3] == b[3]
+        assert np.array_equal(ia, ib)
+    assert np.array_equal(a[0], _brute_force_labels(X, a[2]))
+
+
+def test_compiled_centre_update_equals_numpy_with_empty_clusters():
+    """The compiled centre update (used by the matrix-product loop on large data) adds the same
+    terms in the same order and re-seeds empty clusters as the numpy update: the same bits."""
+    pytest.importorskip("numba")
+    from kmeans_compress._backend import update_centers_compiled
+    from kmeans_compress._lloyd import update_centers
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 20)) + 100.0
+    w = rng.integers(0, 3, 500).astype(np.float64)
+    labels = rng.integers(0, 6, 500)
+    centers = rng.normal(size=(9, 20))  # clusters 6, 7 and 8 are empty: re-seeded
+    expected = update_centers(X, w, labels, None, centers)
+    got = update_centers_compiled(X, w, labels, centers, compiled=True)
+    assert got is not None and np.array_equal(got, expected)
+    assert not np.array_equal(expected[6:], centers[6:])

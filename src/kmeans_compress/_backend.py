@@ -23,6 +23,7 @@ numpy unchanged.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.util
 import os
 import tempfile
@@ -37,6 +38,12 @@ import numpy as np
 MIN_WORK = 1 << 18
 #: Above this many features, k-means++ stays on numpy (BLAS matrix products).
 PLUSPLUS_MAX_FEATURES = 8
+#: Lloyd runs and k-means++ on fewer points than this run their compiled kernels on one
+#: thread. Their parallel loops are short on small data (tens of microseconds per
+#: iteration), and on a busy machine each one can wait milliseconds for a descheduled
+#: thread: 10,000 points at K = 64 took 1.3 s on two threads against 68 ms on one
+#: (benchmarks/RESULTS.md). The result does not depend on the number of threads.
+PARALLEL_MIN_POINTS = 1 << 16
 
 HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 _module: Any = None  # the kernels module once loaded; False if loading failed
@@ -143,6 +150,23 @@ def preload_in_background() -> None:
     atexit.register(_preloading.join)  # never leave the interpreter mid-import
 
 
+@contextlib.contextmanager
+def _threads_for(n_points: int) -> Any:
+    """Run the compiled kernels called inside on one thread when ``n_points`` is below
+    ``PARALLEL_MIN_POINTS`` (numba's setting is per calling thread, and restored)."""
+    if n_points >= PARALLEL_MIN_POINTS:
+        yield
+        return
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
 def lloyd_compiled(
     X: np.ndarray,
     w: np.ndarray,
@@ -161,8 +185,22 @@ def lloyd_compiled(
     C = np.array(centers, dtype=np.float64, order="C", copy=True)
     hinted = labels_hint is not None
     labels = np.array(labels_hint, dtype=np.intp, copy=True) if hinted else np.empty(X.shape[0], dtype=np.intp)
-    inertia, n_iter = k._lloyd_kernel(X, w, C, int(max_iter), float(tol), labels, hinted)
+    with _threads_for(X.shape[0]):
+        inertia, n_iter = k._lloyd_kernel(X, w, C, int(max_iter), float(tol), labels, hinted)
     return labels, float(inertia), C, int(n_iter)
+
+
+def update_centers_compiled(
+    X: np.ndarray, w: np.ndarray, labels: np.ndarray, centers: np.ndarray, compiled: bool | None = None
+) -> np.ndarray | None:
+    """The centre update of :func:`._lloyd.update_centers` compiled (same sums in the same
+    order, same re-seeding), or ``None`` (small problem, or no numba)."""
+    k = _kernels_for(X.shape[0] * centers.shape[0], compiled)
+    if k is None:
+        return None
+    new = np.empty_like(centers)
+    k._update_centers_kernel(X, w, labels, centers, new)
+    return new
 
 
 def kmeans_plusplus_compiled(
@@ -177,14 +215,15 @@ def kmeans_plusplus_compiled(
     if k is None:
         return None
     indices = np.empty(n_clusters, dtype=np.intp)
-    k._kmeans_plusplus_kernel(
-        np.ascontiguousarray(X, dtype=np.float64),
-        np.ascontiguousarray(w, dtype=np.float64),
-        float(u_first),
-        np.ascontiguousarray(U, dtype=np.float64),
-        np.empty((n_clusters, X.shape[1]), dtype=np.float64),
-        indices,
-    )
+    with _threads_for(X.shape[0]):
+        k._kmeans_plusplus_kernel(
+            np.ascontiguousarray(X, dtype=np.float64),
+            np.ascontiguousarray(w, dtype=np.float64),
+            float(u_first),
+            np.ascontiguousarray(U, dtype=np.float64),
+            np.empty((n_clusters, X.shape[1]), dtype=np.float64),
+            indices,
+        )
     return indices
 
 

@@ -13,12 +13,14 @@ between them (None: by the size of the call).
 from __future__ import annotations
 
 import contextlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
-from ._backend import kmeans_plusplus_compiled, lloyd_compiled, split_init_compiled
-from ._nearest import nearest_by_products, nearest_two
+from ._backend import kmeans_plusplus_compiled, lloyd_compiled, split_init_compiled, update_centers_compiled
+from ._nearest import PRODUCT_ROWS, nearest_by_products, nearest_two
 
 __all__ = [
     "DENSE_MIN_FEATURES",
@@ -257,8 +259,29 @@ def lloyd_by_products(
     points of each cluster in index order as :func:`weighted_sums` does, so the
     centres are the same to the last bit.
     """
-    with _one_blas_thread():
-        return _lloyd_by_products(X, w, centers_init, max_iter, tol)
+    with (
+        _one_blas_thread(),
+        _block_pool(-(-X.shape[0] // PRODUCT_ROWS), PRODUCT_ROWS * centers_init.shape[0] * X.shape[1]) as pool,
+    ):
+        return _lloyd_by_products(X, w, centers_init, max_iter, tol, pool)
+
+
+#: A thread pool shares the blocks of a matrix-product search only when each block holds at least
+#: this many multiply-adds (about a third of a millisecond on one core): below it, starting
+#: threads and handing blocks over cost more than the second core gives, and on a busy machine
+#: (load 7 on 2 cores) even 2,048 x 8 x 32 blocks ran 5-70 % slower on two threads than on one.
+POOL_MIN_BLOCK_WORK = 1 << 20
+
+
+def _block_pool(n_blocks: int, block_work: int) -> Any:
+    """Threads for the blocks of a matrix-product search, one per core (up to one per block), as
+    scikit-learn runs its chunks on every core with one BLAS thread each; or no pool (one core,
+    one block, or blocks of less than ``POOL_MIN_BLOCK_WORK`` multiply-adds)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    workers = min(cores, n_blocks)
+    if workers < 2 or block_work < POOL_MIN_BLOCK_WORK:
+        return contextlib.nullcontext(None)
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kmeans-compress-blocks")
 
 
 def _one_blas_thread() -> Any:
@@ -269,20 +292,29 @@ def _one_blas_thread() -> Any:
     (benchmarks/RESULTS.md, KMeans on general data). threadpoolctl is not a dependency: where it is
     missing (a runtime-only install), BLAS keeps its own setting.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
+    global _blas_controller
+    if _blas_controller is None:  # finding the loaded libraries reads files: 7 ms a time, so once
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _blas_controller = False
+        else:
+            _blas_controller = ThreadpoolController()
+    if _blas_controller is False:
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    return _blas_controller.limit(limits=1, user_api="blas")
+
+
+_blas_controller: Any = None  # threadpoolctl's view of the loaded BLAS (numpy's, loaded with it); False: none
 
 
 def _lloyd_by_products(
-    X: np.ndarray, w: np.ndarray, centers_init: np.ndarray, max_iter: int, tol: float
+    X: np.ndarray, w: np.ndarray, centers_init: np.ndarray, max_iter: int, tol: float, pool: Any
 ) -> tuple[np.ndarray, float, np.ndarray, int]:
     n, f = X.shape
     centers = np.array(centers_init, dtype=np.float64, copy=True)
     x_norm = np.einsum("ij,ij->i", X, X)
-    wx = (w[:, None] * X).ravel()
+    wx: np.ndarray | None = None  # w x, for the numpy update
     cols = np.arange(f)
     labels = np.empty(n, dtype=np.intp)
     labels_old = np.full(n, -1, dtype=np.intp)
@@ -290,8 +322,11 @@ def _lloyd_by_products(
     strict = False
     for it in range(1, max_iter + 1):
         n_iter = it
-        nearest_by_products(X, centers, x_norm, labels)
-        new_centers = _update_by_bincount(X, w, wx, labels, centers, cols)
+        nearest_by_products(X, centers, x_norm, labels, pool)
+        new_centers = update_centers_compiled(X, w, labels, centers)
+        if new_centers is None:
+            wx = (w[:, None] * X).ravel() if wx is None else wx
+            new_centers = _update_by_bincount(X, w, wx, labels, centers, cols)
         shift = float(np.sum((new_centers - centers) ** 2))
         centers = new_centers
         if np.array_equal(labels, labels_old):
@@ -301,7 +336,7 @@ def _lloyd_by_products(
             break
         labels_old[:] = labels
     if not strict:
-        nearest_by_products(X, centers, x_norm, labels)
+        nearest_by_products(X, centers, x_norm, labels, pool)
     inertia = float(np.dot(w, dist_to_assigned(X, centers, labels)))
     return labels, inertia, centers, n_iter
 
@@ -352,6 +387,17 @@ def plusplus_indices(
     done = kmeans_plusplus_compiled(X, w, n_clusters, u_first, draws, compiled)
     if done is not None:
         return done
+    # Blocks of points: at most 2^17 candidate distances and 2^19 coordinates (4 MiB) each.
+    step = max(256, min((1 << 17) // n_local_trials, (1 << 19) // f))
+    with _one_blas_thread(), _block_pool(-(-n // step), step * n_local_trials * f) as pool:
+        return _plusplus_by_products(X, w, n_clusters, u_first, draws, step, pool)
+
+
+def _plusplus_by_products(
+    X: np.ndarray, w: np.ndarray, n_clusters: int, u_first: float, draws: np.ndarray, step: int, pool: Any
+) -> np.ndarray:
+    n = X.shape[0]
+    n_local_trials = draws.shape[1]
     indices = np.empty(n_clusters, dtype=np.intp)
     cum_w = np.cumsum(w)
     first = int(np.searchsorted(cum_w, u_first * cum_w[-1], side="right"))
@@ -362,7 +408,7 @@ def plusplus_indices(
     x_norm = np.einsum("ij,ij->i", X, X)
     nonzero = np.flatnonzero(w > 0)
     trial_d = np.empty((n_local_trials, n))
-    step = max(256, (1 << 17) // n_local_trials)
+    starts = range(0, n, step)
     for c in range(1, n_clusters):
         pot = closest * w
         cum = np.cumsum(pot)
@@ -375,8 +421,10 @@ def plusplus_indices(
             np.clip(cand, 0, n - 1, out=cand)
         cx = X[cand]
         c_norm = np.einsum("ij,ij->i", cx, cx)[:, None]
-        pot = np.zeros(len(cand))
-        for start in range(0, n, step):  # chunks small enough to stay in cache
+
+        def block(
+            start: int, cx: np.ndarray = cx, c_norm: np.ndarray = c_norm, closest: np.ndarray = closest
+        ) -> np.ndarray:
             d = trial_d[:, start : start + step]
             np.matmul(cx, X[start : start + step].T, out=d)
             d *= -2.0
@@ -384,7 +432,13 @@ def plusplus_indices(
             d += c_norm
             np.maximum(d, 0.0, out=d)
             np.minimum(d, closest[start : start + step], out=d)
-            pot += d @ w[start : start + step]
+            return d @ w[start : start + step]
+
+        # The blocks' potentials are added in block order whatever the threads: same sums.
+        parts = map(block, starts) if pool is None else pool.map(block, starts)
+        pot = np.zeros(len(cand))
+        for part in parts:
+            pot += part
         best = int(np.argmin(pot))
         indices[c] = cand[best]
         closest = trial_d[best].copy()

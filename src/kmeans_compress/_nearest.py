@@ -31,12 +31,20 @@ is bounded by ``chunk x K`` floats, never ``N x K x n_features``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import Executor
 
 import numpy as np
 
 from ._backend import nearest_hinted_compiled
 
-__all__ = ["exact_nearest_centers", "nearest_by_products", "nearest_centers", "nearest_palette", "nearest_two"]
+__all__ = [
+    "PRODUCT_ROWS",
+    "exact_nearest_centers",
+    "nearest_by_products",
+    "nearest_centers",
+    "nearest_palette",
+    "nearest_two",
+]
 
 # Work on at most this many distance entries (points x centres) at once (8 MiB
 # of float64), so that the working set stays small whatever the number of points.
@@ -226,10 +234,12 @@ def nearest_palette(
 
 # Rows per matrix product in nearest_by_products: small blocks keep the product, its
 # argmin and the tie check in cache, and single-threaded BLAS is efficient at this size.
-_PRODUCT_ROWS = 2048
+PRODUCT_ROWS = 2048
 
 
-def nearest_by_products(X: np.ndarray, centers: np.ndarray, x_norm: np.ndarray, labels: np.ndarray) -> None:
+def nearest_by_products(
+    X: np.ndarray, centers: np.ndarray, x_norm: np.ndarray, labels: np.ndarray, pool: Executor | None = None
+) -> None:
     """Exact nearest centre of every row of ``X`` into ``labels``, by chunked matrix products.
 
     The bulk is ``|c|^2 - 2 x.c`` per block of rows (one BLAS product). That
@@ -239,7 +249,9 @@ def nearest_by_products(X: np.ndarray, centers: np.ndarray, x_norm: np.ndarray, 
     ``1e-13 (|x|^2 + max |c|^2)``, far above float64's error on these sums) is
     decided again on explicitly computed differences: the labels equal a brute-force
     search on differences, ties to the lowest index (:func:`exact_nearest_centers`).
-    ``x_norm`` holds ``|x|^2`` for every row.
+    ``x_norm`` holds ``|x|^2`` for every row. ``pool`` (optional) runs the blocks on its
+    threads (numpy releases the GIL in the products): every block's labels are its own,
+    so they do not depend on the number of threads.
     """
     n, k = X.shape[0], centers.shape[0]
     if k == 1:
@@ -248,16 +260,25 @@ def nearest_by_products(X: np.ndarray, centers: np.ndarray, x_norm: np.ndarray, 
     c_norm = np.einsum("ij,ij->i", centers, centers)
     margin_c = 1e-13 * float(c_norm.max(initial=0.0))
     ct = np.ascontiguousarray(-2.0 * centers.T)
-    buf = np.empty((min(_PRODUCT_ROWS, n), k), dtype=np.float64)
-    for start in range(0, n, _PRODUCT_ROWS):
-        stop = min(start + _PRODUCT_ROWS, n)
-        d = buf[: stop - start]
-        np.matmul(X[start:stop], ct, out=d)
+
+    def block(start: int) -> None:
+        stop = min(start + PRODUCT_ROWS, n)
+        d = X[start:stop] @ ct
         d += c_norm
         lab = np.argmin(d, axis=1)
-        best = d[np.arange(stop - start), lab]
+        rows = np.arange(stop - start)
+        best = d[rows, lab]
         best += 1e-13 * x_norm[start:stop] + margin_c
-        near = np.flatnonzero(np.count_nonzero(d <= best[:, None], axis=1) > 1)
+        d[rows, lab] = np.inf  # the second best: is another centre within the rounding error?
+        near = np.flatnonzero(d.min(axis=1) <= best)
         if near.size:
             lab[near] = exact_nearest_centers(X[start + near], centers)
         labels[start:stop] = lab
+
+    starts = range(0, n, PRODUCT_ROWS)
+    if pool is None or len(starts) < 2:
+        for start in starts:
+            block(start)
+    else:
+        for _ in pool.map(block, starts):
+            pass

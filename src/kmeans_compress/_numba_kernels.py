@@ -510,7 +510,8 @@ def warm_up():
     """Call every kernel once on tiny inputs of the types the callers pass (C-ordered
     float64 points and weights, intp labels), so that their cached machine code is
     loaded, or compiled, now: the split start, k-means++, hinted and unhinted Lloyd
-    runs, the hinted nearest search (which reach every other kernel) and the error diffusion."""
+    runs, the centre update alone, the hinted nearest search (which reach every other
+    kernel) and the error diffusion."""
     X = np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [9.0, 9.0, 9.0], [9.0, 8.0, 9.0]])
     w = np.ones(X.shape[0])
     centers = np.empty((2, 3))
@@ -519,6 +520,7 @@ def warm_up():
     labels = np.zeros(X.shape[0], dtype=np.intp)
     _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, True)
     _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, False)
+    _update_centers_kernel(X, w, labels, centers, np.empty_like(centers))
     _nearest_hinted_kernel(X, centers, labels, np.empty(X.shape[0]))
     pal = X[:2].copy()
     nbr = np.array([[0, 1], [1, 0]], dtype=np.intp)
