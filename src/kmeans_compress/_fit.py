@@ -160,15 +160,16 @@ def fit_palette(
         # above a k-means++ draw, so always try a few draws as well and keep the best.
         n_starts = max(n_starts, cheap_starts)
     best: tuple[float, np.ndarray, np.ndarray] | None = None
-    for seed in range(n_starts):
-        if seed == 0:
-            centers0 = split_init(points, weights, n_colors, compiled)
-        else:
-            centers0 = plusplus_init(points, weights, n_colors, rng, compiled=compiled)
-        iters = max_iter if speed == 1 else min(max_iter, coarse_iter)
-        labels, inertia, centers, _ = lloyd(points, weights, centers0, iters, tol_abs, compiled=compiled)
-        if best is None or inertia < best[0]:
-            best = (inertia, centers, labels)
+    with _backend.one_thread_below(points.shape[0]):  # the thread count set once for all the starts
+        for seed in range(n_starts):
+            if seed == 0:
+                centers0 = split_init(points, weights, n_colors, compiled)
+            else:
+                centers0 = plusplus_init(points, weights, n_colors, rng, compiled=compiled)
+            iters = max_iter if speed == 1 else min(max_iter, coarse_iter)
+            labels, inertia, centers, _ = lloyd(points, weights, centers0, iters, tol_abs, compiled=compiled)
+            if best is None or inertia < best[0]:
+                best = (inertia, centers, labels)
     assert best is not None
     _, centers, labels = best
     if cell is None:
