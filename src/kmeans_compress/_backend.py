@@ -4,13 +4,15 @@ Stage: serves the k-means workers (:mod:`._lloyd`) and the nearest-entry search
 (:mod:`._nearest`). In: the arrays of one call; out: that call's result computed
 by a compiled kernel, or ``None``, and the caller then runs its numpy code.
 
-Importing numba and loading its cached machine code costs more than a whole
-small compression (see benchmarks/RESULTS.md). So the kernels are used, and numba
-imported, only when a call has at least ``MIN_WORK`` point x centre pairs: a
-16-colour palette of a photo with 16,384 distinct colours or more, larger
-palettes of smaller ones, the general ``KMeans`` on large data. Smaller problems
-(icons, screenshots, few colours) stay on numpy and start fast; a one-off small
-photo pays the load, a folder of photos pays it once per worker.
+Importing numba and loading the cached machine code of a first kernel costs about
+half a second in a new process, more than a whole small compression on numpy; once
+loaded, the kernels are 5 to 20 times faster than numpy even on a 32 x 32 image's
+histogram (see benchmarks/RESULTS.md, "Small images"). In a process that compresses
+more than one image (a folder, a server, a notebook) loading pays back at once, so
+the kernels are used from ``MIN_WORK`` (1,024) point x centre pairs; only trivial
+problems stay on numpy. Each kernel is loaded on its first call, so a process pays
+for the kernels it uses. Below ``PARALLEL_MIN_POINTS`` points a kernel runs on one
+thread: starting threads costs more than such a problem's work.
 
 Each function takes ``compiled``: None decides by the call's size (the default),
 True uses the kernels whatever the size, False never uses them. The choice
