@@ -12,7 +12,8 @@ more than one image (a folder, a server, a notebook) loading pays back at once, 
 the kernels are used from ``MIN_WORK`` (1,024) point x centre pairs; only trivial
 problems stay on numpy. Each kernel is loaded on its first call, so a process pays
 for the kernels it uses. Below ``PARALLEL_MIN_POINTS`` points a kernel runs on one
-thread: starting threads costs more than such a problem's work.
+thread: on a busy machine a parallel region waits for descheduled threads, which costs
+more than the region's work.
 
 Each function takes ``compiled``: None decides by the call's size (the default),
 True uses the kernels whatever the size, False never uses them. The choice
@@ -155,11 +156,14 @@ def _run(k: Any, name: str, points: int, *args: Any) -> Any:
 #: points (a Lloyd assignment, the k-means++ candidates' gains), one region per iteration or
 #: per centre. Starting a region's threads costs tens of microseconds on an idle machine and
 #: milliseconds on a busy one (a descheduled thread holds up the barrier), more than a
-#: region's work on a few ten thousand points: a 64 x 64 image's Lloyd run took 1.9 s on two
+#: region's work on a few hundred thousand points: a 64 x 64 image's Lloyd run took 1.9 s on two
 #: threads and 8 ms on one with the load average at 7; 30,000 colours at K = 16, 0.84 s
-#: against 17 ms; from 83,000 colours two threads were 1.5 x faster (benchmarks/RESULTS.md,
-#: "Small images"). The threads never change a result, only the time.
-PARALLEL_MIN_POINTS = 1 << 16
+#: against 17 ms; 113,000 colours (astronaut) at K = 16, 40 iterations: 150 ms on one thread,
+#: 260 to 530 ms on two; 456,000 colours (4 Mpx) at K = 256: 1.3 s against 2.0 s (load
+#: average 5; benchmarks/RESULTS.md, "Small images"). On an idle machine two threads would be
+#: up to twice as fast there; on a shared one they are a gamble that loses many times over.
+#: The threads never change a result, only the time.
+PARALLEL_MIN_POINTS = 1 << 20
 
 
 def _threaded(fn: Callable[..., Any], points: int, args: tuple[Any, ...]) -> Any:
