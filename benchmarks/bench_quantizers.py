@@ -538,6 +538,8 @@ def main(argv=None) -> int:
     scaling = run_scaling(images, (1, 4) if args.quick else (1, 4, 12, 24), tmp)
     cold = run_cold_start(images, pngquant_exe, tmp, repeats=1 if args.quick else 2)
     general = run_kmeans_general(tmp, quick=args.quick)
+    small_args = _small_args(args.quick)
+    small = run_small(images[small_args[0]], *small_args[1:])
     shutil.rmtree(tmp, ignore_errors=True)
 
     flags = " ".join(a for a in (("--quick" if args.quick else ""), (f"--skip {args.skip}" if skip else "")) if a)
@@ -567,6 +569,7 @@ def main(argv=None) -> int:
         p = cold.get(f"pngquant_k{k}")
         md.append(f"| {k} | {o:.2f} | {p:.2f} | {o / p:.2f} |" if p else f"| {k} | {o:.2f} | - | - |")
     md += kmeans_section(general, started, header)
+    md += small_section(small, started, header, small_args[0], small_args[3])
     text = "\n".join(md) + "\n"
     print(text)
     # Replace this script's part of the results file; keep what follows the marker
@@ -692,15 +695,17 @@ def small_section(rows, started, header, photo_name: str, repeats: int) -> list[
     return md
 
 
+def _small_args(quick: bool):
+    """(photo name, crop sizes, palette sizes, runs) of part 5."""
+    sizes = (32, 64, 128, 256) if quick else (32, 64, 128, 256, 512)
+    return "astronaut", sizes, (2, 16, 64, 256), 3 if quick else 5
+
+
 def main_small_only(args) -> int:
     started = datetime.now(timezone.utc)
     header = machine()
-    photo_name = "astronaut"
-    photo = load_public_set()[photo_name]
-    sizes = (32, 64, 128, 256) if args.quick else (32, 64, 128, 256, 512)
-    ks = (2, 16, 64, 256)
-    repeats = 3 if args.quick else 5
-    rows = run_small(photo, sizes, ks, repeats)
+    photo_name, sizes, ks, repeats = _small_args(args.quick)
+    rows = run_small(load_public_set()[photo_name], sizes, ks, repeats)
     section = "\n".join(
         small_section(rows, started, header + (" (--quick)" if args.quick else ""), photo_name, repeats)
     )
