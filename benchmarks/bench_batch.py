@@ -8,6 +8,7 @@ peak memory of the whole process tree (all workers together) and of its largest
 process, and whether the outputs are byte-identical across the runs.
 
     python benchmarks/bench_batch.py [--n 500] [--k 16] [--work benchmarks/_work/batch]
+    python benchmarks/bench_batch.py --thumbs --n 2000 --runs jobs2   (64 x 64 PNG thumbnails)
 
 Needs the bench group (scikit-image, scikit-learn, psutil) and the [dask] extra.
 """
@@ -61,6 +62,25 @@ def make_folder(root: Path, n: int, seed: int = 0) -> int:
     return sum(p.stat().st_size for p in root.glob("*.jpg"))
 
 
+def make_thumbs(root: Path, n: int, size: int = 64, seed: int = 0) -> int:
+    """n PNG thumbnails of ``size`` x ``size``: random crops (a quarter to the whole of the shorter
+    side) of the public photos, resized; returns total bytes."""
+    if root.is_dir() and len(list(root.glob("*.png"))) == n:
+        return sum(p.stat().st_size for p in root.glob("*.png"))
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    photos = public_photos()
+    for i in range(n):
+        src = photos[i % len(photos)]
+        h, w = src.shape[:2]
+        c = int(min(h, w) * rng.uniform(0.25, 1.0))
+        y, x = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
+        img = Image.fromarray(src[y : y + c, x : x + c]).resize((size, size), Image.Resampling.LANCZOS)
+        img.save(root / f"thumb{i:04d}.png")
+    return sum(p.stat().st_size for p in root.glob("*.png"))
+
+
 def run_measured(cmd: list[str]) -> tuple[float, int, int, int]:
     """(seconds, peak RSS of the process tree, peak RSS of one process, exit status)."""
     peak_tree = peak_one = 0
@@ -110,16 +130,22 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=16)
     ap.add_argument("--work", type=Path, default=Path(__file__).parent / "_work" / "batch")
     ap.add_argument("--runs", default="jobs1,jobs2,dask2")
+    ap.add_argument("--thumbs", action="store_true", help="64 x 64 PNG thumbnails instead of 1-MP JPEG photos")
     a = ap.parse_args()
 
-    folder = a.work / f"photos{a.n}"
     t0 = time.perf_counter()
-    in_bytes = make_folder(folder, a.n)
-    mp = np.mean([np.prod(Image.open(p).size) for p in sorted(folder.glob("*.jpg"))[:50]]) / 1e6
-    print(
-        f"# {a.n} photos, about {mp:.2f} MP each, {in_bytes / 1e6:.1f} MB of JPEG "
-        f"(made in {time.perf_counter() - t0:.0f} s)"
-    )
+    if a.thumbs:
+        folder = a.work / f"thumbs{a.n}"
+        in_bytes = make_thumbs(folder, a.n)
+        print(f"# {a.n} thumbnails, 64 x 64 PNG, {in_bytes / 1e6:.1f} MB (made in {time.perf_counter() - t0:.0f} s)")
+    else:
+        folder = a.work / f"photos{a.n}"
+        in_bytes = make_folder(folder, a.n)
+        mp = np.mean([np.prod(Image.open(p).size) for p in sorted(folder.glob("*.jpg"))[:50]]) / 1e6
+        print(
+            f"# {a.n} photos, about {mp:.2f} MP each, {in_bytes / 1e6:.1f} MB of JPEG "
+            f"(made in {time.perf_counter() - t0:.0f} s)"
+        )
     print(
         f"# {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{time.strftime('%Y-%m-%d')}, load average at start {os.getloadavg()[0]:.2f}"

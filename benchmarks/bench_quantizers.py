@@ -14,10 +14,13 @@ the seconds (a loaded machine moves every absolute figure):
    against the ``pngquant`` command on the same file.
 4. The general ``KMeans`` estimator against scikit-learn's: warm fits on blobs (2-D and 32-D)
    and on unstructured standard-normal data, and a first fit in a new process.
+5. Small images (``--only small``): centre crops of one photo from 32 x 32 to 512 x 512 at
+   K = 2 to 256, warm process: our palette search (``quantize``) and our whole ``compress()``
+   with the PNG file against libimagequant and scikit-learn on all pixels, time and MSE.
 
-Usage: ``python benchmarks/bench_quantizers.py [--quick] [--only kmeans] [--output RESULTS.md]``
-(``make bench`` installs the peers and runs it; ``--only kmeans`` runs part 4 alone and rewrites
-only its section of RESULTS.md).
+Usage: ``python benchmarks/bench_quantizers.py [--quick] [--only kmeans|small] [--output RESULTS.md]``
+(``make bench`` installs the peers and runs it; ``--only kmeans`` or ``--only small`` runs part 4
+or part 5 alone and rewrites only its section of RESULTS.md).
 """
 
 from __future__ import annotations
@@ -494,13 +497,15 @@ def main(argv=None) -> int:
     )
     ap.add_argument(
         "--only",
-        choices=["kmeans"],
-        help="run one part and rewrite only its section of the "
-        "results file: 'kmeans' is part 4, the general KMeans against scikit-learn",
+        choices=["kmeans", "small"],
+        help="run one part and rewrite only its section of the results file: 'kmeans' is part 4, "
+        "the general KMeans against scikit-learn; 'small' is part 5, small images",
     )
     args = ap.parse_args(argv)
     if args.only == "kmeans":
         return main_kmeans_only(args)
+    if args.only == "small":
+        return main_small_only(args)
 
     images = load_public_set()
     print(
@@ -533,6 +538,8 @@ def main(argv=None) -> int:
     scaling = run_scaling(images, (1, 4) if args.quick else (1, 4, 12, 24), tmp)
     cold = run_cold_start(images, pngquant_exe, tmp, repeats=1 if args.quick else 2)
     general = run_kmeans_general(tmp, quick=args.quick)
+    small_args = _small_args(args.quick)
+    small = run_small(images[small_args[0]], *small_args[1:])
     shutil.rmtree(tmp, ignore_errors=True)
 
     flags = " ".join(a for a in (("--quick" if args.quick else ""), (f"--skip {args.skip}" if skip else "")) if a)
@@ -562,6 +569,7 @@ def main(argv=None) -> int:
         p = cold.get(f"pngquant_k{k}")
         md.append(f"| {k} | {o:.2f} | {p:.2f} | {o / p:.2f} |" if p else f"| {k} | {o:.2f} | - | - |")
     md += kmeans_section(general, started, header)
+    md += small_section(small, started, header, small_args[0], small_args[3])
     text = "\n".join(md) + "\n"
     print(text)
     # Replace this script's part of the results file; keep what follows the marker
@@ -577,22 +585,135 @@ def main(argv=None) -> int:
 
 
 _KMEANS_HEADING = "## General KMeans against scikit-learn"
+_SMALL_HEADING = "## Small images against libimagequant"
 
 
-def replace_kmeans_section(old: str, section: str) -> str:
-    """``old`` with its KMeans section (from its heading to the next heading or the marker)
+def replace_kmeans_section(old: str, section: str, heading: str = _KMEANS_HEADING) -> str:
+    """``old`` with its section ``heading`` (from the heading to the next heading or the marker)
     replaced by ``section``; inserted before the marker if there is none. The rest is kept."""
     if _MARKER not in old:
         old = old.rstrip("\n") + "\n\n" + _MARKER + "\n"
     head, rest = old[: old.index(_MARKER)], old[old.index(_MARKER) :]
-    if _KMEANS_HEADING in head:
-        i = head.index(_KMEANS_HEADING)
+    if heading in head:
+        i = head.index(heading)
         nxt = head.find("\n## ", i + 1)
         tail = head[nxt + 1 :] if nxt >= 0 else ""
         head = head[:i]
     else:
         tail = ""
     return head.rstrip("\n") + "\n\n" + section.strip("\n") + "\n\n" + tail + rest
+
+
+# ----------------------------------------------------------------------------- part 5
+
+
+def _centre_crop(img: np.ndarray, n: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    y, x = (h - n) // 2, (w - n) // 2
+    return np.ascontiguousarray(img[y : y + n, x : x + n])
+
+
+def _mse(img: np.ndarray, pal: np.ndarray, idx: np.ndarray) -> float:
+    return float(np.mean((pal[idx].astype(np.int64) - img.astype(np.int64)) ** 2))
+
+
+def run_small(photo: np.ndarray, sizes, ks, repeats: int = 5):
+    """Per crop size and K: median seconds of our ``quantize`` (palette + index map, what
+    libimagequant's call does), of our whole ``compress()`` + PNG bytes (oxipng pass included),
+    of libimagequant and of scikit-learn on all pixels (one fit: it is the quality reference), and
+    the MSE of each. The three fast ones take turns, ``repeats`` times each."""
+    from kmeans_compress import compress
+
+    for k in (16, 256):  # imports, kernel loading and first-call costs out of the table
+        quantize(_centre_crop(photo, 64), k)
+        compress(_centre_crop(photo, 64), k).to_png_bytes()
+        m_imagequant(_centre_crop(photo, 64), k)
+    rows = []
+    for n in sizes:
+        img = _centre_crop(photo, n)
+        for k in ks:
+            times: dict[str, list[float]] = {"quantize": [], "compress": [], "liq": []}
+            for _ in range(repeats):
+                t = time.perf_counter()
+                q = quantize(img, k, random_state=0)
+                times["quantize"].append(time.perf_counter() - t)
+                t = time.perf_counter()
+                compress(img, k, random_state=0).to_png_bytes()
+                times["compress"].append(time.perf_counter() - t)
+                t = time.perf_counter()
+                lpal, lidx = m_imagequant(img, k)
+                times["liq"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            spal, sidx = m_sklearn_all(img, k)
+            sk_s = time.perf_counter() - t
+            med = {key: float(np.median(v)) for key, v in times.items()}
+            row = {
+                "n": n,
+                "K": k,
+                **med,
+                "sklearn": sk_s,
+                "mse": _mse(img, q.palette, q.indices),
+                "mse_liq": _mse(img, lpal, lidx),
+                "mse_sk": _mse(img, spal, sidx),
+            }
+            rows.append(row)
+            print(row, file=sys.stderr, flush=True)
+    return rows
+
+
+def small_section(rows, started, header, photo_name: str, repeats: int) -> list[str]:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    md = [
+        f"\n{_SMALL_HEADING} (warm process, centre crops of `{photo_name}`)\n",
+        f"Run {started:%Y-%m-%d %H:%M} UTC on: {header}; load average at the end {load:.1f}. "
+        "Times are milliseconds, the median of "
+        f"{repeats} runs, ours and libimagequant taking turns in the same process: **quantize** is our palette "
+        "search and index map (array in, palette + index map out: what libimagequant's call does); "
+        "**compress+PNG** is our whole `compress()` and the optimized PNG bytes (report and oxipng pass "
+        "included). scikit-learn: one `KMeans(K, random_state=0)` fit on all pixels, the quality reference. "
+        "MSE: per channel, 0-255.\n",
+        "| size | K | quantize ms | compress+PNG ms | libimagequant ms | quantize / liq | sklearn ms "
+        "| MSE ours | MSE liq | MSE sklearn | MSE ours / sklearn |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        md.append(
+            f"| {r['n']} x {r['n']} | {r['K']} | {r['quantize'] * 1e3:.1f} | {r['compress'] * 1e3:.1f} | "
+            f"{r['liq'] * 1e3:.1f} | {r['quantize'] / r['liq']:.2f} | {r['sklearn'] * 1e3:.0f} | "
+            f"{r['mse']:.2f} | {r['mse_liq']:.2f} | {r['mse_sk']:.2f} | "
+            f"{r['mse'] / r['mse_sk'] if r['mse_sk'] else float('nan'):.3f} |"
+        )
+    by_k: dict[int, list[float]] = {}
+    for r in rows:
+        if r["mse_sk"]:
+            by_k.setdefault(r["K"], []).append(r["mse"] / r["mse_sk"])
+    md.append(
+        "\nMean MSE ours / scikit-learn over the sizes: "
+        + ", ".join(f"K = {k}: {np.mean(v):.3f}" for k, v in sorted(by_k.items()))
+        + "."
+    )
+    return md
+
+
+def _small_args(quick: bool):
+    """(photo name, crop sizes, palette sizes, runs) of part 5."""
+    sizes = (32, 64, 128, 256) if quick else (32, 64, 128, 256, 512)
+    return "astronaut", sizes, (2, 16, 64, 256), 3 if quick else 5
+
+
+def main_small_only(args) -> int:
+    started = datetime.now(timezone.utc)
+    header = machine()
+    photo_name, sizes, ks, repeats = _small_args(args.quick)
+    rows = run_small(load_public_set()[photo_name], sizes, ks, repeats)
+    section = "\n".join(
+        small_section(rows, started, header + (" (--quick)" if args.quick else ""), photo_name, repeats)
+    )
+    print(section)
+    out = Path(args.output)
+    old = out.read_text() if out.exists() else "# Benchmark results\n"
+    out.write_text(replace_kmeans_section(old, section, _SMALL_HEADING))
+    return 0
 
 
 def main_kmeans_only(args) -> int:

@@ -113,9 +113,10 @@ def test_compiled_kmeans_plusplus_equals_numpy(monkeypatch, seed, n, d, k, dup, 
 def test_small_problems_stay_on_numpy():
     X = np.zeros((100, 3))
     w = np.ones(100)
-    C = np.ones((16, 3))
-    assert _backend.lloyd_compiled(X, w, C, 10, 0.0) is None  # 1,600 pairs: below MIN_WORK
-    assert _backend.split_init_compiled(X, w, 16) is None
+    C = np.ones((8, 3))
+    assert 100 * 8 < _backend.MIN_WORK
+    assert _backend.lloyd_compiled(X, w, C, 10, 0.0) is None  # 800 pairs: below MIN_WORK
+    assert _backend.split_init_compiled(X, w, 8) is None
 
 
 def test_background_preload_changes_nothing_but_timing(tmp_path):
@@ -167,6 +168,7 @@ def unloaded(monkeypatch):
     monkeypatch.setattr(_backend, "_failure", None)
     monkeypatch.setattr(_backend, "_preloading", None)
     monkeypatch.setattr(_backend, "slow_load_notice", None)
+    monkeypatch.setattr(_backend, "_noticed", False)
     return monkeypatch
 
 
@@ -209,12 +211,14 @@ def test_a_kernel_that_cannot_compile_leaves_numpy_with_one_warning(unloaded):
 
     from kmeans_compress import KMeans
 
-    def broken_warm_up():
+    def broken(*args):
         raise ImportError("scipy 0.16+ is required for linear algebra")
 
-    unloaded.setattr(_backend, "_import_kernels", lambda: types.SimpleNamespace(warm_up=broken_warm_up))
+    broken_module = types.SimpleNamespace(warm_up=broken, _kmeans_plusplus_kernel=broken, _lloyd_kernel=broken)
+    unloaded.setattr(_backend, "_import_kernels", lambda: broken_module)
+    unloaded.setattr(_backend, "_ready", set())
     unloaded.setattr(_backend, "MIN_WORK", 0)
-    assert _backend._load(quiet=True) is None  # a loading thread: nobody to tell yet
+    assert _backend._load(quiet=True, warm=True) is None  # a loading thread: nobody to tell yet
     X = np.random.default_rng(0).normal(size=(200, 2))
     with pytest.warns(RuntimeWarning, match="running on numpy.*scipy 0.16"):
         km = KMeans(3, random_state=0, n_init=1).fit(X)
@@ -225,3 +229,29 @@ def test_a_kernel_that_cannot_compile_leaves_numpy_with_one_warning(unloaded):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         KMeans(3, random_state=0, n_init=1).fit(X)  # said once only
+
+
+def test_a_kernel_that_fails_on_its_first_call_leaves_numpy_with_one_warning(unloaded):
+    # Each kernel loads on its first call: a failure there (not at import) is caught the same way.
+    import types
+    import warnings
+
+    import numpy as np
+
+    from kmeans_compress import KMeans
+
+    def broken(*args):
+        raise RuntimeError("cannot compile this kernel here")
+
+    unloaded.setattr(_backend, "_import_kernels", lambda: types.SimpleNamespace(_kmeans_plusplus_kernel=broken))
+    unloaded.setattr(_backend, "_ready", set())
+    unloaded.setattr(_backend, "MIN_WORK", 0)
+    X = np.random.default_rng(1).normal(size=(300, 2))
+    with pytest.warns(RuntimeWarning, match="running on numpy.*cannot compile"):
+        km = KMeans(4, random_state=0, n_init=1).fit(X)
+    d2 = ((X[:, None] - km.cluster_centers_[None]) ** 2).sum(-1)
+    assert np.array_equal(km.labels_, d2.argmin(1))
+    assert _backend._module is False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        KMeans(4, random_state=0, n_init=1).fit(X)  # said once only

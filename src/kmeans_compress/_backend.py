@@ -4,13 +4,16 @@ Stage: serves the k-means workers (:mod:`._lloyd`) and the nearest-entry search
 (:mod:`._nearest`). In: the arrays of one call; out: that call's result computed
 by a compiled kernel, or ``None``, and the caller then runs its numpy code.
 
-Importing numba and loading its cached machine code costs more than a whole
-small compression (see benchmarks/RESULTS.md). So the kernels are used, and numba
-imported, only when a call has at least ``MIN_WORK`` point x centre pairs: a
-16-colour palette of a photo with 16,384 distinct colours or more, larger
-palettes of smaller ones, the general ``KMeans`` on large data. Smaller problems
-(icons, screenshots, few colours) stay on numpy and start fast; a one-off small
-photo pays the load, a folder of photos pays it once per worker.
+Importing numba and loading the cached machine code of a first kernel costs about
+half a second in a new process, more than a whole small compression on numpy; once
+loaded, the kernels are 5 to 20 times faster than numpy even on a 32 x 32 image's
+histogram (see benchmarks/RESULTS.md, "Small images"). In a process that compresses
+more than one image (a folder, a server, a notebook) loading pays back at once, so
+the kernels are used from ``MIN_WORK`` (1,024) point x centre pairs; only trivial
+problems stay on numpy. Each kernel is loaded on its first call, so a process pays
+for the kernels it uses. Below ``PARALLEL_MIN_POINTS`` points a kernel runs on one
+thread: on a busy machine a parallel region waits for descheduled threads, which costs
+more than the region's work.
 
 Each function takes ``compiled``: None decides by the call's size (the default),
 True uses the kernels whatever the size, False never uses them. The choice
@@ -24,26 +27,22 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib.abc
 import importlib.util
 import os
+import sys
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 #: Point x centre pairs from which the compiled kernels are used.
-MIN_WORK = 1 << 18
+MIN_WORK = 1 << 10
 #: Above this many features, k-means++ stays on numpy (BLAS matrix products).
 PLUSPLUS_MAX_FEATURES = 8
-#: Lloyd runs and k-means++ on fewer points than this run their compiled kernels on one
-#: thread. Their parallel loops are short on small data (tens of microseconds per
-#: iteration), and on a busy machine each one can wait milliseconds for a descheduled
-#: thread: 10,000 points at K = 64 took 1.3 s on two threads against 68 ms on one
-#: (benchmarks/RESULTS.md). The result does not depend on the number of threads.
-PARALLEL_MIN_POINTS = 1 << 16
 
 HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 _module: Any = None  # the kernels module once loaded; False if loading failed
@@ -60,25 +59,24 @@ slow_load_notice: Callable[[], None] | None = None
 NOTICE_AFTER = 3.0
 
 
-def _load(quiet: bool = False) -> Any:
-    """The kernels module with every kernel loaded (or compiled, the first time), or None.
+def _load(quiet: bool = False, warm: bool = False) -> Any:
+    """The kernels module (numba imported; each kernel loads on its first call), or None.
 
-    All kernels are loaded at once (:func:`_numba_kernels.warm_up`): once numba
-    has started, the rest cost little next to numba's own start, and a kernel that
-    cannot be compiled here is found now, not in the middle of a run. Any failure
-    leaves every path on numpy, with one warning (held back while ``quiet``, for
-    the first caller that is not: a loading thread has no one to tell).
+    ``warm`` also loads (or compiles) every kernel now (:func:`_numba_kernels.warm_up`):
+    a background preload does that, ahead of a large image. Otherwise a kernel is
+    loaded on its first call (:func:`_run`), so a process pays only for the kernels
+    it uses: a first ``KMeans`` fit loads two, not six. Any failure leaves every path
+    on numpy, with one warning (held back while ``quiet``, for the first caller that
+    is not: a loading thread has no one to tell).
     """
     global _module, _failure
     if _module is None:
-        notice = slow_load_notice
-        timer = threading.Timer(NOTICE_AFTER, notice) if notice is not None else None
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
+        timer = _notice_timer()
         try:
             module = _import_kernels()
-            module.warm_up()
+            if warm:
+                module.warm_up()
+                _ready.update(_WARMED)
             _module = module
         except Exception as exc:  # a broken numba install or kernel: stay on numpy, and say so once
             _module = False
@@ -88,8 +86,112 @@ def _load(quiet: bool = False) -> Any:
                 timer.cancel()
     if _failure is not None and not quiet:
         message, _failure = _failure, None
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
     return _module or None
+
+
+#: The kernels :func:`_numba_kernels.warm_up` loads (and every one a caller here runs).
+_WARMED = (
+    "_split_init_kernel",
+    "_kmeans_plusplus_kernel",
+    "_lloyd_kernel",
+    "_nearest_hinted_kernel",
+    "_diffuse_kernel",
+)
+_ready: set[str] = set()  # the kernels that have run once in this process (loaded or compiled)
+_noticed = False
+
+
+def _notice_timer() -> threading.Timer | None:
+    """A started timer that calls ``slow_load_notice`` (once per process) if loading takes long."""
+    notice = slow_load_notice
+    if notice is None or _noticed:
+        return None
+
+    def say() -> None:
+        global _noticed
+        if not _noticed:
+            _noticed = True
+            notice()
+
+    timer = threading.Timer(NOTICE_AFTER, say)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+class _Unavailable(Exception):
+    """A kernel failed to load or compile on its first call: the caller runs its numpy code."""
+
+
+def _run(k: Any, name: str, points: int, *args: Any) -> Any:
+    """Call kernel ``name`` of module ``k`` on ``args``: on one thread below ``PARALLEL_MIN_POINTS`` points.
+
+    A kernel's first call loads its cached machine code (or compiles it, the first
+    time on a machine). If that fails, every path falls back to numpy with one
+    warning, and :class:`_Unavailable` tells the caller to run its numpy code; the
+    kernels only write into arrays their caller allocated for them, so nothing is
+    left half done.
+    """
+    global _module, _failure
+    fn = getattr(k, name)
+    if name in _ready:
+        return _threaded(fn, points, args)
+    timer = _notice_timer()
+    try:
+        out = _threaded(fn, points, args)
+    except Exception as exc:  # loading or compiling failed: numpy from now on
+        _module = False
+        _failure = f"compiled kernels unavailable, running on numpy (slower): {exc}"
+        _load()  # says so, once
+        raise _Unavailable(name) from exc
+    finally:
+        if timer is not None:
+            timer.cancel()
+    _ready.add(name)
+    return out
+
+
+#: Points below which a kernel runs on one thread. The parallel loops of the kernels run over
+#: points (a Lloyd assignment, the k-means++ candidates' gains), one region per iteration or
+#: per centre. Starting a region's threads costs tens of microseconds on an idle machine and
+#: milliseconds on a busy one (a descheduled thread holds up the barrier), more than a
+#: region's work on a few hundred thousand points: a 64 x 64 image's Lloyd run took 1.9 s on two
+#: threads and 8 ms on one with the load average at 7; 30,000 colours at K = 16, 0.84 s
+#: against 17 ms; 113,000 colours (astronaut) at K = 16, 40 iterations: 150 ms on one thread,
+#: 260 to 530 ms on two; 456,000 colours (4 Mpx) at K = 256: 1.3 s against 2.0 s (load
+#: average 5; benchmarks/RESULTS.md, "Small images"). On an idle machine two threads would be
+#: up to twice as fast there; on a shared one they are a gamble that loses many times over.
+#: The threads never change a result, only the time.
+PARALLEL_MIN_POINTS = 1 << 20
+
+
+def _threaded(fn: Callable[..., Any], points: int, args: tuple[Any, ...]) -> Any:
+    if points >= PARALLEL_MIN_POINTS:
+        return fn(*args)
+    with one_thread_below(points):
+        return fn(*args)
+
+
+@contextlib.contextmanager
+def one_thread_below(points: int) -> Iterator[None]:
+    """Run the kernels called inside on one thread when ``points`` is below ``PARALLEL_MIN_POINTS``
+    (and the kernels are loaded): a caller that runs many small kernels (the starts of a fit)
+    sets the thread count once (it costs tens of microseconds) instead of at every call."""
+    if points >= PARALLEL_MIN_POINTS or not _module:
+        yield
+        return
+    import numba
+
+    before = numba.get_num_threads()
+    if before == 1:
+        yield
+        return
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def _import_kernels() -> Any:
@@ -100,7 +202,33 @@ def _import_kernels() -> Any:
     is writable (a read-only home in a container, say) numba refuses to define
     cached functions at all; the cache then goes to a per-user folder in the
     temporary directory instead of the kernels being lost.
+
+    numba's array functions import SciPy's linear algebra, when it is installed,
+    to see whether BLAS is there (half a second, half of numba's whole load); none of
+    these kernels uses BLAS, so while numba loads them, a SciPy that this process
+    has not imported yet is hidden (numba then uses its own loop for the inner
+    products of ``np.cov`` and the like in this process; SciPy itself imports as usual).
     """
+    hide = "scipy" not in sys.modules
+    if hide:
+        sys.meta_path.insert(0, _HIDE_SCIPY)
+    try:
+        return _import_kernels_module()
+    finally:
+        if hide:
+            sys.meta_path.remove(_HIDE_SCIPY)
+
+
+class _HideScipy(importlib.abc.MetaPathFinder):
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name.split(".")[0] == "scipy":
+            raise ImportError("SciPy is not needed to load the kernels")
+
+
+_HIDE_SCIPY = _HideScipy()
+
+
+def _import_kernels_module() -> Any:
     try:
         from . import _numba_kernels
     except RuntimeError as exc:
@@ -112,6 +240,8 @@ def _import_kernels() -> Any:
         folder = os.path.join(tempfile.gettempdir(), f"kmeans-compress-numba-{user}")
         numba.config.CACHE_DIR = folder  # type: ignore[attr-defined]  # numba's config module is untyped
         from . import _numba_kernels
+    import numba.np.arraymath  # noqa: F401  # the module that looks for SciPy: loaded now, while it is hidden
+
     return _numba_kernels
 
 
@@ -143,28 +273,11 @@ def preload_in_background() -> None:
         return
 
     def warm() -> None:
-        _load(quiet=True)  # a failure is reported by the caller's first kernel call
+        _load(quiet=True, warm=True)  # a failure is reported by the caller's first kernel call
 
     _preloading = threading.Thread(target=warm, name="kmeans-compress-numba", daemon=True)
     _preloading.start()
     atexit.register(_preloading.join)  # never leave the interpreter mid-import
-
-
-@contextlib.contextmanager
-def _threads_for(n_points: int) -> Any:
-    """Run the compiled kernels called inside on one thread when ``n_points`` is below
-    ``PARALLEL_MIN_POINTS`` (numba's setting is per calling thread, and restored)."""
-    if n_points >= PARALLEL_MIN_POINTS:
-        yield
-        return
-    import numba
-
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
 
 
 def lloyd_compiled(
@@ -177,7 +290,8 @@ def lloyd_compiled(
     compiled: bool | None = None,
 ) -> tuple[np.ndarray, float, np.ndarray, int] | None:
     """A whole weighted Lloyd run (:func:`._lloyd.lloyd`) compiled, or ``None`` (small problem, or no numba)."""
-    k = _kernels_for(X.shape[0] * centers.shape[0], compiled)
+    work = X.shape[0] * centers.shape[0]
+    k = _kernels_for(work, compiled)
     if k is None:
         return None
     X = np.ascontiguousarray(X, dtype=np.float64)
@@ -185,8 +299,10 @@ def lloyd_compiled(
     C = np.array(centers, dtype=np.float64, order="C", copy=True)
     hinted = labels_hint is not None
     labels = np.array(labels_hint, dtype=np.intp, copy=True) if hinted else np.empty(X.shape[0], dtype=np.intp)
-    with _threads_for(X.shape[0]):
-        inertia, n_iter = k._lloyd_kernel(X, w, C, int(max_iter), float(tol), labels, hinted)
+    try:
+        inertia, n_iter = _run(k, "_lloyd_kernel", X.shape[0], X, w, C, int(max_iter), float(tol), labels, hinted)
+    except _Unavailable:
+        return None
     return labels, float(inertia), C, int(n_iter)
 
 
@@ -211,12 +327,16 @@ def kmeans_plusplus_compiled(
     features, where the numpy code's matrix products are faster than the compiled loops)."""
     if X.shape[1] > PLUSPLUS_MAX_FEATURES:
         return None
-    k = _kernels_for(X.shape[0] * n_clusters * max(1, U.shape[1]), compiled)
+    work = X.shape[0] * n_clusters * max(1, U.shape[1])
+    k = _kernels_for(work, compiled)
     if k is None:
         return None
     indices = np.empty(n_clusters, dtype=np.intp)
-    with _threads_for(X.shape[0]):
-        k._kmeans_plusplus_kernel(
+    try:
+        _run(
+            k,
+            "_kmeans_plusplus_kernel",
+            X.shape[0],
             np.ascontiguousarray(X, dtype=np.float64),
             np.ascontiguousarray(w, dtype=np.float64),
             float(u_first),
@@ -224,6 +344,8 @@ def kmeans_plusplus_compiled(
             np.empty((n_clusters, X.shape[1]), dtype=np.float64),
             indices,
         )
+    except _Unavailable:
+        return None
     return indices
 
 
@@ -231,13 +353,16 @@ def split_init_compiled(
     X: np.ndarray, w: np.ndarray, n_clusters: int, compiled: bool | None = None
 ) -> np.ndarray | None:
     """The split initialization (:func:`._lloyd.split_init`) compiled, or ``None`` (small problem, or no numba)."""
-    k = _kernels_for(X.shape[0] * n_clusters, compiled)
+    work = X.shape[0] * n_clusters
+    k = _kernels_for(work, compiled)
     if k is None:
         return None
     centers = np.empty((n_clusters, X.shape[1]), dtype=np.float64)
-    m = k._split_init_kernel(
-        np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(w, dtype=np.float64), centers
-    )
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    try:
+        m = _run(k, "_split_init_kernel", X.shape[0], X, np.ascontiguousarray(w, dtype=np.float64), centers)
+    except _Unavailable:
+        return None
     return centers[:m].copy()
 
 
@@ -246,16 +371,19 @@ def nearest_hinted_compiled(
 ) -> np.ndarray | None:
     """Exact nearest centre of every row (ties to the lowest index), searched outward
     from ``hint`` (a guess per row), or ``None`` (small problem, or no numba)."""
-    k = _kernels_for(X.shape[0] * centers.shape[0], compiled)
+    work = X.shape[0] * centers.shape[0]
+    k = _kernels_for(work, compiled)
     if k is None:
         return None
     labels = np.array(hint, dtype=np.intp, copy=True)
     if labels.size and (labels.min() < 0 or labels.max() >= centers.shape[0]):
         raise ValueError("hint holds an index outside the centres")
     d1 = np.empty(X.shape[0])
-    k._nearest_hinted_kernel(
-        np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(centers, dtype=np.float64), labels, d1
-    )
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    try:
+        _run(k, "_nearest_hinted_kernel", X.shape[0], X, np.ascontiguousarray(centers, dtype=np.float64), labels, d1)
+    except _Unavailable:
+        return None
     return labels
 
 
@@ -270,20 +398,27 @@ def diffuse_compiled(
 ) -> np.ndarray | None:
     """Weighted serpentine error diffusion (:func:`._remap.diffuse`) compiled, or ``None``
     (small problem, or no numba)."""
-    k = _kernels_for(guess.size * palette.shape[0], compiled)
+    size = guess.size * palette.shape[0]
+    k = _kernels_for(size, compiled)
     if k is None:
         return None
     pal = np.ascontiguousarray(palette, dtype=np.float64)
     out = np.empty(guess.shape, dtype=np.intp)
-    k._diffuse_kernel(
-        np.ascontiguousarray(work, dtype=np.float64),
-        pal,
-        np.ascontiguousarray(weight, dtype=np.float64),
-        pal.min(axis=0),
-        pal.max(axis=0),
-        np.ascontiguousarray(guess, dtype=np.intp),
-        np.ascontiguousarray(nbr, dtype=np.intp),
-        np.ascontiguousarray(nbr_d, dtype=np.float64),
-        out,
-    )
+    try:
+        _run(
+            k,
+            "_diffuse_kernel",
+            guess.size,
+            np.ascontiguousarray(work, dtype=np.float64),
+            pal,
+            np.ascontiguousarray(weight, dtype=np.float64),
+            pal.min(axis=0),
+            pal.max(axis=0),
+            np.ascontiguousarray(guess, dtype=np.intp),
+            np.ascontiguousarray(nbr, dtype=np.intp),
+            np.ascontiguousarray(nbr_d, dtype=np.float64),
+            out,
+        )
+    except _Unavailable:
+        return None
     return out

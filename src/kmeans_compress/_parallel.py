@@ -40,10 +40,21 @@ def _worker_init(parent_alive: Any, parent_end: Any) -> None:
     import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
+    signal.signal(signal.SIGTERM, _terminated)
     parent_end.close()
     threading.Thread(
         target=_exit_when_closed, args=(parent_alive,), name="kmeans-compress parent watch", daemon=True
     ).start()
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    """The parent stopped the pool (Ctrl-C): end now, but first release this process's named
+    semaphores (numba's lock for starting its threads, taken on the first parallel kernel),
+    which the resource tracker would otherwise report as leaked when the run ends."""
+    from multiprocessing import util
+
+    util._run_finalizers(0)  # type: ignore[attr-defined]  # priority >= 0: the semaphores' unlink
+    os._exit(1)
 
 
 def _exit_when_closed(conn: Any) -> None:
