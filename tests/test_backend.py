@@ -255,3 +255,38 @@ def test_a_kernel_that_fails_on_its_first_call_leaves_numpy_with_one_warning(unl
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         KMeans(4, random_state=0, n_init=1).fit(X)  # said once only
+
+
+def test_scipy_is_hidden_from_the_loading_thread_only():
+    # numba's array module imports SciPy to look for BLAS, which the kernels never use: the
+    # thread loading them is refused SciPy, any other thread of the process gets it.
+    import threading
+
+    hide = _backend._HideScipy()
+    with pytest.raises(ImportError, match="not needed"):
+        hide.find_spec("scipy.linalg.cython_blas")
+    assert hide.find_spec("numpy") is None
+    seen = []
+    other = threading.Thread(target=lambda: seen.append(hide.find_spec("scipy")))
+    other.start()
+    other.join()
+    assert seen == [None]
+
+
+def test_scipy_imports_as_usual_after_the_kernels_loaded(tmp_path):
+    import subprocess
+    import sys
+
+    pytest.importorskip("scipy")
+    code = (
+        "import numpy as np, sys\n"
+        "from kmeans_compress import _backend\n"
+        "X = np.arange(30.0).reshape(10, 3)\n"
+        "assert _backend.lloyd_compiled(X, np.ones(10), X[:2].copy(), 5, 0.0, compiled=True) is not None\n"
+        "assert 'scipy' not in sys.modules\n"
+        "import scipy.linalg\n"
+        "print(scipy.linalg.norm(np.ones(4)))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "2.0"

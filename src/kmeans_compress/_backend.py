@@ -209,23 +209,26 @@ def _import_kernels() -> Any:
     has not imported yet is hidden (numba then uses its own loop for the inner
     products of ``np.cov`` and the like in this process; SciPy itself imports as usual).
     """
-    hide = "scipy" not in sys.modules
-    if hide:
-        sys.meta_path.insert(0, _HIDE_SCIPY)
+    hide = _HideScipy() if "scipy" not in sys.modules else None
+    if hide is not None:
+        sys.meta_path.insert(0, hide)
     try:
         return _import_kernels_module()
     finally:
-        if hide:
-            sys.meta_path.remove(_HIDE_SCIPY)
+        if hide is not None:
+            sys.meta_path.remove(hide)
 
 
 class _HideScipy(importlib.abc.MetaPathFinder):
+    """Refuses SciPy to the thread that created it (the one loading the kernels) only:
+    another thread of the process importing SciPy meanwhile gets it as usual."""
+
+    def __init__(self) -> None:
+        self.thread = threading.get_ident()
+
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name.split(".")[0] == "scipy":
+        if name.split(".")[0] == "scipy" and threading.get_ident() == self.thread:
             raise ImportError("SciPy is not needed to load the kernels")
-
-
-_HIDE_SCIPY = _HideScipy()
 
 
 def _import_kernels_module() -> Any:
