@@ -48,7 +48,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: number, MAX_EFFORT oxipng's preset 2 with zopfli's deflate (15 iterations; tens of seconds a photo).
 #: The default, 2, from bytes against wall time on the benchmark photos (benchmarks/RESULTS.md,
 #: 2026-05-xx): preset 2 takes ~0.1 s a megapixel for 5-20 % fewer bytes; preset 3 costs 3-4 times
-#: as long for under 1 % more.
+#: as long for under 1 % more. Effort 2 tries the row filters None and Bigrams only, and from 5
+#: palette entries no palette sorts of oxipng's own (see :func:`optimize_png`).
 DEFAULT_EFFORT = 2
 MAX_EFFORT = 7
 
@@ -275,7 +276,7 @@ def encode_animation(
         # From effort 2 oxipng tries its row filters and deflates at level 11 or more, so the file
         # it starts from is written fast (zlib level 1, not Pillow's level 9 with optimize: 0.7 s
         # at 4 Mpx, 2 s for the 8 benchmark photos at K = 16); its result is the same bytes from
-        # either, 2 to 12 % below Pillow's smallest file on every benchmark photo (effort 1,
+        # either, at least 2 % below Pillow's smallest file on every benchmark photo (effort 1,
         # which re-deflates without trying filters, can lose to Pillow: it starts from Pillow's
         # smallest file). Should the pass not beat the fast file, Pillow's smallest is written.
         # The renumbered map and Pillow's image are gone while oxipng runs (24 MB each at 24 Mpx).
