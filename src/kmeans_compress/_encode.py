@@ -119,9 +119,9 @@ def optimize_png(
     is kept whole, in its order). Effort 0, or no ``pyoxipng`` installed, returns
     ``data`` unchanged.
 
-    What the pass tries (benchmarks/RESULTS.md, "The large-photo path"): oxipng's palette
-    trials (its own entry sorts) only for palettes of at most ``_PALETTE_TRIALS_MAX`` entries,
-    where they still find smaller files than our order; at effort 2 the row filters None and
+    What the pass tries (benchmarks/RESULTS.md, "The large-photo path"): at effort 2, oxipng's
+    palette trials (its own entry sorts) only for palettes of at most ``_PALETTE_TRIALS_MAX``
+    entries, where they still find smaller files than our order, and the row filters None and
     Bigrams, not Sub and Entropy as well (the same bytes within 0.1 % on the benchmark photos, a
     fifth less time and, at 24 Mpx, 23 MB less memory). From ``LARGE_PIXELS`` pixels (``pixels``,
     the image's width x height) the heap's free pages go back to the system first.
@@ -144,7 +144,7 @@ def optimize_png(
         "level": min(effort, 6),
         "color_type_reduction": False,
         "grayscale_reduction": False,
-        "palette_reduction": not keep_palette and _palette_entries(data) <= _PALETTE_TRIALS_MAX,
+        "palette_reduction": not keep_palette and (effort != 2 or _palette_entries(data) <= _PALETTE_TRIALS_MAX),
         "optimize_alpha": False,
         "strip": oxipng.StripChunks.none(),
     }
@@ -158,8 +158,9 @@ def optimize_png(
     return out if len(out) < len(data) else data
 
 
-#: oxipng's palette trials (its sorts of the entries, by luminance and by two co-occurrence
-#: orders) run for palettes of at most this many entries. On the 8 benchmark photos at
+#: At effort 2, oxipng's palette trials (its sorts of the entries, by luminance and by two
+#: co-occurrence orders) run for palettes of at most this many entries (at effort 1, which tries no
+#: filters, they are worth 4-5 % and always run). On the 8 benchmark photos at
 #: K = 2 / 4 they still found files 1.8 / 0.6 % smaller than our deflate order; at K = 8 and 16
 #: the files were 0.1 / 0.3 % smaller without them, at K = 32 to 256 at most 0.07 % larger, for
 #: a quarter of the pass's time (and at 24 Mpx 23 MB of its memory) saved.
