@@ -38,3 +38,17 @@ def test_library_random_bytes_raise_only_unsupported_image_error(data):
         assert "<bytes>" in str(exc) and "\n" not in str(exc)
     else:
         assert result.palette.shape[0] <= 4
+
+
+def test_rgb_pixels_copied_in_bands_equal_the_whole_image(monkeypatch):
+    # Large RGB images are copied out of Pillow a band of rows at a time (memory); same pixels.
+    from kmeans_compress import _decode
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (37, 23, 3), dtype=np.uint8)
+    im = Image.fromarray(a)
+    for band in (1, 23 * 5, 10**9):
+        monkeypatch.setattr(_decode, "_BAND_PIXELS", band)
+        got = _decode._rgb_pixels(im)
+        assert got.flags["C_CONTIGUOUS"] and got.flags["WRITEABLE"]
+        assert np.array_equal(got, a)

@@ -268,3 +268,13 @@ def test_skip_if_larger_writes_a_smaller_result(src, tmp_path):
     outcome = compress_file(src, dst, FileOptions(n_colors=K, skip_if_larger=True))
     assert outcome.status == "done" and outcome.output_bytes < src.stat().st_size
     np.testing.assert_array_equal(_pixels(dst), _expected(src))
+
+
+def test_without_keep_original_the_pixels_are_let_go_and_the_file_is_the_same(src):
+    # The command line lets the decoded pixels go before encoding (memory) unless --preview needs them.
+    kept = compress_file(src, None, FileOptions(n_colors=K))
+    dropped = compress_file(src, None, FileOptions(n_colors=K, keep_original=False))
+    assert dropped.data == kept.data
+    assert kept.result.original.shape == (40, 50, 3)
+    assert dropped.result.original.size == 0
+    assert dropped.result.report == kept.result.report or dropped.result.report.mse == kept.result.report.mse

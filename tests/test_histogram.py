@@ -56,3 +56,23 @@ def test_merged_histograms_equal_the_histogram_of_all_pixels(data, cuts):
     assert np.array_equal(merged.keys, whole.keys)
     assert np.array_equal(merged.counts, whole.counts)
     assert np.array_equal(merged.colors, whole.colors)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 22])
+def test_pixel_histogram_in_place_and_in_chunks_matches_numpy_unique(monkeypatch, chunk):
+    # pixel_histogram packs the keys and sorts them in place; the runs are found a chunk at a time
+    from kmeans_compress import _histogram
+    from kmeans_compress._histogram import pixel_histogram
+
+    monkeypatch.setattr(_histogram, "_CHUNK_PIXELS", chunk)
+    rng = np.random.default_rng(1)
+    px = rng.integers(0, 4, (2_000, 3), dtype=np.uint8) * 85
+    before = px.copy()
+    h = pixel_histogram(px.reshape(40, 50, 3))
+    ref_keys, ref_counts = np.unique(pack_rgb(px), return_counts=True)
+    assert np.array_equal(h.keys, ref_keys) and np.array_equal(h.counts, ref_counts)
+    assert np.array_equal(px, before)  # the pixels are not touched, only the packed keys
+    keys = pack_rgb_u32(px)
+    kept = keys.copy()
+    assert np.array_equal(color_histogram(keys).counts, ref_counts)
+    assert np.array_equal(keys, kept)  # without overwrite_keys the caller's keys stay as they were

@@ -142,3 +142,34 @@ def test_deflate_order_in_bands_equals_whole_map_counts():
         order.append(j)
         placed[j] = True
     assert deflate_order([m], rng.integers(0, 256, (k, 3)).astype(np.uint8)).tolist() == order
+
+
+@pytest.mark.parametrize("k", [4, 64])
+def test_pass_from_the_fast_file_equals_the_pass_from_pillows_smallest(photo, k):
+    # From effort 2 the pass starts from a file Pillow writes fast (zlib level 1); oxipng
+    # re-filters and re-deflates every byte, so it must end where it ends from Pillow's
+    # smallest file (level 9, optimize), the file the pass started from before.
+    r = compress(photo, k)
+    smallest = r.encode("PNG", effort=0)
+    for effort in (2, 3):
+        pixels = photo.shape[0] * photo.shape[1]
+        assert r.encode("PNG", effort=effort) == optimize_png(smallest, effort, pixels=pixels)
+
+
+def test_large_image_pass_keeps_pixels_and_is_not_larger(photo, monkeypatch):
+    # From LARGE_PIXELS the heap is trimmed before the pass: same pixels, still smaller.
+    from kmeans_compress import _encode
+
+    r = compress(photo, 64)
+    monkeypatch.setattr(_encode, "LARGE_PIXELS", 1)
+    before, after = r.encode("PNG", effort=0), r.encode("PNG", effort=2)
+    assert len(after) < len(before)
+    np.testing.assert_array_equal(_rgba(after), _rgba(before))
+
+
+def test_palette_entries_read_from_plte(photo):
+    from kmeans_compress._encode import _palette_entries
+
+    for k in (2, 5, 16, 200):
+        r = compress(photo, k)
+        assert _palette_entries(r.encode("PNG", effort=0)) == r.palette.shape[0]

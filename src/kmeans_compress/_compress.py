@@ -20,7 +20,7 @@ from PIL import Image
 from ._decode import DEFAULT_MAX_PIXELS, ImageLike, LoadedImage, load_image
 from ._encode import DEFAULT_EFFORT, encode_animation, output_format, write_atomic
 from ._exceptions import TargetNotMetError, UnsupportedImageError
-from ._histogram import ColorHistogram, color_histogram, pack_rgb_u32
+from ._histogram import ColorHistogram, pixel_histogram
 from ._palette import check_palette
 from ._quantize import apply_fit, fit_histogram, quantize_image
 from ._remap import Quantization, check_dither, dither_indices, map_to_palette, sse
@@ -265,7 +265,7 @@ def compress(
 def rgb_histogram(loaded: LoadedImage, rgb: np.ndarray) -> ColorHistogram:
     """The colour histogram of ``loaded``'s stacked frames ``rgb``, computed once per loaded image."""
     if "rgb_histogram" not in loaded.derived:
-        loaded.derived["rgb_histogram"] = color_histogram(pack_rgb_u32(rgb.reshape(-1, 3)))
+        loaded.derived["rgb_histogram"] = pixel_histogram(rgb)
     hist: ColorHistogram = loaded.derived["rgb_histogram"]
     return hist
 

@@ -126,13 +126,36 @@ def _gray_to_rgb(a8: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(a8[:, :, None], 3, axis=2))
 
 
+#: Pixels copied at once from a decoded PIL image into the array (see :func:`_rgb_pixels`).
+_BAND_PIXELS = 1 << 22
+
+
+def _rgb_pixels(img: Image.Image) -> np.ndarray:
+    """The (H, W, 3) uint8 array of an RGB PIL image, copied a band of rows at a time.
+
+    ``np.asarray(img)`` goes through ``img.tobytes()``: at 24 Mpx that held the 72 MB of bytes
+    (joined from pieces, so twice for a moment) beside Pillow's own 96 MB and the array; a
+    band at a time, only the array and a band are added to Pillow's copy.
+    """
+    w, h = img.size
+    out = np.empty((h, w, 3), dtype=np.uint8)
+    rows = max(1, _BAND_PIXELS // max(1, w))
+    if rows >= h:
+        out[:] = np.asarray(img, dtype=np.uint8)
+        return out
+    for y0 in range(0, h, rows):
+        y1 = min(h, y0 + rows)
+        out[y0:y1] = np.asarray(img.crop((0, y0, w, y1)), dtype=np.uint8)
+    return out
+
+
 def _decode_pil(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None, bool, bytes | None]:
     """(rgb, alpha, grayscale, icc) of one PIL image, orientation applied."""
     icc = img.info.get("icc_profile") or None
     img = ImageOps.exif_transpose(img)
     mode = img.mode
     if mode == "RGB":
-        return np.ascontiguousarray(np.asarray(img, dtype=np.uint8)), None, False, icc
+        return _rgb_pixels(img), None, False, icc
     if mode in ("RGBA", "RGBa"):
         rgb, alpha = _split_alpha(img)
         return rgb, alpha, False, icc

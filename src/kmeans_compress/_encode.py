@@ -48,7 +48,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: number, MAX_EFFORT oxipng's preset 2 with zopfli's deflate (15 iterations; tens of seconds a photo).
 #: The default, 2, from bytes against wall time on the benchmark photos (benchmarks/RESULTS.md,
 #: 2026-05-xx): preset 2 takes ~0.1 s a megapixel for 5-20 % fewer bytes; preset 3 costs 3-4 times
-#: as long for under 1 % more.
+#: as long for under 1 % more. Effort 2 tries the row filters None and Bigrams only, and from 5
+#: palette entries no palette sorts of oxipng's own (see :func:`optimize_png`).
 DEFAULT_EFFORT = 2
 MAX_EFFORT = 7
 
@@ -106,7 +107,9 @@ def encode_png(
     )
 
 
-def optimize_png(data: bytes, effort: int = DEFAULT_EFFORT, *, keep_palette: bool = False) -> bytes:
+def optimize_png(
+    data: bytes, effort: int = DEFAULT_EFFORT, *, keep_palette: bool = False, pixels: int | None = None
+) -> bytes:
     """A lossless oxipng pass over an indexed PNG: the same pixels, never more bytes.
 
     The image stays indexed (no change to grey or RGB), keeps its tRNS and
@@ -115,6 +118,13 @@ def optimize_png(data: bytes, effort: int = DEFAULT_EFFORT, *, keep_palette: boo
     ``keep_palette`` forbids oxipng to drop or reorder entries (a given palette
     is kept whole, in its order). Effort 0, or no ``pyoxipng`` installed, returns
     ``data`` unchanged.
+
+    What the pass tries (benchmarks/RESULTS.md, "The large-photo path"): at effort 2, oxipng's
+    palette trials (its own entry sorts) only for palettes of at most ``_PALETTE_TRIALS_MAX``
+    entries, where they still find smaller files than our order, and the row filters None and
+    Bigrams, not Sub and Entropy as well (the same bytes within 0.1 % on the benchmark photos, a
+    fifth less time and, at 24 Mpx, 23 MB less memory). From ``LARGE_PIXELS`` pixels (``pixels``,
+    the image's width x height) the heap's free pages go back to the system first.
 
     Examples
     --------
@@ -134,14 +144,63 @@ def optimize_png(data: bytes, effort: int = DEFAULT_EFFORT, *, keep_palette: boo
         "level": min(effort, 6),
         "color_type_reduction": False,
         "grayscale_reduction": False,
-        "palette_reduction": not keep_palette,
+        "palette_reduction": not keep_palette and (effort != 2 or _palette_entries(data) <= _PALETTE_TRIALS_MAX),
         "optimize_alpha": False,
         "strip": oxipng.StripChunks.none(),
     }
+    if effort == 2:
+        opts["filter"] = [oxipng.RowFilter.NoOp, oxipng.RowFilter.Bigrams]
+    if pixels is not None and pixels >= LARGE_PIXELS:
+        _release_free_heap()
     if effort >= MAX_EFFORT:
         opts.update(level=2, deflate=oxipng.Deflaters.zopfli(15))
     out = oxipng.optimize_from_memory(data, **opts)
     return out if len(out) < len(data) else data
+
+
+#: At effort 2, oxipng's palette trials (its sorts of the entries, by luminance and by two
+#: co-occurrence orders) run for palettes of at most this many entries (at effort 1, which tries no
+#: filters, they are worth 4-5 % and always run). On the 8 benchmark photos at
+#: K = 2 / 4 they still found files 1.8 / 0.6 % smaller than our deflate order; at K = 8 and 16
+#: the files were 0.1 / 0.3 % smaller without them, at K = 32 to 256 at most 0.07 % larger, for
+#: a quarter of the pass's time (and at 24 Mpx 23 MB of its memory) saved.
+_PALETTE_TRIALS_MAX = 4
+#: From this many pixels (8 Mpx) the pass first returns the heap's free pages (:func:`_release_free_heap`).
+LARGE_PIXELS = 1 << 23
+
+
+def _release_free_heap() -> None:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``) before oxipng's
+    pass allocates its own: the stages before leave tens of megabytes freed but still resident
+    (58 MB at 24 Mpx, measured: arrays below glibc's mmap threshold come from the heap). No-op
+    where there is no glibc."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim: Any = None
+
+
+def _palette_entries(png: bytes) -> int:
+    """Entries of the PLTE chunk of ``png`` (the chunk after IHDR and any others before it); 256 if none found."""
+    pos = 8
+    while pos + 8 <= len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        ctype = png[pos + 4 : pos + 8]
+        if ctype == b"PLTE":
+            return length // 3
+        if ctype == b"IDAT":
+            break
+        pos += 12 + length
+    return 256
 
 
 def _check_effort(effort: Any) -> int:
@@ -208,11 +267,46 @@ def encode_animation(
     palette = np.asarray(palette, dtype=np.uint8)
     # Every entry given is written: entries no pixel uses (fixed colours, --keep) stay in the file.
     whole = keep_order or fmt != "PNG" or not _all_used(frames, palette.shape[0])
+    renumber = None
     if fmt == "PNG" and not keep_order and palette.ndim == 2 and 1 <= palette.shape[0] <= 256:
         order = deflate_order(frames, palette)
         renumber = np.empty(order.size, dtype=np.uint8)
         renumber[order] = np.arange(order.size, dtype=np.uint8)
         palette = palette[order]
+    args = (frames, palette, renumber, durations, fmt, loop, icc_profile)
+    single_png = fmt == "PNG" and len(frames) == 1  # oxipng would keep an animation's first frame only
+    if single_png and effort >= 2 and _have_oxipng():
+        # From effort 2 oxipng tries its row filters and deflates at level 11 or more, so the file
+        # it starts from is written fast (zlib level 1, not Pillow's level 9 with optimize: 0.7 s
+        # at 4 Mpx, 2 s for the 8 benchmark photos at K = 16); its result is the same bytes from
+        # either, at least 2 % below Pillow's smallest file on every benchmark photo (effort 1,
+        # which re-deflates without trying filters, can lose to Pillow: it starts from Pillow's
+        # smallest file). Should the pass not beat the fast file, Pillow's smallest is written.
+        # The renumbered map and Pillow's image are gone while oxipng runs (24 MB each at 24 Mpx).
+        fast = _pillow_file(*args, fast=True)
+        out = optimize_png(fast, effort, keep_palette=whole, pixels=int(np.asarray(frames[0]).size))
+        if out is not fast:
+            return out
+    data = _pillow_file(*args, fast=False)
+    if single_png and effort > 0:
+        data = optimize_png(data, effort, keep_palette=whole)
+    return data
+
+
+def _pillow_file(
+    frames: list[np.ndarray],
+    palette: np.ndarray,
+    renumber: np.ndarray | None,
+    durations: list[int] | tuple[int, ...],
+    fmt: str,
+    loop: int | None,
+    icc_profile: bytes | None,
+    *,
+    fast: bool,
+) -> bytes:
+    """Pillow's file of the frames (renumbered through ``renumber`` when given); ``fast``: a PNG
+    at zlib level 1 for oxipng to start from, instead of Pillow's smallest (level 9, optimize)."""
+    if renumber is not None:
         frames = [_renumbered(np.asarray(f), renumber) for f in frames]
     params: dict[str, Any] = {}
     if fmt == "WEBP":
@@ -236,7 +330,10 @@ def encode_animation(
             else:
                 params["optimize"] = False
         else:
-            params["optimize"] = True
+            if fast:
+                params.update(optimize=False, compress_level=1)
+            else:
+                params["optimize"] = True
             if alpha is not None:
                 params["transparency"] = alpha
             if icc_profile:
@@ -247,10 +344,15 @@ def encode_animation(
         params.update(save_all=True, append_images=ims[1:], duration=list(durations), loop=0 if loop is None else loop)
     buf = _io.BytesIO()
     ims[0].save(buf, format=fmt, **params)
-    data = buf.getvalue()
-    if fmt == "PNG" and len(frames) == 1:  # oxipng would keep an animation's first frame only
-        data = optimize_png(data, effort, keep_palette=whole)
-    return data
+    return buf.getvalue()
+
+
+def _have_oxipng() -> bool:
+    try:
+        import oxipng  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _all_used(frames: list[np.ndarray], n_entries: int) -> bool:

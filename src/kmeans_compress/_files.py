@@ -83,6 +83,10 @@ class FileOptions:
     resume: bool = False
     #: Measure the SSIM for the report (a report a person reads); not part of the stamp: it changes no byte.
     with_ssim: bool = False
+    #: Keep the decoded input on the result (``result.original``). Without it the pixels are let go
+    #: once the report is made, before the file is encoded: the command line needs them only for a
+    #: --preview, and at 24 Mpx they are 72 MB of the peak while oxipng runs (benchmarks/RESULTS.md).
+    keep_original: bool = True
 
     def compress_options(self) -> dict[str, Any]:
         """The keyword arguments of :func:`kmeans_compress.compress`, every one spelled out."""
@@ -217,6 +221,8 @@ def compress_file(
     # A size target holds for the file as written: the stamp's chunk comes out of its budget.
     reserve = 0 if digest is None else _stamp_bound(opts, digest)
     result = _compress(src, opts, fmt, reserve)
+    if not opts.keep_original:
+        result.original = np.empty((0, 0, result.original.shape[2]), dtype=np.uint8)
     rep = result.report
     data = result.encode(fmt, strip=opts.strip, effort=opts.effort)
     # The stamp goes in after the lossless pass, so that pass can never drop it.

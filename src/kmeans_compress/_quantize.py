@@ -17,7 +17,7 @@ import numpy as np
 
 from ._colorspace import SPACES, from_srgb, to_srgb
 from ._fit import fit_palette
-from ._histogram import ColorHistogram, color_histogram, pack_rgb, pack_rgb_u32, rgba_histogram
+from ._histogram import ColorHistogram, pack_rgb, pixel_histogram, rgba_histogram
 from ._nearest import nearest_centers, nearest_palette
 from ._palette import (
     alpha_groups_to_keep,
@@ -81,7 +81,7 @@ def quantize(
     """
     img = check_rgb(image)
     n_colors = check_n_colors(n_colors)
-    hist = color_histogram(pack_rgb_u32(img.reshape(-1, 3)))  # the keys are dropped at once: 4 bytes a pixel
+    hist = pixel_histogram(img)  # the keys are dropped at once: 4 bytes a pixel
     fit = fit_histogram(
         hist, n_colors, random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol, speed=speed
     )
@@ -361,7 +361,7 @@ def _quantize_around(
 ) -> Quantization:
     """:func:`quantize_image` with ``fixed`` entries kept (opaque): fit around them in ``space``, map, dither."""
     h, w = img.shape[:2]
-    hist = color_histogram(pack_rgb_u32(img.reshape(-1, 3)))
+    hist = pixel_histogram(img)
     union = np.unique(np.vstack([hist.colors, fixed]), axis=0)
     exact = union.shape[0] <= n_colors
     pal = union if exact else fit_around(hist.colors, hist.counts, fixed, n_colors, space=space, **fit)

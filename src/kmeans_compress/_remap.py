@@ -16,7 +16,7 @@ import numpy as np
 
 from ._backend import diffuse_compiled
 from ._colorspace import from_srgb
-from ._histogram import color_histogram, pack_rgb_u32
+from ._histogram import pixel_histogram
 from ._nearest import nearest_centers, nearest_palette
 
 __all__ = [
@@ -62,7 +62,7 @@ class Quantization:
 
 def map_to_palette(rgb: np.ndarray, palette: np.ndarray) -> Quantization:
     """Every pixel to its nearest entry of ``palette`` (kept whole, in its order); ties to the smaller colour."""
-    hist = color_histogram(pack_rgb_u32(rgb.reshape(-1, 3)))
+    hist = pixel_histogram(rgb)
     # Search the entries sorted by colour, as quantize() searches its palette,
     # so that ties fall the same way whatever the order of the palette.
     by_color = np.lexsort((palette[:, 2], palette[:, 1], palette[:, 0]))
@@ -232,7 +232,7 @@ def dither_indices(
     that space (computed when not given). Deterministic: no random draws.
     """
     h, w = img.shape[:2]
-    hist = color_histogram(pack_rgb_u32(img.reshape(-1, 3)))
+    hist = pixel_histogram(img)
     if space == "rgb":
         colors_s = hist.colors.astype(np.float64)
         pal_s = palette[:, :3].astype(np.float64)

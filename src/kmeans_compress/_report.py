@@ -133,7 +133,7 @@ _SSIM_BAND_PIXELS = 1 << 18
 
 def _window_sums(a: np.ndarray, win: int) -> np.ndarray:
     """Sums of ``a`` (2-D int32) over every whole ``win`` x ``win`` window, exact: ``win`` shifted rows
-    added, then ``win`` shifted columns (contiguous slices; 49 x 255**2 fits in int32)."""
+    added, then ``win`` shifted columns (contiguous slices; 49 x 2 x 255**2 fits in int32)."""
     h, w = a.shape
     rows = a[: h - win + 1].copy()
     for i in range(1, win):
@@ -151,8 +151,8 @@ def ssim(original: Any, other: Any, *, win_size: int = 7, data_range: float = 25
     (a uniform ``win_size`` window, sample covariances, K1 = 0.01, K2 = 0.03,
     the mean over the windows wholly inside the image), computed here from
     exact integer window sums so that scikit-image (and SciPy) are not needed.
-    1.0 for identical images; an image smaller than the window gives NaN... no:
-    a ValueError, as scikit-image.
+    1.0 for identical images; an image smaller than the window gives a
+    ValueError, as scikit-image.
 
     Examples
     --------
@@ -172,8 +172,11 @@ def ssim(original: Any, other: Any, *, win_size: int = 7, data_range: float = 25
     if a.ndim == 2:
         a, b = a[:, :, None], b[:, :, None]
     n = win_size * win_size
-    c1 = (0.01 * data_range) ** 2
-    c2 = (0.03 * data_range) ** 2
+    # With window sums S (not means): SSIM = (2 Sx Sy + C1) (2 (n Sxy - Sx Sy) + C2) /
+    # ((Sx^2 + Sy^2 + C1) (n (Sxx + Syy) - Sx^2 - Sy^2 + C2)), the 1/n^2 and 1/(n (n - 1)) of the
+    # means and sample covariances cancelling; every product of sums is an exact int32 (< 2**31).
+    c1 = (0.01 * data_range) ** 2 * n * n
+    c2 = (0.03 * data_range) ** 2 * n * (n - 1)
     total = 0.0
     n_windows = (a.shape[0] - win_size + 1) * (a.shape[1] - win_size + 1)
     # Bands of window rows, each with its win_size - 1 rows of overlap: the memory stays a few
@@ -186,16 +189,24 @@ def ssim(original: Any, other: Any, *, win_size: int = 7, data_range: float = 25
             x = a[r0:r1, :, ch].astype(np.int32)
             y = b[r0:r1, :, ch].astype(np.int32)
             sx, sy = _window_sums(x, win_size), _window_sums(y, win_size)
-            sxx, syy = _window_sums(x * x, win_size), _window_sums(y * y, win_size)
             sxy = _window_sums(x * y, win_size)
-            sx, sy, sxx, syy, sxy = (v.astype(np.float64) for v in (sx, sy, sxx, syy, sxy))
-            ux, uy = sx / n, sy / n
-            # sample covariances: (sum xy - sum x sum y / n) / (n - 1), from exact integer sums
-            vx = (sxx - sx * sx / n) / (n - 1)
-            vy = (syy - sy * sy / n) / (n - 1)
-            vxy = (sxy - sx * sy / n) / (n - 1)
-            s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
-            ssum += float(s.sum())
+            x *= x
+            x += y * y
+            spp = _window_sums(x, win_size)  # Sxx + Syy
+            pxy = sx * sy
+            sx *= sx
+            sy *= sy
+            sx += sy  # Sx^2 + Sy^2
+            spp *= n
+            spp -= sx
+            sxy *= n
+            sxy -= pxy
+            num = 2.0 * pxy + c1
+            num *= 2.0 * sxy + c2
+            den = sx + c1
+            den *= spp + c2
+            num /= den
+            ssum += float(num.sum())
         total += ssum / n_windows
     return total / a.shape[2]
 
@@ -313,13 +324,15 @@ def _ssim_of(loaded: LoadedImage, q: Quantization) -> float | None:
     frames += [f if q.palette.shape[1] == 4 else f[:, :, :3] for f in loaded.more_frames]
     values = []
     for i, orig in enumerate(frames):
-        out = q.palette[q.indices[i * h : (i + 1) * h]]
+        idx = q.indices[i * h : (i + 1) * h]
         if orig.shape[2] == 4:
+            out = q.palette[idx]
             orig = orig.copy()
             orig[orig[:, :, 3] == 0] = 0
-            out = out.copy()
             out[out[:, :, 3] == 0] = 0
-        values.append(ssim(orig, out))
+            values.append(ssim(orig, out))
+        else:  # one channel of the output at a time: a whole RGB copy is 72 MB at 24 Mpx
+            values.append(float(np.mean([ssim(orig[:, :, c], q.palette[:, c][idx]) for c in range(orig.shape[2])])))
     return float(np.mean(values))
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from ._compress import load_for_palette, stacked_frames
 from ._decode import DEFAULT_MAX_PIXELS, ImageLike, LoadedImage, load_image
 from ._exceptions import UnsupportedImageError
-from ._histogram import ColorHistogram, color_histogram, merge_histograms, pack_rgb_u32
+from ._histogram import ColorHistogram, merge_histograms, pixel_histogram
 from ._palette import palette_from_histogram
 from ._parallel import WorkerDied, execute
 from ._validation import SeedLike
@@ -38,7 +38,7 @@ def image_histogram(
 def frames_histogram(loaded: LoadedImage) -> ColorHistogram:
     """The RGB histogram of every frame of a loaded image together."""
     rgb, _ = stacked_frames(loaded)
-    return color_histogram(pack_rgb_u32(rgb.reshape(-1, 3)))
+    return pixel_histogram(rgb)
 
 
 def _histogram_or_error(item: tuple[int, Any], load: dict[str, Any]) -> ColorHistogram | str:

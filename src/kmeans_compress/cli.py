@@ -401,6 +401,7 @@ def _file_options(args: argparse.Namespace) -> FileOptions:
         force=args.force,
         skip_if_larger=args.skip_if_larger,
         with_ssim=args.json or not args.quiet,  # the report is read: measure SSIM for it
+        keep_original=getattr(args, "preview", None) is not None,  # only the comparison figure draws it
     )
 
 
