@@ -121,10 +121,11 @@ def optimize_png(
 
     What the pass tries (benchmarks/RESULTS.md, "The large-photo path"): at effort 2, oxipng's
     palette trials (its own entry sorts) only for palettes of at most ``_PALETTE_TRIALS_MAX``
-    entries, where they still find smaller files than our order, and the row filters None and
-    Bigrams, not Sub and Entropy as well (the same bytes within 0.1 % on the benchmark photos, a
-    fifth less time and, at 24 Mpx, 23 MB less memory). From ``LARGE_PIXELS`` pixels (``pixels``,
-    the image's width x height) the heap's free pages go back to the system first.
+    entries, where they still find smaller files than our order. From ``LARGE_PIXELS`` pixels
+    (``pixels``, the image's width x height) the heap's free pages go back to the system first,
+    and effort 2 tries the row filters None and Bigrams only, not Sub and Entropy as well (the
+    same bytes at 24 Mpx, 23 MB less memory; on small images all four are worth it: a 160 x 120
+    crop at K = 16 was 8 % larger with two).
 
     Examples
     --------
@@ -148,9 +149,9 @@ def optimize_png(
         "optimize_alpha": False,
         "strip": oxipng.StripChunks.none(),
     }
-    if effort == 2:
-        opts["filter"] = [oxipng.RowFilter.NoOp, oxipng.RowFilter.Bigrams]
     if pixels is not None and pixels >= LARGE_PIXELS:
+        if effort == 2:  # two row filters, not four: the pass's memory at 24 Mpx 143 -> 120 MB, same bytes
+            opts["filter"] = [oxipng.RowFilter.NoOp, oxipng.RowFilter.Bigrams]
         _release_free_heap()
     if effort >= MAX_EFFORT:
         opts.update(level=2, deflate=oxipng.Deflaters.zopfli(15))
@@ -165,8 +166,14 @@ def optimize_png(
 #: the files were 0.1 / 0.3 % smaller without them, at K = 32 to 256 at most 0.07 % larger, for
 #: a quarter of the pass's time (and at 24 Mpx 23 MB of its memory) saved.
 _PALETTE_TRIALS_MAX = 4
-#: From this many pixels (8 Mpx) the pass first returns the heap's free pages (:func:`_release_free_heap`).
+#: From this many pixels (8 Mpx) the pass first returns the heap's free pages (:func:`_release_free_heap`)
+#: and effort 2 tries two row filters, not four.
 LARGE_PIXELS = 1 << 23
+#: From this many pixels (1 Mpx) oxipng starts from a fast Pillow file (zlib level 1) rather than
+#: Pillow's smallest (level 9; 0.4-0.7 s at 4 Mpx). oxipng's result does not depend on the file it
+#: starts from, but below this size Pillow's smallest costs little and is what makes the pass's
+#: "never larger than without it" hold whatever oxipng finds.
+FAST_START_PIXELS = 1 << 20
 
 
 def _release_free_heap() -> None:
@@ -275,13 +282,14 @@ def encode_animation(
         palette = palette[order]
     args = (frames, palette, renumber, durations, fmt, loop, icc_profile)
     single_png = fmt == "PNG" and len(frames) == 1  # oxipng would keep an animation's first frame only
-    if single_png and effort >= 2 and _have_oxipng():
+    if single_png and effort >= 2 and int(np.asarray(frames[0]).size) >= FAST_START_PIXELS and _have_oxipng():
         # From effort 2 oxipng tries its row filters and deflates at level 11 or more, so the file
         # it starts from is written fast (zlib level 1, not Pillow's level 9 with optimize: 0.7 s
         # at 4 Mpx, 2 s for the 8 benchmark photos at K = 16); its result is the same bytes from
         # either, at least 2 % below Pillow's smallest file on every benchmark photo (effort 1,
         # which re-deflates without trying filters, can lose to Pillow: it starts from Pillow's
         # smallest file). Should the pass not beat the fast file, Pillow's smallest is written.
+        # Below FAST_START_PIXELS the pass starts from Pillow's smallest file, so it never loses to it.
         # The renumbered map and Pillow's image are gone while oxipng runs (24 MB each at 24 Mpx).
         fast = _pillow_file(*args, fast=True)
         out = optimize_png(fast, effort, keep_palette=whole, pixels=int(np.asarray(frames[0]).size))
@@ -289,7 +297,7 @@ def encode_animation(
             return out
     data = _pillow_file(*args, fast=False)
     if single_png and effort > 0:
-        data = optimize_png(data, effort, keep_palette=whole)
+        data = optimize_png(data, effort, keep_palette=whole, pixels=int(np.asarray(frames[0]).size))
     return data
 
 
