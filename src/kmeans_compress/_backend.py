@@ -155,15 +155,15 @@ def _run(k: Any, name: str, points: int, *args: Any) -> Any:
 #: Points below which a kernel runs on one thread. The parallel loops of the kernels run over
 #: points (a Lloyd assignment, the k-means++ candidates' gains), one region per iteration or
 #: per centre. Starting a region's threads costs tens of microseconds on an idle machine and
-#: milliseconds on a busy one (a descheduled thread holds up the barrier), more than a
-#: region's work on a few hundred thousand points: a 64 x 64 image's Lloyd run took 1.9 s on two
-#: threads and 8 ms on one with the load average at 7; 30,000 colours at K = 16, 0.84 s
-#: against 17 ms; 113,000 colours (astronaut) at K = 16, 40 iterations: 150 ms on one thread,
-#: 260 to 530 ms on two; 456,000 colours (4 Mpx) at K = 256: 1.3 s against 2.0 s (load
-#: average 5; benchmarks/RESULTS.md, "Small images"). On an idle machine two threads would be
-#: up to twice as fast there; on a shared one they are a gamble that loses many times over.
-#: The threads never change a result, only the time.
-PARALLEL_MIN_POINTS = 1 << 20
+#: milliseconds on a busy one (a descheduled thread holds up the barrier), more than a small
+#: region's work: a 64 x 64 image's Lloyd run took 1.9 s on two threads and 8 ms on one with
+#: the load average at 7; 30,000 colours at K = 16, 0.84 s against 17 ms. Above this size two
+#: threads win on an idle machine: the whole command on a 4-Mpx photo at K = 256 (456,000
+#: colours) took 3.82 s with this threshold against 4.24 s with one thread below 2^20 points
+#: (median of 5, taking turns, load average 1.0-1.3); under a load average of 5 the same fit
+#: was faster on one thread (1.3 s against 2.0 s). Chosen for the idle machine a user runs on;
+#: benchmarks/RESULTS.md has both. The threads never change a result, only the time.
+PARALLEL_MIN_POINTS = 1 << 16
 
 
 def _threaded(fn: Callable[..., Any], points: int, args: tuple[Any, ...]) -> Any:
