@@ -47,9 +47,10 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: Effort of the lossless PNG pass: 0 none (Pillow's encoder alone), 1-6 oxipng's presets of the same
 #: number, MAX_EFFORT oxipng's preset 2 with zopfli's deflate (15 iterations; tens of seconds a photo).
 #: The default, 2, from bytes against wall time on the benchmark photos (benchmarks/RESULTS.md,
-#: 2026-05-xx): preset 2 takes ~0.1 s a megapixel for 5-20 % fewer bytes; preset 3 costs 3-4 times
-#: as long for under 1 % more. Effort 2 tries the row filters None and Bigrams only, and from 5
-#: palette entries no palette sorts of oxipng's own (see :func:`optimize_png`).
+#: "Effort: bytes against the time of the lossless pass"): preset 2 takes ~0.1 s a megapixel for
+#: 5-20 % fewer bytes; preset 3 costs 3-4 times as long for under 1 % more. Effort 2 tries no
+#: palette sorts of oxipng's own from 5 entries, and from 8 Mpx two row filters, not four (see
+#: :func:`optimize_png`).
 DEFAULT_EFFORT = 2
 MAX_EFFORT = 7
 
