@@ -368,7 +368,11 @@ def _all_used(frames: list[np.ndarray], n_entries: int) -> bool:
     """Whether every one of ``n_entries`` palette entries is used by some pixel of ``frames``."""
     used = np.zeros(256, dtype=bool)
     for f in frames:
-        used |= np.bincount(np.asarray(f, dtype=np.uint8).reshape(-1), minlength=256) > 0
+        flat = np.asarray(f, dtype=np.uint8).reshape(-1)
+        for start in range(0, flat.size, _BAND_PIXELS):  # bincount copies its input as intp: in bands
+            used |= np.bincount(flat[start : start + _BAND_PIXELS], minlength=256) > 0
+            if used[:n_entries].all():
+                return True
     return bool(used[:n_entries].all())
 
 
