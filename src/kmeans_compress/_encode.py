@@ -120,13 +120,14 @@ def optimize_png(
     is kept whole, in its order). Effort 0, or no ``pyoxipng`` installed, returns
     ``data`` unchanged.
 
-    What the pass tries (benchmarks/RESULTS.md, "The large-photo path"): at effort 2, oxipng's
-    palette trials (its own entry sorts) only for palettes of at most ``_PALETTE_TRIALS_MAX``
-    entries, where they still find smaller files than our order. From ``LARGE_PIXELS`` pixels
-    (``pixels``, the image's width x height) the heap's free pages go back to the system first,
-    and effort 2 tries the row filters None and Bigrams only, not Sub and Entropy as well (the
-    same bytes at 24 Mpx, 23 MB less memory; on small images all four are worth it: a 160 x 120
-    crop at K = 16 was 8 % larger with two).
+    What the pass tries (benchmarks/RESULTS.md, "The large-photo path"): from ``LARGE_PIXELS``
+    pixels (``pixels``, the image's width x height) the heap's free pages go back to the system
+    first, and effort 2 bounds the pass's memory: the row filters None and Bigrams only, not Sub
+    and Entropy as well, and oxipng's palette trials (its own entry sorts) only for palettes of
+    at most ``_PALETTE_TRIALS_MAX`` entries (together 165 -> 120 MB at 24 Mpx, the same bytes
+    there). Below that size it tries everything of its level: on other images both are worth it
+    (a 160 x 120 crop at K = 16 was 8 % larger with two filters; scikit-image's
+    immunohistochemistry at K = 64 / 256 10 % larger without the palette trials).
 
     Examples
     --------
@@ -142,15 +143,17 @@ def optimize_png(
         import oxipng
     except ImportError:  # an optional speed-up of the file size: the file is right without it
         return data
+    large = pixels is not None and pixels >= LARGE_PIXELS
     opts: dict[str, Any] = {
         "level": min(effort, 6),
         "color_type_reduction": False,
         "grayscale_reduction": False,
-        "palette_reduction": not keep_palette and (effort != 2 or _palette_entries(data) <= _PALETTE_TRIALS_MAX),
+        "palette_reduction": not keep_palette
+        and (effort != 2 or not large or _palette_entries(data) <= _PALETTE_TRIALS_MAX),
         "optimize_alpha": False,
         "strip": oxipng.StripChunks.none(),
     }
-    if pixels is not None and pixels >= LARGE_PIXELS:
+    if large:
         if effort == 2:  # two row filters, not four: the pass's memory at 24 Mpx 143 -> 120 MB, same bytes
             opts["filter"] = [oxipng.RowFilter.NoOp, oxipng.RowFilter.Bigrams]
         _release_free_heap()
@@ -160,12 +163,11 @@ def optimize_png(
     return out if len(out) < len(data) else data
 
 
-#: At effort 2, oxipng's palette trials (its sorts of the entries, by luminance and by two
-#: co-occurrence orders) run for palettes of at most this many entries (at effort 1, which tries no
-#: filters, they are worth 4-5 % and always run). On the 8 benchmark photos at
-#: K = 2 / 4 they still found files 1.8 / 0.6 % smaller than our deflate order; at K = 8 and 16
-#: the files were 0.1 / 0.3 % smaller without them, at K = 32 to 256 at most 0.07 % larger, for
-#: a quarter of the pass's time (and at 24 Mpx 23 MB of its memory) saved.
+#: From LARGE_PIXELS, effort 2 runs oxipng's palette trials (its sorts of the entries, by luminance
+#: and by two co-occurrence orders) for palettes of at most this many entries only: at 24 Mpx they
+#: hold 23 MB. On the 8 benchmark photos they were worth 1.8 / 0.6 % at K = 2 / 4 and at most
+#: 0.07 % from K = 8; but on other images up to 10 % (immunohistochemistry, K = 64 and 256), so
+#: below LARGE_PIXELS they always run.
 _PALETTE_TRIALS_MAX = 4
 #: From this many pixels (8 Mpx) the pass first returns the heap's free pages (:func:`_release_free_heap`)
 #: and effort 2 tries two row filters, not four.
