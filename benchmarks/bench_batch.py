@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -41,44 +42,47 @@ def public_photos() -> list[np.ndarray]:
     return [np.ascontiguousarray(p[:, :, :3]) for p in photos]
 
 
-def make_folder(root: Path, n: int, seed: int = 0) -> int:
+def _make_crops(root: Path, n: int, name: str, crop: Callable[[np.ndarray, np.random.Generator], Image.Image]) -> int:
+    """``n`` files ``name.format(i)`` in ``root``, each ``crop(photo, rng)`` of the public photos in
+    turn (kept from an earlier run when all are there); returns their total bytes."""
+    pattern = "*" + Path(name).suffix
+    if not (root.is_dir() and len(list(root.glob(pattern))) == n):
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        rng = np.random.default_rng(0)
+        photos = public_photos()
+        for i in range(n):
+            img = crop(photos[i % len(photos)], rng)
+            img.save(root / name.format(i), **({"quality": 90} if pattern == "*.jpg" else {}))
+    return sum(p.stat().st_size for p in root.glob(pattern))
+
+
+def make_folder(root: Path, n: int) -> int:
     """n JPEGs of about 1 MP (random crop of a public photo, resized); returns total bytes."""
-    if root.is_dir() and len(list(root.glob("*.jpg"))) == n:
-        return sum(p.stat().st_size for p in root.glob("*.jpg"))
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    photos = public_photos()
-    for i in range(n):
-        src = photos[i % len(photos)]
+
+    def crop(src: np.ndarray, rng: np.random.Generator) -> Image.Image:
         h, w = src.shape[:2]
         ch, cw = int(h * rng.uniform(0.5, 1.0)), int(w * rng.uniform(0.5, 1.0))
         y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
         aspect = cw / ch
         out_h = int(round(np.sqrt(1_000_000 / aspect) * rng.uniform(0.95, 1.05)))
         out_w = int(round(out_h * aspect))
-        img = Image.fromarray(src[y : y + ch, x : x + cw]).resize((out_w, out_h), Image.Resampling.LANCZOS)
-        img.save(root / f"photo{i:04d}.jpg", quality=90)
-    return sum(p.stat().st_size for p in root.glob("*.jpg"))
+        return Image.fromarray(src[y : y + ch, x : x + cw]).resize((out_w, out_h), Image.Resampling.LANCZOS)
+
+    return _make_crops(root, n, "photo{:04d}.jpg", crop)
 
 
-def make_thumbs(root: Path, n: int, size: int = 64, seed: int = 0) -> int:
+def make_thumbs(root: Path, n: int, size: int = 64) -> int:
     """n PNG thumbnails of ``size`` x ``size``: random crops (a quarter to the whole of the shorter
     side) of the public photos, resized; returns total bytes."""
-    if root.is_dir() and len(list(root.glob("*.png"))) == n:
-        return sum(p.stat().st_size for p in root.glob("*.png"))
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    photos = public_photos()
-    for i in range(n):
-        src = photos[i % len(photos)]
+
+    def crop(src: np.ndarray, rng: np.random.Generator) -> Image.Image:
         h, w = src.shape[:2]
         c = int(min(h, w) * rng.uniform(0.25, 1.0))
         y, x = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
-        img = Image.fromarray(src[y : y + c, x : x + c]).resize((size, size), Image.Resampling.LANCZOS)
-        img.save(root / f"thumb{i:04d}.png")
-    return sum(p.stat().st_size for p in root.glob("*.png"))
+        return Image.fromarray(src[y : y + c, x : x + c]).resize((size, size), Image.Resampling.LANCZOS)
+
+    return _make_crops(root, n, "thumb{:04d}.png", crop)
 
 
 def run_measured(cmd: list[str]) -> tuple[float, int, int, int]:
