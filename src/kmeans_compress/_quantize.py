@@ -309,7 +309,8 @@ def quantize_image(
             others = [gi for gi in live if gi != 2]
             if n_free < len(others):
                 raise ValueError(
-                    f"{fixed.shape[0]} fixed colours and the image's transparent or partly transparent pixels "
+                    f"{fixed.shape[0]} fixed colour{'s' if fixed.shape[0] > 1 else ''} and the image's transparent "
+                    "or partly transparent pixels "
                     f"need a palette of at least {fixed.shape[0] + len(others)}"
                 )
             keep = sorted({*others, 2})
