@@ -11,11 +11,23 @@ import pytest
 from PIL import Image
 
 from kmeans_compress import FileOptions, compress, compress_file, compress_with_palette, encode_png, optimize_png
-from kmeans_compress._encode import MAX_EFFORT
+from kmeans_compress._encode import MAX_EFFORT, _palette_entries
 from kmeans_compress._files import read_stamp
 from kmeans_compress._palette import deflate_order
 
 pytest.importorskip("oxipng")
+
+
+@pytest.fixture(params=["whole", "sampled"])
+def pass_path(request, monkeypatch):
+    """The lossless pass both ways: oxipng's own search on the whole image (below FAST_START_PIXELS)
+    and the trials on a sample of rows then one deflate (from it; here forced on small images)."""
+    from kmeans_compress import _encode
+
+    if request.param == "sampled":
+        monkeypatch.setattr(_encode, "FAST_START_PIXELS", 1)
+        monkeypatch.setattr(_encode, "_TRIAL_BAND", 4)  # several bands on a 120-row photo
+    return request.param
 
 
 def _chunks(data: bytes) -> dict[bytes, bytes]:
@@ -34,11 +46,12 @@ def _rgba(data: bytes) -> np.ndarray:
 
 
 @pytest.mark.parametrize("k", [2, 4, 16, 64, 256])
-def test_pass_keeps_pixels_and_indexed_never_larger(photo, k):
+def test_pass_keeps_pixels_and_indexed_never_larger(photo, k, pass_path):
     r = compress(photo, k)
     before = r.encode("PNG", effort=0)
     after = r.encode("PNG", effort=2)
-    assert len(after) <= len(before)
+    if pass_path == "whole":
+        assert len(after) <= len(before)
     assert after[25] == 3  # IHDR colour type: still indexed
     np.testing.assert_array_equal(_rgba(after), _rgba(before))
     np.testing.assert_array_equal(_rgba(after)[..., :3], r.image)
@@ -61,12 +74,13 @@ def test_deflate_order_is_a_permutation_and_deterministic(photo):
         np.testing.assert_array_equal(o, deflate_order([r.labels], r.palette))
 
 
-def test_transparency_and_icc_kept():
+@pytest.mark.parametrize("effort", [2, 3])
+def test_transparency_kept(pass_path, effort):
     rng = np.random.default_rng(1)
     rgba = rng.integers(0, 256, (40, 50, 4), dtype=np.uint8)
     rgba[..., 3] = np.where(rgba[..., 3] > 128, 255, np.where(rgba[..., 3] > 60, 100, 0))
     r = compress(rgba, 12)
-    data = r.encode("PNG", effort=3)
+    data = r.encode("PNG", effort=effort)
     assert b"tRNS" in _chunks(data)
     a, b = _rgba(data), _rgba(r.encode("PNG", effort=0))
     vis = b[..., 3] > 0
@@ -80,7 +94,7 @@ def _srgb_profile() -> bytes:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
-def test_icc_profile_kept(photo):
+def test_icc_profile_kept(photo, pass_path):
     r = compress(photo, 16)
     r.icc_profile = _srgb_profile()
     data = r.encode("PNG", effort=2)
@@ -89,7 +103,7 @@ def test_icc_profile_kept(photo):
     assert zlib.decompress(rest[1:]) == r.icc_profile
 
 
-def test_deterministic_run_to_run(photo):
+def test_deterministic_run_to_run(photo, pass_path):
     r = compress(photo, 64)
     assert len({r.encode("PNG", effort=e) for e in (2, 2, 2)}) == 1
 
@@ -105,7 +119,7 @@ def test_resume_stamp_survives(tmp_path):
     assert compress_file(sample_image_path(), out, FileOptions(n_colors=8, resume=True)).status == "skipped"
 
 
-def test_given_palette_kept_whole_and_in_order(photo):
+def test_given_palette_kept_whole_and_in_order(photo, pass_path):
     pal = np.array([[255, 255, 255], [0, 0, 0], [200, 10, 10], [1, 2, 250], [7, 7, 7]], np.uint8)
     r = compress_with_palette(photo, pal)
     with Image.open(io.BytesIO(r.encode("PNG", effort=2))) as im:
@@ -145,21 +159,69 @@ def test_deflate_order_in_bands_equals_whole_map_counts():
 
 
 @pytest.mark.parametrize("k", [4, 64])
-def test_pass_from_the_fast_file_equals_the_pass_from_pillows_smallest(photo, k, monkeypatch):
-    # From effort 2 and FAST_START_PIXELS the pass starts from a file Pillow writes fast (zlib
-    # level 1); oxipng re-filters and re-deflates every byte, so it must end where it ends from
-    # Pillow's smallest file (level 9, optimize), the file the pass starts from below that size.
+def test_oxipng_ends_where_it_ends_from_either_start_file(photo, k):
+    # From FAST_START_PIXELS the pass starts from a file Pillow writes fast (zlib level 1), not
+    # Pillow's smallest (level 9, optimize): oxipng re-filters and re-deflates every byte, so its
+    # result must not depend on which of the two it starts from (``force``: oxipng otherwise
+    # returns its input when it cannot beat it, which Pillow's smallest file sometimes is).
+    import oxipng
+
+    from kmeans_compress._encode import _pillow_file
+
+    r = compress(photo, k)
+    given = ([r.labels], r.palette, None, (), "PNG", None, None)
+    fast, smallest = _pillow_file(*given, fast=True), _pillow_file(*given, fast=False)
+    assert fast != smallest
+    for f in (oxipng.RowFilter.NoOp, oxipng.RowFilter.Entropy):
+        opts = {"level": 2, "filter": [f], "palette_reduction": False, "force": True}
+        assert oxipng.optimize_from_memory(fast, **opts) == oxipng.optimize_from_memory(smallest, **opts)
+
+
+def test_sampled_pass_at_every_effort_keeps_pixels(photo, monkeypatch):
     from kmeans_compress import _encode
 
     monkeypatch.setattr(_encode, "FAST_START_PIXELS", 1)
-    r = compress(photo, k)
-    smallest = r.encode("PNG", effort=0)
-    for effort in (2, 3):
-        pixels = photo.shape[0] * photo.shape[1]
-        assert r.encode("PNG", effort=effort) == optimize_png(smallest, effort, pixels=pixels)
+    r = compress(photo, 16)
+    before = _rgba(r.encode("PNG", effort=0))
+    for effort in (1, 2, 3, MAX_EFFORT):
+        data = r.encode("PNG", effort=effort)
+        np.testing.assert_array_equal(_rgba(data), before)
+        assert _palette_entries(data) == 16
 
 
-def test_large_image_pass_keeps_pixels_and_is_not_larger(photo, monkeypatch):
+def test_trial_rows_are_every_eighth_band_and_the_second_sample_the_rows_between():
+    from kmeans_compress._encode import _TRIAL_BAND, _TRIAL_EVERY, _trial_rows
+
+    h = 1000
+    first, second = _trial_rows(h), _trial_rows(h, offset=_TRIAL_BAND * _TRIAL_EVERY // 2)
+    assert first[:_TRIAL_BAND].tolist() == list(range(_TRIAL_BAND))
+    assert first[_TRIAL_BAND] == _TRIAL_BAND * _TRIAL_EVERY
+    assert not set(first) & set(second)
+    assert abs(first.size - h / _TRIAL_EVERY) <= _TRIAL_BAND and abs(second.size - h / _TRIAL_EVERY) <= _TRIAL_BAND
+
+
+def test_order_in_reads_the_permutation_back_from_a_file():
+    from kmeans_compress._encode import _order_in
+
+    rng = np.random.default_rng(3)
+    pal = rng.integers(0, 256, (9, 4), dtype=np.uint8)
+    pal[:, 3] = [0, 255, 255, 100, 255, 255, 255, 7, 255]
+    perm = rng.permutation(9)
+    im = Image.new("P", (3, 3))
+    im.putpalette(pal[perm, :3].tobytes(), rawmode="RGB")
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", transparency=pal[perm, 3].tobytes())
+    assert _order_in(buf.getvalue(), pal).tolist() == perm.tolist()
+    assert _order_in(buf.getvalue(), pal[:, :3]) is None  # the alphas differ
+    other = pal.copy()
+    other[4, 0] ^= 1
+    assert _order_in(buf.getvalue(), other) is None
+    twice = pal.copy()
+    twice[5] = twice[6]
+    assert _order_in(buf.getvalue(), twice) is None
+
+
+def test_large_image_pass_keeps_pixels_and_is_not_larger(photo, monkeypatch, pass_path):
     # From LARGE_PIXELS the heap is trimmed before the pass: same pixels, still smaller.
     from kmeans_compress import _encode
 

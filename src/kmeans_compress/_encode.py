@@ -48,9 +48,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: number, MAX_EFFORT oxipng's preset 2 with zopfli's deflate (15 iterations; tens of seconds a photo).
 #: The default, 2, from bytes against wall time on the benchmark photos (benchmarks/RESULTS.md,
 #: "Effort: bytes against the time of the lossless pass"): preset 2 takes ~0.1 s a megapixel for
-#: 5-20 % fewer bytes; preset 3 costs 3-4 times as long for under 1 % more. Effort 2 tries no
-#: palette sorts of oxipng's own from 5 entries, and from 8 Mpx two row filters, not four (see
-#: :func:`optimize_png`).
+#: 5-20 % fewer bytes; preset 3 costs 3-4 times as long for under 1 % more. From 1 Mpx the
+#: trials run on a sample of the rows (:func:`_searched_png`).
 DEFAULT_EFFORT = 2
 MAX_EFFORT = 7
 
@@ -172,10 +171,11 @@ _PALETTE_TRIALS_MAX = 4
 #: From this many pixels (8 Mpx) the pass first returns the heap's free pages (:func:`_release_free_heap`)
 #: and effort 2 tries two row filters, not four.
 LARGE_PIXELS = 1 << 23
-#: From this many pixels (1 Mpx) oxipng starts from a fast Pillow file (zlib level 1) rather than
-#: Pillow's smallest (level 9; 0.4-0.7 s at 4 Mpx). oxipng's result does not depend on the file it
-#: starts from, but below this size Pillow's smallest costs little and is what makes the pass's
-#: "never larger than without it" hold whatever oxipng finds.
+#: From this many pixels (1 Mpx) effort 2 and more choose the row filter and the palette order by
+#: trials on a sample of the rows (:func:`_searched_png`), and the pass starts from a fast Pillow
+#: file (zlib level 1) rather than Pillow's smallest (level 9; 0.4-0.7 s at 4 Mpx). Below, oxipng's
+#: own search on the whole image costs little, and the pass starts from Pillow's smallest file,
+#: which makes "never larger than without the pass" hold whatever oxipng finds.
 FAST_START_PIXELS = 1 << 20
 
 
@@ -268,7 +268,8 @@ def encode_animation(
     ``durations`` (milliseconds per frame) and ``loop`` (0: forever) are used
     only for more than one frame. For PNG: without ``keep_order`` the palette
     entries are reordered for deflate (:func:`._palette.deflate_order`; the same
-    pixels), and a single image then gets :func:`optimize_png`'s pass of ``effort``.
+    pixels), and a single image then gets the lossless pass of ``effort``: :func:`optimize_png`,
+    or from ``FAST_START_PIXELS`` :func:`_searched_png` (the same trials on a sample of the rows).
     """
     fmt = fmt.upper()
     if fmt not in OUTPUT_FORMATS.values():
@@ -284,24 +285,145 @@ def encode_animation(
         renumber[order] = np.arange(order.size, dtype=np.uint8)
         palette = palette[order]
     args = (frames, palette, renumber, durations, fmt, loop, icc_profile)
-    single_png = fmt == "PNG" and len(frames) == 1  # oxipng would keep an animation's first frame only
-    if single_png and effort >= 2 and int(np.asarray(frames[0]).size) >= FAST_START_PIXELS and _have_oxipng():
-        # From effort 2 oxipng tries its row filters and deflates at level 11 or more, so the file
-        # it starts from is written fast (zlib level 1, not Pillow's level 9 with optimize: 0.7 s
-        # at 4 Mpx, 2 s for the 8 benchmark photos at K = 16); its result is the same bytes from
-        # either, at least 2 % below Pillow's smallest file on every benchmark photo (effort 1,
-        # which re-deflates without trying filters, can lose to Pillow: it starts from Pillow's
-        # smallest file). Should the pass not beat the fast file, Pillow's smallest is written.
-        # Below FAST_START_PIXELS the pass starts from Pillow's smallest file, so it never loses to it.
-        # The renumbered map and Pillow's image are gone while oxipng runs (24 MB each at 24 Mpx).
-        fast = _pillow_file(*args, fast=True)
-        out = optimize_png(fast, effort, keep_palette=whole, pixels=int(np.asarray(frames[0]).size))
-        if out is not fast:
-            return out
+    pixels = int(np.asarray(frames[0]).size)
+    if fmt == "PNG" and len(frames) == 1 and effort >= 2 and pixels >= FAST_START_PIXELS and _have_oxipng():
+        return _searched_png(frames[0], palette, renumber, icc_profile, effort, reorder=not whole)
     data = _pillow_file(*args, fast=False)
-    if single_png and effort > 0:
-        data = optimize_png(data, effort, keep_palette=whole, pixels=int(np.asarray(frames[0]).size))
+    if fmt == "PNG" and len(frames) == 1 and effort > 0:  # oxipng would keep an animation's first frame only
+        data = optimize_png(data, effort, keep_palette=whole, pixels=pixels)
     return data
+
+
+def _searched_png(
+    indices: np.ndarray,
+    palette: np.ndarray,
+    renumber: np.ndarray | None,
+    icc_profile: bytes | None,
+    effort: int,
+    *,
+    reorder: bool,
+) -> bytes:
+    """A large image's PNG at effort 2 or more: the row filter and the palette order chosen by
+    trials on a sample of the rows, then one deflate of the whole image.
+
+    oxipng's own search (preset 2) deflates the whole image once per trial: its palette sorts
+    with the row filters None and Bigrams, then Sub and Entropy on the winner, at libdeflate
+    level 7, then the best at level 11. Here the same trials (each filter of preset 2 with
+    oxipng's sorts and the order given; ``reorder`` False keeps the entries where they are)
+    run at the same level on one band of ``_TRIAL_BAND`` rows in ``_TRIAL_EVERY``, and only the
+    winner deflates the whole image (effort 3 to 6: with the filter trials of that preset, on
+    the chosen order). Measured in benchmarks/RESULTS.md ("The lossless pass: trials on a
+    sample"). If the pass does not beat the fast file it starts from, Pillow's smallest file
+    with the order given is written.
+    """
+    import oxipng
+
+    idx = np.asarray(indices)
+    base: dict[str, Any] = {
+        "color_type_reduction": False,
+        "grayscale_reduction": False,
+        "optimize_alpha": False,
+        "strip": oxipng.StripChunks.none(),
+    }
+    trial = _pillow_file([idx[_trial_rows(idx.shape[0])]], palette, renumber, (), "PNG", None, icc_profile, fast=True)
+    evaluate = {"level": 2, "deflate": oxipng.Deflaters.libdeflater(7), **base}
+    trials = []
+    for name in _TRIAL_FILTERS:
+        f = getattr(oxipng.RowFilter, name)
+        out = oxipng.optimize_from_memory(trial, palette_reduction=reorder, filter=[f], **evaluate)
+        trials.append([len(out), f, out])
+    trials.sort(key=lambda t: t[0])  # stable: of equal sizes the first filter tried
+    if trials[1][0] <= trials[0][0] * (1 + _NEAR_TIE):
+        # A near tie on one sample can go either way on the whole image (0.06 % apart on the
+        # sample, 2.9 % on the whole, measured): the two also try the rows between the bands, each
+        # with the palette order it found, and the sum decides.
+        other = idx[_trial_rows(idx.shape[0], offset=_TRIAL_BAND * _TRIAL_EVERY // 2)]
+        for t in trials[:2]:
+            order = _reordered(palette, renumber, _order_in(t[2], palette) if reorder else None)
+            second = _pillow_file([other], *order, (), "PNG", None, icc_profile, fast=True)
+            t[0] += len(oxipng.optimize_from_memory(second, palette_reduction=False, filter=[t[1]], **evaluate))
+        trials[:2] = sorted(trials[:2], key=lambda t: t[0])
+    _, chosen, won = trials[0]
+    given = ([idx], palette, renumber, (), "PNG", None, icc_profile)
+    return _final_pass(oxipng, idx, given, _order_in(won, palette) if reorder else None, chosen, effort, base)
+
+
+def _final_pass(
+    oxipng: Any,
+    idx: np.ndarray,
+    given: tuple[Any, ...],
+    perm: np.ndarray | None,
+    chosen: Any,
+    effort: int,
+    base: dict[str, Any],
+) -> bytes:
+    """The whole image's pass of :func:`_searched_png` with file entry ``j`` = given entry ``perm[j]``
+    (None: the order given) and row filter ``chosen``; never larger than Pillow's files."""
+    _, palette, renumber, *rest = given
+    args = ([idx], *_reordered(palette, renumber, perm), *rest)
+    opts: dict[str, Any] = {"level": min(effort, 6), "palette_reduction": False, **base}
+    if effort == 2:
+        opts["filter"] = [chosen]
+    if effort >= MAX_EFFORT:
+        opts.update(level=2, filter=[chosen], deflate=oxipng.Deflaters.zopfli(15))
+    start = _pillow_file(*args, fast=True)
+    if idx.size >= LARGE_PIXELS:
+        _release_free_heap()
+    out: bytes = oxipng.optimize_from_memory(start, **opts)
+    return out if len(out) < len(start) else _pillow_file(*given, fast=False)
+
+
+#: The row filters each tried with the palette orders (oxipng's preset 2), and the sample of
+#: rows the trials of a large image use: bands of ``_TRIAL_BAND`` rows, one in ``_TRIAL_EVERY``.
+_TRIAL_FILTERS = ("NoOp", "Sub", "Entropy", "Bigrams")
+_TRIAL_BAND = 16
+_TRIAL_EVERY = 8
+_NEAR_TIE = 0.01
+
+
+def _trial_rows(height: int, offset: int = 0) -> np.ndarray:
+    """The rows of a trial sample: a band of ``_TRIAL_BAND`` rows in every ``_TRIAL_EVERY``, from row ``offset``."""
+    return np.flatnonzero(((np.arange(height) - offset) // _TRIAL_BAND) % _TRIAL_EVERY == 0)
+
+
+def _reordered(
+    palette: np.ndarray, renumber: np.ndarray | None, perm: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``palette`` and ``renumber`` with file entry ``j`` = entry ``perm[j]`` (None: unchanged)."""
+    if perm is None or np.array_equal(perm, np.arange(perm.size)):
+        return palette, renumber
+    inverse = np.empty(perm.size, dtype=np.uint8)
+    inverse[perm] = np.arange(perm.size, dtype=np.uint8)
+    return palette[perm], inverse if renumber is None else inverse[renumber]
+
+
+def _order_in(png: bytes, palette: np.ndarray) -> np.ndarray | None:
+    """Where each entry of ``png``'s PLTE (with its tRNS alpha) is in ``palette``: a permutation,
+    or None when the file's entries are not those of ``palette`` in some order."""
+    chunks: dict[bytes, bytes] = {}
+    pos = 8
+    while pos + 8 <= len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        chunks.setdefault(png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length])
+        pos += 12 + length
+    plte = np.frombuffer(chunks.get(b"PLTE", b""), dtype=np.uint8)
+    if plte.size != 3 * palette.shape[0]:
+        return None
+    alpha = np.full(palette.shape[0], 255, dtype=np.uint8)
+    trns = np.frombuffer(chunks.get(b"tRNS", b""), dtype=np.uint8)[: palette.shape[0]]
+    alpha[: trns.size] = trns
+    ours = palette if palette.shape[1] == 4 else np.column_stack([palette, np.full(palette.shape[0], 255, np.uint8)])
+    theirs = np.column_stack([plte.reshape(-1, 3), alpha])
+    key = lambda p: p.astype(np.uint32) @ np.array([1 << 24, 1 << 16, 1 << 8, 1], dtype=np.uint32)  # noqa: E731
+    k_ours, k_theirs = key(ours), key(theirs)
+    if np.unique(k_ours).size != k_ours.size:
+        return None
+    where = np.argsort(k_ours)
+    pos_in = np.searchsorted(k_ours[where], k_theirs)
+    perm = where[np.minimum(pos_in, where.size - 1)]
+    if not np.array_equal(k_ours[perm], k_theirs):
+        return None
+    return perm
 
 
 def _pillow_file(
