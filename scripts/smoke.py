@@ -70,8 +70,15 @@ def palette_of(path: Path) -> np.ndarray:
 
 def nearest_everywhere(original: np.ndarray, output: np.ndarray, palette: np.ndarray) -> bool:
     """Every pixel's output colour is at the least squared distance over the palette."""
-    colours, inverse = np.unique(original.reshape(-1, 3), axis=0, return_inverse=True)
-    d = ((colours[:, None, :] - palette[None, :, :]) ** 2).sum(-1).min(1)
+    keys = original.reshape(-1, 3) @ np.array([65536, 256, 1])
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    colours = np.stack([uniq >> 16, (uniq >> 8) & 255, uniq & 255], axis=1)
+    d = np.concatenate(
+        [
+            ((c[:, None, :] - palette[None, :, :]) ** 2).sum(-1).min(1)
+            for c in np.array_split(colours, 1 + len(colours) // 8192)
+        ]
+    )
     got = ((original.reshape(-1, 3) - output.reshape(-1, 3)) ** 2).sum(-1)
     return bool(np.array_equal(got, d[inverse.ravel()]))
 
@@ -117,6 +124,33 @@ def photo_matrix(tmp: Path) -> None:
 
     # A kernel that fails to compile leaves the run on numpy with a warning: slower, so say it here.
     check(_backend._module not in (None, False), "the compiled kernels did not load: every path ran on numpy")
+
+
+def large_photo(tmp: Path) -> None:
+    """A photo above 1 Mpx takes the lossless pass's sampled trials and its deflate on all cores
+    (libdeflate's package and zlib's library, loaded by ctypes): both must work in this install."""
+    from kmeans_compress import _deflate
+
+    small = Image.open(sample_image_path()).convert("RGB")
+    big = small.resize((small.width * 4, small.height * 4), Image.Resampling.LANCZOS)  # 2.2 Mpx
+    _deflate.PIECE_BYTES = 1 << 19  # several pieces on this image (the default cuts from 4 MB of image data)
+    src, out = tmp / "large.png", tmp / "large-out.png"
+    big.save(src)
+    original = np.asarray(big, dtype=np.int64)
+    for k in (16, 256):
+        t = time.perf_counter()
+        code, report = run_in_process([str(src), "-k", str(k), "-o", str(out), "--json", "-q", "--force"])
+        label = f"{big.width}x{big.height} K={k}"
+        check(code == 0, f"{label}: exit {code}")
+        if code:
+            continue
+        pal, dec = palette_of(out), rgb(out)
+        check(len(pal) == k, f"{label}: {len(pal)} palette entries")
+        check(nearest_everywhere(original, dec, pal), f"{label}: a pixel is not mapped to its nearest entry")
+        mse = float(((dec - original) ** 2).mean())
+        check(abs(mse - report["mse"]) < 1e-6 * max(1.0, mse), f"{label}: report MSE {report['mse']} != {mse}")
+        print(f"  ok {label}: {out.stat().st_size} bytes, {time.perf_counter() - t:.2f} s", flush=True)
+    check(_deflate._load() is not None, "the deflate on all cores is unavailable (libdeflate's package or libz)")
 
 
 def run_in_process(argv: list[str]) -> tuple[int, dict]:
@@ -264,6 +298,7 @@ def main() -> int:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
         for name, step in (
             ("photo: K x space x dither", lambda: photo_matrix(tmp)),
+            ("large photo: sampled trials, deflate on all cores", lambda: large_photo(tmp)),
             ("image modes", lambda: modes(tmp, env)),
             ("folders", lambda: folders(tmp, env)),
             ("targets", lambda: targets(tmp, env)),

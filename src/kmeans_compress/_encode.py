@@ -361,7 +361,7 @@ def _final_pass(
     (None: the order given) and row filter ``chosen``; never larger than Pillow's files."""
     _, palette, renumber, *rest = given
     args = ([idx], *_reordered(palette, renumber, perm), *rest)
-    opts: dict[str, Any] = {"level": min(effort, 6), "palette_reduction": False, **base}
+    opts: dict[str, Any] = {"level": min(effort, 6), "palette_reduction": False, "force": effort == 2, **base}
     if effort == 2:
         opts["filter"] = [chosen]
     if effort >= MAX_EFFORT:
@@ -369,8 +369,42 @@ def _final_pass(
     start = _pillow_file(*args, fast=True)
     if idx.size >= LARGE_PIXELS:
         _release_free_heap()
-    out: bytes = oxipng.optimize_from_memory(start, **opts)
+    out: bytes | None = None
+    if effort == 2:  # oxipng filters (its data stored, not deflated); libdeflate 11, its level 2's, on the cores
+        out = _with_image_data(oxipng.optimize_from_memory(start, **opts, deflate=oxipng.Deflaters.libdeflater(0)))
+    if out is None:
+        out = oxipng.optimize_from_memory(start, **opts)
     return out if len(out) < len(start) else _pillow_file(*given, fast=False)
+
+
+def _with_image_data(png: bytes) -> bytes | None:
+    """``png`` with its image data (the IDAT chunks) deflated again by :func:`._deflate.zlib_stream`
+    at libdeflate level 11 (what oxipng's level 2 deflates with); None where that is not available."""
+    from ._deflate import zlib_stream  # ctypes and a thread pool: loaded by large images only
+
+    before, idat, after = _split_idat(png)
+    data = zlib_stream(zlib.decompress(idat), 11)
+    del idat
+    if data is None:
+        return None
+    body = b"IDAT" + data
+    chunk = struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+    return before + chunk + after
+
+
+def _split_idat(png: bytes) -> tuple[bytes, bytes | memoryview, bytes]:
+    """(the bytes before the first IDAT chunk, the IDAT chunks' data joined, the bytes after the
+    last); one IDAT chunk's data is a view into ``png``, not a copy (24 MB at 24 Mpx)."""
+    pos, first, last, parts = 8, -1, -1, []
+    view = memoryview(png)
+    while pos + 8 <= len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        if png[pos + 4 : pos + 8] == b"IDAT":
+            first = pos if first < 0 else first
+            last = pos + 12 + length
+            parts.append(view[pos + 8 : pos + 8 + length])
+        pos += 12 + length
+    return png[:first], parts[0] if len(parts) == 1 else b"".join(parts), png[last:]
 
 
 #: The row filters each tried with the palette orders (oxipng's preset 2), and the sample of
