@@ -17,10 +17,12 @@ the seconds (a loaded machine moves every absolute figure):
 5. Small images (``--only small``): centre crops of one photo from 32 x 32 to 512 x 512 at
    K = 2 to 256, warm process: our palette search (``quantize``) and our whole ``compress()``
    with the PNG file against libimagequant and scikit-learn on all pixels, time and MSE.
+6. A second photo set (``--only other-photos``): part 1's measures for us, scikit-learn on all
+   pixels and libimagequant on four photos outside the public set (:func:`load_other_photos`).
 
-Usage: ``python benchmarks/bench_quantizers.py [--quick] [--only kmeans|small] [--output RESULTS.md]``
-(``make bench`` installs the peers and runs it; ``--only kmeans`` or ``--only small`` runs part 4
-or part 5 alone and rewrites only its section of RESULTS.md).
+Usage: ``python benchmarks/bench_quantizers.py [--quick] [--only kmeans|small|other-photos] [--output RESULTS.md]``
+(``make bench`` installs the peers and runs parts 1 to 5; ``--only`` runs part 4, 5 or 6 alone and
+rewrites only its section of RESULTS.md).
 """
 
 from __future__ import annotations
@@ -497,15 +499,18 @@ def main(argv=None) -> int:
     )
     ap.add_argument(
         "--only",
-        choices=["kmeans", "small"],
+        choices=["kmeans", "small", "other-photos"],
         help="run one part and rewrite only its section of the results file: 'kmeans' is part 4, "
-        "the general KMeans against scikit-learn; 'small' is part 5, small images",
+        "the general KMeans against scikit-learn; 'small' is part 5, small images; 'other-photos' is "
+        "part 6, the photo path on photos outside the public set",
     )
     args = ap.parse_args(argv)
     if args.only == "kmeans":
         return main_kmeans_only(args)
     if args.only == "small":
         return main_small_only(args)
+    if args.only == "other-photos":
+        return main_other_photos(args)
 
     images = load_public_set()
     print(
@@ -586,6 +591,7 @@ def main(argv=None) -> int:
 
 _KMEANS_HEADING = "## General KMeans against scikit-learn"
 _SMALL_HEADING = "## Small images against libimagequant"
+_OTHER_HEADING = "## Photos outside the public set"
 
 
 def replace_kmeans_section(old: str, section: str, heading: str = _KMEANS_HEADING) -> str:
@@ -729,6 +735,46 @@ def main_kmeans_only(args) -> int:
     out = Path(args.output)
     old = out.read_text() if out.exists() else "# Benchmark results\n"
     out.write_text(replace_kmeans_section(old, section))
+    return 0
+
+
+# ----------------------------------------------------------------------------- part 6
+
+
+def load_other_photos() -> dict[str, np.ndarray]:
+    """A second photo set, offline on every machine with the test group: scikit-image's
+    immunohistochemistry and both stereo_motorcycle views, matplotlib's Grace Hopper."""
+    import matplotlib
+    from skimage import data
+
+    left, right = data.stereo_motorcycle()[:2]
+    out = {"immunohistochemistry": data.immunohistochemistry(), "motorcycle_left": left, "motorcycle_right": right}
+    with Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg") as im:
+        out["grace_hopper"] = np.asarray(im.convert("RGB"))
+    return {k: np.ascontiguousarray(v[..., :3], dtype=np.uint8) for k, v in out.items()}
+
+
+def main_other_photos(args) -> int:
+    started = datetime.now(timezone.utc)
+    header = machine()
+    images = load_other_photos()
+    for k in (16, 256):  # loading out of the table, as in part 1
+        quantize(next(iter(images.values())), k)
+    ks = (16, 64) if args.quick else (16, 64, 256)
+    methods = [("kmeans-compress", m_ours), ("sklearn all pixels", m_sklearn_all), ("libimagequant", m_imagequant)]
+    rows = run_quality(images, ks, methods, None)
+    section = "\n".join(
+        [
+            _OTHER_HEADING + " (the photo path, part 6)\n",
+            f"Run {started:%Y-%m-%d %H:%M} UTC on: {header}. {', '.join(images)} "
+            f"({sum(i.shape[0] * i.shape[1] for i in images.values()) / 1e6:.2f} Mpx); the same measures as part 1.",
+            table_quality(rows),
+        ]
+    )
+    print(section)
+    out = Path(args.output)
+    old = out.read_text() if out.exists() else "# Benchmark results\n"
+    out.write_text(replace_kmeans_section(old, section, _OTHER_HEADING))
     return 0
 
 
