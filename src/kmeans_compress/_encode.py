@@ -17,6 +17,7 @@ import io as _io
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -201,16 +202,21 @@ _malloc_trim: Any = None
 
 def _palette_entries(png: bytes) -> int:
     """Entries of the PLTE chunk of ``png`` (the chunk after IHDR and any others before it); 256 if none found."""
+    for ctype, start, end in _chunks(png):
+        if ctype == b"PLTE":
+            return (end - start) // 3
+        if ctype == b"IDAT":
+            break
+    return 256
+
+
+def _chunks(png: bytes) -> Iterator[tuple[bytes, int, int]]:
+    """(type, start, end) of each chunk of ``png``: its data is ``png[start:end]``."""
     pos = 8
     while pos + 8 <= len(png):
         (length,) = struct.unpack(">I", png[pos : pos + 4])
-        ctype = png[pos + 4 : pos + 8]
-        if ctype == b"PLTE":
-            return length // 3
-        if ctype == b"IDAT":
-            break
+        yield png[pos + 4 : pos + 8], pos + 8, pos + 8 + length
         pos += 12 + length
-    return 256
 
 
 def _check_effort(effort: Any) -> int:
@@ -395,15 +401,13 @@ def _with_image_data(png: bytes) -> bytes | None:
 def _split_idat(png: bytes) -> tuple[bytes, bytes | memoryview, bytes]:
     """(the bytes before the first IDAT chunk, the IDAT chunks' data joined, the bytes after the
     last); one IDAT chunk's data is a view into ``png``, not a copy (24 MB at 24 Mpx)."""
-    pos, first, last, parts = 8, -1, -1, []
+    first, last, parts = -1, -1, []
     view = memoryview(png)
-    while pos + 8 <= len(png):
-        (length,) = struct.unpack(">I", png[pos : pos + 4])
-        if png[pos + 4 : pos + 8] == b"IDAT":
-            first = pos if first < 0 else first
-            last = pos + 12 + length
-            parts.append(view[pos + 8 : pos + 8 + length])
-        pos += 12 + length
+    for ctype, start, end in _chunks(png):
+        if ctype == b"IDAT":
+            first = start - 8 if first < 0 else first
+            last = end + 4
+            parts.append(view[start:end])
     return png[:first], parts[0] if len(parts) == 1 else b"".join(parts), png[last:]
 
 
@@ -435,11 +439,8 @@ def _order_in(png: bytes, palette: np.ndarray) -> np.ndarray | None:
     """Where each entry of ``png``'s PLTE (with its tRNS alpha) is in ``palette``: a permutation,
     or None when the file's entries are not those of ``palette`` in some order."""
     chunks: dict[bytes, bytes] = {}
-    pos = 8
-    while pos + 8 <= len(png):
-        (length,) = struct.unpack(">I", png[pos : pos + 4])
-        chunks.setdefault(png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length])
-        pos += 12 + length
+    for ctype, start, end in _chunks(png):
+        chunks.setdefault(ctype, png[start:end])
     plte = np.frombuffer(chunks.get(b"PLTE", b""), dtype=np.uint8)
     if plte.size != 3 * palette.shape[0]:
         return None
