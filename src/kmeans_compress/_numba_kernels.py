@@ -95,15 +95,16 @@ _REACH_SLACK = 1.0 + 1e-9
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _sorted_search(X, i, C, a, u2, cc, order):  # pragma: no cover - compiled
+def _sorted_search(X, i, C, a, u2, cc, order, scan):  # pragma: no cover - compiled
     """Nearest and second-nearest centre of point ``i`` whose squared distance to centre ``a`` is ``u2``.
 
     The others are visited nearest to ``a`` first; a centre ``j`` is at least
     ``cc[a, j] - u`` from the point, so the walk stops once that exceeds the
     second-best distance found. Returns (label, nearest, second) as distances;
-    ties go to the lowest index, as in a full search (which few centres get).
+    ties go to the lowest index, as in a full search (which few centres get, and
+    every call with ``scan``: then ``cc`` and ``order`` are not used).
     """
-    if C.shape[0] <= _SCAN_MAX_CENTERS:
+    if scan or C.shape[0] <= _SCAN_MAX_CENTERS:
         lab, b1, b2 = _full_search(X, i, C)
         return lab, np.sqrt(b1), np.sqrt(b2)
     lab = a
@@ -131,7 +132,7 @@ def _sorted_search(X, i, C, a, u2, cc, order):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _hamerly_assign(X, C, labels, upper, lower, cc, order, s, delta, j1, m2):  # pragma: no cover - compiled
+def _hamerly_assign(X, C, labels, upper, lower, cc, order, s, delta, j1, m2, scan):  # pragma: no cover - compiled
     """Exact nearest centres with Hamerly's bounds; returns how many labels changed.
 
     First the bounds are loosened by how far the centres moved (``delta``; the
@@ -152,7 +153,7 @@ def _hamerly_assign(X, C, labels, upper, lower, cc, order, s, delta, j1, m2):  #
             u = np.sqrt(u2)
             upper[i] = u
             if u > m:
-                lab, b1, b2 = _sorted_search(X, i, C, a, u2, cc, order)
+                lab, b1, b2 = _sorted_search(X, i, C, a, u2, cc, order, scan)
                 if lab != a:
                     changed += 1
                     labels[i] = lab
@@ -162,14 +163,14 @@ def _hamerly_assign(X, C, labels, upper, lower, cc, order, s, delta, j1, m2):  #
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _first_assign(X, C, labels, upper, lower, hinted, cc, order):  # pragma: no cover - compiled
+def _first_assign(X, C, labels, upper, lower, hinted, cc, order, scan):  # pragma: no cover - compiled
     """Exact nearest and second-nearest centres of every point. With ``hinted``,
     ``labels`` holds a guess (a centre near each point) and the search walks out
     from it (:func:`_sorted_search`) instead of visiting every centre."""
     for i in prange(X.shape[0]):
-        if hinted:
+        if hinted and not scan:
             a = labels[i]
-            lab, b1, b2 = _sorted_search(X, i, C, a, _dist2(X, i, C, a), cc, order)
+            lab, b1, b2 = _sorted_search(X, i, C, a, _dist2(X, i, C, a), cc, order, scan)
             labels[i] = lab
             upper[i] = b1
             lower[i] = b2
@@ -221,12 +222,34 @@ def _update_centers_kernel(X, w, labels, C, new):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted):  # pragma: no cover - compiled
+def _neighbours_or_separation(C, cc, order, s, fresh, scan):  # pragma: no cover - compiled
+    """:func:`_center_neighbours`, or with ``scan`` only Hamerly's ``s`` (half the distance
+    from each centre to its nearest other), without the table of every centre's neighbours."""
+    if not scan:
+        _center_neighbours(C, cc, order, s, fresh)
+        return
+    k = C.shape[0]
+    for j in range(k):
+        best = np.inf
+        for q in range(k):
+            if q != j:
+                d = _dist2(C, j, C, q)
+                if d < best:
+                    best = d
+        s[j] = 0.5 * np.sqrt(best)
+
+
+@njit(cache=True, nogil=True)
+def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted, scan):  # pragma: no cover - compiled
     """``_lloyd.lloyd`` compiled: the same iterations, labels and stopping rule.
 
     ``C`` (the start) is overwritten with the final centres and ``labels`` with
     the final assignment; with ``hinted``, ``labels`` comes in holding a guess of
     every point's nearest centre, which only speeds up the first assignment.
+    With ``scan``, a point whose bounds are not conclusive is compared with every
+    centre instead of walking out from its own (:func:`_sorted_search`): no
+    centre-to-centre order is kept, which is cheaper where the points are few for
+    the centres (``_backend.scan_centres``). Same labels either way.
     Returns ``(inertia, n_iter)``.
     """
     n = X.shape[0]
@@ -236,11 +259,12 @@ def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted):  # pragma: no cover -
     new = np.empty_like(C)
     delta = np.empty(k)
     s = np.empty(k)
-    cc = np.empty((k, k))
-    order = np.empty((k, k), dtype=np.intp)
-    if hinted:
+    kk = 1 if scan else k  # with ``scan``, no centre-to-centre table
+    cc = np.empty((kk, kk))
+    order = np.empty((kk, kk), dtype=np.intp)
+    if hinted and not scan:
         _center_neighbours(C, cc, order, s, True)
-    _first_assign(X, C, labels, upper, lower, hinted, cc, order)
+    _first_assign(X, C, labels, upper, lower, hinted, cc, order, scan)
     strict = False
     n_iter = 0
     j1 = 0
@@ -249,8 +273,8 @@ def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted):  # pragma: no cover -
         n_iter = it
         changed = 1
         if it > 1:
-            _center_neighbours(C, cc, order, s, it == 2 and not hinted)
-            changed = _hamerly_assign(X, C, labels, upper, lower, cc, order, s, delta, j1, m2)
+            _neighbours_or_separation(C, cc, order, s, it == 2 and not hinted, scan)
+            changed = _hamerly_assign(X, C, labels, upper, lower, cc, order, s, delta, j1, m2, scan)
         _update_centers_kernel(X, w, labels, C, new)
         shift = 0.0
         j1 = 0
@@ -271,8 +295,8 @@ def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted):  # pragma: no cover -
         if shift <= tol:
             break
     if not strict:
-        _center_neighbours(C, cc, order, s, n_iter < 2 and not hinted)
-        _hamerly_assign(X, C, labels, upper, lower, cc, order, s, delta, j1, m2)
+        _neighbours_or_separation(C, cc, order, s, n_iter < 2 and not hinted, scan)
+        _hamerly_assign(X, C, labels, upper, lower, cc, order, s, delta, j1, m2, scan)
     inertia = 0.0
     for i in range(n):
         inertia += w[i] * _dist2(X, i, C, labels[i])
@@ -447,6 +471,30 @@ def _plan_cut(X, w, orders, a, b, plan, j):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
+def _byte_order(X, ax, out):  # pragma: no cover - compiled
+    """The stable order of the points by coordinate ``ax`` into ``out``, by counting, when every
+    coordinate there is an integer from 0 to 255 (RGB colours); returns False (``out`` unused) otherwise.
+
+    The same order as a stable argsort (ties by index), in O(n): a 3,041-colour histogram's
+    three axes took 0.6 ms by ``np.argsort`` (mergesort) and about 0.02 ms by counting.
+    """
+    n = X.shape[0]
+    count = np.zeros(257, dtype=np.intp)
+    for i in range(n):
+        v = X[i, ax]
+        if not (v >= 0.0 and v <= 255.0) or v != np.floor(v):
+            return False
+        count[int(v) + 1] += 1
+    for b in range(256):
+        count[b + 1] += count[b]
+    for i in range(n):
+        b = int(X[i, ax])
+        out[count[b]] = i
+        count[b] += 1
+    return True
+
+
+@njit(cache=True, nogil=True)
 def _split_init_kernel(X, w, centers):  # pragma: no cover - compiled
     """``_lloyd.split_init`` compiled; returns how many centres were filled.
 
@@ -458,7 +506,8 @@ def _split_init_kernel(X, w, centers):  # pragma: no cover - compiled
     k = centers.shape[0]
     orders = np.empty((d, n), dtype=np.intp)
     for ax in range(d):
-        orders[ax] = np.argsort(X[:, ax], kind="mergesort")
+        if not _byte_order(X, ax, orders[ax]):
+            orders[ax] = np.argsort(X[:, ax], kind="mergesort")
     left = np.zeros(n, dtype=np.bool_)
     buf = np.empty(n, dtype=np.intp)
     start = np.zeros(k, dtype=np.intp)
@@ -518,10 +567,10 @@ def warm_up():
     _split_init_kernel(X, w, centers)
     _kmeans_plusplus_kernel(X, w, 0.5, np.full((1, 2), 0.5), np.empty((2, 3)), np.empty(2, dtype=np.intp))
     labels = np.zeros(X.shape[0], dtype=np.intp)
-    _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, True)
-    _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, False)
+    _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, True, False)
+    _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, False, False)
     _update_centers_kernel(X, w, labels, centers, np.empty_like(centers))
-    _nearest_hinted_kernel(X, centers, labels, np.empty(X.shape[0]))
+    _nearest_hinted_kernel(X, centers, labels, np.empty(X.shape[0]), False)
     pal = X[:2].copy()
     nbr = np.array([[0, 1], [1, 0]], dtype=np.intp)
     nbr_d = np.array([[0.0, 1.0], [0.0, 1.0]])
@@ -539,16 +588,18 @@ def warm_up():
 
 
 @njit(cache=True, nogil=True)
-def _nearest_hinted_kernel(X, C, labels, d1):  # pragma: no cover - compiled
+def _nearest_hinted_kernel(X, C, labels, d1, scan):  # pragma: no cover - compiled
     """Exact nearest centre of every point (ties to the lowest index), walking out
-    from the guess held in ``labels``; ``d1`` gets the distances."""
-    k = C.shape[0]
+    from the guess held in ``labels`` (with ``scan``: comparing every centre, the guess
+    unused); ``d1`` gets the distances."""
+    k = 1 if scan else C.shape[0]
     cc = np.empty((k, k))
     order = np.empty((k, k), dtype=np.intp)
     s = np.empty(k)
     lower = np.empty(X.shape[0])
-    _center_neighbours(C, cc, order, s, True)
-    _first_assign(X, C, labels, d1, lower, True, cc, order)
+    if not scan:
+        _center_neighbours(C, cc, order, s, True)
+    _first_assign(X, C, labels, d1, lower, True, cc, order, scan)
 
 
 @njit(cache=True, nogil=True)
