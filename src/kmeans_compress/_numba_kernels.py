@@ -312,7 +312,10 @@ def _kmeans_plusplus_kernel(X, w, u_first, U, centers, indices):  # pragma: no c
     Every point remembers its nearest chosen centre ``a`` and the distance ``r``
     to it; a candidate ``p`` with ``|p - c_a| >= 2 r`` cannot come nearer than
     ``r`` (triangle inequality), so most points are skipped without computing
-    their distance, and the potentials are exactly those of a full pass.
+    their distance, and the potentials are exactly those of a full pass. The
+    points of each centre are kept in a list (``head``, ``nxt``, ``prv``) with the
+    largest ``r`` among them (``rmax``, an upper bound), so a centre whose points
+    are all out of a candidate's reach is skipped whole: at K = 256 most of them.
     """
     n = X.shape[0]
     k = centers.shape[0]
@@ -323,10 +326,17 @@ def _kmeans_plusplus_kernel(X, w, u_first, U, centers, indices):  # pragma: no c
     indices[0] = first
     closest = np.empty(n)
     r = np.empty(n)
-    near = np.zeros(n, dtype=np.intp)
+    head = np.full(k, -1, dtype=np.intp)
+    nxt = np.empty(n, dtype=np.intp)
+    prv = np.empty(n, dtype=np.intp)
+    rmax = np.zeros(k)
     for i in range(n):
         closest[i] = _dist2(X, i, centers, 0)
         r[i] = np.sqrt(closest[i])
+        nxt[i] = i + 1 if i + 1 < n else -1
+        prv[i] = i - 1
+        rmax[0] = max(rmax[0], r[i])
+    head[0] = 0
     gains = np.empty(trials)
     picks = np.empty(trials, dtype=np.intp)
     reach = np.empty((trials, k))
@@ -343,7 +353,7 @@ def _kmeans_plusplus_kernel(X, w, u_first, U, centers, indices):  # pragma: no c
                 picks[t] = nz[min(int(U[c - 1, t] * nz.size), nz.size - 1)]
             for j in range(c):
                 reach[t, j] = 0.5 * np.sqrt(_dist2(X, picks[t], centers, j))
-        _trial_gains(X, w, closest, r, near, picks, reach, gains)
+        _trial_gains(X, w, closest, r, head, nxt, rmax, c, picks, reach, gains)
         best = 0
         for t in range(1, trials):
             if gains[t] > gains[best]:
@@ -351,32 +361,57 @@ def _kmeans_plusplus_kernel(X, w, u_first, U, centers, indices):  # pragma: no c
         p = picks[best]
         centers[c] = X[p]
         indices[c] = p
-        for i in range(n):
-            if reach[best, near[i]] >= r[i]:
+        for j in range(c):  # the points that come nearer to ``p`` move to its list
+            rj = reach[best, j]
+            if rj >= rmax[j]:
                 continue
-            s = _dist2(X, i, X, p)
-            if s < closest[i]:
-                closest[i] = s
-                r[i] = np.sqrt(s)
-                near[i] = c
+            i = head[j]
+            kept = 0.0
+            while i >= 0:
+                following = nxt[i]
+                s = _dist2(X, i, X, p) if rj < r[i] else np.inf
+                if s < closest[i]:
+                    closest[i] = s
+                    r[i] = np.sqrt(s)
+                    if prv[i] >= 0:
+                        nxt[prv[i]] = nxt[i]
+                    else:
+                        head[j] = nxt[i]
+                    if nxt[i] >= 0:
+                        prv[nxt[i]] = prv[i]
+                    nxt[i] = head[c]
+                    prv[i] = -1
+                    if head[c] >= 0:
+                        prv[head[c]] = i
+                    head[c] = i
+                    rmax[c] = max(rmax[c], r[i])
+                else:
+                    kept = max(kept, r[i])
+                i = following
+            rmax[j] = kept
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _trial_gains(X, w, closest, r, near, picks, reach, gains):  # pragma: no cover - compiled
+def _trial_gains(X, w, closest, r, head, nxt, rmax, c, picks, reach, gains):  # pragma: no cover - compiled
     """For each candidate centre (one per thread), how much it would lower the
     potential: the weighted drop of every point's squared distance to its nearest
     centre. Points whose nearest centre is at least twice their distance from the
-    candidate (``reach``: half those distances) cannot gain and are skipped."""
-    n = X.shape[0]
+    candidate (``reach``: half those distances) cannot gain and are skipped, and
+    so are the whole lists of the first ``c`` centres whose farthest point is."""
     for t in prange(picks.shape[0]):
         p = picks[t]
         gain = 0.0
-        for i in range(n):
-            if reach[t, near[i]] >= r[i]:
+        for j in range(c):
+            rj = reach[t, j]
+            if rj >= rmax[j]:
                 continue
-            s = _dist2(X, i, X, p)
-            if s < closest[i]:
-                gain += (closest[i] - s) * w[i]
+            i = head[j]
+            while i >= 0:
+                if rj < r[i]:
+                    s = _dist2(X, i, X, p)
+                    if s < closest[i]:
+                        gain += (closest[i] - s) * w[i]
+                i = nxt[i]
         gains[t] = gain
 
 
