@@ -51,6 +51,7 @@ CASES = [
 def _scan(monkeypatch, scan):
     """Make the compiled searches scan every centre (True) or walk out through the sorted table (False)."""
     monkeypatch.setattr(_backend, "SCAN_POINTS_PER_CENTER", (1 << 62) if scan else 0)
+    monkeypatch.setattr(_backend, "SCAN_MAX_CENTERS", (1 << 62) if scan else 0)
 
 
 @pytest.mark.parametrize("seed, n, d, k, dup, integer", CASES)

@@ -84,10 +84,6 @@ def _center_neighbours(C, cc, order, s, fresh):  # pragma: no cover - compiled
         s[j] = 0.5 * key[row[1]] if k > 1 else np.inf
 
 
-# Up to this many centres a plain scan of all of them is cheaper than the sorted walk.
-_SCAN_MAX_CENTERS = 24
-
-
 # The walk's stopping test compares square roots: a hair of slack so that a centre
 # exactly as far as the best one (a tie, common among integer colours) is still
 # visited and the lowest index wins, as in a full search.
@@ -101,10 +97,10 @@ def _sorted_search(X, i, C, a, u2, cc, order, scan):  # pragma: no cover - compi
     The others are visited nearest to ``a`` first; a centre ``j`` is at least
     ``cc[a, j] - u`` from the point, so the walk stops once that exceeds the
     second-best distance found. Returns (label, nearest, second) as distances;
-    ties go to the lowest index, as in a full search (which few centres get, and
-    every call with ``scan``: then ``cc`` and ``order`` are not used).
+    ties go to the lowest index, as in a full search, which every call with ``scan``
+    makes instead (``cc`` and ``order`` are then not used; ``_backend.scan_centres`` decides).
     """
-    if scan or C.shape[0] <= _SCAN_MAX_CENTERS:
+    if scan:
         lab, b1, b2 = _full_search(X, i, C)
         return lab, np.sqrt(b1), np.sqrt(b2)
     lab = a
