@@ -55,13 +55,13 @@ def _full_search(X, i, C):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _center_neighbours(C, cc, order, s, fresh):  # pragma: no cover - compiled
+def _center_neighbours(C, cc, order, s):  # pragma: no cover - compiled
     """Distances between centres ``cc``, each centre's others nearest first (``order``)
     and half the distance to the nearest other (Hamerly's ``s``).
 
-    Unless ``fresh``, ``order`` holds the previous iteration's order, which is
-    nearly sorted already because centres move little: insertion sort repairs it
-    in about one pass.
+    ``order`` comes in holding an earlier order (the previous iteration's, or the
+    starting centres' from ``_backend.neighbour_table``), which is nearly sorted
+    already because centres move little: insertion sort repairs it in about one pass.
     """
     k = C.shape[0]
     for j in prange(k):
@@ -70,17 +70,14 @@ def _center_neighbours(C, cc, order, s, fresh):  # pragma: no cover - compiled
     for j in prange(k):
         row = order[j]
         key = cc[j]
-        if fresh:
-            row[:] = np.argsort(key)
-        else:
-            for q in range(1, k):
-                v = row[q]
-                kv = key[v]
-                p = q
-                while p > 0 and key[row[p - 1]] > kv:
-                    row[p] = row[p - 1]
-                    p -= 1
-                row[p] = v
+        for q in range(1, k):
+            v = row[q]
+            kv = key[v]
+            p = q
+            while p > 0 and key[row[p - 1]] > kv:
+                row[p] = row[p - 1]
+                p -= 1
+            row[p] = v
         s[j] = 0.5 * key[row[1]] if k > 1 else np.inf
 
 
@@ -218,11 +215,11 @@ def _update_centers_kernel(X, w, labels, C, new):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _neighbours_or_separation(C, cc, order, s, fresh, scan):  # pragma: no cover - compiled
+def _neighbours_or_separation(C, cc, order, s, scan):  # pragma: no cover - compiled
     """:func:`_center_neighbours`, or with ``scan`` only Hamerly's ``s`` (half the distance
     from each centre to its nearest other), without the table of every centre's neighbours."""
     if not scan:
-        _center_neighbours(C, cc, order, s, fresh)
+        _center_neighbours(C, cc, order, s)
         return
     k = C.shape[0]
     for j in range(k):
@@ -236,7 +233,7 @@ def _neighbours_or_separation(C, cc, order, s, fresh, scan):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True)
-def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted, scan):  # pragma: no cover - compiled
+def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted, scan, cc, order):  # pragma: no cover - compiled
     """``_lloyd.lloyd`` compiled: the same iterations, labels and stopping rule.
 
     ``C`` (the start) is overwritten with the final centres and ``labels`` with
@@ -245,7 +242,10 @@ def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted, scan):  # pragma: no c
     With ``scan``, a point whose bounds are not conclusive is compared with every
     centre instead of walking out from its own (:func:`_sorted_search`): no
     centre-to-centre order is kept, which is cheaper where the points are few for
-    the centres (``_backend.scan_centres``). Same labels either way.
+    the centres (``_backend.scan_centres``). Same labels either way. Otherwise
+    ``cc`` and ``order`` (K, K) come in holding the starting centres' table
+    (``_backend.neighbour_table``: numpy sorts it several times faster than a
+    compiled argsort), and are kept up to date here.
     Returns ``(inertia, n_iter)``.
     """
     n = X.shape[0]
@@ -255,11 +255,6 @@ def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted, scan):  # pragma: no c
     new = np.empty_like(C)
     delta = np.empty(k)
     s = np.empty(k)
-    kk = 1 if scan else k  # with ``scan``, no centre-to-centre table
-    cc = np.empty((kk, kk))
-    order = np.empty((kk, kk), dtype=np.intp)
-    if hinted and not scan:
-        _center_neighbours(C, cc, order, s, True)
     _first_assign(X, C, labels, upper, lower, hinted, cc, order, scan)
     strict = False
     n_iter = 0
@@ -269,7 +264,7 @@ def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted, scan):  # pragma: no c
         n_iter = it
         changed = 1
         if it > 1:
-            _neighbours_or_separation(C, cc, order, s, it == 2 and not hinted, scan)
+            _neighbours_or_separation(C, cc, order, s, scan)
             changed = _hamerly_assign(X, C, labels, upper, lower, cc, order, s, delta, j1, m2, scan)
         _update_centers_kernel(X, w, labels, C, new)
         shift = 0.0
@@ -291,7 +286,7 @@ def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted, scan):  # pragma: no c
         if shift <= tol:
             break
     if not strict:
-        _neighbours_or_separation(C, cc, order, s, n_iter < 2 and not hinted, scan)
+        _neighbours_or_separation(C, cc, order, s, scan)
         _hamerly_assign(X, C, labels, upper, lower, cc, order, s, delta, j1, m2, scan)
     inertia = 0.0
     for i in range(n):
@@ -598,10 +593,12 @@ def warm_up():
     _split_init_kernel(X, w, centers)
     _kmeans_plusplus_kernel(X, w, 0.5, np.full((1, 2), 0.5), np.empty((2, 3)), np.empty(2, dtype=np.intp))
     labels = np.zeros(X.shape[0], dtype=np.intp)
-    _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, True, False)
-    _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, False, False)
+    cc = np.zeros((2, 2))
+    order = np.array([[0, 1], [1, 0]], dtype=np.intp)
+    _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, True, False, cc.copy(), order.copy())
+    _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, False, False, cc.copy(), order.copy())
     _update_centers_kernel(X, w, labels, centers, np.empty_like(centers))
-    _nearest_hinted_kernel(X, centers, labels, np.empty(X.shape[0]), False)
+    _nearest_hinted_kernel(X, centers, labels, np.empty(X.shape[0]), False, cc, order)
     pal = X[:2].copy()
     nbr = np.array([[0, 1], [1, 0]], dtype=np.intp)
     nbr_d = np.array([[0.0, 1.0], [0.0, 1.0]])
@@ -619,17 +616,12 @@ def warm_up():
 
 
 @njit(cache=True, nogil=True)
-def _nearest_hinted_kernel(X, C, labels, d1, scan):  # pragma: no cover - compiled
+def _nearest_hinted_kernel(X, C, labels, d1, scan, cc, order):  # pragma: no cover - compiled
     """Exact nearest centre of every point (ties to the lowest index), walking out
-    from the guess held in ``labels`` (with ``scan``: comparing every centre, the guess
-    unused); ``d1`` gets the distances."""
-    k = 1 if scan else C.shape[0]
-    cc = np.empty((k, k))
-    order = np.empty((k, k), dtype=np.intp)
-    s = np.empty(k)
+    from the guess held in ``labels`` through the table ``cc``, ``order`` of the
+    centres (``_backend.neighbour_table``; with ``scan``: comparing every centre,
+    the guess and the table unused); ``d1`` gets the distances."""
     lower = np.empty(X.shape[0])
-    if not scan:
-        _center_neighbours(C, cc, order, s, True)
     _first_assign(X, C, labels, d1, lower, True, cc, order, scan)
 
 
