@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kmeans_compress import _backend
-from kmeans_compress._lloyd import lloyd, plusplus_init, split_init
+from kmeans_compress._lloyd import lloyd, plusplus_init, split_init, split_start
 
 pytestmark = pytest.mark.skipif(not _backend.HAVE_NUMBA, reason="numba not installed")
 
@@ -105,11 +105,18 @@ def test_a_label_hint_never_changes_the_result(seed, k, scan_plain, scan_hinted)
 def test_compiled_split_init_equals_numpy(monkeypatch, seed, n, d, k, dup, integer):
     X, w = _data(seed, n, d, dup, integer)
     _numpy(monkeypatch)
-    ref = split_init(X, w, k)
+    ref, ref_labels = split_start(X, w, k)
     _compiled(monkeypatch)
-    got = split_init(X, w, k)
+    got, labels = split_start(X, w, k)
     assert got.shape == ref.shape
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-9)
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_allclose(split_init(X, w, k), got, rtol=0, atol=0)
+    # Each centre is the weighted mean of the points labelled with it (an independent check of the labels).
+    for j in range(got.shape[0]):
+        members = labels == j
+        assert members.any()
+        np.testing.assert_allclose(got[j], np.average(X[members], axis=0, weights=w[members]), rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("top", [255, 256, 300])

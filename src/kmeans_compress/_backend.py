@@ -400,19 +400,21 @@ def kmeans_plusplus_compiled(
 
 def split_init_compiled(
     X: np.ndarray, w: np.ndarray, n_clusters: int, compiled: bool | None = None
-) -> np.ndarray | None:
-    """The split initialization (:func:`._lloyd.split_init`) compiled, or ``None`` (small problem, or no numba)."""
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The split start (:func:`._lloyd.split_start`) compiled: the centres and every point's
+    cluster, or ``None`` (small problem, or no numba)."""
     work = X.shape[0] * n_clusters
     k = _kernels_for(work, compiled)
     if k is None:
         return None
     centers = np.empty((n_clusters, X.shape[1]), dtype=np.float64)
+    labels = np.empty(X.shape[0], dtype=np.intp)
     X = np.ascontiguousarray(X, dtype=np.float64)
     try:
-        m = _run(k, "_split_init_kernel", X.shape[0], X, np.ascontiguousarray(w, dtype=np.float64), centers)
+        m = _run(k, "_split_init_kernel", X.shape[0], X, np.ascontiguousarray(w, dtype=np.float64), centers, labels)
     except _Unavailable:
         return None
-    return centers[:m].copy()
+    return centers[:m].copy(), labels
 
 
 def nearest_hinted_compiled(

@@ -521,8 +521,9 @@ def _byte_order(X, ax, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _split_init_kernel(X, w, centers):  # pragma: no cover - compiled
-    """``_lloyd.split_init`` compiled; returns how many centres were filled.
+def _split_init_kernel(X, w, centers, labels):  # pragma: no cover - compiled
+    """``_lloyd.split_start`` compiled; returns how many centres were filled, and
+    writes the cluster of every point into ``labels``.
 
     The points are sorted once along every axis (ties by index); each cluster
     is a range of these orders, and a cut splits the range of every order by a
@@ -578,6 +579,8 @@ def _split_init_kernel(X, w, centers):  # pragma: no cover - compiled
         tw, ts, tq = _segment_moments(X, w, orders[0, start[q] : stop[q]])
         for f in range(d):
             centers[q, f] = ts[f] / tw
+        for p in range(start[q], stop[q]):
+            labels[orders[0, p]] = q
     return m
 
 
@@ -590,7 +593,7 @@ def warm_up():
     X = np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [9.0, 9.0, 9.0], [9.0, 8.0, 9.0]])
     w = np.ones(X.shape[0])
     centers = np.empty((2, 3))
-    _split_init_kernel(X, w, centers)
+    _split_init_kernel(X, w, centers, np.empty(X.shape[0], dtype=np.intp))
     _kmeans_plusplus_kernel(X, w, 0.5, np.full((1, 2), 0.5), np.empty((2, 3)), np.empty(2, dtype=np.intp))
     labels = np.zeros(X.shape[0], dtype=np.intp)
     cc = np.zeros((2, 2))
