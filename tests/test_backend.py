@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kmeans_compress import _backend
-from kmeans_compress._lloyd import lloyd, plusplus_init, split_init
+from kmeans_compress._lloyd import lloyd, plusplus_init, split_init, split_start
 
 pytestmark = pytest.mark.skipif(not _backend.HAVE_NUMBA, reason="numba not installed")
 
@@ -48,11 +48,19 @@ CASES = [
 ]
 
 
+def _scan(monkeypatch, scan):
+    """Make the compiled searches scan every centre (True) or walk out through the sorted table (False)."""
+    monkeypatch.setattr(_backend, "SCAN_POINTS_PER_CENTER", (1 << 62) if scan else 0)
+    monkeypatch.setattr(_backend, "SCAN_MAX_CENTERS", (1 << 62) if scan else 0)
+
+
 @pytest.mark.parametrize("seed, n, d, k, dup, integer", CASES)
 @pytest.mark.parametrize("tol", [0.0, 1e-3])
-def test_compiled_lloyd_equals_numpy_lloyd(monkeypatch, seed, n, d, k, dup, integer, tol):
+@pytest.mark.parametrize("scan", [False, True])
+def test_compiled_lloyd_equals_numpy_lloyd(monkeypatch, seed, n, d, k, dup, integer, tol, scan):
     X, w = _data(seed, n, d, dup, integer)
     start = X[np.random.default_rng(seed).choice(n, k, replace=False)]
+    _scan(monkeypatch, scan)
     _numpy(monkeypatch)
     ref = lloyd(X, w, start, 300, tol)
     _compiled(monkeypatch)
@@ -77,13 +85,17 @@ def test_compiled_lloyd_reseeds_empty_clusters_like_numpy(monkeypatch):
     assert len(np.unique(got[0])) == 7
 
 
-@given(st.integers(0, 10_000), st.integers(1, 30))
-def test_a_label_hint_never_changes_the_result(seed, k):
+@given(st.integers(0, 10_000), st.integers(1, 30), st.booleans(), st.booleans())
+def test_a_label_hint_never_changes_the_result(seed, k, scan_plain, scan_hinted):
+    # Nor does scanning every centre instead of walking the sorted table, on either run.
     X, w = _data(seed, 250, 3, integer=True)
     rng = np.random.default_rng(seed)
     start = X[rng.choice(len(X), k, replace=False)] + rng.normal(0, 0.3, (k, 3))
-    plain = _backend.lloyd_compiled(X, w, start, 50, 0.0, compiled=True)
-    hinted = _backend.lloyd_compiled(X, w, start, 50, 0.0, rng.integers(0, k, len(X)), compiled=True)
+    with pytest.MonkeyPatch.context() as mp:
+        _scan(mp, scan_plain)
+        plain = _backend.lloyd_compiled(X, w, start, 50, 0.0, compiled=True)
+        _scan(mp, scan_hinted)
+        hinted = _backend.lloyd_compiled(X, w, start, 50, 0.0, rng.integers(0, k, len(X)), compiled=True)
     np.testing.assert_array_equal(plain[0], hinted[0])
     np.testing.assert_array_equal(plain[2], hinted[2])
     assert plain[1] == hinted[1] and plain[3] == hinted[3]
@@ -93,11 +105,33 @@ def test_a_label_hint_never_changes_the_result(seed, k):
 def test_compiled_split_init_equals_numpy(monkeypatch, seed, n, d, k, dup, integer):
     X, w = _data(seed, n, d, dup, integer)
     _numpy(monkeypatch)
-    ref = split_init(X, w, k)
+    ref, ref_labels = split_start(X, w, k)
     _compiled(monkeypatch)
-    got = split_init(X, w, k)
+    got, labels = split_start(X, w, k)
     assert got.shape == ref.shape
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-9)
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_allclose(split_init(X, w, k), got, rtol=0, atol=0)
+    # Each centre is the weighted mean of the points labelled with it (an independent check of the labels).
+    for j in range(got.shape[0]):
+        members = labels == j
+        assert members.any()
+        np.testing.assert_allclose(got[j], np.average(X[members], axis=0, weights=w[members]), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("top", [255, 256, 300])
+def test_compiled_split_init_sorts_byte_coordinates_by_counting_and_others_as_before(monkeypatch, top):
+    # Integer coordinates in 0..255 (RGB colours) are ordered by counting, anything else by argsort:
+    # the same stable order, so the same centres as the numpy code, on both sides of the boundary.
+    rng = np.random.default_rng(top)
+    X = rng.integers(0, top + 1, size=(900, 3)).astype(np.float64)
+    X[:5] = [[0, 0, 0], [top, top, top], [255, 0, 255], [0, 255, 0], [top, 0, 0]]
+    w = rng.integers(1, 9, size=900).astype(np.float64)
+    for pts in (X, X + 0.5 * (np.arange(900) % 2 == 0)[:, None]):  # and half-integers: argsort
+        _numpy(monkeypatch)
+        ref = split_init(pts, w, 24)
+        _compiled(monkeypatch)
+        np.testing.assert_allclose(split_init(pts, w, 24), ref, rtol=1e-12, atol=1e-9)
 
 
 @pytest.mark.parametrize("seed, n, d, k, dup, integer", CASES)
@@ -145,9 +179,10 @@ def test_background_preload_changes_nothing_but_timing(tmp_path):
     assert out["on"][1] == out["off"][1]
 
 
-@given(st.integers(0, 10_000), st.integers(1, 256))
-def test_hinted_palette_search_equals_the_full_search(seed, k):
-    # Integer colours on a coarse lattice: many exact ties, which must go to the lowest index.
+@given(st.integers(0, 10_000), st.integers(1, 256), st.booleans())
+def test_hinted_palette_search_equals_the_full_search(seed, k, scan):
+    # Integer colours on a coarse lattice: many exact ties, which must go to the lowest index;
+    # walking out from the hint or scanning every entry.
     from kmeans_compress._nearest import nearest_palette
 
     rng = np.random.default_rng(seed)
@@ -155,7 +190,9 @@ def test_hinted_palette_search_equals_the_full_search(seed, k):
     palette = np.unique((rng.integers(0, 9, size=(k, 3)) * 32).clip(0, 255).astype(np.uint8), axis=0)
     hint = rng.integers(0, len(palette), size=len(colors))
     ref_labels, ref_d2 = nearest_palette(colors, palette)
-    labels = _backend.nearest_hinted_compiled(colors, palette, hint, compiled=True)
+    with pytest.MonkeyPatch.context() as mp:
+        _scan(mp, scan)
+        labels = _backend.nearest_hinted_compiled(colors, palette, hint, compiled=True)
     np.testing.assert_array_equal(labels, ref_labels)
     brute = ((colors[:, None, :].astype(np.int64) - palette[None].astype(np.int64)) ** 2).sum(axis=2)
     np.testing.assert_array_equal(ref_labels, brute.argmin(axis=1))

@@ -93,7 +93,8 @@ def test_kernel_cache_falls_back_when_no_cache_folder_is_writable(tmp_path):
         assert k is not None, "compiled kernels lost"
         X = np.array([[0.0, 0.0, 0.0], [5.0, 5.0, 5.0], [9.0, 9.0, 9.0]])
         labels = np.zeros(3, dtype=np.intp)
-        k._nearest_hinted_kernel(X, X[[0, 2]].copy(), labels, np.empty(3))
+        C = X[[0, 2]].copy()
+        k._nearest_hinted_kernel(X, C, labels, np.empty(3), False, *_backend.neighbour_table(C, False))
         print(labels.tolist())
         """
     )

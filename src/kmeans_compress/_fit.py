@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _backend
-from ._lloyd import lloyd, plusplus_init, split_init, tolerance
+from ._lloyd import lloyd, plusplus_init, split_start, tolerance
 from ._validation import SeedLike, check_int, check_random_state
 
 __all__ = ["MAX_SPEED", "coarse_histogram", "fit_palette", "speed_settings"]
@@ -126,7 +126,7 @@ def fit_palette(
     in RGB (d=3), RGBA (d=4) or any other colour space all come through here.
 
     The start is the deterministic split initialization
-    (:func:`._lloyd.split_init`); each further seed (``n_init`` > 1) is a
+    (:func:`._lloyd.split_start`); each further seed (``n_init`` > 1) is a
     weighted k-means++ draw, and the start of lowest distortion after Lloyd's
     iterations wins. Coarse to fine: with many points, the starts are computed
     and iterated to convergence on a coarse histogram (:func:`coarse_histogram`),
@@ -168,12 +168,15 @@ def fit_palette(
     best: tuple[float, np.ndarray, np.ndarray] | None = None
     with _backend.one_thread_below(points.shape[0]):  # the thread count set once for all the starts
         for seed in range(n_starts):
-            if seed == 0:
-                centers0 = split_init(points, weights, n_colors, compiled)
+            hint = None
+            if seed == 0:  # its clusters are a hint for the first assignment
+                centers0, hint = split_start(points, weights, n_colors, compiled)
             else:
                 centers0 = plusplus_init(points, weights, n_colors, rng, compiled=compiled)
             iters = max_iter if speed == 1 else min(max_iter, coarse_iter)
-            labels, inertia, centers, _ = lloyd(points, weights, centers0, iters, tol_abs, compiled=compiled)
+            labels, inertia, centers, _ = lloyd(
+                points, weights, centers0, iters, tol_abs, labels_hint=hint, compiled=compiled
+            )
             if best is None or inertia < best[0]:
                 best = (inertia, centers, labels)
     assert best is not None

@@ -33,6 +33,7 @@ __all__ = [
     "plusplus_init",
     "random_init",
     "split_init",
+    "split_start",
     "tolerance",
     "update_centers",
     "weighted_sums",
@@ -459,6 +460,15 @@ def split_init(X: np.ndarray, w: np.ndarray, n_clusters: int, compiled: bool | N
     good optimum, so Lloyd's iterations are few. Fewer centres are returned when
     the points have fewer than ``n_clusters`` distinct positions.
     """
+    return split_start(X, w, n_clusters, compiled)[0]
+
+
+def split_start(
+    X: np.ndarray, w: np.ndarray, n_clusters: int, compiled: bool | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`split_init`'s centres and the cluster of every point (its index into them): a
+    label hint for the first assignment of Lloyd's iterations from this start, which then
+    walks out from there instead of comparing every centre (the same labels)."""
     n_clusters = int(n_clusters)
     done = split_init_compiled(X, w, n_clusters, compiled)
     if done is not None:
@@ -476,9 +486,11 @@ def split_init(X: np.ndarray, w: np.ndarray, n_clusters: int, compiled: bool | N
         segments.append(right)
         plans.append(plan_cut(X, w, q, right))
     centers = np.empty((len(segments), X.shape[1]))
+    labels = np.empty(X.shape[0], dtype=np.intp)
     for j, seg in enumerate(segments):
         centers[j] = np.cumsum(w[seg, None] * X[seg], axis=0)[-1] / np.cumsum(w[seg])[-1]
-    return centers
+        labels[seg] = j
+    return centers, labels
 
 
 def plan_cut(X: np.ndarray, w: np.ndarray, q: np.ndarray, seg: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
