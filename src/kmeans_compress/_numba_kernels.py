@@ -100,12 +100,13 @@ def _sorted_search(X, i, C, a, u2, cc, order):  # pragma: no cover - compiled
 
     The others are visited nearest to ``a`` first; a centre ``j`` is at least
     ``cc[a, j] - u`` from the point, so the walk stops once that exceeds the
-    second-best distance found. Returns (label, nearest, second) as distances;
-    ties go to the lowest index, as in a full search (which few centres get).
+    second-best distance found. Returns (label, nearest, second) as distances, and how many
+    centres were visited; ties go to the lowest index, as in a full search (which few centres get).
     """
     if C.shape[0] <= _SCAN_MAX_CENTERS:
         lab, b1, b2 = _full_search(X, i, C)
-        return lab, np.sqrt(b1), np.sqrt(b2)
+        return lab, np.sqrt(b1), np.sqrt(b2), C.shape[0]
+    visits = 1
     lab = a
     u = np.sqrt(u2)
     b1 = u2
@@ -117,6 +118,7 @@ def _sorted_search(X, i, C, a, u2, cc, order):  # pragma: no cover - compiled
             continue
         if cc[a, j] > reach * _REACH_SLACK:
             break
+        visits += 1
         d = _dist2(X, i, C, j)
         if d < b1 or (d == b1 and j < lab):
             b2 = b1
@@ -127,12 +129,13 @@ def _sorted_search(X, i, C, a, u2, cc, order):  # pragma: no cover - compiled
         else:
             continue
         reach = u + np.sqrt(b2)
-    return lab, np.sqrt(b1), np.sqrt(b2)
+    return lab, np.sqrt(b1), np.sqrt(b2), visits
 
 
 @njit(cache=True, nogil=True, parallel=True)
 def _hamerly_assign(X, C, labels, upper, lower, cc, order, s, delta, j1, m2):  # pragma: no cover - compiled
-    """Exact nearest centres with Hamerly's bounds; returns how many labels changed.
+    """Exact nearest centres with Hamerly's bounds; returns how many labels changed and how
+    many distances to centres were computed (the work: ``n K`` for a full search).
 
     First the bounds are loosened by how far the centres moved (``delta``; the
     largest move is ``delta[j1]``, the next largest ``m2``). A point whose
@@ -141,6 +144,7 @@ def _hamerly_assign(X, C, labels, upper, lower, cc, order, s, delta, j1, m2):  #
     are shared among threads; the result does not depend on their number.
     """
     changed = 0
+    searched = 0
     m1 = delta[j1]
     for i in prange(X.shape[0]):
         a = labels[i]
@@ -151,14 +155,16 @@ def _hamerly_assign(X, C, labels, upper, lower, cc, order, s, delta, j1, m2):  #
             u2 = _dist2(X, i, C, a)
             u = np.sqrt(u2)
             upper[i] = u
+            searched += 1
             if u > m:
-                lab, b1, b2 = _sorted_search(X, i, C, a, u2, cc, order)
+                lab, b1, b2, visits = _sorted_search(X, i, C, a, u2, cc, order)
+                searched += visits
                 if lab != a:
                     changed += 1
                     labels[i] = lab
                 upper[i] = b1
                 lower[i] = b2
-    return changed
+    return changed, searched
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -169,7 +175,7 @@ def _first_assign(X, C, labels, upper, lower, hinted, cc, order):  # pragma: no 
     for i in prange(X.shape[0]):
         if hinted:
             a = labels[i]
-            lab, b1, b2 = _sorted_search(X, i, C, a, _dist2(X, i, C, a), cc, order)
+            lab, b1, b2, _ = _sorted_search(X, i, C, a, _dist2(X, i, C, a), cc, order)
             labels[i] = lab
             upper[i] = b1
             lower[i] = b2
@@ -221,13 +227,18 @@ def _update_centers_kernel(X, w, labels, C, new):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted):  # pragma: no cover - compiled
+def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted, give_up):  # pragma: no cover - compiled
     """``_lloyd.lloyd`` compiled: the same iterations, labels and stopping rule.
 
     ``C`` (the start) is overwritten with the final centres and ``labels`` with
     the final assignment; with ``hinted``, ``labels`` comes in holding a guess of
     every point's nearest centre, which only speeds up the first assignment.
-    Returns ``(inertia, n_iter)``.
+    Returns ``(inertia, n_iter, handed_over)``.
+
+    ``give_up`` > 0: after an iteration (from the second) in which the bounds left more than
+    ``give_up n K`` distances to compute (``n K``: a full search), the run stops there, unconverged, and returns
+    ``handed_over`` True, ``C`` holding the centres that iteration computed and ``labels`` the
+    assignment it used: the caller goes on with matrix products (:func:`._lloyd.lloyd`).
     """
     n = X.shape[0]
     k = C.shape[0]
@@ -245,12 +256,13 @@ def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted):  # pragma: no cover -
     n_iter = 0
     j1 = 0
     m2 = 0.0
+    searched = 0
     for it in range(1, max_iter + 1):
         n_iter = it
         changed = 1
         if it > 1:
             _center_neighbours(C, cc, order, s, it == 2 and not hinted)
-            changed = _hamerly_assign(X, C, labels, upper, lower, cc, order, s, delta, j1, m2)
+            changed, searched = _hamerly_assign(X, C, labels, upper, lower, cc, order, s, delta, j1, m2)
         _update_centers_kernel(X, w, labels, C, new)
         shift = 0.0
         j1 = 0
@@ -270,13 +282,50 @@ def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted):  # pragma: no cover -
             break
         if shift <= tol:
             break
+        if give_up > 0 and it > 1 and it < max_iter and searched > give_up * n * k:
+            return 0.0, n_iter, True
     if not strict:
         _center_neighbours(C, cc, order, s, n_iter < 2 and not hinted)
         _hamerly_assign(X, C, labels, upper, lower, cc, order, s, delta, j1, m2)
     inertia = 0.0
     for i in range(n):
         inertia += w[i] * _dist2(X, i, C, labels[i])
-    return inertia, n_iter
+    return inertia, n_iter, False
+
+
+@njit(cache=True, nogil=True, fastmath={"nnan", "ninf", "nsz"})
+def _settle_block_kernel(D, X, start, C, c_norm, x_norm, margin_c, labels):  # pragma: no cover - compiled
+    """The nearest centre of rows ``start .. start + len(D)`` of ``X`` into ``labels``, from the
+    block of products ``D = X[rows] @ (-2 C.T)`` (:func:`._nearest.nearest_by_products`).
+
+    Per row: the smallest ``v = D + |c|^2``; if no other centre's ``v`` is within the expansion's
+    rounding of it (``1e-13 |x|^2 + margin_c``), the first centre holding it, else the nearest
+    centre on explicit differences (ties to the lowest index): the numpy code's decisions, in
+    two passes that vectorize (a minimum, a count) instead of its six. The flags let the minimum
+    vectorize (no NaN or infinity reaches here); the sums are not reordered.
+    """
+    m, k = D.shape
+    for r in range(m):
+        b1 = np.inf
+        for j in range(k):
+            b1 = min(b1, D[r, j] + c_norm[j])
+        i = start + r
+        thr = b1 + (1e-13 * x_norm[i] + margin_c)
+        near = 0
+        for j in range(k):
+            near += D[r, j] + c_norm[j] <= thr
+        lab = 0
+        if near == 1:
+            while D[r, lab] + c_norm[lab] != b1:
+                lab += 1
+        else:  # another centre within the rounding error: explicit differences decide
+            best = _dist2(X, i, C, 0)
+            for j in range(1, k):
+                s = _dist2(X, i, C, j)
+                if s < best:
+                    best = s
+                    lab = j
+        labels[i] = lab
 
 
 @njit(cache=True, nogil=True)
@@ -511,17 +560,19 @@ def warm_up():
     float64 points and weights, intp labels), so that their cached machine code is
     loaded, or compiled, now: the split start, k-means++, hinted and unhinted Lloyd
     runs, the centre update alone, the hinted nearest search (which reach every other
-    kernel) and the error diffusion."""
+    kernel), the pass over a block of matrix products and the error diffusion."""
     X = np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [9.0, 9.0, 9.0], [9.0, 8.0, 9.0]])
     w = np.ones(X.shape[0])
     centers = np.empty((2, 3))
     _split_init_kernel(X, w, centers)
     _kmeans_plusplus_kernel(X, w, 0.5, np.full((1, 2), 0.5), np.empty((2, 3)), np.empty(2, dtype=np.intp))
     labels = np.zeros(X.shape[0], dtype=np.intp)
-    _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, True)
-    _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, False)
+    _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, True, 0.0)
+    _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, False, 0.0)
     _update_centers_kernel(X, w, labels, centers, np.empty_like(centers))
     _nearest_hinted_kernel(X, centers, labels, np.empty(X.shape[0]))
+    c_norm = np.einsum("ij,ij->i", centers, centers)
+    _settle_block_kernel(X @ (-2.0 * centers.T), X, 0, centers, c_norm, np.ones(X.shape[0]), 0.0, labels)
     pal = X[:2].copy()
     nbr = np.array([[0, 1], [1, 0]], dtype=np.intp)
     nbr_d = np.array([[0.0, 1.0], [0.0, 1.0]])
