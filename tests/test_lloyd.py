@@ -161,11 +161,11 @@ def test_compiled_centre_update_equals_numpy_with_empty_clusters():
 
 
 # --------------------------------------------------------------------- bounds handing over to products
-@pytest.mark.parametrize("give_up", [1e-9, 1.6, 1e9])
+@pytest.mark.parametrize("give_up", [1e-9, 2.0, 1e9])
 @pytest.mark.parametrize("kind", ["normal", "grid"])
 def test_bounds_handing_over_to_products_changes_nothing(monkeypatch, give_up, kind):
     """From HYBRID_MIN_FEATURES features a Lloyd run starts with the bounds and may hand over to
-    matrix products mid-run (at once: 1e-9; by the rule: 1.6; never: 1e9): the labels, centres and
+    matrix products mid-run (as early as allowed: 1e-9; by the rule: 2.0; never: 1e9): the labels, centres and
     iterations are those of the bounds alone, the labels a brute-force search's (ties to the
     lowest index), and on one or two threads the same."""
     pytest.importorskip("numba")

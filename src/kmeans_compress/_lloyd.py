@@ -43,17 +43,23 @@ __all__ = [
 
 #: From this many features (and below ``DENSE_MIN_FEATURES``), a Lloyd run whose path is not
 #: forced (``compiled=None``) starts with Hamerly's bounds on the compiled kernel and hands over
-#: to matrix products after an iteration (from the second) in which the bounds left more than
-#: ``GIVE_UP / d`` of the ``n K`` point-centre distances to compute: a distance costs a compiled
-#: loop about ``d`` times what it costs in a product. Both searches are exact: same result.
-#: Measured (n = 10,000, K = 8, 64, 256, same k-means++ start, 2 cores, load 3.5-5): on make_blobs
-#: the bounds compute 3-10 % of the distances at K >= 64 from the second iteration on, and kept
-#: the bounds won 1.5-3.5x over products at d = 4 to 16; on standard-normal data they compute 20-40
-#: % at d = 8 (products 0.75-0.9x the bounds' time at K = 64, 256) and 35-75 % at d = 12 (products
-#: 0.37-0.68x); at d = 5, K = 64, 11-31 % and the bounds won (products 1.6x). 1.6 / d sits between.
+#: to matrix products after an iteration (from the fifth: the bounds' work falls over the first
+#: ones) in which the bounds left more than ``GIVE_UP / d`` of the ``n K`` point-centre distances
+#: to compute: a distance costs a compiled loop about ``d`` times what it costs in a product.
+#: Both searches are exact: same result, only the time changes.
+#: Measured on one core (same k-means++ start, load 2.5-5), time of bounds / hand-over / products
+#: in ms. bench_kmeans data (n = 10,000): blobs d = 8, K = 64: 19 / 19 / 47; normal d = 8,
+#: K = 256: 160 / 167 / 144; normal d = 12, K = 64: 161 / 104 / 91, K = 256: 450 / 263 / 198;
+#: normal d = 6, K = 64: 79 / 101 / 94 (a loss). Other data (n = 20,000, K = 16 and 128):
+#: hand-over within 1.0-1.14x of the faster of the two on a classification set (d = 7),
+#: uniform (d = 6), lognormal (d = 9, K = 128) and anisotropic blobs (d = 10, K = 128); slower
+#: on overlapping blobs (d = 10, std 4, K = 128: 235 against the bounds' 150, it hands over at
+#: the fifth iteration with 26 % of the distances, 13 % on average over the run) and 1.2-1.6x
+#: on the K = 16 fits under 60 ms, where products alone were fastest. Handing over from the
+#: second iteration at 1.6 / d cost 1.68x on the lognormal set and 2x on anisotropic blobs.
 #: The image path (3 or 4 coordinates, or ``compiled`` forced) never hands over.
 HYBRID_MIN_FEATURES = 5
-GIVE_UP = 1.6
+GIVE_UP = 2.0
 
 #: From this many features, a Lloyd run whose path is not forced (``compiled=None``) assigns
 #: by matrix products on every iteration (:func:`lloyd_by_products`) instead of with bounds:

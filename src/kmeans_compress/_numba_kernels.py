@@ -226,6 +226,12 @@ def _update_centers_kernel(X, w, labels, C, new):  # pragma: no cover - compiled
             new[j, f] = sums[j, f] / wsum[j] if wsum[j] > 0 else C[j, f]
 
 
+# The first iteration a Lloyd run may hand over to matrix products: the bounds' work falls over
+# the first iterations as the centres settle (on make_blobs with overlapping clusters, d = 10,
+# K = 128, from 38 % of the distances at the second iteration to 13 % on average).
+_GIVE_UP_FROM = 5
+
+
 @njit(cache=True, nogil=True)
 def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted, give_up):  # pragma: no cover - compiled
     """``_lloyd.lloyd`` compiled: the same iterations, labels and stopping rule.
@@ -235,7 +241,7 @@ def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted, give_up):  # pragma: n
     every point's nearest centre, which only speeds up the first assignment.
     Returns ``(inertia, n_iter, handed_over)``.
 
-    ``give_up`` > 0: after an iteration (from the second) in which the bounds left more than
+    ``give_up`` > 0: after an iteration (from the ``_GIVE_UP_FROM``-th) in which the bounds left more than
     ``give_up n K`` distances to compute (``n K``: a full search), the run stops there, unconverged, and returns
     ``handed_over`` True, ``C`` holding the centres that iteration computed and ``labels`` the
     assignment it used: the caller goes on with matrix products (:func:`._lloyd.lloyd`).
@@ -282,7 +288,7 @@ def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted, give_up):  # pragma: n
             break
         if shift <= tol:
             break
-        if give_up > 0 and it > 1 and it < max_iter and searched > give_up * n * k:
+        if give_up > 0 and it >= _GIVE_UP_FROM and it < max_iter and searched > give_up * n * k:
             return 0.0, n_iter, True
     if not strict:
         _center_neighbours(C, cc, order, s, n_iter < 2 and not hinted)
