@@ -311,10 +311,21 @@ def _settle_block_kernel(D, X, start, C, c_norm, x_norm, margin_c, labels):  # p
     vectorize (no NaN or infinity reaches here); the sums are not reordered.
     """
     m, k = D.shape
+    k8 = k - k % 8
+    lanes = np.empty(8)
     for r in range(m):
+        for q in range(8):  # eight running minimums, which the compiler keeps in one vector
+            lanes[q] = np.inf
+        for j0 in range(0, k8, 8):
+            for q in range(8):
+                v = D[r, j0 + q] + c_norm[j0 + q]
+                lanes[q] = v if v < lanes[q] else lanes[q]
         b1 = np.inf
-        for j in range(k):
-            b1 = min(b1, D[r, j] + c_norm[j])
+        for q in range(8):
+            b1 = lanes[q] if lanes[q] < b1 else b1
+        for j in range(k8, k):
+            v = D[r, j] + c_norm[j]
+            b1 = v if v < b1 else b1
         i = start + r
         thr = b1 + (1e-13 * x_norm[i] + margin_c)
         near = 0
