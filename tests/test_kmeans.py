@@ -593,3 +593,25 @@ def test_many_features_same_result_as_sklearn_and_as_bounds(d, kernel_path):
     assert np.array_equal(bounded[0], ours.labels_)
     assert np.array_equal(bounded[2], ours.cluster_centers_)  # same sums in the same order
     assert bounded[3] == ours.n_iter_
+
+
+@pytest.mark.parametrize("d, k", [(2, 9), (8, 64), (40, 30)])
+def test_same_seed_same_start_and_fit_as_sklearn(d, k):
+    """An int seed (or a RandomState) draws scikit-learn's numbers in its order: ``kmeans_plusplus``
+    picks the same rows as scikit-learn's (weighted too) and a fit gives its labels and iterations."""
+    from sklearn.cluster import kmeans_plusplus as sk_kmeans_plusplus
+
+    rng = np.random.default_rng(d)
+    X = np.vstack([rng.standard_normal((1500, d)), make_blobs(1500, n_features=d, centers=7, random_state=d)[0]])
+    w = rng.integers(1, 5, len(X)).astype(float)
+    for seed in (0, 7):
+        assert np.array_equal(
+            kmeans_plusplus(X, k, random_state=seed)[1], sk_kmeans_plusplus(X, k, random_state=seed)[1]
+        )
+        ours = kmeans_plusplus(X, k, sample_weight=w, random_state=np.random.RandomState(seed))[1]
+        assert np.array_equal(ours, sk_kmeans_plusplus(X, k, sample_weight=w, random_state=seed)[1])
+    ours = KMeans(k, n_init=1, random_state=3).fit(X)
+    ref = SkKMeans(k, n_init=1, random_state=3).fit(X)
+    assert np.array_equal(ours.labels_, ref.labels_)
+    assert ours.n_iter_ == ref.n_iter_
+    assert ours.inertia_ == pytest.approx(ref.inertia_, rel=1e-9)

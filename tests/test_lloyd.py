@@ -158,3 +158,56 @@ def test_compiled_centre_update_equals_numpy_with_empty_clusters():
     got = update_centers_compiled(X, w, labels, centers, compiled=True)
     assert got is not None and np.array_equal(got, expected)
     assert not np.array_equal(expected[6:], centers[6:])
+
+
+# --------------------------------------------------------------------- bounds handing over to products
+@pytest.mark.parametrize("give_up", [1e-9, 2.0, 1e9])
+@pytest.mark.parametrize("kind", ["normal", "grid"])
+def test_bounds_handing_over_to_products_changes_nothing(monkeypatch, give_up, kind):
+    """From HYBRID_MIN_FEATURES features a Lloyd run starts with the bounds and may hand over to
+    matrix products mid-run (as early as allowed: 1e-9; by the rule: 2.0; never: 1e9): the labels, centres and
+    iterations are those of the bounds alone, the labels a brute-force search's (ties to the
+    lowest index), and on one or two threads the same."""
+    pytest.importorskip("numba")
+    from kmeans_compress import _backend, _lloyd
+
+    if kind == "normal":
+        X = np.random.default_rng(4).standard_normal((4000, 8))
+    else:
+        X = _tied_grid(4000, 6, 3, offset=1e4)
+    assert X.shape[1] >= _lloyd.HYBRID_MIN_FEATURES
+    w = np.random.default_rng(5).integers(1, 4, len(X)).astype(np.float64)
+    init = X[:30] + 0.25
+    tol = tolerance(X, w, 1e-6)
+    bounds_only = lloyd(X, w, init, 60, tol, compiled=True)
+    monkeypatch.setattr(_lloyd, "GIVE_UP", give_up * X.shape[1])
+    runs = []
+    for min_points in (1 << 62, 0):  # one thread, then every thread
+        monkeypatch.setattr(_backend, "PARALLEL_MIN_POINTS", min_points)
+        runs.append(lloyd(X, w, init, 60, tol))
+    for run in runs:
+        assert np.array_equal(run[0], bounds_only[0])
+        assert np.array_equal(run[2], bounds_only[2])  # the same centre update, to the last bit
+        assert run[3] == bounds_only[3]
+        assert run[1] == pytest.approx(bounds_only[1], rel=1e-12)
+    assert np.array_equal(runs[0][0], _brute_force_labels(X, runs[0][2]))
+
+
+def test_handing_over_happens_on_unstructured_data_only():
+    """The rule hands over on standard-normal data (the bounds prune little) and keeps the bounds
+    on well-separated clusters: seen through the kernel's flag."""
+    pytest.importorskip("numba")
+    from sklearn.datasets import make_blobs
+
+    from kmeans_compress._backend import lloyd_compiled
+    from kmeans_compress._lloyd import GIVE_UP
+
+    d = 8
+    normal = np.random.default_rng(0).standard_normal((10000, d))
+    blobs = make_blobs(10000, centers=16, n_features=d, cluster_std=2.0, random_state=0)[0]
+    flags = {}
+    for name, X in (("normal", normal), ("blobs", blobs)):
+        w = np.ones(len(X))
+        init = plusplus_init(X, w, 64, np.random.RandomState(0))
+        flags[name] = lloyd_compiled(X, w, init, 100, tolerance(X, w, 1e-4), give_up=GIVE_UP / d)[4]
+    assert flags == {"normal": True, "blobs": False}

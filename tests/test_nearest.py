@@ -86,3 +86,27 @@ def test_nearest_by_products_ties_go_to_the_lowest_index():
     nearest_by_products(X, C, np.einsum("ij,ij->i", X, X), labels)
     assert np.array_equal(labels, _brute_force(X, C))
     assert (labels % 2 == 0).all()
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e6])
+@pytest.mark.parametrize("n, d, k", [(3000, 16, 7), (2000, 8, 300), (300, 130, 256)])
+def test_nearest_by_products_compiled_and_numpy_passes_agree(monkeypatch, n, d, k, offset):
+    """The compiled pass over each block of products and the numpy one make the same decisions:
+    both give a brute-force search's labels, also on an integer grid full of exact ties."""
+    pytest.importorskip("numba")
+    from kmeans_compress import _nearest
+    from kmeans_compress._nearest import nearest_by_products
+
+    rng = np.random.default_rng(n + d + k)
+    for X in (rng.normal(size=(n, d)) + offset, rng.integers(-3, 4, size=(n, d)).astype(float) + offset):
+        C = np.repeat(X[: (k + 1) // 2], 2, axis=0)[:k] + (0.0 if X[0, 0] % 1 == 0 else 1e-3)
+        x_norm = np.einsum("ij,ij->i", X, X)
+        compiled = np.empty(n, dtype=np.intp)
+        nearest_by_products(X, C, x_norm, compiled)
+        monkeypatch.setattr(_nearest, "settle_block_compiled", lambda work: None)
+        numpy_labels = np.empty(n, dtype=np.intp)
+        nearest_by_products(X, C, x_norm, numpy_labels)
+        monkeypatch.undo()
+        ref = _brute_force(X, C)
+        assert np.array_equal(compiled, ref)
+        assert np.array_equal(numpy_labels, ref)

@@ -97,6 +97,7 @@ _WARMED = (
     "_lloyd_kernel",
     "_nearest_hinted_kernel",
     "_diffuse_kernel",
+    "_settle_block_kernel",
 )
 _ready: set[str] = set()  # the kernels that have run once in this process (loaded or compiled)
 _noticed = False
@@ -334,8 +335,13 @@ def lloyd_compiled(
     tol: float,
     labels_hint: np.ndarray | None = None,
     compiled: bool | None = None,
-) -> tuple[np.ndarray, float, np.ndarray, int] | None:
-    """A whole weighted Lloyd run (:func:`._lloyd.lloyd`) compiled, or ``None`` (small problem, or no numba)."""
+    give_up: float = 0.0,
+) -> tuple[np.ndarray, float, np.ndarray, int, bool] | None:
+    """A whole weighted Lloyd run (:func:`._lloyd.lloyd`) compiled, or ``None`` (small problem, or no numba).
+
+    The last item is True when the run stopped early because the bounds pruned too little
+    (``give_up`` > 0, see :func:`._numba_kernels._lloyd_kernel`): the centres and labels are then
+    those of the last iteration done, for the caller to go on from."""
     work = X.shape[0] * centers.shape[0]
     k = _kernels_for(work, compiled)
     if k is None:
@@ -349,10 +355,10 @@ def lloyd_compiled(
     cc, order = neighbour_table(C, scan)
     args = (X, w, C, int(max_iter), float(tol), labels, hinted, scan, cc, order)
     try:
-        inertia, n_iter = _run(k, "_lloyd_kernel", X.shape[0], *args)
+        inertia, n_iter, handed_over = _run(k, "_lloyd_kernel", X.shape[0], *args, float(give_up))
     except _Unavailable:
         return None
-    return labels, float(inertia), C, int(n_iter)
+    return labels, float(inertia), C, int(n_iter), bool(handed_over)
 
 
 def update_centers_compiled(
@@ -366,6 +372,18 @@ def update_centers_compiled(
     new = np.empty_like(centers)
     k._update_centers_kernel(X, w, labels, centers, new)
     return new
+
+
+def settle_block_compiled(work: int) -> Callable[..., None] | None:
+    """The compiled pass that turns a block of matrix products into nearest centres
+    (:func:`._numba_kernels._settle_block_kernel`, for :func:`._nearest.nearest_by_products`),
+    or ``None`` (``work``, point x centre pairs of the whole search, below ``MIN_WORK``, or no numba).
+    It holds no GIL: the blocks' threads run it side by side."""
+    k = _kernels_for(work, None)
+    if k is None:
+        return None
+    fn: Callable[..., None] = k._settle_block_kernel
+    return fn
 
 
 def kmeans_plusplus_compiled(

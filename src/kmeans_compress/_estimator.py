@@ -51,7 +51,9 @@ def kmeans_plusplus(
         Accepted for compatibility and checked for length; the norms are
         computed where they are needed.
     random_state : None, int, numpy Generator or RandomState
-        Seed for the draws.
+        Seed for the draws. An int, None or a RandomState draws from a numpy
+        ``RandomState`` in scikit-learn's order, so the same seed picks the same
+        rows as scikit-learn's ``kmeans_plusplus`` (barring exact ties).
     n_local_trials : int, default=None
         Candidates tried for each centre after the first; None means
         ``2 + int(log(n_clusters))``.
@@ -87,8 +89,21 @@ def kmeans_plusplus(
             )
     if n_local_trials is not None:
         n_local_trials = check_int(n_local_trials, "n_local_trials", low=1)
-    indices = plusplus_indices(X, w, n_clusters, check_random_state(random_state), n_local_trials)
+    indices = plusplus_indices(X, w, n_clusters, _draws(random_state), n_local_trials)
     return X[indices].astype(dtype, copy=False), indices
+
+
+def _draws(random_state: SeedLike) -> np.random.Generator | np.random.RandomState:
+    """The random stream of a fit or of ``kmeans_plusplus``: a Generator as given; for an int,
+    None or a RandomState, scikit-learn's (its ``check_random_state``: a RandomState seeded
+    with the int, or the caller's own), so that k-means++ draws the same numbers in the same
+    order as scikit-learn's and, from the same seed, starts from the same rows. Equal starts
+    give equal fits (same iterations, same centres) and keep seeding luck out of a comparison
+    of the two."""
+    if isinstance(random_state, (np.random.Generator, np.random.RandomState)):
+        return random_state
+    check_random_state(random_state)  # the type check and its error (an int or None draws nothing)
+    return np.random.RandomState(random_state)
 
 
 def _float_dtype(X: Any) -> type:
@@ -152,7 +167,9 @@ class KMeans:
     verbose : int, default=0
         Print every run's iterations (inertia, reason for stopping), as scikit-learn does.
     random_state : None, int, numpy Generator or RandomState, default=None
-        Seed for the initialization; resolved inside ``fit``.
+        Seed for the initialization; resolved inside ``fit``. An int (or a
+        RandomState) draws the numbers scikit-learn draws, in its order: the
+        same seed gives the same k-means++ start as scikit-learn's (barring exact ties).
     copy_x : bool, default=True
         Accepted for compatibility. ``X`` is never modified, whatever its value
         (scikit-learn centres the data in place when it is False; this estimator
@@ -332,7 +349,7 @@ class KMeans:
         if callable(init):  # draws from the RandomState scikit-learn would pass, and only from it
             legacy_rng = self._legacy_random_state()
         else:
-            rng = check_random_state(self.random_state)
+            rng = _draws(self.random_state)
         if not isinstance(init, str) and not callable(init):
             init = _check_init_shape(check_array(init, "init"), n_clusters, X.shape[1])
         best = None

@@ -20,10 +20,12 @@ from typing import Any
 import numpy as np
 
 from ._backend import kmeans_plusplus_compiled, lloyd_compiled, split_init_compiled, update_centers_compiled
-from ._nearest import PRODUCT_ROWS, nearest_by_products, nearest_two
+from ._nearest import block_parts, nearest_by_products, nearest_two, product_rows
 
 __all__ = [
     "DENSE_MIN_FEATURES",
+    "GIVE_UP",
+    "HYBRID_MIN_FEATURES",
     "Bounds",
     "dist_to_assigned",
     "half_min_separation",
@@ -39,6 +41,26 @@ __all__ = [
     "weighted_sums",
 ]
 
+
+#: From this many features (and below ``DENSE_MIN_FEATURES``), a Lloyd run whose path is not
+#: forced (``compiled=None``) starts with Hamerly's bounds on the compiled kernel and hands over
+#: to matrix products after an iteration (from the fifth: the bounds' work falls over the first
+#: ones) in which the bounds left more than ``GIVE_UP / d`` of the ``n K`` point-centre distances
+#: to compute: a distance costs a compiled loop about ``d`` times what it costs in a product.
+#: Both searches are exact: same result, only the time changes.
+#: Measured on one core (same k-means++ start, load 2.5-5), time of bounds / hand-over / products
+#: in ms. bench_kmeans data (n = 10,000): blobs d = 8, K = 64: 19 / 19 / 47; normal d = 8,
+#: K = 256: 160 / 167 / 144; normal d = 12, K = 64: 161 / 104 / 91, K = 256: 450 / 263 / 198;
+#: normal d = 6, K = 64: 79 / 101 / 94 (a loss). Other data (n = 20,000, K = 16 and 128):
+#: hand-over within 1.0-1.14x of the faster of the two on a classification set (d = 7),
+#: uniform (d = 6), lognormal (d = 9, K = 128) and anisotropic blobs (d = 10, K = 128); slower
+#: on overlapping blobs (d = 10, std 4, K = 128: 235 against the bounds' 150, it hands over at
+#: the fifth iteration with 26 % of the distances, 13 % on average over the run) and 1.2-1.6x
+#: on the K = 16 fits under 60 ms, where products alone were fastest. Handing over from the
+#: second iteration at 1.6 / d cost 1.68x on the lognormal set and 2x on anisotropic blobs.
+#: The image path (3 or 4 coordinates, or ``compiled`` forced) never hands over.
+HYBRID_MIN_FEATURES = 5
+GIVE_UP = 2.0
 
 #: From this many features, a Lloyd run whose path is not forced (``compiled=None``) assigns
 #: by matrix products on every iteration (:func:`lloyd_by_products`) instead of with bounds:
@@ -213,9 +235,19 @@ def lloyd(
     """
     if compiled is None and not verbose and X.shape[1] >= DENSE_MIN_FEATURES:
         return lloyd_by_products(X, w, centers_init, max_iter, tol)
-    done = None if verbose else lloyd_compiled(X, w, centers_init, max_iter, tol, labels_hint, compiled)
+    hybrid = compiled is None and X.shape[1] >= HYBRID_MIN_FEATURES
+    done = (
+        None
+        if verbose
+        else lloyd_compiled(
+            X, w, centers_init, max_iter, tol, labels_hint, compiled, GIVE_UP / X.shape[1] if hybrid else 0.0
+        )
+    )
     if done is not None:
-        return done
+        labels, inertia, centers, n_iter, handed_over = done
+        if handed_over:  # the bounds pruned little: matrix products from the next iteration on
+            return lloyd_by_products(X, w, centers, max_iter, tol, n_iter, labels)
+        return labels, inertia, centers, n_iter
     centers = np.array(centers_init, dtype=np.float64, copy=True)
     bounds = Bounds(X, centers)
     labels_old = np.full(X.shape[0], -1, dtype=np.intp)
@@ -251,20 +283,30 @@ def lloyd(
 
 
 def lloyd_by_products(
-    X: np.ndarray, w: np.ndarray, centers_init: np.ndarray, max_iter: int = 300, tol: float = 0.0
+    X: np.ndarray,
+    w: np.ndarray,
+    centers_init: np.ndarray,
+    max_iter: int = 300,
+    tol: float = 0.0,
+    done_iter: int = 0,
+    labels_done: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float, np.ndarray, int]:
     """:func:`lloyd` for points with many features: the same iterations and stopping rule,
     every assignment a full exact search by matrix products (:func:`._nearest.nearest_by_products`).
+
+    ``done_iter`` iterations may have been done already (by the bounded kernel, which handed
+    over): ``centers_init`` are then the centres the last of them computed and ``labels_done``
+    the assignment it used, against which the next one is compared (strict convergence).
 
     The centre sums are one ``bincount`` over (cluster, feature) pairs, which adds the
     points of each cluster in index order as :func:`weighted_sums` does, so the
     centres are the same to the last bit.
     """
-    with (
-        _one_blas_thread(),
-        _block_pool(-(-X.shape[0] // PRODUCT_ROWS), PRODUCT_ROWS * centers_init.shape[0] * X.shape[1]) as pool,
-    ):
-        return _lloyd_by_products(X, w, centers_init, max_iter, tol, pool)
+    n, f = X.shape
+    k = centers_init.shape[0]
+    parts = block_parts(-(-n // product_rows(f, k)))
+    with _one_blas_thread(), _block_pool(parts, n * k * f // parts) as pool:
+        return _lloyd_by_products(X, w, centers_init, max_iter, tol, pool, done_iter, labels_done)
 
 
 #: A thread pool shares the blocks of a matrix-product search only when each block holds at least
@@ -275,7 +317,8 @@ POOL_MIN_BLOCK_WORK = 1 << 20
 
 
 def _block_pool(n_blocks: int, block_work: int) -> Any:
-    """Threads for the blocks of a matrix-product search, one per core (up to one per block), as
+    """Threads for the blocks of a matrix-product search (handed over one by one, or in runs of
+    consecutive blocks: ``block_work`` is the work of one hand-over), one per core, as
     scikit-learn runs its chunks on every core with one BLAS thread each; or no pool (one core,
     one block, or blocks of less than ``POOL_MIN_BLOCK_WORK`` multiply-adds)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -310,7 +353,14 @@ _blas_controller: Any = None  # threadpoolctl's view of the loaded BLAS (numpy's
 
 
 def _lloyd_by_products(
-    X: np.ndarray, w: np.ndarray, centers_init: np.ndarray, max_iter: int, tol: float, pool: Any
+    X: np.ndarray,
+    w: np.ndarray,
+    centers_init: np.ndarray,
+    max_iter: int,
+    tol: float,
+    pool: Any,
+    done_iter: int = 0,
+    labels_done: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float, np.ndarray, int]:
     n, f = X.shape
     centers = np.array(centers_init, dtype=np.float64, copy=True)
@@ -318,10 +368,10 @@ def _lloyd_by_products(
     wx: np.ndarray | None = None  # w x, for the numpy update
     cols = np.arange(f)
     labels = np.empty(n, dtype=np.intp)
-    labels_old = np.full(n, -1, dtype=np.intp)
-    n_iter = 0
+    labels_old = np.full(n, -1, dtype=np.intp) if labels_done is None else labels_done.copy()
+    n_iter = done_iter
     strict = False
-    for it in range(1, max_iter + 1):
+    for it in range(done_iter + 1, max_iter + 1):
         n_iter = it
         nearest_by_products(X, centers, x_norm, labels, pool)
         new_centers = update_centers_compiled(X, w, labels, centers)
@@ -357,7 +407,7 @@ def plusplus_init(
     X: np.ndarray,
     w: np.ndarray,
     n_clusters: int,
-    rng: np.random.Generator,
+    rng: np.random.Generator | np.random.RandomState,
     n_local_trials: int | None = None,
     compiled: bool | None = None,
 ) -> np.ndarray:
@@ -375,7 +425,7 @@ def plusplus_indices(
     X: np.ndarray,
     w: np.ndarray,
     n_clusters: int,
-    rng: np.random.Generator,
+    rng: np.random.Generator | np.random.RandomState,
     n_local_trials: int | None = None,
     compiled: bool | None = None,
 ) -> np.ndarray:
@@ -521,7 +571,9 @@ def plan_cut(X: np.ndarray, w: np.ndarray, q: np.ndarray, seg: np.ndarray) -> tu
     return best
 
 
-def random_init(X: np.ndarray, w: np.ndarray, n_clusters: int, rng: np.random.Generator) -> np.ndarray:
+def random_init(
+    X: np.ndarray, w: np.ndarray, n_clusters: int, rng: np.random.Generator | np.random.RandomState
+) -> np.ndarray:
     """``n_clusters`` rows drawn without replacement, with probability proportional to weight."""
     p = w / w.sum()
     nonzero = int((p > 0).sum())
