@@ -295,8 +295,11 @@ def test_ctrl_c_stops_with_130_writes_the_report_and_resumes(folder, reference, 
     cmd = [sys.executable, "-m", "kmeans_compress", str(src), "-r", "-o", str(out), "-j", "2", "--report", str(rep)]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while len(list(out.rglob("*.kmc.png"))) < 20 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
+    # Interrupt early in the run (200 small files take about 1.5 s on 2 workers here; one CI run
+    # under load had finished them all before this saw 20), but late enough for the parent to have
+    # recorded some rows.
+    while len(list(out.rglob("*.kmc.png"))) < 8 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
     proc.send_signal(signal.SIGINT)
     err = proc.communicate()[1].decode()
     assert proc.returncode == 130, err

@@ -62,7 +62,7 @@ NOTICE_AFTER = 3.0
 def _load(quiet: bool = False, warm: bool = False) -> Any:
     """The kernels module (numba imported; each kernel loads on its first call), or None.
 
-    ``warm`` also loads (or compiles) every kernel now (:func:`_numba_kernels.warm_up`):
+    ``warm`` also loads (or compiles) an image's kernels now (:func:`_numba_kernels.warm_up`):
     a background preload does that, ahead of a large image. Otherwise a kernel is
     loaded on its first call (:func:`_run`), so a process pays only for the kernels
     it uses: a first ``KMeans`` fit loads two, not six. Any failure leaves every path
@@ -75,7 +75,7 @@ def _load(quiet: bool = False, warm: bool = False) -> Any:
         try:
             module = _import_kernels()
             if warm:
-                module.warm_up()
+                module.warm_up(products=False)
                 _ready.update(_WARMED)
             _module = module
         except Exception as exc:  # a broken numba install or kernel: stay on numpy, and say so once
@@ -90,14 +90,14 @@ def _load(quiet: bool = False, warm: bool = False) -> Any:
     return _module or None
 
 
-#: The kernels :func:`_numba_kernels.warm_up` loads (and every one a caller here runs).
+#: The kernels a preload (:func:`_numba_kernels.warm_up` without the products' pass) loads: an
+#: image's. ``_settle_block_kernel`` (general data of many features) loads on its first call.
 _WARMED = (
     "_split_init_kernel",
     "_kmeans_plusplus_kernel",
     "_lloyd_kernel",
     "_nearest_hinted_kernel",
     "_diffuse_kernel",
-    "_settle_block_kernel",
 )
 _ready: set[str] = set()  # the kernels that have run once in this process (loaded or compiled)
 _noticed = False

@@ -650,12 +650,13 @@ def _split_init_kernel(X, w, centers, labels):  # pragma: no cover - compiled
     return m
 
 
-def warm_up():
+def warm_up(products=True):
     """Call every kernel once on tiny inputs of the types the callers pass (C-ordered
     float64 points and weights, intp labels), so that their cached machine code is
     loaded, or compiled, now: the split start, k-means++, hinted and unhinted Lloyd
     runs, the centre update alone, the hinted nearest search (which reach every other
-    kernel), the pass over a block of matrix products and the error diffusion."""
+    kernel), the error diffusion and, with ``products``, the pass over a block of matrix
+    products (general data of many features only: a preload ahead of an image leaves it out)."""
     X = np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [9.0, 9.0, 9.0], [9.0, 8.0, 9.0]])
     w = np.ones(X.shape[0])
     centers = np.empty((2, 3))
@@ -668,8 +669,9 @@ def warm_up():
     _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, False, False, cc.copy(), order.copy(), 0.0)
     _update_centers_kernel(X, w, labels, centers, np.empty_like(centers))
     _nearest_hinted_kernel(X, centers, labels, np.empty(X.shape[0]), False, cc, order)
-    c_norm = np.einsum("ij,ij->i", centers, centers)
-    _settle_block_kernel(X @ (-2.0 * centers.T), X, 0, centers, c_norm, np.ones(X.shape[0]), 0.0, labels)
+    if products:
+        c_norm = np.einsum("ij,ij->i", centers, centers)
+        _settle_block_kernel(X @ (-2.0 * centers.T), X, 0, centers, c_norm, np.ones(X.shape[0]), 0.0, labels)
     pal = X[:2].copy()
     nbr = np.array([[0, 1], [1, 0]], dtype=np.intp)
     nbr_d = np.array([[0.0, 1.0], [0.0, 1.0]])
