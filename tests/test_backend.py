@@ -248,7 +248,7 @@ def test_a_kernel_that_cannot_compile_leaves_numpy_with_one_warning(unloaded):
 
     from kmeans_compress import KMeans
 
-    def broken(*args):
+    def broken(*args, **kwargs):
         raise ImportError("scipy 0.16+ is required for linear algebra")
 
     broken_module = types.SimpleNamespace(warm_up=broken, _kmeans_plusplus_kernel=broken, _lloyd_kernel=broken)
