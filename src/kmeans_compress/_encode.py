@@ -120,14 +120,9 @@ def optimize_png(
     is kept whole, in its order). Effort 0, or no ``pyoxipng`` installed, returns
     ``data`` unchanged.
 
-    What the pass tries (benchmarks/RESULTS.md, "The large-photo path"): from ``LARGE_PIXELS``
-    pixels (``pixels``, the image's width x height) the heap's free pages go back to the system
-    first, and effort 2 bounds the pass's memory: the row filters None and Bigrams only, not Sub
-    and Entropy as well, and oxipng's palette trials (its own entry sorts) only for palettes of
-    at most ``_PALETTE_TRIALS_MAX`` entries (together 165 -> 120 MB at 24 Mpx, the same bytes
-    there). Below that size it tries everything of its level: on other images both are worth it
-    (a 160 x 120 crop at K = 16 was 8 % larger with two filters; scikit-image's
-    immunohistochemistry at K = 64 / 256 10 % larger without the palette trials).
+    From ``LARGE_PIXELS`` pixels (``pixels``, the image's width x height) the heap's free pages go
+    back to the system first. The encoder sends images from ``FAST_START_PIXELS`` at effort 2 and
+    more to :func:`_searched_png` instead (the same trials on a sample of the rows).
 
     Examples
     --------
@@ -143,19 +138,15 @@ def optimize_png(
         import oxipng
     except ImportError:  # an optional speed-up of the file size: the file is right without it
         return data
-    large = pixels is not None and pixels >= LARGE_PIXELS
     opts: dict[str, Any] = {
         "level": min(effort, 6),
         "color_type_reduction": False,
         "grayscale_reduction": False,
-        "palette_reduction": not keep_palette
-        and (effort != 2 or not large or _palette_entries(data) <= _PALETTE_TRIALS_MAX),
+        "palette_reduction": not keep_palette,
         "optimize_alpha": False,
         "strip": oxipng.StripChunks.none(),
     }
-    if large:
-        if effort == 2:  # two row filters, not four: the pass's memory at 24 Mpx 143 -> 120 MB, same bytes
-            opts["filter"] = [oxipng.RowFilter.NoOp, oxipng.RowFilter.Bigrams]
+    if pixels is not None and pixels >= LARGE_PIXELS:
         _release_free_heap()
     if effort >= MAX_EFFORT:
         opts.update(level=2, deflate=oxipng.Deflaters.zopfli(15))
@@ -163,14 +154,7 @@ def optimize_png(
     return out if len(out) < len(data) else data
 
 
-#: From LARGE_PIXELS, effort 2 runs oxipng's palette trials (its sorts of the entries, by luminance
-#: and by two co-occurrence orders) for palettes of at most this many entries only: at 24 Mpx they
-#: hold 23 MB. On the 8 benchmark photos they were worth 1.8 / 0.6 % at K = 2 / 4 and at most
-#: 0.07 % from K = 8; but on other images up to 10 % (immunohistochemistry, K = 64 and 256), so
-#: below LARGE_PIXELS they always run.
-_PALETTE_TRIALS_MAX = 4
-#: From this many pixels (8 Mpx) the pass first returns the heap's free pages (:func:`_release_free_heap`)
-#: and effort 2 tries two row filters, not four.
+#: From this many pixels (8 Mpx) the pass first returns the heap's free pages (:func:`_release_free_heap`).
 LARGE_PIXELS = 1 << 23
 #: From this many pixels (1 Mpx) effort 2 and more choose the row filter and the palette order by
 #: trials on a sample of the rows (:func:`_searched_png`), and the pass starts from a fast Pillow
@@ -198,16 +182,6 @@ def _release_free_heap() -> None:
 
 
 _malloc_trim: Any = None
-
-
-def _palette_entries(png: bytes) -> int:
-    """Entries of the PLTE chunk of ``png`` (the chunk after IHDR and any others before it); 256 if none found."""
-    for ctype, start, end in _chunks(png):
-        if ctype == b"PLTE":
-            return (end - start) // 3
-        if ctype == b"IDAT":
-            break
-    return 256
 
 
 def _chunks(png: bytes) -> Iterator[tuple[bytes, int, int]]:
