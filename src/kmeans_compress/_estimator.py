@@ -342,6 +342,7 @@ class KMeans:
         dtype = _float_dtype(X)
         X = check_array(X, "X")
         n_clusters, n_init, max_iter = self._validate_params(X)
+        self._n_init = n_init  # the number of starts 'auto' resolved to (scikit-learn's private name)
         w = check_sample_weight(sample_weight, X.shape[0])
         tol = tolerance(X, w, float(self.tol))
         verbose = bool(self.verbose)

@@ -84,6 +84,8 @@ def update_centers(
     labels: np.ndarray,
     dist2: np.ndarray | None,
     old_centers: np.ndarray,
+    *,
+    keep_when_exact: bool = True,
 ) -> np.ndarray:
     """Weighted means of the clusters; an empty cluster is re-seeded.
 
@@ -92,6 +94,13 @@ def update_centers(
     taken; that point is moved out of its old cluster's mean, as in
     scikit-learn's Lloyd iteration. ``dist2`` (each point's squared distance to
     ``old_centers[labels]``) is computed here when it is None and needed.
+
+    When every point already sits on its centre (more clusters than distinct
+    points) and ``keep_when_exact`` is true, nothing is re-seeded and an empty
+    cluster keeps its old centre: re-seeding could only duplicate a centre, and
+    scikit-learn's relocation makes the same exception (its issue 28055), so its
+    run stops after one iteration there and so does ours. ``compute_centroids``
+    passes False: it has no old centre to keep.
     """
     k = old_centers.shape[0]
     wsum, sums = weighted_sums(X, labels, w, k)
@@ -100,6 +109,8 @@ def update_centers(
         if dist2 is None:
             dist2 = dist_to_assigned(X, old_centers, labels)
         candidates = np.flatnonzero(w > 0)
+        if keep_when_exact and not np.any(dist2[candidates] > 0):
+            candidates = candidates[:0]
         order = candidates[np.argsort(-dist2[candidates], kind="stable")]
         for cluster, point in zip(empty, order[: empty.size]):
             old = labels[point]

@@ -201,6 +201,9 @@ def _update_centers_kernel(X, w, labels, C, new):  # pragma: no cover - compiled
         neg = np.empty(cand.size)
         for q in range(cand.size):
             neg[q] = -_dist2(X, cand[q], C, labels[cand[q]])
+        if cand.size and neg.min() == 0.0:  # every point on its centre: keep the old centres
+            cand = cand[:0]
+            neg = neg[:0]
         order = cand[np.argsort(neg, kind="mergesort")]
         q = 0
         for j in range(k):

@@ -127,7 +127,7 @@ def compute_centroids(X: ArrayLike, idx: ArrayLike, K: int) -> np.ndarray:
     means[nz] = sums[nz] / wsum[nz, None]
     diff = X - means[idx_arr]
     dist2 = np.einsum("ij,ij->i", diff, diff)
-    return update_centers(X, w, idx_arr, dist2, means)
+    return update_centers(X, w, idx_arr, dist2, means, keep_when_exact=False)
 
 
 def kmeans_init_centroids(X: ArrayLike, K: int, random_state: SeedLike = None) -> np.ndarray:
