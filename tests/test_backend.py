@@ -134,7 +134,11 @@ def test_compiled_split_init_sorts_byte_coordinates_by_counting_and_others_as_be
         np.testing.assert_allclose(split_init(pts, w, 24), ref, rtol=1e-12, atol=1e-9)
 
 
-@pytest.mark.parametrize("seed, n, d, k, dup, integer", CASES)
+@pytest.mark.parametrize(
+    "seed, n, d, k, dup, integer",
+    # the compiled k-means++ runs up to PLUSPLUS_MAX_FEATURES (4) features: the last case is at that edge
+    [*CASES, (6, 700, _backend.PLUSPLUS_MAX_FEATURES, 20, False, False)],
+)
 def test_compiled_kmeans_plusplus_equals_numpy(monkeypatch, seed, n, d, k, dup, integer):
     X, w = _data(seed, n, d, dup, integer)
     _numpy(monkeypatch)
