@@ -134,7 +134,16 @@ def test_compiled_split_init_sorts_byte_coordinates_by_counting_and_others_as_be
         np.testing.assert_allclose(split_init(pts, w, 24), ref, rtol=1e-12, atol=1e-9)
 
 
-@pytest.mark.parametrize("seed, n, d, k, dup, integer", CASES)
+@pytest.mark.parametrize(
+    "seed, n, d, k, dup, integer",
+    # the compiled k-means++ runs up to PLUSPLUS_MAX_FEATURES (4) features, and below 3 features from
+    # PLUSPLUS_MIN_CENTERS_FEW_FEATURES centres: the last two cases are at those edges
+    [
+        *CASES,
+        (6, 700, _backend.PLUSPLUS_MAX_FEATURES, 20, False, False),
+        (7, 900, 2, _backend.PLUSPLUS_MIN_CENTERS_FEW_FEATURES, True, False),
+    ],
+)
 def test_compiled_kmeans_plusplus_equals_numpy(monkeypatch, seed, n, d, k, dup, integer):
     X, w = _data(seed, n, d, dup, integer)
     _numpy(monkeypatch)
@@ -283,7 +292,7 @@ def test_a_kernel_that_fails_on_its_first_call_leaves_numpy_with_one_warning(unl
     unloaded.setattr(_backend, "_import_kernels", lambda: types.SimpleNamespace(_kmeans_plusplus_kernel=broken))
     unloaded.setattr(_backend, "_ready", set())
     unloaded.setattr(_backend, "MIN_WORK", 0)
-    X = np.random.default_rng(1).normal(size=(300, 2))
+    X = np.random.default_rng(1).normal(size=(300, 3))  # 3 features: k-means++ is the first kernel called
     with pytest.warns(RuntimeWarning, match="running on numpy.*cannot compile"):
         km = KMeans(4, random_state=0, n_init=1).fit(X)
     d2 = ((X[:, None] - km.cluster_centers_[None]) ** 2).sum(-1)

@@ -41,8 +41,28 @@ import numpy as np
 
 #: Point x centre pairs from which the compiled kernels are used.
 MIN_WORK = 1 << 10
-#: Above this many features, k-means++ stays on numpy (BLAS matrix products).
-PLUSPLUS_MAX_FEATURES = 8
+#: Above this many features, k-means++ stays on numpy (BLAS matrix products). The compiled pass
+#: skips the points a candidate cannot reach; with more than the colours' 3 or 4 coordinates that
+#: pruning fails on all but well-separated clusters, and the dense products are faster and cost
+#: the same whatever the data. One core, ms, compiled / numpy (same indices), load 4.5:
+#: bench_kmeans data (n = 10,000) standard normal d = 6: K = 64 54 / 21, K = 256 208 / 78;
+#: d = 8: K = 8 3.6 / 2.0, K = 64 62 / 21, K = 256 257 / 87; make_blobs d = 8: K = 64 26 / 22,
+#: K = 256 61 / 84. Other data, n = 20,000, K = 16 / 128 / 256: classification (d = 7)
+#: 23 / 165 / 274 against 10 / 79 / 179; uniform (d = 6) 23 / 224 / 395 against 11 / 79 / 176;
+#: lognormal (d = 5) 13 / 109 / 213 against 11 / 72 / 168; overlapping blobs (d = 6, std 4)
+#: 23 / 221 / 431 against 11 / 74 / 181; but anisotropic blobs (d = 8) 17 / 56 / 87 against
+#: 12 / 80 / 186 and tight blobs (d = 5, std 0.5, 200 centres) 22 / 109 / 138 against
+#: 8 / 69 / 166: the compiled pass wins only on well-separated clusters at K >= 128 (at most
+#: 2.1x), the products lose nowhere by more than that and win by up to 3x.
+PLUSPLUS_MAX_FEATURES = 4
+#: With fewer than 3 features (general data: an image has 3 or 4 coordinates, whose path this
+#: leaves alone), k-means++ for fewer than this many centres stays on numpy too: the compiled pass
+#: prunes little there and a first fit skips loading its kernel. One core, ms, compiled / numpy,
+#: K = 8: n = 10,000, d = 2: standard normal 2.9 / 1.6, make_blobs (16 centres, std 2) 3.0 / 1.9,
+#: make_blobs (8) 5.5 / 1.8, uniform 2.8 / 1.6, moons 2.4 / 1.6; lognormal d = 1 1.5 / 1.4;
+#: n = 200,000: 73 / 33, 101 / 35, 47 / 28, 58 / 23, 51 / 30; 55 / 46. From K = 16 the
+#: compiled pass wins on some of these (d = 1 from K = 16, d = 2 at n = 10,000 from K = 64).
+PLUSPLUS_MIN_CENTERS_FEW_FEATURES = 16
 
 HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 _module: Any = None  # the kernels module once loaded; False if loading failed
@@ -390,9 +410,10 @@ def kmeans_plusplus_compiled(
     X: np.ndarray, w: np.ndarray, n_clusters: int, u_first: float, U: np.ndarray, compiled: bool | None = None
 ) -> np.ndarray | None:
     """Greedy weighted k-means++ compiled, with its uniform draws given: the chosen rows'
-    indices, or ``None`` (small problem, no numba, or more than ``PLUSPLUS_MAX_FEATURES``
-    features, where the numpy code's matrix products are faster than the compiled loops)."""
-    if X.shape[1] > PLUSPLUS_MAX_FEATURES:
+    indices, or ``None`` (small problem, no numba, more than ``PLUSPLUS_MAX_FEATURES`` features,
+    or fewer than 3 features and ``PLUSPLUS_MIN_CENTERS_FEW_FEATURES`` centres: where the numpy
+    code's matrix products are faster than the compiled loops)."""
+    if X.shape[1] > PLUSPLUS_MAX_FEATURES or (X.shape[1] < 3 and n_clusters < PLUSPLUS_MIN_CENTERS_FEW_FEATURES):
         return None
     work = X.shape[0] * n_clusters * max(1, U.shape[1])
     k = _kernels_for(work, compiled)
