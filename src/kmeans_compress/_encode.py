@@ -367,8 +367,8 @@ def _final_pass(
 #: oxipng's preset 2 costs a 64 x 64 image 5-8 ms of CPU whatever it holds (its trials: palette
 #: sorts x row filters x bit depths, each deflating the whole image), more than the fit.
 #: Measured (benchmarks/RESULTS.md, "Issue 15: small images and thumbnails, third pass"): on 100 of
-#: the 2,000 thumbnails of ``bench_batch.py --thumbs``, the whole PNG encode 5.3 / 3.7 / 6.0 ms
-#: against 7.8 / 7.2 / 8.3 ms with oxipng at K = 16 / 64 / 256, and 1.8 / 1.3 / 0.6 % fewer bytes;
+#: the 2,000 thumbnails of ``bench_batch.py --thumbs``, the whole PNG encode 3.3 / 2.4 / 4.6 ms
+#: against 7.6 / 8.1 / 8.4 ms with oxipng at K = 16 / 64 / 256, and 1.8 / 1.3 / 0.6 % fewer bytes;
 #: on crops of five photos outside the benchmark set (32, 64, 127 px) 0.6-4.5 % fewer bytes.
 SMALL_PIXELS = 1 << 14
 #: libdeflate's level for the trials of :func:`_small_pass` (the winner is deflated at level 12).
@@ -461,6 +461,10 @@ def _filtered(rows: np.ndarray) -> np.ndarray:
     return (np.stack([x, x - a, x - b, x - ((a + b) >> 1), x - paeth]) & 255).astype(np.uint8)
 
 
+#: |b| of each byte b read as a signed byte (libpng's filter heuristic).
+_ABS_SIGNED = np.abs(np.arange(256, dtype=np.int16) - 256 * (np.arange(256) > 127)).astype(np.int16)
+
+
 def _row_trials(rows: np.ndarray) -> list[bytes]:
     """A PNG's filtered image data (a filter byte before each row) for each trial: every row with
     the filter None, Up, or Paeth, then each row's filter chosen by the smallest sum of absolute
@@ -469,12 +473,14 @@ def _row_trials(rows: np.ndarray) -> list[bytes]:
     crops of other photos, K = 4 to 256): left out."""
     h, w = rows.shape
     f = _filtered(rows)
-    signed = np.where(f > 127, 256 - f.astype(np.int16), f).sum(axis=2)
-    keys = (np.arange(h)[:, None] * 256 + f).reshape(5, -1)
-    counts = np.stack([np.bincount(k, minlength=h * 256) for k in keys]).reshape(5, h, 256) / w
-    with np.errstate(divide="ignore", invalid="ignore"):
-        entropy = -np.where(counts > 0, counts * np.log2(counts), 0.0).sum(axis=2)
-    choices = [np.full(h, i) for i in (0, 2, 4)] + [signed.argmin(axis=0), entropy.argmin(axis=0)]
+    signed = _ABS_SIGNED[f].sum(axis=2, dtype=np.int64)
+    # A row's entropy is log2(w) - sum(c log2 c) / w over its byte counts c: least entropy, most sum.
+    keys = (np.arange(5 * h, dtype=np.intp)[:, None] * 256 + f.reshape(5 * h, w)).ravel()
+    counts = np.bincount(keys, minlength=5 * h * 256)
+    c_log_c = np.arange(w + 1, dtype=np.float64)
+    c_log_c[1:] *= np.log2(c_log_c[1:])
+    order = c_log_c[counts].reshape(5, h, 256).sum(axis=2)
+    choices = [np.full(h, i) for i in (0, 2, 4)] + [signed.argmin(axis=0), order.argmax(axis=0)]
     out = []
     for choice in choices:
         data = np.empty((h, w + 1), dtype=np.uint8)
