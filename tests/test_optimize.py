@@ -18,15 +18,21 @@ from kmeans_compress._palette import deflate_order
 pytest.importorskip("oxipng")
 
 
-@pytest.fixture(params=["whole", "sampled"])
+@pytest.fixture(params=["whole", "sampled", "small"])
 def pass_path(request, monkeypatch):
-    """The lossless pass both ways: oxipng's own search on the whole image (below FAST_START_PIXELS)
-    and the trials on a sample of rows then one deflate (from it; here forced on small images)."""
+    """The lossless pass three ways: oxipng's own search on the whole image (between SMALL_PIXELS
+    and FAST_START_PIXELS; here forced from 0), the trials on a sample of rows then one deflate
+    (from FAST_START_PIXELS; here forced on small images), and our own pass below SMALL_PIXELS
+    (here forced on the 120 x 160 photo)."""
     from kmeans_compress import _encode
 
+    if request.param == "whole":
+        monkeypatch.setattr(_encode, "SMALL_PIXELS", 0)
     if request.param == "sampled":
         monkeypatch.setattr(_encode, "FAST_START_PIXELS", 1)
         monkeypatch.setattr(_encode, "_TRIAL_BAND", 4)  # several bands on a 120-row photo
+    if request.param == "small":
+        monkeypatch.setattr(_encode, "SMALL_PIXELS", 1 << 30)
     return request.param
 
 
@@ -50,7 +56,7 @@ def test_pass_keeps_pixels_and_indexed_never_larger(photo, k, pass_path):
     r = compress(photo, k)
     before = r.encode("PNG", effort=0)
     after = r.encode("PNG", effort=2)
-    if pass_path == "whole":
+    if pass_path in ("whole", "small"):
         assert len(after) <= len(before)
     assert after[25] == 3  # IHDR colour type: still indexed
     np.testing.assert_array_equal(_rgba(after), _rgba(before))
@@ -230,3 +236,54 @@ def test_large_image_pass_keeps_pixels_and_is_not_larger(photo, monkeypatch, pas
     before, after = r.encode("PNG", effort=0), r.encode("PNG", effort=2)
     assert len(after) < len(before)
     np.testing.assert_array_equal(_rgba(after), _rgba(before))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_small_pass_pixels_chunks_and_size(seed):
+    """Our pass below SMALL_PIXELS on random index maps (odd widths, one row or column, 1 to 256
+    entries, RGBA palettes, smooth and noisy maps): Pillow decodes ``palette[indices]`` exactly
+    (looked up by numpy), the file is never larger than Pillow's own (effort 0), the same bytes
+    twice, and a palette kept in order (``keep_order``) is written in that order."""
+    from kmeans_compress._encode import SMALL_PIXELS, encode_animation
+
+    rng = np.random.default_rng(seed)
+    for _ in range(8):
+        h, w = (int(v) for v in rng.integers(1, 70, 2))
+        if rng.random() < 0.2:
+            h = 1 if rng.random() < 0.5 else h
+            w = 1 if h > 1 else w
+        assert h * w < SMALL_PIXELS
+        k = int(rng.choice([1, 2, 3, 4, 5, 15, 16, 17, 64, 200, 256]))
+        channels = 4 if rng.random() < 0.3 else 3
+        palette = rng.integers(0, 256, (k, channels), dtype=np.uint8)
+        if channels == 4:
+            palette[rng.random(k) < 0.5, 3] = 255
+        indices = rng.integers(0, k, (h, w)).astype(np.uint8)
+        if rng.random() < 0.5:  # smooth: runs of equal indices, as in a quantized photo
+            indices = np.sort(indices, axis=1)
+        keep = bool(rng.random() < 0.3)
+        data = encode_animation([indices], palette, (), "PNG", effort=2, keep_order=keep)
+        plain = encode_animation([indices], palette, (), "PNG", effort=0, keep_order=keep)
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[25] == 3
+        assert len(data) <= len(plain)
+        assert data == encode_animation([indices], palette, (), "PNG", effort=2, keep_order=keep)
+        rgba = palette if channels == 4 else np.column_stack([palette, np.full(k, 255, np.uint8)])
+        np.testing.assert_array_equal(_rgba(data), rgba[indices])
+        if keep:
+            with Image.open(io.BytesIO(data)) as im:
+                file_pal = np.array(im.getpalette(), np.uint8).reshape(-1, 3)
+            np.testing.assert_array_equal(file_pal[:k], palette[:, :3])
+
+
+def test_small_pass_smaller_than_pillow_on_a_ramp():
+    """A map whose rows are a shifted ramp of 16 entries (each row the one above, three pixels
+    later): the pass's trials (8 bits a pixel, the row filters) write fewer bytes than Pillow's
+    smallest file, with the same pixels."""
+    from kmeans_compress._encode import encode_animation
+
+    palette = np.stack([np.arange(16) * 17, 255 - np.arange(16) * 17, np.arange(16) * 5], axis=1).astype(np.uint8)
+    indices = ((np.arange(64)[None, :] + np.arange(64)[:, None] * 3) % 16).astype(np.uint8)
+    data = encode_animation([indices], palette, (), "PNG", effort=2, keep_order=False)
+    plain = encode_animation([indices], palette, (), "PNG", effort=0, keep_order=False)
+    assert len(data) < len(plain)
+    np.testing.assert_array_equal(_rgba(data)[..., :3], palette[indices])

@@ -2,13 +2,15 @@
 
 Files are written only by :func:`write_atomic` (a temporary file in the same
 folder, then a rename), never in place. The PNG bit depth (1, 2, 4 or 8) follows
-from the palette size; an RGBA palette goes into a tRNS chunk.
+from the palette size (a small image's lossless pass may write 8 bits where that deflates
+better); an RGBA palette goes into a tRNS chunk.
 
 PNG output can be made smaller without changing a pixel: the palette entries
 reordered so that neighbours in the image get near indices
 (:func:`._palette.deflate_order`), then a lossless pass of oxipng
 (:func:`optimize_png`: better row filters and deflate; the ``pyoxipng`` package)
-whose strength is the ``effort``.
+whose strength is the ``effort``; below ``SMALL_PIXELS`` at effort 1 and 2 a pass of our own
+(:func:`_small_pass`: a few row-filter, bit-depth and palette-order trials on libdeflate).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 #: Effort of the lossless PNG pass: 0 none (Pillow's encoder alone), 1-6 oxipng's presets of the same
 #: number, MAX_EFFORT oxipng's preset 2 with zopfli's deflate (15 iterations; tens of seconds a photo).
+#: Below SMALL_PIXELS, effort 1 and 2 run a pass of our own instead (:func:`_small_pass`).
 #: The default, 2, from bytes against wall time on the benchmark photos (benchmarks/RESULTS.md,
 #: "Effort: bytes against the time of the lossless pass"): preset 2 takes ~0.1 s a megapixel for
 #: 5-20 % fewer bytes; preset 3 costs 3-4 times as long for under 1 % more. From 1 Mpx the
@@ -249,7 +252,8 @@ def encode_animation(
     only for more than one frame. For PNG: without ``keep_order`` the palette
     entries are reordered for deflate (:func:`._palette.deflate_order`; the same
     pixels), and a single image then gets the lossless pass of ``effort``: :func:`optimize_png`,
-    or from ``FAST_START_PIXELS`` :func:`_searched_png` (the same trials on a sample of the rows).
+    or from ``FAST_START_PIXELS`` :func:`_searched_png` (the same trials on a sample of the rows),
+    or below ``SMALL_PIXELS`` at effort 1 and 2 :func:`_small_pass`.
     """
     fmt = fmt.upper()
     if fmt not in OUTPUT_FORMATS.values():
@@ -269,6 +273,8 @@ def encode_animation(
     if fmt == "PNG" and len(frames) == 1 and effort >= 2 and pixels >= FAST_START_PIXELS and _have_oxipng():
         return _searched_png(frames[0], palette, renumber, icc_profile, effort, reorder=not whole)
     data = _pillow_file(*args, fast=False)
+    if fmt == "PNG" and len(frames) == 1 and 0 < effort <= 2 and pixels < SMALL_PIXELS:
+        return _small_pass(data, frames[0], renumber, reorder=not whole)
     if fmt == "PNG" and len(frames) == 1 and effort > 0:  # oxipng would keep an animation's first frame only
         data = optimize_png(data, effort, keep_palette=whole, pixels=pixels)
     return data
@@ -355,6 +361,139 @@ def _final_pass(
     if out is None:
         out = oxipng.optimize_from_memory(start, **opts)
     return out if len(out) < len(start) else _pillow_file(*given, fast=False)
+
+
+#: Below this many pixels (128 x 128) effort 1 and 2 run :func:`_small_pass` instead of oxipng:
+#: oxipng's preset 2 costs a 64 x 64 image 5-8 ms of CPU whatever it holds (its trials: palette
+#: sorts x row filters x bit depths, each deflating the whole image), more than the fit.
+#: Measured (benchmarks/RESULTS.md, "Issue 15: small images and thumbnails, third pass"): on 100 of
+#: the 2,000 thumbnails of ``bench_batch.py --thumbs``, the whole PNG encode 3.3 / 2.4 / 4.6 ms
+#: against 7.6 / 8.1 / 8.4 ms with oxipng at K = 16 / 64 / 256, and 1.8 / 1.3 / 0.6 % fewer bytes;
+#: on crops of five photos outside the benchmark set (32, 64, 127 px) 0.6-4.5 % fewer bytes.
+SMALL_PIXELS = 1 << 14
+#: libdeflate's level for the trials of :func:`_small_pass` (the winner is deflated at level 12).
+_SMALL_TRIAL_LEVEL = 6
+
+
+def _small_pass(png: bytes, frame: np.ndarray, renumber: np.ndarray | None, *, reorder: bool) -> bytes:
+    """The lossless pass of a small image (below ``SMALL_PIXELS``), in place of oxipng's: Pillow's
+    smallest file ``png`` of the index map ``frame`` (through ``renumber``), its image data written
+    again from the smallest of several trials, each deflated by libdeflate at
+    ``_SMALL_TRIAL_LEVEL``: the palette in the file's order and (``reorder``: the entries may
+    move) sorted by luma, the bit depth the palette needs and 8 bits a pixel, and the row filters
+    of :func:`_row_trials`. The winner is deflated at level 12. Chunks and pixels stay; never more
+    bytes than ``png``; a function of the inputs only. Without the ``deflate`` package, ``png``."""
+    try:
+        import deflate
+    except ImportError:  # the file is right without the pass
+        return png
+    chunks = {ctype: png[start:end] for ctype, start, end in _chunks(png) if ctype in (b"PLTE", b"tRNS")}
+    plte = np.frombuffer(chunks[b"PLTE"], dtype=np.uint8).reshape(-1, 3)
+    indices = np.asarray(frame, dtype=np.uint8) if renumber is None else _renumbered(frame, renumber)
+    depth = next(d for d in (1, 2, 4, 8) if plte.shape[0] <= 1 << d)
+    perms = [np.arange(plte.shape[0])]
+    if reorder:
+        luma = np.argsort(plte.astype(np.int64) @ np.array([299, 587, 114]), kind="stable")
+        if not np.array_equal(luma, perms[0]):
+            perms.append(luma)
+    best: tuple[int, int, int, bytes] | None = None
+    for n, perm in enumerate(perms):
+        inverse = np.empty(perm.size, dtype=np.uint8)
+        inverse[perm] = np.arange(perm.size, dtype=np.uint8)
+        mapped = indices if n == 0 else inverse[indices]
+        for bits in sorted({depth, 8}):
+            for trial in _row_trials(_packed(mapped, bits)):
+                size = len(deflate.zlib_compress(trial, _SMALL_TRIAL_LEVEL))
+                if best is None or size < best[0]:  # the first of equal sizes
+                    best = (size, n, bits, trial)
+    assert best is not None
+    _, n, bits, trial = best
+    data = bytes(deflate.zlib_compress(trial, 12))
+    before, idat, after = _split_idat(png)
+    if len(data) >= len(idat):
+        return png
+    out = bytearray(before[:8])
+    for ctype, start, end in _chunks(before):
+        body = before[start:end]
+        if ctype == b"IHDR":
+            body = body[:8] + bytes([bits]) + body[9:]
+        elif ctype == b"PLTE" and n:
+            body = plte[perms[n]].tobytes()
+        elif ctype == b"tRNS" and n:
+            alpha = np.full(plte.shape[0], 255, dtype=np.uint8)
+            given = np.frombuffer(body, dtype=np.uint8)[: plte.shape[0]]
+            alpha[: given.size] = given
+            alpha = alpha[perms[n]]
+            kept = np.flatnonzero(alpha < 255)
+            if kept.size == 0:
+                continue
+            body = alpha[: int(kept[-1]) + 1].tobytes()
+        out += _chunk(ctype, body)
+    return bytes(out) + _chunk(b"IDAT", data) + after
+
+
+def _packed(indices: np.ndarray, bits: int) -> np.ndarray:
+    """PNG scanlines (height x bytes, uint8) of an index map at ``bits`` bits a pixel (1, 2, 4 or
+    8): the leftmost pixel in the high bits, the last byte of a row padded with zeros."""
+    per = 8 // bits
+    if per == 1:
+        return indices
+    h, w = indices.shape
+    cells = np.zeros((h, -(-w // per) * per), dtype=np.uint8)
+    cells[:, :w] = indices
+    shifts = (8 - bits * np.arange(1, per + 1)).astype(np.uint8)
+    return np.bitwise_or.reduce(cells.reshape(h, -1, per) << shifts, axis=2).astype(np.uint8)
+
+
+def _filtered(rows: np.ndarray) -> np.ndarray:
+    """The five PNG row filters (None, Sub, Up, Average, Paeth; one byte a pixel's step) of the
+    scanlines ``rows`` (height x bytes, uint8): shape (5, height, bytes), uint8."""
+    x = rows.astype(np.int16)
+    a = np.zeros_like(x)
+    a[:, 1:] = x[:, :-1]
+    b = np.zeros_like(x)
+    b[1:] = x[:-1]
+    c = np.zeros_like(x)
+    c[1:, 1:] = x[:-1, :-1]
+    p = a + b - c
+    pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
+    paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+    return (np.stack([x, x - a, x - b, x - ((a + b) >> 1), x - paeth]) & 255).astype(np.uint8)
+
+
+#: |b| of each byte b read as a signed byte (libpng's filter heuristic).
+_ABS_SIGNED = np.abs(np.arange(256, dtype=np.int16) - 256 * (np.arange(256) > 127)).astype(np.int16)
+
+
+def _row_trials(rows: np.ndarray) -> list[bytes]:
+    """A PNG's filtered image data (a filter byte before each row) for each trial: every row with
+    the filter None, Up, or Paeth, then each row's filter chosen by the smallest sum of absolute
+    signed bytes (libpng's heuristic) and by the least entropy of its bytes. Sub, Average and a
+    choice by fewest distinct byte pairs, tried too, won on 16 of 312 small images (thumbnails
+    and crops of other photos, K = 4 to 256; each costs a deflate a trial): left out."""
+    h, w = rows.shape
+    f = _filtered(rows)
+    signed = _ABS_SIGNED[f].sum(axis=2, dtype=np.int64)
+    # A row's entropy is log2(w) - sum(c log2 c) / w over its byte counts c: least entropy, most sum.
+    keys = (np.arange(5 * h, dtype=np.intp)[:, None] * 256 + f.reshape(5 * h, w)).ravel()
+    counts = np.bincount(keys, minlength=5 * h * 256)
+    c_log_c = np.arange(w + 1, dtype=np.float64)
+    c_log_c[1:] *= np.log2(c_log_c[1:])
+    order = c_log_c[counts].reshape(5, h, 256).sum(axis=2)
+    choices = [np.full(h, i) for i in (0, 2, 4)] + [signed.argmin(axis=0), order.argmax(axis=0)]
+    out = []
+    for choice in choices:
+        data = np.empty((h, w + 1), dtype=np.uint8)
+        data[:, 0] = choice
+        data[:, 1:] = f[choice, np.arange(h)]
+        out.append(data.tobytes())
+    return out
+
+
+def _chunk(ctype: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC."""
+    body = ctype + data
+    return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
 
 
 def _with_image_data(png: bytes) -> bytes | None:
