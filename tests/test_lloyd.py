@@ -185,6 +185,11 @@ def test_bounds_handing_over_to_products_changes_nothing(monkeypatch, give_up, k
     for min_points in (1 << 62, 0):  # one thread, then every thread
         monkeypatch.setattr(_backend, "PARALLEL_MIN_POINTS", min_points)
         runs.append(lloyd(X, w, init, 60, tol))
+    # The general KMeans's runs (threads_from): every core, and the hand-over from
+    # THREADED_HYBRID_MIN_FEATURES (never here), then from HYBRID_MIN_FEATURES on every core.
+    runs.append(lloyd(X, w, init, 60, tol, threads_from=0))
+    monkeypatch.setattr(_lloyd, "THREADED_HYBRID_MIN_FEATURES", _lloyd.HYBRID_MIN_FEATURES)
+    runs.append(lloyd(X, w, init, 60, tol, threads_from=0))
     for run in runs:
         assert np.array_equal(run[0], bounds_only[0])
         assert np.array_equal(run[2], bounds_only[2])  # the same centre update, to the last bit

@@ -356,12 +356,14 @@ def lloyd_compiled(
     labels_hint: np.ndarray | None = None,
     compiled: bool | None = None,
     give_up: float = 0.0,
+    parallel_from: int | None = None,
 ) -> tuple[np.ndarray, float, np.ndarray, int, bool] | None:
     """A whole weighted Lloyd run (:func:`._lloyd.lloyd`) compiled, or ``None`` (small problem, or no numba).
 
     The last item is True when the run stopped early because the bounds pruned too little
     (``give_up`` > 0, see :func:`._numba_kernels._lloyd_kernel`): the centres and labels are then
-    those of the last iteration done, for the caller to go on from."""
+    those of the last iteration done, for the caller to go on from. ``parallel_from`` (optional)
+    replaces ``PARALLEL_MIN_POINTS`` as the number of points from which the run takes every thread."""
     work = X.shape[0] * centers.shape[0]
     k = _kernels_for(work, compiled)
     if k is None:
@@ -375,7 +377,9 @@ def lloyd_compiled(
     cc, order = neighbour_table(C, scan)
     args = (X, w, C, int(max_iter), float(tol), labels, hinted, scan, cc, order)
     try:
-        inertia, n_iter, handed_over = _run(k, "_lloyd_kernel", X.shape[0], *args, float(give_up))
+        n = X.shape[0]
+        points = max(n, PARALLEL_MIN_POINTS) if parallel_from is not None and n >= parallel_from else n
+        inertia, n_iter, handed_over = _run(k, "_lloyd_kernel", points, *args, float(give_up))
     except _Unavailable:
         return None
     return labels, float(inertia), C, int(n_iter), bool(handed_over)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._exceptions import ConvergenceWarning, NotFittedError
-from ._lloyd import lloyd, plusplus_indices, plusplus_init, random_init, tolerance
+from ._lloyd import GENERAL_PARALLEL_MIN_POINTS, lloyd, plusplus_indices, plusplus_init, random_init, tolerance
 from ._nearest import nearest_centers
 from ._validation import (
     SeedLike,
@@ -369,7 +369,7 @@ class KMeans:
                 centers0 = random_init(X, w, n_clusters, rng)
             if verbose:
                 print("Initialization complete")
-            run = lloyd(X, w, centers0, max_iter, tol, verbose=verbose)
+            run = lloyd(X, w, centers0, max_iter, tol, verbose=verbose, threads_from=GENERAL_PARALLEL_MIN_POINTS)
             if best is None or run[1] < best[1]:
                 best = run
         labels, inertia, centers, n_iter = best  # type: ignore[misc]

@@ -24,8 +24,10 @@ from ._nearest import block_parts, nearest_by_products, nearest_two, product_row
 
 __all__ = [
     "DENSE_MIN_FEATURES",
+    "GENERAL_PARALLEL_MIN_POINTS",
     "GIVE_UP",
     "HYBRID_MIN_FEATURES",
+    "THREADED_HYBRID_MIN_FEATURES",
     "Bounds",
     "dist_to_assigned",
     "half_min_separation",
@@ -63,6 +65,21 @@ __all__ = [
 #: The image path (3 or 4 coordinates, or ``compiled`` forced) never hands over.
 HYBRID_MIN_FEATURES = 5
 GIVE_UP = 2.0
+#: When the bounded kernel runs on every core (``threads_from``, the general ``KMeans``), the
+#: hand-over starts at this many features instead: on two cores the bounds' search runs on both,
+#: while the products of a small problem get no thread pool (``POOL_MIN_BLOCK_WORK``). Measured on
+#: an idle machine (load 1.1-1.8, median of 3, taking turns; benchmarks/RESULTS.md, session 7):
+#: two threads without hand-over took 0.54-0.94x the time of one thread with it on 28 of 30 fits
+#: (bench_kmeans data at d = 5 and 8, n = 10,000 and 40,000, K = 8 / 64 / 256; make_classification
+#: d = 7, lognormal d = 6, overlapping blobs d = 8, n = 20,000, K = 16 and 128), 1.06x on standard
+#: normal n = 10,000, d = 8, K = 256 and 1.03x on blobs n = 40,000, d = 8, K = 8. At d = 12 the
+#: hand-over still won (standard normal, K = 8: 0.89 against 0.97 of scikit-learn's time).
+THREADED_HYBRID_MIN_FEATURES = 9
+#: The general ``KMeans`` runs its bounded Lloyd kernel on every core from this many points (the
+#: image path keeps ``_backend.PARALLEL_MIN_POINTS``), as scikit-learn runs its chunks of 256 points
+#: on every core. On an idle machine two threads took 0.33-0.75x scikit-learn's time at n = 10,000,
+#: d = 2, against 0.41-0.75x on one (bench_kmeans' grid, session 7). Below, one thread: not measured.
+GENERAL_PARALLEL_MIN_POINTS = 8192
 
 #: From this many features, a Lloyd run whose path is not forced (``compiled=None``) assigns
 #: by matrix products on every iteration (:func:`lloyd_by_products`) instead of with bounds:
@@ -223,6 +240,7 @@ def lloyd(
     labels_hint: np.ndarray | None = None,
     compiled: bool | None = None,
     verbose: bool = False,
+    threads_from: int | None = None,
 ) -> tuple[np.ndarray, float, np.ndarray, int]:
     """Weighted Lloyd iterations; arithmetic only, inputs already validated.
 
@@ -240,7 +258,9 @@ def lloyd(
     lets the problem size decide (None; see :mod:`._backend`). Both give the same result.
     ``verbose`` prints every iteration's inertia and the reason for stopping, in
     scikit-learn's words (``KMeans(verbose=1)``); it runs the numpy code, which can
-    report between iterations, with the same result.
+    report between iterations, with the same result. ``threads_from`` (optional): from this many
+    points the compiled run takes every core (and hands over to matrix products only from
+    ``THREADED_HYBRID_MIN_FEATURES``); threads and hand-overs change the time, never the result.
 
     Returns
     -------
@@ -248,12 +268,21 @@ def lloyd(
     """
     if compiled is None and not verbose and X.shape[1] >= DENSE_MIN_FEATURES:
         return lloyd_by_products(X, w, centers_init, max_iter, tol)
-    hybrid = compiled is None and X.shape[1] >= HYBRID_MIN_FEATURES
+    threaded = threads_from is not None and X.shape[0] >= threads_from and _cores() >= 2
+    hybrid = compiled is None and X.shape[1] >= (THREADED_HYBRID_MIN_FEATURES if threaded else HYBRID_MIN_FEATURES)
     done = (
         None
         if verbose
         else lloyd_compiled(
-            X, w, centers_init, max_iter, tol, labels_hint, compiled, GIVE_UP / X.shape[1] if hybrid else 0.0
+            X,
+            w,
+            centers_init,
+            max_iter,
+            tol,
+            labels_hint,
+            compiled,
+            GIVE_UP / X.shape[1] if hybrid else 0.0,
+            threads_from if threaded else None,
         )
     )
     if done is not None:
@@ -334,11 +363,15 @@ def _block_pool(n_blocks: int, block_work: int) -> Any:
     consecutive blocks: ``block_work`` is the work of one hand-over), one per core, as
     scikit-learn runs its chunks on every core with one BLAS thread each; or no pool (one core,
     one block, or blocks of less than ``POOL_MIN_BLOCK_WORK`` multiply-adds)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    workers = min(cores, n_blocks)
+    workers = min(_cores(), n_blocks)
     if workers < 2 or block_work < POOL_MIN_BLOCK_WORK:
         return contextlib.nullcontext(None)
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kmeans-compress-blocks")
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _one_blas_thread() -> Any:
