@@ -37,3 +37,16 @@ def test_psnr_and_mse_hand_computed():
     a = np.array([[[0, 0, 0]]], np.uint8)
     b = np.array([[[3, 4, 0]]], np.uint8)
     assert mse(a, b) == pytest.approx(25 / 3)
+
+
+@pytest.mark.parametrize(
+    ("input_bytes", "output_bytes", "expected"), [(200, 100, "2.00x smaller"), (100, 141, "1.41x LARGER")]
+)
+def test_file_size_line_says_larger_when_the_output_grew(input_bytes, output_bytes, expected):
+    # A small JPEG can give a larger PNG: the line must say so, not "0.71x smaller".
+    from dataclasses import replace
+
+    report = compress(np.zeros((4, 4, 3), np.uint8), n_colors=2).report
+    text = replace(report, input_bytes=input_bytes, output_bytes=output_bytes).format()
+    assert expected in text
+    assert ("smaller" in text) == ("smaller" in expected)

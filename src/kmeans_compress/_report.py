@@ -301,7 +301,11 @@ class CompressionReport:
         if self.output_bytes is not None:
             size = f"  file: {self.output_bytes:,} bytes, {self.bits_per_pixel:.3f} bits/pixel"
             if self.input_bytes:
-                size += f" (input {self.input_bytes:,} bytes, {self.file_ratio:.2f}x smaller)"
+                ratio = self.input_bytes / self.output_bytes
+                if ratio >= 1:
+                    size += f" (input {self.input_bytes:,} bytes, {ratio:.2f}x smaller)"
+                else:  # a small JPEG, say: "0.71x smaller" would hide that the file grew
+                    size += f" (input {self.input_bytes:,} bytes: {1 / ratio:.2f}x LARGER than the input)"
             if self.output_path:
                 size += f" -> {self.output_path}"
             lines.append(size)
