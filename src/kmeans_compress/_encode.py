@@ -506,9 +506,7 @@ def _with_image_data(png: bytes) -> bytes | None:
     del idat
     if data is None:
         return None
-    body = b"IDAT" + data
-    chunk = struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
-    return before + chunk + after
+    return before + _chunk(b"IDAT", data) + after
 
 
 def _split_idat(png: bytes) -> tuple[bytes, bytes | memoryview, bytes]:
@@ -654,9 +652,7 @@ def add_text_chunk(png: bytes, key: str, text: str) -> bytes:
         raise ValueError("not PNG data")
     (ihdr_len,) = struct.unpack(">I", png[8:12])
     end = 8 + 12 + ihdr_len
-    body = b"tEXt" + key.encode("latin-1") + b"\0" + text.encode("latin-1")
-    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
-    return png[:end] + chunk + png[end:]
+    return png[:end] + _chunk(b"tEXt", key.encode("latin-1") + b"\0" + text.encode("latin-1")) + png[end:]
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False) -> Path:
