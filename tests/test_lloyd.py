@@ -160,6 +160,70 @@ def test_compiled_centre_update_equals_numpy_with_empty_clusters():
     assert not np.array_equal(expected[6:], centers[6:])
 
 
+# --------------------------------------------------------------------- colour fits: exact sums kept up to date
+@pytest.mark.parametrize("offset", [0.0, 0.5])
+@pytest.mark.parametrize("k", [30, 64])
+def test_compiled_colour_lloyd_equals_numpy_and_brute_force(monkeypatch, offset, k):
+    """A colour histogram's run (3 features, integer colours and counts): the compiled run tightens
+    the lower bounds by the neighbours' moves and, the sums being integers (offset 0), changes
+    them by the points that moved instead of summing all points; with offset 0.5 (not integers)
+    it sums all points. Either way the numpy run's labels, centres to the last bit and iterations,
+    on one thread and on two, and the labels a brute-force search's (ties to the lowest index)."""
+    pytest.importorskip("numba")
+    from kmeans_compress import _backend
+
+    img = synthetic_photo(120, 160, seed=1)
+    hist = color_histogram(pack_rgb(img.reshape(-1, 3)))
+    X = hist.colors.astype(np.float64) + offset
+    w = hist.counts.astype(np.float64)
+    assert not _backend.scan_centres(len(X), k)  # the walk through the centres' table, with its levels
+    init = X[np.random.default_rng(2).choice(len(X), k, replace=False)] + 0.25
+    tol = tolerance(X, w, 1e-6)
+    reference = lloyd(X, w, init, 200, tol, compiled=False)
+    runs = []
+    for min_points in (1 << 62, 0):  # one thread, then every thread
+        monkeypatch.setattr(_backend, "PARALLEL_MIN_POINTS", min_points)
+        runs.append(lloyd(X, w, init, 200, tol, compiled=True))
+    for run in runs:
+        assert np.array_equal(run[0], reference[0])
+        assert np.array_equal(run[2], reference[2])
+        assert run[3] == reference[3] > 5
+        assert run[1] == pytest.approx(reference[1], rel=1e-12)
+    assert np.array_equal(runs[0][0], _brute_force_labels(X, runs[0][2]))
+
+
+def test_compiled_colour_lloyd_reseeds_an_empty_cluster_as_numpy():
+    """A start with a centre no colour is nearest to: the exact-sum run re-seeds it as the numpy
+    run does (same labels, the same centres to the last bit), and goes on keeping its sums."""
+    pytest.importorskip("numba")
+    img = synthetic_photo(90, 120, seed=2)
+    hist = color_histogram(pack_rgb(img.reshape(-1, 3)))
+    X = hist.colors.astype(np.float64)
+    w = hist.counts.astype(np.float64)
+    init = X[np.random.default_rng(4).choice(len(X), 40, replace=False)] + 0.25
+    init[7] = [1000.0, 1000.0, 1000.0]  # empty after the first assignment
+    expected = lloyd(X, w, init, 100, 0.0, compiled=False)
+    got = lloyd(X, w, init, 100, 0.0, compiled=True)
+    assert np.array_equal(got[0], expected[0]) and np.array_equal(got[2], expected[2]) and got[3] == expected[3]
+    assert np.bincount(got[0], minlength=40).min() > 0  # the far centre was re-seeded and took points
+    assert np.array_equal(got[0], _brute_force_labels(X, got[2]))
+
+
+def test_integral_sums_hand_cases():
+    """Sums in any order are exact only when every term is an integer and the totals stay below 2^52."""
+    pytest.importorskip("numba")
+    from kmeans_compress._numba_kernels import _integral_sums
+
+    X = np.array([[0.0, 255.0, 3.0], [-4.0, 7.0, 9.0]])
+    assert _integral_sums(X, np.array([1.0, 40.0]))
+    assert not _integral_sums(X, np.array([1.0, 0.5]))  # a fractional weight
+    assert not _integral_sums(X + 0.5, np.array([1.0, 40.0]))  # fractional coordinates
+    assert _integral_sums(X, np.array([1.0, 2.0**47]))  # (4 + 7 + 9) x 2^47 < 2^52
+    assert not _integral_sums(X, np.array([1.0, 2.0**48]))  # (4 + 7 + 9) x 2^48 > 2^52: rounding possible
+    assert not _integral_sums(np.array([[np.nan, 1.0, 1.0]]), np.array([1.0]))
+    assert not _integral_sums(np.array([[np.inf, 1.0, 1.0]]), np.array([1.0]))
+
+
 # --------------------------------------------------------------------- bounds handing over to products
 @pytest.mark.parametrize("give_up", [1e-9, 2.0, 1e9])
 @pytest.mark.parametrize("kind", ["normal", "grid"])
