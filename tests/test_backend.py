@@ -162,6 +162,50 @@ def test_small_problems_stay_on_numpy():
     assert _backend.split_init_compiled(X, w, 8) is None
 
 
+def test_kernels_take_a_workers_share_of_the_cores(monkeypatch):
+    """Below PARALLEL_MIN_POINTS a kernel runs on one thread; above it on every thread, or on
+    the share of the cores set by share_cores (processes running side by side); the caller's
+    thread count is restored either way."""
+    numba = pytest.importorskip("numba")
+    assert _backend._load() is not None
+    before = numba.get_num_threads()
+    seen = []
+    for workers in (None, 1, before, 4 * before):
+        if workers is None:
+            monkeypatch.setattr(_backend, "max_threads", None)
+        else:
+            _backend.share_cores(workers)
+        for points in (_backend.PARALLEL_MIN_POINTS - 1, _backend.PARALLEL_MIN_POINTS):
+            with _backend.one_thread_below(points):
+                seen.append((workers, points, numba.get_num_threads()))
+            assert numba.get_num_threads() == before
+    monkeypatch.setattr(_backend, "max_threads", None)
+    cores = _backend.available_cores()
+    small, big = _backend.PARALLEL_MIN_POINTS - 1, _backend.PARALLEL_MIN_POINTS
+    expected = [
+        (None, small, 1),
+        (None, big, before),
+        (1, small, 1),
+        (1, big, min(before, cores)),
+        (before, small, 1),
+        (before, big, min(before, max(1, cores // before))),
+        (4 * before, small, 1),
+        (4 * before, big, 1),
+    ]
+    assert seen == expected
+
+
+def test_folder_workers_take_their_share_of_the_cores():
+    """Each of -j N worker processes runs its kernels on cores // N threads (at least one), so
+    that N workers never start more threads than the machine has cores."""
+    from kmeans_compress._parallel import execute
+
+    big = _backend.PARALLEL_MIN_POINTS
+    got = [threads for _, threads in execute(_backend._threads, [big, big, big], jobs=2)]
+    assert got == [max(1, _backend.available_cores() // 2)] * 3
+    assert _backend._threads(big) is None  # this process keeps every core
+
+
 def test_background_preload_changes_nothing_but_timing(tmp_path):
     import subprocess
     import sys

@@ -13,12 +13,12 @@ between them (None: by the size of the call).
 from __future__ import annotations
 
 import contextlib
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
+from . import _backend
 from ._backend import kmeans_plusplus_compiled, lloyd_compiled, split_init_compiled, update_centers_compiled
 from ._nearest import block_parts, nearest_by_products, nearest_two, product_rows
 
@@ -370,8 +370,9 @@ def _block_pool(n_blocks: int, block_work: int) -> Any:
 
 
 def _cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """The cores this process may run on (its share of them, in a worker that shares the machine)."""
+    cores = _backend.available_cores()
+    return min(cores, _backend.max_threads or cores)
 
 
 def _one_blas_thread() -> Any:
