@@ -168,6 +168,7 @@ def test_kernels_take_a_workers_share_of_the_cores(monkeypatch):
     thread count is restored either way."""
     numba = pytest.importorskip("numba")
     assert _backend._load() is not None
+    monkeypatch.setattr(_backend, "free_cores", _backend.available_cores)  # an idle machine
     before = numba.get_num_threads()
     seen = []
     for workers in (None, 1, before, 4 * before):
@@ -193,6 +194,22 @@ def test_kernels_take_a_workers_share_of_the_cores(monkeypatch):
         (4 * before, big, 1),
     ]
     assert seen == expected
+    # Another process busy on all but one core: one thread whatever the size.
+    monkeypatch.setattr(_backend, "free_cores", lambda: 1)
+    with _backend.one_thread_below(big):
+        assert numba.get_num_threads() == 1
+    assert numba.get_num_threads() == before
+
+
+@pytest.mark.parametrize("load", [0.0, 0.4, 1.0, 1.6, 1e9])
+def test_free_cores_are_the_cores_less_the_load_of_other_processes(monkeypatch, load):
+    monkeypatch.setattr(_backend.os, "getloadavg", lambda: (load, 0.0, 0.0))
+    monkeypatch.setattr(_backend, "_own_use", [])  # no history: none of the load is this process's
+    cores = _backend.available_cores()
+    assert _backend.free_cores() == max(1, min(cores, cores - round(load)))
+    # A process that kept one core busy for the last minute: that part of the load is its own.
+    monkeypatch.setattr(_backend, "_own_use", [(_backend.time.monotonic() - 50.0, _backend.time.process_time() - 50.0)])
+    assert _backend.free_cores() == max(1, min(cores, cores - round(load - 1.0)))
 
 
 def test_folder_workers_take_their_share_of_the_cores():
@@ -202,8 +219,9 @@ def test_folder_workers_take_their_share_of_the_cores():
 
     big = _backend.PARALLEL_MIN_POINTS
     got = [threads for _, threads in execute(_backend._threads, [big, big, big], jobs=2)]
-    assert got == [max(1, _backend.available_cores() // 2)] * 3
-    assert _backend._threads(big) is None  # this process keeps every core
+    share = max(1, _backend.available_cores() // 2)
+    assert len(got) == 3 and all(t is not None and 1 <= t <= share for t in got)  # 1 if the machine is busy
+    assert _backend.max_threads is None  # this process keeps every core
 
 
 def test_background_preload_changes_nothing_but_timing(tmp_path):

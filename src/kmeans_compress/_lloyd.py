@@ -370,9 +370,10 @@ def _block_pool(n_blocks: int, block_work: int) -> Any:
 
 
 def _cores() -> int:
-    """The cores this process may run on (its share of them, in a worker that shares the machine)."""
-    cores = _backend.available_cores()
-    return min(cores, _backend.max_threads or cores)
+    """The cores this process may use: those no other process is busy on (:func:`._backend.free_cores`),
+    at most its share of them in a worker that shares the machine."""
+    free = _backend.free_cores()
+    return min(free, _backend.max_threads or free)
 
 
 def _one_blas_thread() -> Any:
