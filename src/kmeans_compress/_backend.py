@@ -232,13 +232,13 @@ def free_cores() -> int:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):  # pragma: no cover - no load average here
         return cores
-    now, cpu = time.monotonic(), time.process_time()
-    if not _own_use or now - _own_use[-1][0] >= 1.0:
-        _own_use.append((now, cpu))
+    now = time.monotonic()
+    if not _own_use or now - _own_use[-1][0] >= 1.0:  # the process's CPU time costs microseconds: once a second
+        _own_use.append((now, time.process_time()))
         while now - _own_use[0][0] > 60.0:
             del _own_use[0]
-    t0, c0 = _own_use[0]
-    own = (cpu - c0) / (now - t0) if now - t0 >= 1.0 else 0.0
+    (t0, c0), (t1, c1) = _own_use[0], _own_use[-1]
+    own = (c1 - c0) / (t1 - t0) if t1 - t0 >= 1.0 else 0.0
     return max(1, min(cores, cores - round(load - own)))
 
 
