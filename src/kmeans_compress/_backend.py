@@ -518,3 +518,19 @@ def diffuse_compiled(
     except _Unavailable:
         return None
     return out
+
+
+def threads_can_overlap() -> bool:
+    """Whether two Python threads may now run the compiled kernels side by side, each on one
+    thread: the kernels are loaded, numba's threading layer has started and is safe to enter from
+    two threads at once (OpenMP or TBB; its "workqueue" layer aborts the process when two threads
+    start parallel regions together), and the calling thread may use more than one thread."""
+    if not _module:
+        return False
+    import numba
+
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel region has run yet in this process
+        return False
+    return layer in ("omp", "tbb") and numba.get_num_threads() >= 2
