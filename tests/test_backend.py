@@ -162,6 +162,68 @@ def test_small_problems_stay_on_numpy():
     assert _backend.split_init_compiled(X, w, 8) is None
 
 
+def test_kernels_take_a_workers_share_of_the_cores(monkeypatch):
+    """Below PARALLEL_MIN_POINTS a kernel runs on one thread; above it on every thread, or on
+    the share of the cores set by share_cores (processes running side by side); the caller's
+    thread count is restored either way."""
+    numba = pytest.importorskip("numba")
+    assert _backend._load() is not None
+    monkeypatch.setattr(_backend, "free_cores", _backend.available_cores)  # an idle machine
+    before = numba.get_num_threads()
+    seen = []
+    for workers in (None, 1, before, 4 * before):
+        if workers is None:
+            monkeypatch.setattr(_backend, "max_threads", None)
+        else:
+            _backend.share_cores(workers)
+        for points in (_backend.PARALLEL_MIN_POINTS - 1, _backend.PARALLEL_MIN_POINTS):
+            with _backend.one_thread_below(points):
+                seen.append((workers, points, numba.get_num_threads()))
+            assert numba.get_num_threads() == before
+    monkeypatch.setattr(_backend, "max_threads", None)
+    cores = _backend.available_cores()
+    small, big = _backend.PARALLEL_MIN_POINTS - 1, _backend.PARALLEL_MIN_POINTS
+    expected = [
+        (None, small, 1),
+        (None, big, before),
+        (1, small, 1),
+        (1, big, min(before, cores)),
+        (before, small, 1),
+        (before, big, min(before, max(1, cores // before))),
+        (4 * before, small, 1),
+        (4 * before, big, 1),
+    ]
+    assert seen == expected
+    # Another process busy on all but one core: one thread whatever the size.
+    monkeypatch.setattr(_backend, "free_cores", lambda: 1)
+    with _backend.one_thread_below(big):
+        assert numba.get_num_threads() == 1
+    assert numba.get_num_threads() == before
+
+
+@pytest.mark.parametrize("load", [0.0, 0.4, 1.0, 1.6, 1e9])
+def test_free_cores_are_the_cores_less_the_load_of_other_processes(monkeypatch, load):
+    monkeypatch.setattr(_backend.os, "getloadavg", lambda: (load, 0.0, 0.0))
+    monkeypatch.setattr(_backend, "_own_use", [])  # no history: none of the load is this process's
+    cores = _backend.available_cores()
+    assert _backend.free_cores() == max(1, min(cores, cores - round(load)))
+    # A process that kept one core busy for the last minute: that part of the load is its own.
+    monkeypatch.setattr(_backend, "_own_use", [(_backend.time.monotonic() - 50.0, _backend.time.process_time() - 50.0)])
+    assert _backend.free_cores() == max(1, min(cores, cores - round(load - 1.0)))
+
+
+def test_folder_workers_take_their_share_of_the_cores():
+    """Each of -j N worker processes runs its kernels on cores // N threads (at least one), so
+    that N workers never start more threads than the machine has cores."""
+    from kmeans_compress._parallel import execute
+
+    big = _backend.PARALLEL_MIN_POINTS
+    got = [threads for _, threads in execute(_backend._threads, [big, big, big], jobs=2)]
+    share = max(1, _backend.available_cores() // 2)
+    assert len(got) == 3 and all(t is not None and 1 <= t <= share for t in got)  # 1 if the machine is busy
+    assert _backend.max_threads is None  # this process keeps every core
+
+
 def test_background_preload_changes_nothing_but_timing(tmp_path):
     import subprocess
     import sys

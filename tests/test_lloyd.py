@@ -100,6 +100,7 @@ def test_compiled_lloyd_and_plusplus_same_on_one_and_two_threads(monkeypatch):
     init = X[:40] + 0.5
     before = numba.get_num_threads()
     runs = []
+    monkeypatch.setattr(_backend, "free_cores", _backend.available_cores)  # every thread, whatever the load
     for min_points in (1 << 62, 0):  # one thread, then every thread
         monkeypatch.setattr(_backend, "PARALLEL_MIN_POINTS", min_points)
         run = lloyd(X, w, init, 100, 0.0, compiled=True)
@@ -182,6 +183,7 @@ def test_bounds_handing_over_to_products_changes_nothing(monkeypatch, give_up, k
     bounds_only = lloyd(X, w, init, 60, tol, compiled=True)
     monkeypatch.setattr(_lloyd, "GIVE_UP", give_up * X.shape[1])
     runs = []
+    monkeypatch.setattr(_backend, "free_cores", _backend.available_cores)  # every thread, whatever the load
     for min_points in (1 << 62, 0):  # one thread, then every thread
         monkeypatch.setattr(_backend, "PARALLEL_MIN_POINTS", min_points)
         runs.append(lloyd(X, w, init, 60, tol))

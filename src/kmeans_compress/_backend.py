@@ -12,8 +12,8 @@ more than one image (a folder, a server, a notebook) loading pays back at once, 
 the kernels are used from ``MIN_WORK`` (1,024) point x centre pairs; only trivial
 problems stay on numpy. Each kernel is loaded on its first call, so a process pays
 for the kernels it uses. Below ``PARALLEL_MIN_POINTS`` points a kernel runs on one
-thread: on a busy machine a parallel region waits for descheduled threads, which costs
-more than the region's work.
+thread: a parallel region's start costs more than so little work. Processes that share the
+cores (folder mode's workers) take their share of them (:func:`share_cores`).
 
 Each function takes ``compiled``: None decides by the call's size (the default),
 True uses the kernels whatever the size, False never uses them. The choice
@@ -33,6 +33,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -175,21 +176,85 @@ def _run(k: Any, name: str, points: int, *args: Any) -> Any:
 
 #: Points below which a kernel runs on one thread. The parallel loops of the kernels run over
 #: points (a Lloyd assignment, the k-means++ candidates' gains), one region per iteration or
-#: per centre. Starting a region's threads costs tens of microseconds on an idle machine and
-#: milliseconds on a busy one (a descheduled thread holds up the barrier), more than a small
-#: region's work: a 64 x 64 image's Lloyd run took 1.9 s on two threads and 8 ms on one with
-#: the load average at 7; 30,000 colours at K = 16, 0.84 s against 17 ms. Above this size two
-#: threads win on an idle machine: the whole command on a 4-Mpx photo at K = 256 (456,000
-#: colours) took 3.82 s with this threshold against 4.24 s with one thread below 2^20 points
-#: (median of 5, taking turns, load average 1.0-1.3); under a load average of 5 the same fit
-#: was faster on one thread (1.3 s against 2.0 s). Chosen for the idle machine a user runs on;
-#: benchmarks/RESULTS.md has both. The threads never change a result, only the time.
-PARALLEL_MIN_POINTS = 1 << 16
+#: per centre. Starting a region's threads costs a few microseconds on an idle machine, far less
+#: than the work of 2,048 colours at any palette size, so from there both cores are used: on an
+#: idle machine (load average 0.3-1.2, quiet), `quantize` against libimagequant, summed over
+#: each photo set (best of 3 a photo), 65,536 -> 2,048 points: benchmark set K = 16 / 64 / 256
+#: 0.39 / 0.58 / 0.55 -> 0.36 / 0.48 / 0.46; other photos 0.44 / 0.65 / 0.64 -> 0.42 / 0.57 /
+#: 0.57; centre crops of astronaut (median of 7) 64 x 64 K = 16 / 64 / 256 0.85 / 1.40 / 2.28
+#: -> 0.65 / 1.06 / 1.66; 128 x 128 1.00 / 1.27 / 0.84 -> 0.84 / 0.92 / 0.61; 256 x 256 0.58 /
+#: 0.84 / 1.19 -> 0.48 / 0.62 / 0.86; 32 x 32 (at most 1,024 colours, on one thread either
+#: way) 0.94 / 1.08 / 1.73 -> 0.86 / 1.06 / 1.71. 8,192 or 4,096 gained less at K = 64 and
+#: 256; 1,024 and 512 no more than 2,048 (benchmarks/RESULTS.md, session 8).
+#: On a busy machine a parallel region waits for a descheduled thread (a time slice, milliseconds):
+#: a 64 x 64 image's Lloyd run once took 1.9 s on two threads and 8 ms on one at a load average
+#: of 7. Chosen for the idle machine a user runs on, as before; processes that share the cores
+#: with each other (folder mode's workers, Dask workers) each take their share of them
+#: (``max_threads``), so the tool does not overload the machine itself. The threads never change
+#: a result, only the time.
+PARALLEL_MIN_POINTS = 1 << 11
+
+#: The most threads a kernel may use in this process (None: every core numba has). Worker
+#: processes that share the machine set it to their share of the cores (:func:`share_cores`).
+max_threads: int | None = None
+
+
+def available_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def share_cores(workers: int) -> None:
+    """This process is one of ``workers`` processes running kernels side by side on this
+    machine's cores: its kernels take ``cores // workers`` threads (at least one)."""
+    global max_threads
+    max_threads = max(1, available_cores() // max(1, workers))
+
+
+#: (time.monotonic(), time.process_time()) of this process, one a second at most, over the last
+#: minute: how much of the load average is this process's own (:func:`free_cores`).
+_own_use: list[tuple[float, float]] = []
+
+
+def free_cores() -> int:
+    """The cores this process may use that no other process is busy on: the cores minus the load
+    average of the last minute, less this process's own share of it (its CPU time over the
+    last minute), rounded; at least one. OpenMP's dynamic thread count (libgomp, ``OMP_DYNAMIC``)
+    reads the load average the same way; numba's threads have no such setting. On two cores, one
+    other busy process leaves one: a parallel region started on both would wait at every barrier
+    for its descheduled thread (at a load average of 2.5, a 64 x 64 crop at K = 16 took 39 times
+    libimagequant's time on two threads against 0.5 on one)."""
+    cores = available_cores()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - no load average here
+        return cores
+    now = time.monotonic()
+    if not _own_use or now - _own_use[-1][0] >= 1.0:  # the process's CPU time costs microseconds: once a second
+        _own_use.append((now, time.process_time()))
+        while now - _own_use[0][0] > 60.0:
+            del _own_use[0]
+    (t0, c0), (t1, c1) = _own_use[0], _own_use[-1]
+    own = (c1 - c0) / (t1 - t0) if t1 - t0 >= 1.0 else 0.0
+    return max(1, min(cores, cores - round(load - own)))
+
+
+def _threads(points: int) -> int | None:
+    """Threads for kernels over ``points`` points: 1 below ``PARALLEL_MIN_POINTS``, else the
+    :func:`free_cores`, at most ``max_threads`` (None: numba's own count, every core)."""
+    if points < PARALLEL_MIN_POINTS:
+        return 1
+    free = free_cores()
+    cap = max_threads if max_threads is not None else available_cores()
+    if free >= cap:
+        return max_threads
+    return free
 
 
 def _threaded(fn: Callable[..., Any], points: int, args: tuple[Any, ...]) -> Any:
-    if points >= PARALLEL_MIN_POINTS:
-        return fn(*args)
     with one_thread_below(points):
         return fn(*args)
 
@@ -197,18 +262,21 @@ def _threaded(fn: Callable[..., Any], points: int, args: tuple[Any, ...]) -> Any
 @contextlib.contextmanager
 def one_thread_below(points: int) -> Iterator[None]:
     """Run the kernels called inside on one thread when ``points`` is below ``PARALLEL_MIN_POINTS``
-    (and the kernels are loaded): a caller that runs many small kernels (the starts of a fit)
-    sets the thread count once (it costs tens of microseconds) instead of at every call."""
-    if points >= PARALLEL_MIN_POINTS or not _module:
+    (and the kernels are loaded), on the free cores otherwise (:func:`_threads`): a caller that runs many
+    small kernels (the starts of a fit) sets the thread count once (it costs tens of
+    microseconds) instead of at every call."""
+    want = _threads(points)
+    if want is None or not _module:
         yield
         return
     import numba
 
     before = numba.get_num_threads()
-    if before == 1:
+    want = min(want, numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]  # numba's config is untyped
+    if before == want:
         yield
         return
-    numba.set_num_threads(1)
+    numba.set_num_threads(want)
     try:
         yield
     finally:
@@ -378,7 +446,9 @@ def lloyd_compiled(
     args = (X, w, C, int(max_iter), float(tol), labels, hinted, scan, cc, order)
     try:
         n = X.shape[0]
-        points = max(n, PARALLEL_MIN_POINTS) if parallel_from is not None and n >= parallel_from else n
+        points = n
+        if parallel_from is not None:  # the caller's own threshold, both ways
+            points = max(n, PARALLEL_MIN_POINTS) if n >= parallel_from else min(n, PARALLEL_MIN_POINTS - 1)
         inertia, n_iter, handed_over = _run(k, "_lloyd_kernel", points, *args, float(give_up))
     except _Unavailable:
         return None

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from ._backend import available_cores, share_cores
 from ._exceptions import BatchUsageError
 
 __all__ = ["WorkerDied", "close_dask", "dask_client", "default_jobs", "execute"]
@@ -19,13 +20,10 @@ __all__ = ["WorkerDied", "close_dask", "dask_client", "default_jobs", "execute"]
 
 def default_jobs() -> int:
     """Cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+    return available_cores()
 
 
-def _worker_init(parent_alive: Any, parent_end: Any) -> None:
+def _worker_init(parent_alive: Any, parent_end: Any, workers: int) -> None:
     """Set up a worker process: Ctrl-C is the parent's business, and the worker dies with the parent.
 
     ``parent_alive`` is the read end of a pipe whose write end only the parent
@@ -39,6 +37,7 @@ def _worker_init(parent_alive: Any, parent_end: Any) -> None:
     import signal
     import threading
 
+    share_cores(workers)  # the workers share the cores: each one's kernels take its share of the threads
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
     signal.signal(signal.SIGTERM, _terminated)
     parent_end.close()
@@ -90,7 +89,7 @@ def execute(
 
     def new_pool() -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(parent_alive, parent_end)
+            max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(parent_alive, parent_end, jobs)
         )
 
     pool = new_pool()
@@ -132,7 +131,9 @@ def execute(
 def _execute_dask(client: Any, fn: Callable[..., Any], items: Sequence[Any], *args: Any) -> Iterator[tuple[Any, Any]]:
     from distributed import as_completed
 
-    n_workers = max(1, sum(client.nthreads().values()))
+    threads = client.nthreads()
+    n_workers = max(1, sum(threads.values()))
+    fn = _SharingCores(fn, _threads_by_host(threads))
     todo = iter(items)
     futures = as_completed()
     owner: dict[str, Any] = {}
@@ -162,6 +163,37 @@ def _execute_dask(client: Any, fn: Callable[..., Any], items: Sequence[Any], *ar
     finally:
         for fut in list(futures.futures):
             fut.cancel()
+
+
+def _threads_by_host(threads: dict[str, int]) -> dict[str, int]:
+    """The tasks that run side by side on each host of a Dask cluster: its workers' threads, summed."""
+    from urllib.parse import urlsplit
+
+    by_host: dict[str, int] = {}
+    for address, n in threads.items():
+        host = urlsplit(address).hostname or address
+        by_host[host] = by_host.get(host, 0) + n
+    return by_host
+
+
+class _SharingCores:
+    """``fn`` run on a Dask worker with the kernels' threads set to that host's share of its cores
+    (as folder mode's workers have theirs): tasks on one host run side by side."""
+
+    def __init__(self, fn: Callable[..., Any], by_host: dict[str, int]) -> None:
+        self.fn = fn
+        self.by_host = by_host
+        self.client_pid = os.getpid()
+
+    def __call__(self, *args: Any) -> Any:
+        if os.getpid() != self.client_pid:  # a worker of its own (in-process workers leave the client's setting)
+            from urllib.parse import urlsplit
+
+            from distributed import get_worker
+
+            address = get_worker().address
+            share_cores(self.by_host.get(urlsplit(address).hostname or address, 1))
+        return self.fn(*args)
 
 
 class _End:
