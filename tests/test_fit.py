@@ -48,8 +48,8 @@ def test_direct_fit_starts_side_by_side_or_in_turn_give_the_best_start(monkeypat
     at once: the same centres and labels as running them in turn, and both are the start of lowest
     inertia after Lloyd's iterations (ties: the earlier start), computed here one by one from the
     same generator; a caller's generator is left in the same state."""
-    pytest.importorskip("numba")
-    from kmeans_compress import _backend, _fit
+    numba = pytest.importorskip("numba")
+    from kmeans_compress import _fit
     from kmeans_compress._lloyd import lloyd, plusplus_init, split_start, tolerance
 
     img = synthetic_photo(40, 44, seed=k)
@@ -58,7 +58,7 @@ def test_direct_fit_starts_side_by_side_or_in_turn_give_the_best_start(monkeypat
     w = hist.counts.astype(np.float64)
     assert k < X.shape[0] < 20_000  # fitted directly, no coarse grid
     fit_palette(X, w, k)  # the kernels and numba's threads started
-    if not _backend.threads_can_overlap():
+    if numba.threading_layer() not in ("omp", "tbb"):
         pytest.skip("numba's threading layer here does not run kernels from two threads at once")
     for n_init in (1, 3, 4):
         runs = {}

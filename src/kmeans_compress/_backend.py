@@ -594,7 +594,8 @@ def threads_can_overlap() -> bool:
     """Whether two Python threads may now run the compiled kernels side by side, each on one
     thread: the kernels are loaded, numba's threading layer has started and is safe to enter from
     two threads at once (OpenMP or TBB; its "workqueue" layer aborts the process when two threads
-    start parallel regions together), and the calling thread may use more than one thread."""
+    start parallel regions together), and a large kernel would take two threads or more here now
+    (:func:`_threads`: the free cores, this process's share of them)."""
     if not _module:
         return False
     import numba
@@ -603,4 +604,7 @@ def threads_can_overlap() -> bool:
         layer = numba.threading_layer()
     except ValueError:  # no parallel region has run yet in this process
         return False
-    return layer in ("omp", "tbb") and numba.get_num_threads() >= 2
+    if layer not in ("omp", "tbb"):
+        return False
+    want = _threads(PARALLEL_MIN_POINTS)
+    return min(want or available_cores(), numba.config.NUMBA_NUM_THREADS) >= 2  # type: ignore[attr-defined]
