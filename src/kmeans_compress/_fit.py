@@ -122,11 +122,18 @@ def _side_pool() -> ThreadPoolExecutor:
 
 
 def _side_by_side(points: int) -> bool:
-    """Whether the starts of a direct fit of ``points`` run on two threads at once: where each
-    kernel would run on one thread (below ``_backend.PARALLEL_MIN_POINTS`` points), so that a
-    second core would otherwise idle, and where numba allows it (:func:`._backend.threads_can_overlap`).
-    Same results either way: each start's work and draws are the same, and the winner is
-    chosen the same way."""
+    """Whether the starts of a direct fit of ``points`` run on two threads at once: only where each
+    kernel runs on one thread anyway (below ``_backend.PARALLEL_MIN_POINTS`` points), so that the
+    second core would otherwise idle, and where a large kernel would itself take two threads now
+    (:func:`._backend.threads_can_overlap`: numba allows it, two free cores, this process's share).
+    Same results either way: each start's work and draws are the same, and the winner is chosen
+    the same way (280 fits of 28 crops of 7 photos at K = 2 to 256: the same bytes).
+
+    32 x 32 crops of astronaut (880 colours), `quantize`, side by side / in turn, K = 16 / 64 /
+    256: 1.02 / 0.94 / 0.96 (taking turns in one process, medians of 9, quiet, load 1.4-1.8) and
+    1.06 / 0.99 / 0.83 (a process each, taking turns, 3 x 9 runs, load 1.1-1.6). From 2,048 points
+    the starts stay in turn, each kernel on both cores: side by side there measured 0.9-1.3 x
+    that, either way by the run (64 and 100 px crops; benchmarks/RESULTS.md, session 8)."""
     return points < _backend.PARALLEL_MIN_POINTS and _backend.threads_can_overlap()
 
 
