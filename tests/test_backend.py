@@ -212,6 +212,27 @@ def test_free_cores_are_the_cores_less_the_load_of_other_processes(monkeypatch, 
     assert _backend.free_cores() == max(1, min(cores, cores - round(load - 1.0)))
 
 
+def test_a_threads_cap_holds_in_its_own_thread_only(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(_backend, "free_cores", lambda: 8)
+    monkeypatch.setattr(_backend, "max_threads", None)
+    assert _backend.thread_limit() == 8
+    with _backend.threads_at_most(3):
+        assert _backend.thread_limit() == 3
+        other: list[int] = []
+        t = threading.Thread(target=lambda: other.append(_backend.thread_limit()))
+        t.start()
+        t.join()
+        assert other == [8]
+        with _backend.threads_at_most(0):
+            assert _backend.thread_limit() == 1
+        assert _backend.thread_limit() == 3
+    assert _backend.thread_limit() == 8
+    monkeypatch.setattr(_backend, "max_threads", 2)  # a worker's share caps it too
+    assert _backend.thread_limit() == 2
+
+
 def test_folder_workers_take_their_share_of_the_cores():
     """Each of -j N worker processes runs its kernels on cores // N threads (at least one), so
     that N workers never start more threads than the machine has cores."""

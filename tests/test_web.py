@@ -186,6 +186,29 @@ def test_stale_slider_positions_are_dropped():
     assert results == {1: "stale", 2: "stale", 3: 3} and ran == [1, 3] and jobs.dropped == 2
 
 
+def test_jobs_side_by_side_each_take_their_share_of_the_cores(monkeypatch):
+    """A job that runs alone may use every core; one that starts beside another, half of them."""
+    from kmeans_compress import _backend
+
+    monkeypatch.setattr(_backend, "available_cores", lambda: 4)
+    monkeypatch.setattr(_backend, "free_cores", lambda: 4)
+    monkeypatch.setattr(_web, "available_cores", lambda: 4)
+    jobs = _web.Jobs(2)
+    release = threading.Event()
+    seen = {}
+    first = threading.Thread(
+        target=lambda: jobs.run(lambda: (seen.update(first=_backend.thread_limit()), release.wait(5)))
+    )
+    first.start()
+    while not jobs.running:
+        time.sleep(0.01)
+    second = jobs.run(_backend.thread_limit)
+    release.set()
+    first.join(5)
+    assert seen == {"first": 4} and second == 2
+    assert _backend.thread_limit() == 4  # this thread has no cap of its own
+
+
 def test_several_requests_at_once_one_job_per_slot(sample):
     app = _web.create_app(slots=2)
     with TestClient(app) as c:

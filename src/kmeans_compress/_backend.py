@@ -242,16 +242,35 @@ def free_cores() -> int:
     return max(1, min(cores, cores - round(load - own)))
 
 
-def _threads(points: int) -> int | None:
-    """Threads for kernels over ``points`` points: 1 below ``PARALLEL_MIN_POINTS``, else the
-    :func:`free_cores`, at most ``max_threads`` (None: numba's own count, every core)."""
-    if points < PARALLEL_MIN_POINTS:
-        return 1
-    free = free_cores()
-    cap = max_threads if max_threads is not None else available_cores()
-    if free >= cap:
-        return max_threads
-    return free
+_local = threading.local()  # ``cap``: this thread's limit (:func:`threads_at_most`)
+
+
+@contextlib.contextmanager
+def threads_at_most(n: int) -> Iterator[None]:
+    """Kernels called from this thread inside use at most ``n`` threads: for jobs that one process
+    runs side by side in threads (the web page's compressions), each on its share of the cores."""
+    before = getattr(_local, "cap", None)
+    _local.cap = max(1, n)
+    try:
+        yield
+    finally:
+        _local.cap = before
+
+
+def thread_limit() -> int:
+    """The threads a parallel kernel (or the products' block pool) may use now: the
+    :func:`free_cores`, at most this process's share (:func:`share_cores`) and this thread's cap
+    (:func:`threads_at_most`)."""
+    n = free_cores()
+    for cap in (max_threads, getattr(_local, "cap", None)):
+        if cap is not None:
+            n = min(n, cap)
+    return n
+
+
+def _threads(points: int) -> int:
+    """Threads for kernels over ``points`` points: 1 below ``PARALLEL_MIN_POINTS``, else :func:`thread_limit`."""
+    return 1 if points < PARALLEL_MIN_POINTS else thread_limit()
 
 
 def _threaded(fn: Callable[..., Any], points: int, args: tuple[Any, ...]) -> Any:
@@ -265,14 +284,13 @@ def one_thread_below(points: int) -> Iterator[None]:
     (and the kernels are loaded), on the free cores otherwise (:func:`_threads`): a caller that runs many
     small kernels (the starts of a fit) sets the thread count once (it costs tens of
     microseconds) instead of at every call."""
-    want = _threads(points)
-    if want is None or not _module:
+    if not _module:
         yield
         return
     import numba
 
     before = numba.get_num_threads()
-    want = min(want, numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]  # numba's config is untyped
+    want = min(_threads(points), numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]  # numba's config is untyped
     if before == want:
         yield
         return

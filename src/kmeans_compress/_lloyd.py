@@ -371,10 +371,9 @@ def _block_pool(n_blocks: int, block_work: int) -> Any:
 
 
 def _cores() -> int:
-    """The cores this process may use: those no other process is busy on (:func:`._backend.free_cores`),
-    at most its share of them in a worker that shares the machine."""
-    free = _backend.free_cores()
-    return min(free, _backend.max_threads or free)
+    """The cores this thread may use (:func:`._backend.thread_limit`): those no other process is
+    busy on, at most its share of them where jobs share the machine."""
+    return _backend.thread_limit()
 
 
 def _one_blas_thread() -> Any:

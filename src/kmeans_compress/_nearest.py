@@ -30,13 +30,12 @@ is bounded by ``chunk x K`` floats, never ``N x K x n_features``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from concurrent.futures import Executor
 
 import numpy as np
 
-from ._backend import nearest_hinted_compiled, settle_block_compiled
+from ._backend import nearest_hinted_compiled, settle_block_compiled, thread_limit
 
 __all__ = [
     "block_parts",
@@ -246,10 +245,10 @@ def product_rows(n_features: int, n_centers: int) -> int:
 
 def block_parts(n_blocks: int) -> int:
     """How many runs of consecutive blocks :func:`nearest_by_products` hands to a pool: two per
-    core (a busy core's share can move to the other), at most one per block. Few hand-overs per
-    search: each costs tens of microseconds, as much as a small block's work."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(n_blocks, 2 * cores))
+    core it may use (:func:`._backend.thread_limit`, as the pool; a busy core's share can move to
+    the other), at most one per block. Few hand-overs per search: each costs tens of
+    microseconds, as much as a small block's work."""
+    return max(1, min(n_blocks, 2 * thread_limit()))
 
 
 def nearest_by_products(

@@ -43,6 +43,7 @@ import numpy as np
 from PIL import Image
 
 from . import __version__, batch, load_image
+from ._backend import available_cores, threads_at_most
 from ._colorspace import SPACES
 from ._decode import LoadedImage
 from ._exceptions import ImageNotFoundError, ImageTooLargeError, UnsupportedImageError
@@ -385,11 +386,13 @@ class Jobs:
                     raise Stale()
                 self.running += 1
                 self.peak = max(self.peak, self.running)
+                share = available_cores() // self.running  # jobs side by side: each its share of the cores
             alone = _parallel_kernels_unsafe()
             if alone:
                 self._alone.acquire()
             try:
-                return fn()
+                with threads_at_most(share):
+                    return fn()
             finally:
                 if alone:
                     self._alone.release()
@@ -648,7 +651,7 @@ def create_app(
     """The Starlette app of the page; ``app.state.server`` holds its caches and job counters."""
     if _MISSING is not None:
         raise ImportError(f"the web page needs {_MISSING}: {INSTALL_HINT}")
-    server = _Server(max_upload_bytes, max_pixels, cache_bytes, result_cache_bytes, slots or _cores())
+    server = _Server(max_upload_bytes, max_pixels, cache_bytes, result_cache_bytes, slots or available_cores())
 
     async def job(fn: Callable[[], Any], client: str | None = None, seq: int | None = None) -> Any:
         server.jobs.announce(client, seq)
@@ -850,10 +853,6 @@ def create_app(
 async def _internal_error(request: Any, exc: Exception) -> Any:
     # A bug, not bad input: one line to the page, the traceback only in the server's log.
     return JSONResponse({"error": f"{PROG}: error: internal error ({type(exc).__name__})"}, status_code=500)
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _quote(name: str) -> str:
