@@ -440,5 +440,8 @@ def test_kernels_overlap_only_on_two_free_cores_of_this_process(monkeypatch):
     monkeypatch.setattr(_backend, "max_threads", 1)
     assert not _backend.threads_can_overlap()
     monkeypatch.setattr(_backend, "max_threads", None)
+    with _backend.threads_at_most(1):  # a thread given one core (the web page's jobs)
+        assert not _backend.threads_can_overlap()
+    assert _backend.threads_can_overlap()
     monkeypatch.setattr(_backend, "_module", False)
     assert not _backend.threads_can_overlap()

@@ -613,7 +613,7 @@ def threads_can_overlap() -> bool:
     thread: the kernels are loaded, numba's threading layer has started and is safe to enter from
     two threads at once (OpenMP or TBB; its "workqueue" layer aborts the process when two threads
     start parallel regions together), and a large kernel would take two threads or more here now
-    (:func:`_threads`: the free cores, this process's share of them)."""
+    (:func:`thread_limit`: the free cores, this process's share, this thread's cap)."""
     if not _module:
         return False
     import numba
@@ -624,5 +624,4 @@ def threads_can_overlap() -> bool:
         return False
     if layer not in ("omp", "tbb"):
         return False
-    want = _threads(PARALLEL_MIN_POINTS)
-    return min(want or available_cores(), numba.config.NUMBA_NUM_THREADS) >= 2  # type: ignore[attr-defined]
+    return min(_threads(PARALLEL_MIN_POINTS), numba.config.NUMBA_NUM_THREADS) >= 2  # type: ignore[attr-defined]
