@@ -9,6 +9,7 @@ fixture (conftest.py).
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sklearn.cluster import KMeans as SkKMeans
 
 from _images import synthetic_photo
@@ -39,3 +40,41 @@ def test_quality_close_to_sklearn_on_all_pixels(photo):
     ref_mse = float(np.mean((px - ref_img) ** 2))
     ours = compress(photo, n_colors=16).report.mse
     assert ours <= ref_mse * 1.10
+
+
+@pytest.mark.parametrize("k", [2, 16, 64, 256])
+def test_direct_fit_starts_side_by_side_or_in_turn_give_the_best_start(monkeypatch, k):
+    """A small histogram's starts (the split start, then k-means++ draws) may run on two threads
+    at once: the same centres and labels as running them in turn, and both are the start of lowest
+    inertia after Lloyd's iterations (ties: the earlier start), computed here one by one from the
+    same generator; a caller's generator is left in the same state."""
+    numba = pytest.importorskip("numba")
+    from kmeans_compress import _fit
+    from kmeans_compress._lloyd import lloyd, plusplus_init, split_start, tolerance
+
+    img = synthetic_photo(40, 44, seed=k)
+    hist = color_histogram(pack_rgb_u32(img.reshape(-1, 3)))
+    X = hist.colors.astype(np.float64)
+    w = hist.counts.astype(np.float64)
+    assert k < X.shape[0] < 20_000  # fitted directly, no coarse grid
+    fit_palette(X, w, k)  # the kernels and numba's threads started
+    if numba.threading_layer() not in ("omp", "tbb"):
+        pytest.skip("numba's threading layer here does not run kernels from two threads at once")
+    for n_init in (1, 3, 4):
+        runs = {}
+        for side in (False, True):
+            monkeypatch.setattr(_fit, "_side_by_side", lambda points, side=side: side)
+            rng = np.random.default_rng(7)
+            centers, labels = fit_palette(X, w, k, random_state=rng, n_init=n_init)
+            runs[side] = (centers, labels, rng.random())
+        rng = np.random.default_rng(7)
+        tol = tolerance(X, w, 1e-4)
+        c0, hint = split_start(X, w, k, True)
+        starts = [lloyd(X, w, c0, 300, tol, labels_hint=hint, compiled=True)]
+        for _ in range(1, max(n_init, _fit._DIRECT_STARTS)):
+            starts.append(lloyd(X, w, plusplus_init(X, w, k, rng, compiled=True), 300, tol, compiled=True))
+        best = min(range(len(starts)), key=lambda i: (starts[i][1], i))
+        after_ref = rng.random()
+        for centers, labels, after in runs.values():
+            assert np.array_equal(centers, starts[best][2]) and np.array_equal(labels, starts[best][0])
+            assert after == after_ref

@@ -78,3 +78,19 @@ def test_k_below_alpha_groups_keeps_the_groups_of_lowest_rgba_error():
     assert (rebuilt[:10, 3] == 0).all()
     assert (rebuilt[10:] == (200, 200, 200, 255)).all()
     assert two.report.mse * 33 * 4 == pytest.approx(3 * 127**2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 300).flatmap(
+        lambda n: st.sampled_from([3, 4]).flatmap(
+            lambda c: arrays(np.uint8, (n, c), elements=st.integers(0, 255) | st.sampled_from([0, 1, 254, 255]))
+        )
+    )
+)
+def test_unique_rows_is_numpys_unique_rows(entries):
+    """The palette's distinct sorted rows (packed keys for RGB) are numpy's ``unique(axis=0)``."""
+    from kmeans_compress._palette import _unique_rows
+
+    got = _unique_rows(entries)
+    assert got.dtype == np.uint8 and np.array_equal(got, np.unique(entries, axis=0))
