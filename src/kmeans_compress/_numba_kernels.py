@@ -395,10 +395,10 @@ def _apply_moves(X, w, labels, sums, wsum, dsum, dw, first):  # pragma: no cover
 
 
 def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted, scan, cc, order, give_up):
-    """:func:`_lloyd_run`, with room for as many threads as numba may ever run (a thread's number,
-    ``numba.get_thread_id()``, is below it): their records of the points that changed cluster."""
-    threads = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]  # numba's config module is untyped
-    return _lloyd_run(X, w, C, max_iter, tol, labels, hinted, scan, cc, order, give_up, threads)
+    """:func:`_lloyd_run`, with room for the records of the points that changed cluster of as many
+    threads as its parallel loops will run on (this thread's setting: every thread's number,
+    ``numba.get_thread_id()``, is below it)."""
+    return _lloyd_run(X, w, C, max_iter, tol, labels, hinted, scan, cc, order, give_up, numba.get_num_threads())
 
 
 @njit(cache=True, nogil=True)
