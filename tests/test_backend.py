@@ -419,29 +419,3 @@ def test_scipy_imports_as_usual_after_the_kernels_loaded(tmp_path):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip() == "2.0"
-
-
-def test_kernels_overlap_only_on_two_free_cores_of_this_process(monkeypatch):
-    """Two threads run kernels side by side (a small fit's starts) only where a large kernel would
-    take two threads itself: not when other processes leave one core free, nor in a worker whose
-    share is one core, nor without numba's threads started."""
-    numba = pytest.importorskip("numba")
-    from kmeans_compress import quantize
-
-    quantize(np.arange(96 * 96 * 3, dtype=np.uint32).reshape(96, 96, 3).astype(np.uint8), 16)
-    if numba.threading_layer() not in ("omp", "tbb") or numba.config.NUMBA_NUM_THREADS < 2:
-        pytest.skip("numba here cannot run kernels from two threads, or has one thread")
-    monkeypatch.setattr(_backend, "available_cores", lambda: 2)
-    monkeypatch.setattr(_backend, "free_cores", lambda: 2)
-    assert _backend.threads_can_overlap()
-    monkeypatch.setattr(_backend, "free_cores", lambda: 1)
-    assert not _backend.threads_can_overlap()
-    monkeypatch.setattr(_backend, "free_cores", lambda: 2)
-    monkeypatch.setattr(_backend, "max_threads", 1)
-    assert not _backend.threads_can_overlap()
-    monkeypatch.setattr(_backend, "max_threads", None)
-    with _backend.threads_at_most(1):  # a thread given one core (the web page's jobs)
-        assert not _backend.threads_can_overlap()
-    assert _backend.threads_can_overlap()
-    monkeypatch.setattr(_backend, "_module", False)
-    assert not _backend.threads_can_overlap()

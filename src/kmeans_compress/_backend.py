@@ -606,22 +606,3 @@ def diffuse_compiled(
     except _Unavailable:
         return None
     return out
-
-
-def threads_can_overlap() -> bool:
-    """Whether two Python threads may now run the compiled kernels side by side, each on one
-    thread: the kernels are loaded, numba's threading layer has started and is safe to enter from
-    two threads at once (OpenMP or TBB; its "workqueue" layer aborts the process when two threads
-    start parallel regions together), and a large kernel would take two threads or more here now
-    (:func:`thread_limit`: the free cores, this process's share, this thread's cap)."""
-    if not _module:
-        return False
-    import numba
-
-    try:
-        layer = numba.threading_layer()
-    except ValueError:  # no parallel region has run yet in this process
-        return False
-    if layer not in ("omp", "tbb"):
-        return False
-    return min(_threads(PARALLEL_MIN_POINTS), numba.config.NUMBA_NUM_THREADS) >= 2  # type: ignore[attr-defined]

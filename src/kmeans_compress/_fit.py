@@ -8,13 +8,10 @@ every point. Rounding the centres to a palette is the next stage (:mod:`._palett
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
 from . import _backend
-from ._lloyd import lloyd, plusplus_draws, plusplus_init, split_start, tolerance
+from ._lloyd import lloyd, plusplus_init, split_start, tolerance
 from ._validation import SeedLike, check_int, check_random_state
 
 __all__ = ["MAX_SPEED", "coarse_histogram", "fit_palette", "speed_settings"]
@@ -111,40 +108,6 @@ def coarse_histogram(X: np.ndarray, w: np.ndarray, max_cells: int) -> tuple[np.n
     return Xc, wc, cell_index[key]
 
 
-_side: tuple[int, ThreadPoolExecutor] | None = None  # (process id, pool) of the second thread
-
-
-def _side_pool() -> ThreadPoolExecutor:
-    """One worker thread, kept for the process, whose kernels run on one thread: the second
-    thread of :func:`fit_palette`'s starts. A forked child makes its own (threads do not fork)."""
-    global _side
-    if _side is None or _side[0] != os.getpid():
-        _side = (os.getpid(), ThreadPoolExecutor(1, "kmeans-compress-starts", initializer=_one_thread))
-    return _side[1]
-
-
-def _side_by_side(points: int) -> bool:
-    """Whether the starts of a direct fit of ``points`` run on two threads at once: only where each
-    kernel runs on one thread anyway (below ``_backend.PARALLEL_MIN_POINTS`` points), so that the
-    second core would otherwise idle, and where a large kernel would itself take two threads now
-    (:func:`._backend.threads_can_overlap`: numba allows it, two free cores, this process's share).
-    Same results either way: each start's work and draws are the same, and the winner is chosen
-    the same way (280 fits of 28 crops of 7 photos at K = 2 to 256: the same bytes).
-
-    32 x 32 crops of astronaut (880 colours), `quantize`, side by side / in turn, K = 16 / 64 /
-    256: 1.02 / 0.94 / 0.96 (taking turns in one process, medians of 9, quiet, load 1.4-1.8) and
-    1.06 / 0.99 / 0.83 (a process each, taking turns, 3 x 9 runs, load 1.1-1.6). From 2,048 points
-    the starts stay in turn, each kernel on both cores: side by side there measured 0.9-1.3 x
-    that, either way by the run (64 and 100 px crops; benchmarks/RESULTS.md, session 8)."""
-    return points < _backend.PARALLEL_MIN_POINTS and _backend.threads_can_overlap()
-
-
-def _one_thread() -> None:
-    import numba
-
-    numba.set_num_threads(1)
-
-
 def fit_palette(
     X: np.ndarray,
     w: np.ndarray,
@@ -205,37 +168,21 @@ def fit_palette(
         # above a k-means++ draw, so always try a few draws as well and keep the best.
         n_starts = max(n_starts, cheap_starts if cell is not None else min(cheap_starts, _DIRECT_STARTS))
     iters = max_iter if speed == 1 else min(max_iter, coarse_iter)
-    # Every k-means++ draw's uniforms are taken first, in the starts' order: the same numbers
-    # whichever thread then runs which start.
-    draws = [plusplus_draws(rng, n_colors) for _ in range(1, n_starts)]
-
-    def run(seeds: range) -> list[tuple[float, int, np.ndarray, np.ndarray]]:
-        out = []
-        for seed in seeds:
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    with _backend.one_thread_below(points.shape[0]):  # the thread count set once for all the starts
+        for seed in range(n_starts):
             hint = None
             if seed == 0:  # its clusters are a hint for the first assignment
                 centers0, hint = split_start(points, weights, n_colors, compiled)
             else:
-                centers0 = plusplus_init(points, weights, n_colors, draws[seed - 1], compiled=compiled)
+                centers0 = plusplus_init(points, weights, n_colors, rng, compiled=compiled)
             labels, inertia, centers, _ = lloyd(
                 points, weights, centers0, iters, tol_abs, labels_hint=hint, compiled=compiled
             )
-            out.append((inertia, seed, centers, labels))
-        return out
-
-    if n_starts > 1 and cell is None and compiled and _side_by_side(points.shape[0]):
-        # A small histogram fitted directly: its starts run side by side, each on one thread
-        # (every kernel holds no GIL), instead of one after the other on one thread.
-        with _backend.one_thread_below(0):  # 0 points: always below the threshold, so one thread
-            other = _side_pool().submit(run, range(1, n_starts, 2))
-            results = run(range(0, n_starts, 2))
-        results += other.result()
-    else:
-        with _backend.one_thread_below(points.shape[0]):  # the thread count set once for all the starts
-            results = run(range(n_starts))
-    # The lowest distortion wins; ties go to the earlier start.
-    best = min(results, key=lambda r: (r[0], r[1]))
-    _, _, centers, labels = best
+            if best is None or inertia < best[0]:  # the lowest distortion wins; ties go to the earlier start
+                best = (inertia, centers, labels)
+    assert best is not None
+    _, centers, labels = best
     if cell is None:
         return centers, labels
     if fine_iter == 0:  # the coarse fit only: each point takes its cell's centre
