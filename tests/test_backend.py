@@ -207,6 +207,11 @@ def test_free_cores_are_the_cores_less_the_load_of_other_processes(monkeypatch, 
     monkeypatch.setattr(_backend, "_own_use", [])  # no history: none of the load is this process's
     cores = _backend.available_cores()
     assert _backend.free_cores() == max(1, min(cores, cores - round(load)))
+    # Samples of another process (a forked child inherits its parent's): forgotten.
+    monkeypatch.setattr(_backend, "_own_use", [(_backend.time.monotonic() - 50.0, -1e9)])
+    monkeypatch.setattr(_backend, "_own_pid", -1)
+    assert _backend.free_cores() == max(1, min(cores, cores - round(load)))
+    assert _backend._own_pid == _backend.os.getpid() and len(_backend._own_use) == 1
     # A process that kept one core busy for the last minute: that part of the load is its own.
     monkeypatch.setattr(_backend, "_own_use", [(_backend.time.monotonic() - 50.0, _backend.time.process_time() - 50.0)])
     assert _backend.free_cores() == max(1, min(cores, cores - round(load - 1.0)))

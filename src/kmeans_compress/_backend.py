@@ -217,6 +217,7 @@ def share_cores(workers: int) -> None:
 #: (time.monotonic(), time.process_time()) of this process, one a second at most, over the last
 #: minute: how much of the load average is this process's own (:func:`free_cores`).
 _own_use: list[tuple[float, float]] = []
+_own_pid = os.getpid()  # the process those samples are of
 
 
 def free_cores() -> int:
@@ -232,13 +233,17 @@ def free_cores() -> int:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):  # pragma: no cover - no load average here
         return cores
+    global _own_pid
+    if _own_pid != os.getpid():  # a forked child: its CPU time starts again from zero
+        _own_pid = os.getpid()
+        _own_use.clear()
     now = time.monotonic()
     if not _own_use or now - _own_use[-1][0] >= 1.0:  # the process's CPU time costs microseconds: once a second
         _own_use.append((now, time.process_time()))
         while now - _own_use[0][0] > 60.0:
             del _own_use[0]
     (t0, c0), (t1, c1) = _own_use[0], _own_use[-1]
-    own = (c1 - c0) / (t1 - t0) if t1 - t0 >= 1.0 else 0.0
+    own = max(0.0, (c1 - c0) / (t1 - t0)) if t1 - t0 >= 1.0 else 0.0
     return max(1, min(cores, cores - round(load - own)))
 
 
