@@ -283,19 +283,3 @@ def test_handing_over_happens_on_unstructured_data_only():
         init = plusplus_init(X, w, 64, np.random.RandomState(0))
         flags[name] = lloyd_compiled(X, w, init, 100, tolerance(X, w, 1e-4), give_up=GIVE_UP / d)[4]
     assert flags == {"normal": True, "blobs": False}
-
-
-def test_plusplus_draws_taken_beforehand_give_the_same_seeds():
-    """k-means++ from uniforms drawn beforehand (how a fit runs its starts side by side) picks
-    the same rows as drawing from the generator itself, and takes the same numbers from it."""
-    from kmeans_compress._lloyd import plusplus_draws, plusplus_indices
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(500, 3)) * 40 + 128
-    w = rng.integers(1, 5, 500).astype(np.float64)
-    for compiled in (False, True):
-        for trials in (None, 1, 4):
-            a, b = np.random.default_rng(3), np.random.default_rng(3)
-            direct = plusplus_indices(X, w, 24, a, trials, compiled=compiled)
-            given = plusplus_indices(X, w, 24, plusplus_draws(b, 24, trials), compiled=compiled)
-            assert np.array_equal(direct, given) and a.random() == b.random()

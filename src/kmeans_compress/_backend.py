@@ -188,10 +188,11 @@ def _run(k: Any, name: str, points: int, *args: Any) -> Any:
 #: 256; 1,024 and 512 no more than 2,048 (benchmarks/RESULTS.md, session 8).
 #: On a busy machine a parallel region waits for a descheduled thread (a time slice, milliseconds):
 #: a 64 x 64 image's Lloyd run once took 1.9 s on two threads and 8 ms on one at a load average
-#: of 7. Chosen for the idle machine a user runs on, as before; processes that share the cores
-#: with each other (folder mode's workers, Dask workers) each take their share of them
-#: (``max_threads``), so the tool does not overload the machine itself. The threads never change
-#: a result, only the time.
+#: of 7. So above this size the kernels take only the cores no other process is busy on
+#: (:func:`free_cores`), and processes or jobs that share the cores with each other (folder
+#: mode's workers, Dask workers, the web page's compressions) each take their share of them
+#: (:func:`thread_limit`), so the tool does not overload the machine itself. The threads never
+#: change a result, only the time.
 PARALLEL_MIN_POINTS = 1 << 11
 
 #: The most threads a kernel may use in this process (None: every core numba has). Worker

@@ -33,7 +33,6 @@ __all__ = [
     "half_min_separation",
     "lloyd",
     "plan_cut",
-    "plusplus_draws",
     "plusplus_indices",
     "plusplus_init",
     "random_init",
@@ -455,7 +454,7 @@ def plusplus_init(
     X: np.ndarray,
     w: np.ndarray,
     n_clusters: int,
-    rng: np.random.Generator | np.random.RandomState | tuple[float, np.ndarray],
+    rng: np.random.Generator | np.random.RandomState,
     n_local_trials: int | None = None,
     compiled: bool | None = None,
 ) -> np.ndarray:
@@ -473,17 +472,16 @@ def plusplus_indices(
     X: np.ndarray,
     w: np.ndarray,
     n_clusters: int,
-    rng: np.random.Generator | np.random.RandomState | tuple[float, np.ndarray],
+    rng: np.random.Generator | np.random.RandomState,
     n_local_trials: int | None = None,
     compiled: bool | None = None,
 ) -> np.ndarray:
-    """Indices (intp, in the order chosen) of the rows :func:`plusplus_init` takes as centres.
-
-    ``rng`` may also be the uniforms of one draw taken beforehand (:func:`plusplus_draws`): a
-    caller running several draws at once takes them all first, in order, for the same result."""
+    """Indices (intp, in the order chosen) of the rows :func:`plusplus_init` takes as centres."""
     n, f = X.shape
-    u_first, draws = rng if isinstance(rng, tuple) else plusplus_draws(rng, n_clusters, n_local_trials)
-    n_local_trials = draws.shape[1]
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(n_clusters))
+    u_first = rng.random()
+    draws = rng.random((n_clusters - 1, n_local_trials))
     done = kmeans_plusplus_compiled(X, w, n_clusters, u_first, draws, compiled)
     if done is not None:
         return done
@@ -491,17 +489,6 @@ def plusplus_indices(
     step = max(256, min((1 << 17) // n_local_trials, (1 << 19) // f))
     with _one_blas_thread(), _block_pool(-(-n // step), step * n_local_trials * f) as pool:
         return _plusplus_by_products(X, w, n_clusters, u_first, draws, step, pool)
-
-
-def plusplus_draws(
-    rng: np.random.Generator | np.random.RandomState, n_clusters: int, n_local_trials: int | None = None
-) -> tuple[float, np.ndarray]:
-    """The uniforms one k-means++ draw (:func:`plusplus_indices`) takes from ``rng``, in its order:
-    the first centre's, then ``n_local_trials`` (default ``2 + log K``) for each next centre."""
-    if n_local_trials is None:
-        n_local_trials = 2 + int(np.log(n_clusters))
-    u_first = rng.random()
-    return u_first, rng.random((n_clusters - 1, n_local_trials))
 
 
 def _plusplus_by_products(
