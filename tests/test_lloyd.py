@@ -283,3 +283,69 @@ def test_handing_over_happens_on_unstructured_data_only():
         init = plusplus_init(X, w, 64, np.random.RandomState(0))
         flags[name] = lloyd_compiled(X, w, init, 100, tolerance(X, w, 1e-4), give_up=GIVE_UP / d)[4]
     assert flags == {"normal": True, "blobs": False}
+
+
+@pytest.mark.parametrize("kind", ["normal", "blobs"])
+def test_walk_turns_into_a_scan_on_unstructured_data_only(monkeypatch, kind):
+    """A compiled run that walks out from each point's own centre through the centres' table
+    scans every centre instead from the iteration after one whose walks went far: on standard-normal
+    data, not on well-separated clusters (seen through the kernel's last value). Either way the
+    numpy run's labels, centres to the last bit and iterations, on one thread and on two, and the
+    labels a brute-force search's (ties to the lowest index)."""
+    pytest.importorskip("numba")
+    from sklearn.datasets import make_blobs
+
+    from kmeans_compress import _backend
+
+    n, d, k = 6000, 8, 64
+    if kind == "normal":
+        X = np.random.default_rng(6).standard_normal((n, d))
+    else:
+        X = make_blobs(n, centers=16, n_features=d, cluster_std=1.0, random_state=6)[0]
+    w = np.random.default_rng(7).integers(1, 4, n).astype(np.float64)
+    init = plusplus_init(X, w, k, np.random.default_rng(8))
+    tol = tolerance(X, w, 1e-6)
+    assert not _backend.scan_centres(n, k)  # the run starts walking
+    reference = lloyd(X, w, init, 100, tol, compiled=False)
+    module = _backend._load()
+    monkeypatch.setattr(_backend, "free_cores", _backend.available_cores)  # every thread, whatever the load
+    for min_points in (1 << 62, 0):  # one thread, then every thread
+        monkeypatch.setattr(_backend, "PARALLEL_MIN_POINTS", min_points)
+        C = init.copy()
+        labels = np.empty(n, dtype=np.intp)
+        cc, order = _backend.neighbour_table(C, False)
+        args = (X, w, C, 100, tol, labels, False, False, cc, order, 0.0)
+        inertia, n_iter, handed_over, scanned = _backend._run(module, "_lloyd_kernel", n, *args)
+        assert scanned == (kind == "normal") and not handed_over
+        assert np.array_equal(labels, reference[0])
+        assert np.array_equal(C, reference[2])
+        assert n_iter == reference[3] > 3
+        assert inertia == pytest.approx(reference[1], rel=1e-12)
+    assert np.array_equal(labels, _brute_force_labels(X, C))
+
+
+@pytest.mark.parametrize("d", [1, 3, 8])
+@pytest.mark.parametrize("k", [1, 2, 7, 32, 33, 100])
+def test_full_search_equals_brute_force_with_ties(d, k):
+    """The compiled full search (the centres transposed, every distance summed over the features in
+    order; the two smallest picked in passes up to 32 centres, in one pass above): each point's
+    nearest centre is a brute-force search's (ties to the lowest index, with centres repeated and
+    points on a grid), and its nearest and second-nearest distances those of a sort."""
+    pytest.importorskip("numba")
+    from kmeans_compress import _backend
+
+    rng = np.random.default_rng(k * 10 + d)
+    X = rng.integers(0, 4, (700, d)).astype(np.float64)
+    C = X[rng.integers(0, len(X), k)] + rng.integers(0, 2, (k, d)) * 0.5
+    if k > 3:
+        C[-2:] = C[1]  # the same centre three times
+    labels = np.empty(len(X), dtype=np.intp)
+    upper = np.empty(len(X))
+    lower = np.empty(len(X))
+    cc, order = _backend.neighbour_table(C, True)
+    _backend._load()._first_assign(X, C, labels, upper, lower, False, cc, order, True)
+    d2 = ((X[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)
+    assert np.array_equal(labels, _brute_force_labels(X, C))
+    two = np.sort(d2, axis=1)
+    np.testing.assert_allclose(upper, np.sqrt(two[:, 0]), rtol=1e-15, atol=0)
+    np.testing.assert_allclose(lower, np.sqrt(two[:, 1]) if k > 1 else np.inf, rtol=1e-15, atol=0)

@@ -473,7 +473,7 @@ def lloyd_compiled(
         points = n
         if parallel_from is not None:  # the caller's own threshold, both ways
             points = max(n, PARALLEL_MIN_POINTS) if n >= parallel_from else min(n, PARALLEL_MIN_POINTS - 1)
-        inertia, n_iter, handed_over = _run(k, "_lloyd_kernel", points, *args, float(give_up))
+        inertia, n_iter, handed_over, _ = _run(k, "_lloyd_kernel", points, *args, float(give_up))
     except _Unavailable:
         return None
     return labels, float(inertia), C, int(n_iter), bool(handed_over)
