@@ -331,7 +331,7 @@ def test_full_search_equals_brute_force_with_ties(d, k):
     order; the two smallest picked in passes up to 32 centres, in one pass above): each point's
     nearest centre is a brute-force search's (ties to the lowest index, with centres repeated and
     points on a grid), and its nearest and second-nearest distances those of a sort."""
-    pytest.importorskip("numba")
+    numba = pytest.importorskip("numba")
     from kmeans_compress import _backend
 
     rng = np.random.default_rng(k * 10 + d)
@@ -343,7 +343,8 @@ def test_full_search_equals_brute_force_with_ties(d, k):
     upper = np.empty(len(X))
     lower = np.empty(len(X))
     cc, order = _backend.neighbour_table(C, True)
-    _backend._load()._first_assign(X, C, labels, upper, lower, False, cc, order, True)
+    scratch = np.empty((numba.config.NUMBA_NUM_THREADS, k))  # a row for every thread numba may start
+    _backend._load()._first_assign(X, C, labels, upper, lower, False, cc, order, True, scratch)
     d2 = ((X[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)
     assert np.array_equal(labels, _brute_force_labels(X, C))
     two = np.sort(d2, axis=1)

@@ -47,15 +47,17 @@ def _dist2(X, i, C, j):  # pragma: no cover - compiled
 # K = 8 0.68 / 0.50, K = 16 0.98 / 0.74, K = 64 1.81 / 1.59, K = 256 5.09 / 6.54 (load about 1).
 _PASSES_MAX_CENTERS = 32
 # A Lloyd run that walks out from each point's own centre (:func:`_sorted_search`) scans every
-# centre instead from the iteration after one whose walks visited more than this share of the
-# centres on average: a full search then costs less than the walk (same labels).
+# centre instead (:func:`_full_search`, same labels) from the iteration after one that computed
+# more than this share of a full search's ``n K`` distances: a vector scan costs about a third of
+# a walk's visit per distance. Shares seen (bench_kmeans data, n = 10,000, scikit-learn's start,
+# per iteration): standard normal d = 8, K = 64 0.82 down to 0.2, K = 256 0.47 to 0.2; d = 5,
+# K = 32 0.46 to 0.13; make_blobs (16 centres) and colours under 0.13. Fits, ms, walking / scanning
+# / this rule: normal d = 8, K = 32 44.5 / 23.7 / 30.8, K = 64 79.9 / 39.1 / 40.8, K = 256
+# 123 / 67 / 72; blobs d = 8, K = 64 17.0 / 23.4 / 12.9, K = 256 34.8 / 44.9 / 33.8 (load about 1).
 _SCAN_SHARE = 0.35
-# Points a parallel loop's task takes at a time: each task has one row of scratch for the
-# distances of a full search (:func:`_full_search`).
-_TASK_POINTS = 64
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _full_search(X, i, Ct, acc):  # pragma: no cover - compiled
     """Nearest centre of point ``i`` (ties: lowest index), its squared distance and the second smallest.
 
@@ -161,18 +163,18 @@ _NEAR_LEVELS = 4
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _sorted_search(X, i, C, a, u2, cc, order, scan, Ct, acc):  # pragma: no cover - compiled
+def _sorted_search(X, i, C, a, u2, cc, order, scan, Ct, scratch):  # pragma: no cover - compiled
     """Nearest and second-nearest centre of point ``i`` whose squared distance to centre ``a`` is ``u2``.
 
     The others are visited nearest to ``a`` first; a centre ``j`` is at least
     ``cc[a, j] - u`` from the point, so the walk stops once that exceeds the
     second-best distance found. Returns (label, nearest, second) as distances, and how many
     centres were visited; ties go to the lowest index, as in a full search, which every call with
-    ``scan`` makes instead (:func:`_full_search` on ``Ct`` with scratch ``acc``; ``cc`` and ``order``
-    are then not used; ``_backend.scan_centres`` decides).
+    ``scan`` makes instead (:func:`_full_search` on ``Ct`` with this thread's row of ``scratch``;
+    ``cc`` and ``order`` are then not used; ``_backend.scan_centres`` decides).
     """
     if scan:
-        lab, b1, b2 = _full_search(X, i, Ct, acc)
+        lab, b1, b2 = _full_search(X, i, Ct, scratch[numba.get_thread_id()])
         return lab, np.sqrt(b1), np.sqrt(b2), C.shape[0]
     visits = 1
     lab = a
@@ -243,11 +245,10 @@ def _near_moves(cc, order, delta, Mq, Rq):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True, parallel=True)
 def _hamerly_assign(  # pragma: no cover - compiled
-    X, w, C, labels, upper, lower, cc, order, s, delta, j1, m2, scan, Mq, Rq, dsum, dw, Ct
+    X, w, C, labels, upper, lower, cc, order, s, delta, j1, m2, scan, Mq, Rq, dsum, dw, Ct, scratch
 ):
-    """Exact nearest centres with Hamerly's bounds; returns how many labels changed, how
-    many distances to centres were computed (the work: ``n K`` for a full search), how many points
-    were searched beyond their own centre and how many centres those searches visited.
+    """Exact nearest centres with Hamerly's bounds; returns how many labels changed and how
+    many distances to centres were computed (the work: ``n K`` for a full search).
 
     First the bounds are loosened by how far the centres moved (``delta``; the
     largest move is ``delta[j1]``, the next largest ``m2``), the lower bound no further than
@@ -256,87 +257,79 @@ def _hamerly_assign(  # pragma: no cover - compiled
     the own centre is computed for every point (``upper`` is then not used). A point whose
     bounds are not conclusive is searched among the centres near its own
     (:func:`_sorted_search`), not all of them, or with ``scan`` among all (``Ct``: the centres
-    transposed). Points are independent, so they are shared among threads, ``_TASK_POINTS`` at a
-    time; the result does not depend on their number.
+    transposed; ``scratch``: a row of K per thread). Points are independent, so they are shared
+    among threads; the result does not depend on their number.
     ``dw`` (threads, K) and ``dsum`` (threads, K, d), unless empty, receive each thread's
     changes to the clusters' weights and weighted sums (:func:`_apply_moves`).
     """
     changed = 0
     searched = 0
-    walked = 0
-    visited = 0
     m1 = delta[j1]
     exact = X.shape[1] <= _COLOUR_MAX_FEATURES
     n = X.shape[0]
-    for task in prange((n + _TASK_POINTS - 1) // _TASK_POINTS):
-        acc = np.empty(C.shape[0])
-        for i in range(task * _TASK_POINTS, min(n, (task + 1) * _TASK_POINTS)):
-            a = labels[i]
-            u2 = 0.0
-            if exact:
-                u2 = _dist2(X, i, C, a)
-                u = np.sqrt(u2)
-            else:
-                u = upper[i] + delta[a]
-            low = lower[i]
-            lb = low - (m2 if a == j1 else m1)
-            for lev in range(Mq.shape[1]):
-                t = min(low - Mq[a, lev], Rq[a, lev] - u)
-                if t > lb:
-                    lb = t
-            lower[i] = lb
-            m = max(s[a], lb)
-            if not exact:
-                upper[i] = u
-                if u <= m:
-                    continue
-                u2 = _dist2(X, i, C, a)
-                u = np.sqrt(u2)
-                upper[i] = u
-            searched += 1
-            if u > m:
-                lab, b1, b2, visits = _sorted_search(X, i, C, a, u2, cc, order, scan, Ct, acc)
-                searched += visits
-                walked += 1
-                visited += visits
-                if lab != a:
-                    changed += 1
-                    labels[i] = lab
-                    if dw.shape[0]:
-                        tid = numba.get_thread_id()
-                        dw[tid, a] -= w[i]
-                        dw[tid, lab] += w[i]
-                        for f in range(X.shape[1]):
-                            v = w[i] * X[i, f]
-                            dsum[tid, a, f] -= v
-                            dsum[tid, lab, f] += v
-                upper[i] = b1
-                lower[i] = b2
-    return changed, searched, walked, visited
+    for i in prange(n):
+        a = labels[i]
+        u2 = 0.0
+        if exact:
+            u2 = _dist2(X, i, C, a)
+            u = np.sqrt(u2)
+        else:
+            u = upper[i] + delta[a]
+        low = lower[i]
+        lb = low - (m2 if a == j1 else m1)
+        for lev in range(Mq.shape[1]):
+            t = min(low - Mq[a, lev], Rq[a, lev] - u)
+            if t > lb:
+                lb = t
+        lower[i] = lb
+        m = max(s[a], lb)
+        if not exact:
+            upper[i] = u
+            if u <= m:
+                continue
+            u2 = _dist2(X, i, C, a)
+            u = np.sqrt(u2)
+            upper[i] = u
+        searched += 1
+        if u > m:
+            lab, b1, b2, visits = _sorted_search(X, i, C, a, u2, cc, order, scan, Ct, scratch)
+            searched += visits
+            if lab != a:
+                changed += 1
+                labels[i] = lab
+                if dw.shape[0]:
+                    tid = numba.get_thread_id()
+                    dw[tid, a] -= w[i]
+                    dw[tid, lab] += w[i]
+                    for f in range(X.shape[1]):
+                        v = w[i] * X[i, f]
+                        dsum[tid, a, f] -= v
+                        dsum[tid, lab, f] += v
+            upper[i] = b1
+            lower[i] = b2
+    return changed, searched
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _first_assign(X, C, labels, upper, lower, hinted, cc, order, scan):  # pragma: no cover - compiled
+def _first_assign(X, C, labels, upper, lower, hinted, cc, order, scan, scratch):  # pragma: no cover - compiled
     """Exact nearest and second-nearest centres of every point. With ``hinted``,
     ``labels`` holds a guess (a centre near each point) and the search walks out
-    from it (:func:`_sorted_search`) instead of visiting every centre."""
+    from it (:func:`_sorted_search`) instead of visiting every centre (:func:`_full_search`,
+    with a row of ``scratch`` per thread)."""
     Ct = np.empty((C.shape[1], C.shape[0]))
     _transpose_into(C, Ct)
-    n = X.shape[0]
-    for task in prange((n + _TASK_POINTS - 1) // _TASK_POINTS):
-        acc = np.empty(C.shape[0])
-        for i in range(task * _TASK_POINTS, min(n, (task + 1) * _TASK_POINTS)):
-            if hinted and not scan:
-                a = labels[i]
-                lab, b1, b2, _ = _sorted_search(X, i, C, a, _dist2(X, i, C, a), cc, order, scan, Ct, acc)
-                labels[i] = lab
-                upper[i] = b1
-                lower[i] = b2
-            else:
-                lab, b1, b2 = _full_search(X, i, Ct, acc)
-                labels[i] = lab
-                upper[i] = np.sqrt(b1)
-                lower[i] = np.sqrt(b2)
+    for i in prange(X.shape[0]):
+        if hinted and not scan:
+            a = labels[i]
+            lab, b1, b2, _ = _sorted_search(X, i, C, a, _dist2(X, i, C, a), cc, order, scan, Ct, scratch)
+            labels[i] = lab
+            upper[i] = b1
+            lower[i] = b2
+        else:
+            lab, b1, b2 = _full_search(X, i, Ct, scratch[numba.get_thread_id()])
+            labels[i] = lab
+            upper[i] = np.sqrt(b1)
+            lower[i] = np.sqrt(b2)
 
 
 @njit(cache=True, nogil=True)
@@ -484,9 +477,9 @@ def _lloyd_run(  # pragma: no cover - compiled
     the centres (``_backend.scan_centres``). Same labels either way. Otherwise
     ``cc`` and ``order`` (K, K) come in holding the starting centres' table
     (``_backend.neighbour_table``: numpy sorts it several times faster than a
-    compiled argsort), and are kept up to date here, until an iteration's walks visit
-    more than ``_SCAN_SHARE`` of the centres on average (unstructured data): the run scans from
-    the next iteration on.
+    compiled argsort), and are kept up to date here, until an iteration computes more than
+    ``_SCAN_SHARE`` of a full search's distances (unstructured data): the run scans from the
+    next iteration on.
     Returns ``(inertia, n_iter, handed_over, scanned)``: ``scanned`` tells whether it ended scanning.
 
     The centre update: when every sum is integral (:func:`_integral_sums`: a colour histogram), the
@@ -509,8 +502,9 @@ def _lloyd_run(  # pragma: no cover - compiled
     levels = _NEAR_LEVELS if X.shape[1] <= _COLOUR_MAX_FEATURES and not scan else 0
     Mq = np.zeros((k, levels))
     Rq = np.zeros((k, levels))
-    _first_assign(X, C, labels, upper, lower, hinted, cc, order, scan)
-    Ct = np.empty((X.shape[1], k))  # the centres transposed, for full searches
+    Ct = np.empty((X.shape[1], k))  # the centres transposed, and a row per thread, for full searches
+    scratch = np.empty((threads, k))
+    _first_assign(X, C, labels, upper, lower, hinted, cc, order, scan, scratch)
     integral = _integral_sums(X, w)
     dsum = np.zeros((threads if integral else 0, k, X.shape[1]))
     dw = np.zeros((dsum.shape[0], k))
@@ -529,10 +523,10 @@ def _lloyd_run(  # pragma: no cover - compiled
             if levels:
                 _near_moves(cc, order, delta, Mq, Rq)
             _transpose_into(C, Ct)
-            changed, searched, walked, visited = _hamerly_assign(
-                X, w, C, labels, upper, lower, cc, order, s, delta, j1, m2, scan, Mq, Rq, dsum, dw, Ct
+            changed, searched = _hamerly_assign(
+                X, w, C, labels, upper, lower, cc, order, s, delta, j1, m2, scan, Mq, Rq, dsum, dw, Ct, scratch
             )
-            if not scan and visited > _SCAN_SHARE * walked * k:  # the walks went far: scan from now on
+            if not scan and searched > _SCAN_SHARE * n * k:  # the walks went far: scan from now on
                 scan = True
                 levels = 0
                 Mq = np.zeros((k, 0))
@@ -572,7 +566,7 @@ def _lloyd_run(  # pragma: no cover - compiled
         if levels:
             _near_moves(cc, order, delta, Mq, Rq)
         _transpose_into(C, Ct)
-        _hamerly_assign(X, w, C, labels, upper, lower, cc, order, s, delta, j1, m2, scan, Mq, Rq, dsum, dw, Ct)
+        _hamerly_assign(X, w, C, labels, upper, lower, cc, order, s, delta, j1, m2, scan, Mq, Rq, dsum, dw, Ct, scratch)
     inertia = 0.0
     for i in range(n):
         inertia += w[i] * _dist2(X, i, C, labels[i])
@@ -953,14 +947,20 @@ def warm_up(products=True):
     )
 
 
-@njit(cache=True, nogil=True)
-def _nearest_hinted_kernel(X, C, labels, d1, scan, cc, order):  # pragma: no cover - compiled
+def _nearest_hinted_kernel(X, C, labels, d1, scan, cc, order):
     """Exact nearest centre of every point (ties to the lowest index), walking out
     from the guess held in ``labels`` through the table ``cc``, ``order`` of the
     centres (``_backend.neighbour_table``; with ``scan``: comparing every centre,
-    the guess and the table unused); ``d1`` gets the distances."""
+    the guess and the table unused); ``d1`` gets the distances. A row of scratch for each
+    thread its parallel loop will run on (as :func:`_lloyd_kernel`)."""
+    _nearest_hinted_run(X, C, labels, d1, scan, cc, order, np.empty((numba.get_num_threads(), C.shape[0])))
+
+
+@njit(cache=True, nogil=True)
+def _nearest_hinted_run(X, C, labels, d1, scan, cc, order, scratch):  # pragma: no cover - compiled
+    """:func:`_nearest_hinted_kernel` compiled."""
     lower = np.empty(X.shape[0])
-    _first_assign(X, C, labels, d1, lower, True, cc, order, scan)
+    _first_assign(X, C, labels, d1, lower, True, cc, order, scan, scratch)
 
 
 @njit(cache=True, nogil=True)
