@@ -7,6 +7,8 @@ Compiling every kernel in a runtime-only install (no SciPy) and the kernel cache
 folder are checked in fresh processes by test_runtime_install.py.
 """
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -204,6 +206,7 @@ def test_kernels_take_a_workers_share_of_the_cores(monkeypatch):
 @pytest.mark.parametrize("load", [0.0, 0.4, 1.0, 1.6, 1e9])
 def test_free_cores_are_the_cores_less_the_load_of_other_processes(monkeypatch, load):
     monkeypatch.setattr(_backend.os, "getloadavg", lambda: (load, 0.0, 0.0))
+    monkeypatch.setattr(_backend, "_running_others", lambda: 1 << 30)  # every other process still running
     monkeypatch.setattr(_backend, "_own_use", [])  # no history: none of the load is this process's
     cores = _backend.available_cores()
     assert _backend.free_cores() == max(1, min(cores, cores - round(load)))
@@ -215,6 +218,32 @@ def test_free_cores_are_the_cores_less_the_load_of_other_processes(monkeypatch, 
     # A process that kept one core busy for the last minute: that part of the load is its own.
     monkeypatch.setattr(_backend, "_own_use", [(_backend.time.monotonic() - 50.0, _backend.time.process_time() - 50.0)])
     assert _backend.free_cores() == max(1, min(cores, cores - round(load - 1.0)))
+
+
+@pytest.mark.parametrize("running", [0, 1, 3])
+def test_free_cores_count_only_the_load_still_running(monkeypatch, running):
+    """The load average of the last minute counts processes that have ended: only as many other
+    tasks as are running now take cores away (none running: every core, whatever the average)."""
+    cores = _backend.available_cores()
+    monkeypatch.setattr(_backend, "_own_use", [])
+    monkeypatch.setattr(_backend, "_running_others", lambda: running)
+    monkeypatch.setattr(_backend.os, "getloadavg", lambda: (2.0, 0.0, 0.0))
+    assert _backend.free_cores() == max(1, cores - min(2, running))
+    monkeypatch.setattr(_backend.os, "getloadavg", lambda: (0.2, 0.0, 0.0))  # quiet on average: every core
+    assert _backend.free_cores() == cores
+
+
+def test_running_others_reads_the_kernels_count(monkeypatch):
+    """On Linux, the running tasks besides the calling thread, from /proc/loadavg's fourth field."""
+    if not os.path.exists("/proc/loadavg"):
+        pytest.skip("no /proc/loadavg on this system")
+    monkeypatch.setattr(_backend, "_running_seen", None)
+    with open("/proc/loadavg") as f:
+        total = int(f.read().split()[3].split("/")[1])
+    others = _backend._running_others()
+    assert 0 <= others < total  # this thread is running and not counted
+    monkeypatch.setattr(_backend, "_running_seen", (_backend.time.monotonic(), 12345))
+    assert _backend._running_others() == 12345  # read again only after 0.1 s
 
 
 def test_a_threads_cap_holds_in_its_own_thread_only(monkeypatch):

@@ -224,11 +224,14 @@ _own_pid = os.getpid()  # the process those samples are of
 def free_cores() -> int:
     """The cores this process may use that no other process is busy on: the cores minus the load
     average of the last minute, less this process's own share of it (its CPU time over the
-    last minute), rounded; at least one. OpenMP's dynamic thread count (libgomp, ``OMP_DYNAMIC``)
-    reads the load average the same way; numba's threads have no such setting. On two cores, one
-    other busy process leaves one: a parallel region started on both would wait at every barrier
-    for its descheduled thread (at a load average of 2.5, a 64 x 64 crop at K = 16 took 39 times
-    libimagequant's time on two threads against 0.5 on one)."""
+    last minute), rounded, and no more than the tasks running now besides this thread
+    (:func:`_running_others`); at least one. OpenMP's dynamic thread count (libgomp,
+    ``OMP_DYNAMIC``) reads the load average alone; numba's threads have no such setting. On two
+    cores, one other busy process leaves one: a parallel region started on both would wait at
+    every barrier for its descheduled thread (at a load average of 2.5, a 64 x 64 crop at K = 16
+    took 39 times libimagequant's time on two threads against 0.5 on one). The load average
+    alone lags: for a minute after other processes end it still counts them (a first fit started
+    just after another program's took one thread where both were free)."""
     cores = available_cores()
     try:
         load = os.getloadavg()[0]
@@ -245,7 +248,34 @@ def free_cores() -> int:
             del _own_use[0]
     (t0, c0), (t1, c1) = _own_use[0], _own_use[-1]
     own = max(0.0, (c1 - c0) / (t1 - t0)) if t1 - t0 >= 1.0 else 0.0
-    return max(1, min(cores, cores - round(load - own)))
+    busy = round(load - own)
+    if busy > 0:  # and still busy now?
+        busy = min(busy, _running_others())
+    return max(1, min(cores, cores - busy))
+
+
+_running_seen: tuple[float, int] | None = None  # (time.monotonic(), tasks) of the last reading
+
+
+def _running_others() -> int:
+    """How many tasks (threads of any process) are running or waiting for a core right now besides
+    the calling thread: the kernel's count in ``/proc/loadavg``, read at most every 0.1 s (7 us a
+    reading). Where there is no such file, a large number (the load average alone decides)."""
+    global _running_seen
+    now = time.monotonic()
+    if _running_seen is not None and now - _running_seen[0] < 0.1:
+        return _running_seen[1]
+    try:
+        fd = os.open("/proc/loadavg", os.O_RDONLY)
+        try:
+            text = os.read(fd, 256)
+        finally:
+            os.close(fd)
+        others = max(0, int(text.split()[3].split(b"/")[0]) - 1)
+    except (OSError, IndexError, ValueError):  # pragma: no cover - not Linux
+        others = 1 << 30
+    _running_seen = (now, others)
+    return others
 
 
 _local = threading.local()  # ``cap``: this thread's limit (:func:`threads_at_most`)
