@@ -507,9 +507,9 @@ def _plusplus_by_products(
     closest = np.empty(n)
     diff = np.empty((min(step, n), X.shape[1]))
     for start in starts:
-        block = diff[: min(step, n - start)]
-        np.subtract(X[start : start + step], X[first], out=block)
-        np.einsum("ij,ij->i", block, block, out=closest[start : start + step])
+        piece = diff[: min(step, n - start)]
+        np.subtract(X[start : start + step], X[first], out=piece)
+        np.einsum("ij,ij->i", piece, piece, out=closest[start : start + step])
     x_norm = np.einsum("ij,ij->i", X, X)
     nonzero = np.flatnonzero(w > 0)
     trial_d = np.empty((n_local_trials, n))
