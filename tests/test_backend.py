@@ -246,6 +246,19 @@ def test_running_others_reads_the_kernels_count(monkeypatch):
     assert _backend._running_others() == 12345  # read again only after 0.1 s
 
 
+@pytest.mark.parametrize(("states", "others"), [("RS", 3), ("RR", 2), ("RRR", 1), ("SS", 3)])
+def test_running_others_leaves_out_this_processs_own_threads(monkeypatch, states, others):
+    """4 tasks running on the machine: those of this process in state R (the calling thread, BLAS
+    threads spinning after a product) are not others; the calling thread counts as one at least."""
+    files = {"/proc/loadavg": b"1.50 1.20 1.00 4/300 4242\n"}
+    for tid, state in enumerate(states, start=100):
+        files[f"/proc/self/task/{tid}/stat"] = f"{tid} (python (x)) {state} 1 2 3".encode()
+    monkeypatch.setattr(_backend, "_read", files.__getitem__)
+    monkeypatch.setattr(_backend.os, "listdir", lambda path: [str(t) for t in range(100, 100 + len(states))])
+    monkeypatch.setattr(_backend, "_running_seen", None)
+    assert _backend._running_others() == others
+
+
 def test_a_threads_cap_holds_in_its_own_thread_only(monkeypatch):
     import threading
 

@@ -258,24 +258,35 @@ _running_seen: tuple[float, int] | None = None  # (time.monotonic(), tasks) of t
 
 
 def _running_others() -> int:
-    """How many tasks (threads of any process) are running or waiting for a core right now besides
-    the calling thread: the kernel's count in ``/proc/loadavg``, read at most every 0.1 s (7 us a
-    reading). Where there is no such file, a large number (the load average alone decides)."""
+    """How many threads of other processes are running or waiting for a core right now: the
+    kernel's count of such tasks in ``/proc/loadavg`` less this process's own (its threads in
+    state R: BLAS's threads spin for a while after a product), read at most every 0.1 s (about
+    0.1 ms a reading). Where there are no such files, a large number (the load average alone decides)."""
     global _running_seen
     now = time.monotonic()
     if _running_seen is not None and now - _running_seen[0] < 0.1:
         return _running_seen[1]
     try:
-        fd = os.open("/proc/loadavg", os.O_RDONLY)
-        try:
-            text = os.read(fd, 256)
-        finally:
-            os.close(fd)
-        others = max(0, int(text.split()[3].split(b"/")[0]) - 1)
+        running = int(_read("/proc/loadavg").split()[3].split(b"/")[0])
+        own = 0
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                own += _read(f"/proc/self/task/{tid}/stat").rsplit(b")", 1)[1].split()[0] == b"R"
+            except OSError:  # the thread has just ended
+                pass
+        others = max(0, running - max(own, 1))
     except (OSError, IndexError, ValueError):  # pragma: no cover - not Linux
         others = 1 << 30
     _running_seen = (now, others)
     return others
+
+
+def _read(path: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 1024)
+    finally:
+        os.close(fd)
 
 
 _local = threading.local()  # ``cap``: this thread's limit (:func:`threads_at_most`)
