@@ -118,10 +118,9 @@ def test_products_path_same_on_any_number_of_threads(monkeypatch):
     among threads: one, two or three threads give the same labels (a brute-force search's), centres,
     iterations and seeds."""
     import contextlib
-    from concurrent.futures import ThreadPoolExecutor
 
     from kmeans_compress import _lloyd
-    from kmeans_compress._lloyd import DENSE_MIN_FEATURES, plusplus_indices
+    from kmeans_compress._lloyd import DENSE_MIN_FEATURES, BlockThreads, plusplus_indices
 
     X = _tied_grid(9000, 128, 1, offset=1e4)
     X[:, :DENSE_MIN_FEATURES] += 4.0 * (np.arange(len(X)) % 5)[:, None]  # some structure to find
@@ -132,7 +131,7 @@ def test_products_path_same_on_any_number_of_threads(monkeypatch):
         pool = (
             (lambda n, work: contextlib.nullcontext(None))
             if workers == 1
-            else (lambda n, work, k=workers: ThreadPoolExecutor(k))
+            else (lambda n, work, k=workers: BlockThreads(k - 1))  # k - 1 helpers and the caller
         )
         monkeypatch.setattr(_lloyd, "_block_pool", pool)
         runs.append((lloyd(X, w, init, 30, 0.0), plusplus_indices(X, w, 12, np.random.default_rng(2), compiled=False)))
@@ -141,6 +140,32 @@ def test_products_path_same_on_any_number_of_threads(monkeypatch):
         assert np.array_equal(a[0], b[0]) and np.array_equal(a[2], b[2]) and a[3] == b[3]
         assert np.array_equal(ia, ib)
     assert np.array_equal(a[0], _brute_force_labels(X, a[2]))
+
+
+def test_block_threads_map_in_order_with_the_caller_working_and_errors_raised():
+    """BlockThreads.map: every task run once, results in the tasks' order, the calling thread among
+    those that ran them, a task's exception raised to the caller."""
+    import threading
+    import time
+
+    from kmeans_compress._lloyd import BlockThreads
+
+    ran = []
+
+    def task(i, j):
+        ran.append(threading.get_ident())
+        time.sleep(0.005)  # long enough that no one thread takes every task
+        if i == 13:
+            raise ValueError("task 13")
+        return i * j
+
+    with BlockThreads(2) as pool:
+        got = pool.map(task, range(12), range(100, 112))
+        assert got == [i * j for i, j in zip(range(12), range(100, 112))]
+        assert len(ran) == 12 and threading.get_ident() in ran
+        assert pool.map(task, [5], [2]) == [10]  # one task: the caller alone
+        with pytest.raises(ValueError, match="task 13"):
+            pool.map(task, range(20), range(20))
 
 
 def test_compiled_centre_update_equals_numpy_with_empty_clusters():
