@@ -529,7 +529,10 @@ def update_centers_compiled(
     if k is None:
         return None
     new = np.empty_like(centers)
-    k._update_centers_kernel(X, w, labels, centers, new)
+    try:  # a kernel that fails to load leaves the update on numpy, as every other kernel does
+        _run(k, "_update_centers_kernel", X.shape[0], X, w, labels, centers, new)
+    except _Unavailable:
+        return None
     return new
 
 
