@@ -76,3 +76,47 @@ def test_pixel_histogram_in_place_and_in_chunks_matches_numpy_unique(monkeypatch
     kept = keys.copy()
     assert np.array_equal(color_histogram(keys).counts, ref_counts)
     assert np.array_equal(keys, kept)  # without overwrite_keys the caller's keys stay as they were
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    keys=st.lists(st.integers(0, (1 << 24) - 1), min_size=0, max_size=3000),
+    spread=st.sampled_from([1, 7, 4096, 1 << 12 + 1, 1 << 24]),
+)
+def test_compiled_radix_sort_of_keys_equals_numpy_sort(keys, spread):
+    """The compiled radix sort of packed RGB keys (two digits of 12 bits) gives numpy's sorted
+    array: any keys below 2^24, many repeated (a small spread) or few."""
+    pytest.importorskip("numba")
+    from kmeans_compress import _backend
+
+    a = (np.array(keys, dtype=np.int64) % spread).astype(np.uint32)
+    want = np.sort(a)
+    got = a.copy()
+    done = _backend.sort_keys_compiled(got)
+    assert done == (a.size >= _backend.MIN_WORK)  # from MIN_WORK keys the kernel sorts them
+    assert np.array_equal(got, want if done else a)
+
+
+def test_compiled_radix_sort_refuses_what_it_cannot_sort(monkeypatch):
+    """Nothing is touched, and numpy sorts instead: a key of 2^24 or more (found in the counting
+    pass, before anything moves), more keys than SORT_KEYS_MAX (one key array held, not two),
+    a strided or non-uint32 array. pixel_histogram gives numpy's histogram either way."""
+    pytest.importorskip("numba")
+    from kmeans_compress import _backend
+    from kmeans_compress._histogram import pixel_histogram
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 1 << 24, 5000).astype(np.uint32)
+    a[4321] = 1 << 24
+    kept = a.copy()
+    assert not _backend.sort_keys_compiled(a) and np.array_equal(a, kept)
+    b = rng.integers(0, 1 << 24, 10_000).astype(np.uint32)
+    assert not _backend.sort_keys_compiled(b[::2]) and not _backend.sort_keys_compiled(b.astype(np.int64))
+    px = rng.integers(0, 5, (100, 60, 3), dtype=np.uint8) * 60
+    ref_keys, ref_counts = np.unique(pack_rgb(px.reshape(-1, 3)), return_counts=True)
+    for limit in (1 << 22, 1000):  # the radix sort, then numpy's in place
+        monkeypatch.setattr(_backend, "SORT_KEYS_MAX", limit)
+        h = pixel_histogram(px)
+        assert np.array_equal(h.keys, ref_keys) and np.array_equal(h.counts, ref_counts)
+    c = b.copy()
+    assert not _backend.sort_keys_compiled(c) and np.array_equal(c, b)  # above the limit: untouched

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._backend import sort_keys_compiled
+
 __all__ = [
     "ColorHistogram",
     "color_histogram",
@@ -179,7 +181,8 @@ def color_histogram(pixel_keys: np.ndarray, *, overwrite_keys: bool = False) -> 
     # A vectorized sort of 32-bit keys beats a dense 2^24-bin count at every size
     # seen in photographs, and its memory is one copy of the keys.
     if overwrite_keys and k.dtype == np.uint32 and k.flags.writeable:
-        k.sort()
+        if not sort_keys_compiled(k):  # a radix sort, up to 4 Mpx (the same array)
+            k.sort()
         s = k
     else:
         s = np.sort(k.astype(np.uint32, copy=False) if k.dtype.itemsize <= 4 else k)

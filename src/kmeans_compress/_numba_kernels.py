@@ -909,6 +909,37 @@ def _split_init_kernel(X, w, centers, labels):  # pragma: no cover - compiled
     return m
 
 
+@njit(cache=True, nogil=True)
+def _sort_keys_kernel(keys, buf):  # pragma: no cover - compiled
+    """Sort ``keys`` (uint32) in place if every key is below 2^24 (packed RGB), and return True;
+    else leave them as they are and return False. Least significant digit first, two digits of 12
+    bits (4,096 counters each, in a core's cache): one pass to count both digits, then each digit
+    moves every key once, into ``buf`` (as large as ``keys``) and back."""
+    n = keys.size
+    lo = np.zeros(4097, dtype=np.intp)
+    hi = np.zeros(4097, dtype=np.intp)
+    for i in range(n):
+        v = np.int64(keys[i])
+        if v >> 24:
+            return False
+        lo[(v & 0xFFF) + 1] += 1
+        hi[(v >> 12) + 1] += 1
+    for b in range(4096):
+        lo[b + 1] += lo[b]
+        hi[b + 1] += hi[b]
+    for i in range(n):
+        v = keys[i]
+        d = np.int64(v) & 0xFFF
+        buf[lo[d]] = v
+        lo[d] += 1
+    for i in range(n):
+        v = buf[i]
+        d = np.int64(v) >> 12
+        keys[hi[d]] = v
+        hi[d] += 1
+    return True
+
+
 def warm_up(products=True):
     """Call every kernel once on tiny inputs of the types the callers pass (C-ordered
     float64 points and weights, intp labels), so that their cached machine code is
@@ -927,6 +958,7 @@ def warm_up(products=True):
     _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, True, False, cc.copy(), order.copy(), 0.0)
     _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, False, False, cc.copy(), order.copy(), 0.0)
     _update_centers_kernel(X, w, labels, centers, np.empty_like(centers))
+    _sort_keys_kernel(np.array([5, 3], dtype=np.uint32), np.empty(2, dtype=np.uint32))
     _nearest_hinted_kernel(X, centers, labels, np.empty(X.shape[0]), False, cc, order)
     if products:
         c_norm = np.einsum("ij,ij->i", centers, centers)
