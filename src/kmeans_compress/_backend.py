@@ -261,8 +261,8 @@ _running_seen: tuple[float, int] | None = None  # (time.monotonic(), tasks) of t
 def _running_others() -> int:
     """How many threads of other processes are running or waiting for a core right now: the
     kernel's count of such tasks in ``/proc/loadavg`` less this process's own (its threads in
-    state R: BLAS's threads spin for a while after a product), read at most every 0.1 s (about
-    0.1 ms a reading). Where there are no such files, a large number (the load average alone decides)."""
+    state R: BLAS's threads spin for a while after a product), read at most every 0.1 s (44 us
+    a reading). Where there are no such files, a large number (the load average alone decides)."""
     global _running_seen
     now = time.monotonic()
     if _running_seen is not None and now - _running_seen[0] < 0.1:
@@ -632,7 +632,7 @@ def sort_keys_compiled(keys: np.ndarray) -> bool:
     """Sort packed RGB keys (uint32, below 2^24, C-contiguous, writable) in place with the compiled
     radix sort and return True; or return False, having done nothing (numba missing or too few
     keys for it to pay: ``MIN_WORK``; more than ``SORT_KEYS_MAX`` keys; a key of 2^24 or more).
-    ``np.sort`` gives the same array. 370,500 keys of a photo: 2 ms against numpy's 10.8."""
+    ``np.sort`` gives the same array. 370,500 keys of a photo: 1.1 ms against numpy's 10.2-10.8."""
     if keys.dtype != np.uint32 or keys.ndim != 1 or keys.size > SORT_KEYS_MAX or not keys.flags.c_contiguous:
         return False
     k = _kernels_for(keys.size, None)
