@@ -213,6 +213,26 @@ def test_validation_messages(call, exc, match):
         call()
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_values_are_found_wherever_they_are(bad):
+    """The finite check (one sum, then value by value only when the sum is not finite): a NaN or
+    an inf anywhere in a large array is refused; finite values whose sum overflows (1e308 twice)
+    pass, with no warning."""
+    import warnings
+
+    from kmeans_compress._validation import check_array
+
+    X = np.random.default_rng(0).standard_normal((3000, 7))
+    for where in [(0, 0), (1234, 3), (2999, 6)]:
+        Y = X.copy()
+        Y[where] = bad
+        with pytest.raises(ValueError, match="NaN or inf"):
+            check_array(Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_array(np.array([[1e308, 1e308], [1e308, -1e308], [1e308, 1.0]])).shape == (3, 2)
+
+
 @given(st.integers(1, 6))
 def test_k1_distortion_is_variance(n):
     X = np.arange(n * 2, dtype=float).reshape(n, 2) ** 1.5

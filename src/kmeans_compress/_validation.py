@@ -135,7 +135,11 @@ def check_array(X: Any, name: str = "X", *, min_samples: int = 1) -> np.ndarray:
     if arr.shape[1] < 1:
         raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
-    if not np.isfinite(arr).all():
+    # A finite sum means finite values (a NaN or an inf makes the sum one): one pass and no
+    # temporary, as scikit-learn checks; only an overflowing sum is looked at value by value.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = arr.sum()
+    if not np.isfinite(total) and not np.isfinite(arr).all():
         raise ValueError(f"Input {name} contains NaN or inf; remove or impute those values.")
     return arr
 
