@@ -16,6 +16,18 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _kernels_loaded() -> None:
+    """The compiled kernels loaded before any test, so that ``compiled=True`` and the
+    ``kernel_path`` fixture mean the kernels: a process otherwise starts on numpy and loads
+    them only once they pay (``_backend.load_pays``; tests/test_backend.py tests that rule in
+    new interpreters)."""
+    from kmeans_compress import _backend
+
+    if _backend.HAVE_NUMBA:
+        _backend._load()
+
+
 @pytest.fixture
 def photo() -> np.ndarray:
     """A crop of the embedded sample photograph, (120, 160, 3) uint8."""

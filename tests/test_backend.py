@@ -345,7 +345,54 @@ def unloaded(monkeypatch):
     monkeypatch.setattr(_backend, "_preloading", None)
     monkeypatch.setattr(_backend, "slow_load_notice", None)
     monkeypatch.setattr(_backend, "_noticed", False)
+    monkeypatch.setattr(_backend, "_numpy_since", None)
+    monkeypatch.setattr(_backend, "FIRST_LOAD_WORK", 0)  # these tests are about loading: it pays at once
     return monkeypatch
+
+
+def test_a_new_process_starts_on_numpy_and_loads_the_kernels_once_they_pay(unloaded):
+    unloaded.setattr(_backend, "FIRST_LOAD_WORK", 1 << 20)
+    unloaded.setattr(_backend, "FIRST_NUMPY_SECONDS", 3600.0)
+    assert not _backend.load_pays(5000) and _backend._numpy_since is not None
+    assert not _backend.load_pays((1 << 20) - 1)
+    assert _backend._kernels_for(5000, True) is None  # numpy, even where the kernels are asked for
+    assert _backend._module is None
+    assert _backend.load_pays(1 << 20)  # a large call loads them
+    unloaded.setattr(_backend, "FIRST_NUMPY_SECONDS", 0.0)
+    assert _backend.load_pays(5000)  # as does any call once the numpy time is up
+    assert _backend._kernels_for(5000, None) is not None and _backend._module not in (None, False)
+    assert _backend.load_pays(1)  # loaded: always
+    assert _backend._kernels_for(5000, False) is None
+
+
+_FIRST_CALLS = """
+import hashlib, sys, numpy as np
+from kmeans_compress import KMeans, _backend, compress, load_image, sample_image_path
+if sys.argv[1] == "loaded":
+    _backend._load()
+img = load_image(sample_image_path()).pixels[:96, :128]
+png = compress(img, 16, random_state=0).to_png_bytes()
+X = np.random.default_rng(0).normal(size=(20000, 2))
+km = KMeans(8, n_init=2, random_state=0).fit(X)
+h = hashlib.sha256(png + km.cluster_centers_.tobytes() + km.labels_.tobytes() + repr(km.inertia_).encode())
+print(h.hexdigest(), km.n_iter_, "numba" in sys.modules)
+"""
+
+
+def test_first_small_calls_of_a_process_skip_loading_numba_with_the_same_results():
+    # A small image and a small fit in a new interpreter: numba is never imported (half a
+    # second saved), and the PNG bytes and the fit are those of a process with the kernels loaded.
+    import subprocess
+    import sys
+
+    runs = {
+        mode: subprocess.run(
+            [sys.executable, "-c", _FIRST_CALLS, mode], capture_output=True, text=True, check=True
+        ).stdout.split()
+        for mode in ("new", "loaded")
+    }
+    assert runs["new"][2] == "False" and runs["loaded"][2] == "True"
+    assert runs["new"][:2] == runs["loaded"][:2]
 
 
 @pytest.mark.parametrize("quiet", [False, True])
@@ -457,6 +504,7 @@ def test_scipy_imports_as_usual_after_the_kernels_loaded(tmp_path):
     code = (
         "import numpy as np, sys\n"
         "from kmeans_compress import _backend\n"
+        "_backend._load()\n"
         "X = np.arange(30.0).reshape(10, 3)\n"
         "assert _backend.lloyd_compiled(X, np.ones(10), X[:2].copy(), 5, 0.0, compiled=True) is not None\n"
         "assert 'scipy' not in sys.modules\n"

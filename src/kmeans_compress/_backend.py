@@ -7,20 +7,23 @@ by a compiled kernel, or ``None``, and the caller then runs its numpy code.
 Importing numba and loading the cached machine code of a first kernel costs about
 half a second in a new process, more than a whole small compression on numpy; once
 loaded, the kernels are 5 to 20 times faster than numpy even on a 32 x 32 image's
-histogram (see benchmarks/RESULTS.md, "Small images"). In a process that compresses
-more than one image (a folder, a server, a notebook) loading pays back at once, so
-the kernels are used from ``MIN_WORK`` (1,024) point x centre pairs; only trivial
-problems stay on numpy. Each kernel is loaded on its first call, so a process pays
-for the kernels it uses. Below ``PARALLEL_MIN_POINTS`` points a kernel runs on one
-thread: a parallel region's start costs more than so little work. Processes that share the
-cores (folder mode's workers) take their share of them (:func:`share_cores`).
+histogram (see benchmarks/RESULTS.md, "Small images"). So a process starts on numpy and
+loads the kernels once they pay (:func:`load_pays`): at its first call of at least
+``FIRST_LOAD_WORK`` point x centre pairs, or ``FIRST_NUMPY_SECONDS`` after its first call
+on numpy (a folder, a server, a notebook: loading then pays back at once). A one-shot
+command on a small image never imports numba. Once loaded, the kernels are used from
+``MIN_WORK`` (1,024) pairs; only trivial problems stay on numpy. Each kernel is loaded on
+its first call, so a process pays for the kernels it uses. Below ``PARALLEL_MIN_POINTS``
+points a kernel runs on one thread: a parallel region's start costs more than so little
+work. Processes that share the cores (folder mode's workers) take their share of them
+(:func:`share_cores`).
 
 Each function takes ``compiled``: None decides by the call's size (the default),
-True uses the kernels whatever the size, False never uses them. The choice
-depends on the problem only, never on what ran before in the process, so the
-same input always takes the same path (and the tests check that both paths make
-the same decisions). Without numba (or if it fails to load) every path runs on
-numpy unchanged.
+True uses the kernels whatever the size (once loaded), False never uses them. Which
+path runs may depend on what ran before in the process (whether the kernels are
+loaded yet), so the two paths give the same results to the last bit: labels, centres,
+inertia, iterations, palettes and index maps (tests/test_paths_identical.py). Without
+numba (or if it fails to load) every path runs on numpy unchanged.
 """
 
 from __future__ import annotations
@@ -404,18 +407,54 @@ def _import_kernels_module() -> Any:
 
 
 def _kernels_for(work: int, compiled: bool | None) -> Any:
-    """The compiled kernels module, or None (not wanted, too little work, or no numba).
+    """The compiled kernels module, or None (not wanted, too little work, no numba, or not loaded
+    yet and this call does not pay for loading them: :func:`load_pays`).
 
-    ``compiled``: True always uses them, False never, None when ``work`` (point x
+    ``compiled``: True uses them whatever the size, False never, None when ``work`` (point x
     centre pairs) is at least ``MIN_WORK``.
     """
-    if not HAVE_NUMBA or compiled is False:
-        return None
-    if compiled is None and work < MIN_WORK:
+    if not would_use_kernels(work, compiled) or not load_pays(work):
         return None
     if _preloading is not None:
         _preloading.join()
     return _load()
+
+
+def would_use_kernels(work: int, compiled: bool | None) -> bool:
+    """Whether a call of ``work`` point x centre pairs runs on the kernels once they are loaded."""
+    if not HAVE_NUMBA or compiled is False:
+        return False
+    return compiled is True or work >= MIN_WORK
+
+
+#: Until a process has loaded the kernels, calls of less than this many point x centre pairs
+#: run on numpy, for ``FIRST_NUMPY_SECONDS`` from the first of them (:func:`load_pays`).
+FIRST_LOAD_WORK = 1 << 22
+#: See ``FIRST_LOAD_WORK``.
+FIRST_NUMPY_SECONDS = 0.3
+_numpy_since: float | None = None  # when the first call that could have loaded the kernels ran on numpy
+
+
+def load_pays(work: int) -> bool:
+    """Whether the kernels are loaded, or loading them now for a call of ``work`` pays.
+
+    Importing numba and loading a kernel's cached machine code costs about half a second
+    (0.47 s of it numba's import, on the 2-core machine of benchmarks/RESULTS.md), more than a
+    small problem takes on numpy: a 128 x 128 image at K = 16 took 41 ms on numpy, a first
+    ``KMeans(8)`` fit of 200,000 points in 2-D 0.15 s against 0.42 s loading the kernels first.
+    So a process starts on numpy and loads them at its first call of at least ``FIRST_LOAD_WORK``
+    pairs, or once ``FIRST_NUMPY_SECONDS`` have passed since its first call on numpy (a long
+    run, a folder of images: a numpy Lloyd run asks between iterations and hands over). The
+    two paths give the same results to the last bit (tests/test_paths_identical.py), so which
+    one ran changes the time only.
+    """
+    global _numpy_since
+    if _module is not None or _preloading is not None or work >= FIRST_LOAD_WORK:
+        return True
+    now = time.monotonic()
+    if _numpy_since is None:
+        _numpy_since = now
+    return now - _numpy_since >= FIRST_NUMPY_SECONDS
 
 
 def preload_in_background() -> None:

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _backend
 from ._backend import kmeans_plusplus_compiled, lloyd_compiled, split_init_compiled, update_centers_compiled
-from ._nearest import block_parts, nearest_by_products, nearest_two, product_rows
+from ._nearest import block_parts, nearest_by_products, nearest_two, product_rows, squares_in_order
 
 __all__ = [
     "DENSE_MIN_FEATURES",
@@ -157,6 +157,26 @@ def dist_to_assigned(X: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> 
     return out
 
 
+def inertia_in_order(X: np.ndarray, w: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> float:
+    """The weighted inertia of a Lloyd run as the compiled kernel sums it, to the last bit:
+    ``w_i |x_i - c_(labels_i)|^2``, each distance summed feature by feature in order
+    (:func:`._nearest.squares_in_order`), then summed over the points in index order with one
+    rounding per addition (``cumsum``; ``np.dot``'s order depends on the BLAS and the arrays'
+    alignment, einsum's differs in the last bit). In blocks of 2^16 coordinates, each block's running
+    sum starting from those before it. The numpy run and the matrix products' use it, so a run has
+    the same inertia whichever path ran it: the starts of a fit (and ``n_init``'s runs) are compared
+    by it, and the path may differ between calls (the kernels load once they pay, :mod:`._backend`)."""
+    total = 0.0
+    n = X.shape[0]
+    step = max(1, (1 << 16) // max(1, X.shape[1]))
+    for start in range(0, n, step):
+        t = squares_in_order(X[start : start + step] - centers[labels[start : start + step]])
+        t *= w[start : start + step]
+        t[0] += total
+        total = float(np.cumsum(t)[-1])
+    return total
+
+
 def half_min_separation(centers: np.ndarray) -> np.ndarray:
     """Half the distance from each centre to its nearest other centre (Hamerly's ``s``)."""
     k = centers.shape[0]
@@ -273,26 +293,39 @@ def lloyd(
         return lloyd_by_products(X, w, centers_init, max_iter, tol)
     threaded = threads_from is not None and X.shape[0] >= threads_from and _cores() >= 2
     hybrid = compiled is None and X.shape[1] >= (THREADED_HYBRID_MIN_FEATURES if threaded else HYBRID_MIN_FEATURES)
-    done = (
-        None
-        if verbose
-        else lloyd_compiled(
+
+    def on_kernels(
+        start: np.ndarray, hint: np.ndarray | None, done_iter: int
+    ) -> tuple[np.ndarray, float, np.ndarray, int] | None:
+        """The run from ``start`` (``done_iter`` iterations already done) on the compiled kernels, or None."""
+        done = lloyd_compiled(
             X,
             w,
-            centers_init,
-            max_iter,
+            start,
+            max_iter - done_iter,
             tol,
-            labels_hint,
+            hint,
             compiled,
             GIVE_UP / X.shape[1] if hybrid else 0.0,
             threads_from if threaded else None,
         )
-    )
-    if done is not None:
+        if done is None:
+            return None
         labels, inertia, centers, n_iter, handed_over = done
+        n_iter += done_iter
         if handed_over:  # the bounds pruned little: matrix products from the next iteration on
             return lloyd_by_products(X, w, centers, max_iter, tol, n_iter, labels)
-        return labels, inertia, centers, n_iter
+        return labels, inertia, centers, n_iter  # the kernel's sum is inertia_in_order's
+
+    result = None if verbose else on_kernels(centers_init, labels_hint, 0)
+    if result is not None:
+        return result
+    # On numpy. If only because the kernels are not loaded yet (they load once they pay), a long
+    # run hands over to them, from the next iteration, when they do: the same run (the first
+    # iteration on the kernels cannot see that its labels did not change, but its centres then
+    # do not move either, so it stops there all the same, with the same labels and centres).
+    work = X.shape[0] * centers_init.shape[0]
+    may_hand_over = not verbose and _backend.would_use_kernels(work, compiled)
     centers = np.array(centers_init, dtype=np.float64, copy=True)
     bounds = Bounds(X, centers)
     labels_old = np.full(X.shape[0], -1, dtype=np.intp)
@@ -300,6 +333,11 @@ def lloyd(
     strict = False
     for n_iter in range(1, max_iter + 1):
         if n_iter > 1:
+            if may_hand_over and _backend.load_pays(work):
+                result = on_kernels(centers, labels_old, n_iter - 1)
+                if result is not None:
+                    return result
+                may_hand_over = False
             bounds.assign(centers)
         labels = bounds.labels
         new_centers = update_centers(X, w, labels, None, centers)
@@ -323,8 +361,7 @@ def lloyd(
     if not strict:
         bounds.assign(centers)
     labels = bounds.labels
-    inertia = float(np.dot(w, dist_to_assigned(X, centers, labels)))
-    return labels, inertia, centers, n_iter
+    return labels, inertia_in_order(X, w, centers, labels), centers, n_iter
 
 
 def lloyd_by_products(
@@ -481,8 +518,7 @@ def _lloyd_by_products(
         labels_old[:] = labels
     if not strict:
         nearest_by_products(X, centers, x_norm, labels, pool)
-    inertia = float(np.dot(w, dist_to_assigned(X, centers, labels)))
-    return labels, inertia, centers, n_iter
+    return labels, inertia_in_order(X, w, centers, labels), centers, n_iter
 
 
 def _update_by_bincount(

@@ -124,7 +124,9 @@ def exact_nearest_centers(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
 
     Slower than :func:`nearest_centers` but free of the cancellation in the
     expanded form, so exact ties (equidistant centres) are resolved exactly.
-    Memory is bounded by chunking over the points.
+    Memory is bounded by chunking over the points. The squares are summed feature
+    by feature, in order, as the compiled kernels sum them (``_numba_kernels._dist2``):
+    einsum's order differs in the last bit, which decides near ties differently.
     """
     n, f = X.shape
     k = centers.shape[0]
@@ -132,10 +134,18 @@ def exact_nearest_centers(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
     step = _chunk_rows(k, f)
     for start in range(0, n, step):
         xs = X[start : start + step]
-        diff = xs[:, None, :] - centers[None, :, :]
-        d = np.einsum("ijk,ijk->ij", diff, diff)
+        d = squares_in_order(xs[:, None, :] - centers[None, :, :])
         labels[start : start + step] = np.argmin(d, axis=1)
     return labels
+
+
+def squares_in_order(diff: np.ndarray) -> np.ndarray:
+    """``(diff ** 2).sum(axis=-1)`` with the features added one by one, in order: the compiled
+    kernels' sums (``_numba_kernels._dist2``) to the last bit."""
+    d = diff[..., 0] * diff[..., 0]
+    for j in range(1, diff.shape[-1]):
+        d += diff[..., j] * diff[..., j]
+    return d
 
 
 def nearest_two(
@@ -165,6 +175,8 @@ def nearest_two(
         np.einsum("ij,ij->i", diff, diff, out=d1)
         d2.fill(np.inf)
         return labels, d1, d2
+    margin_c = 1e-13 * float(np.einsum("ij,ij->i", centers, centers).max(initial=0.0))
+    near_rows = []
     for start, stop, d in _partial_distances(X, centers):
         lab = np.argmin(d, axis=1)
         rows = np.arange(stop - start)
@@ -172,11 +184,24 @@ def nearest_two(
         d1[start:stop] = d[rows, lab]
         d[rows, lab] = np.inf
         d2[start:stop] = d.min(axis=1)
+        # Another centre within the expansion's rounding (the margin of nearest_by_products):
+        # explicit differences decide, as every other search does (the same labels).
+        near = np.flatnonzero(d2[start:stop] - d1[start:stop] <= 1e-13 * x_norm[start:stop] + margin_c)
+        if near.size:
+            near_rows.append(start + near)
     xn = x_norm
     d1 += xn
     d2 += xn
     np.maximum(d1, 0.0, out=d1)
     np.maximum(d2, 0.0, out=d2)
+    if near_rows:
+        near = np.concatenate(near_rows)
+        exact = exact_nearest_centers(X[near], centers)
+        moved = near[exact != labels[near]]
+        if moved.size:  # the other of the two: d2 (kept as a lower bound) becomes the old best
+            d2[moved] = d1[moved]
+            labels[moved] = exact[exact != labels[near]]
+            d1[moved] = squares_in_order(X[moved] - centers[labels[moved]])
     return labels, d1, d2
 
 

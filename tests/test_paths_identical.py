@@ -1,0 +1,147 @@
+"""The numpy code and the compiled kernels give the same results to the last bit, whole runs.
+
+Which of the two runs a call may depend on the process (the kernels load only once they pay,
+:mod:`kmeans_compress._backend`), so they must agree exactly, not within a tolerance: labels,
+centres, inertia and iterations of a fit, the palette and index map of an image. Near ties are
+where they once drifted: the numpy search picked between two centres by the expanded distance,
+the kernels by explicit differences; and the inertia was summed in different orders.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sklearn.datasets import make_blobs
+
+from kmeans_compress import KMeans, _backend, _lloyd
+from kmeans_compress._lloyd import inertia_in_order, lloyd, tolerance
+from kmeans_compress._nearest import exact_nearest_centers, nearest_two
+from kmeans_compress._quantize import quantize_image
+
+pytestmark = pytest.mark.skipif(not _backend.HAVE_NUMBA, reason="numba not installed")
+
+
+def _on(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if path == "compiled":
+        _backend._load()
+        monkeypatch.setattr(_backend, "MIN_WORK", 0)
+    else:
+        monkeypatch.setattr(_backend, "MIN_WORK", 1 << 62)
+
+
+def _both(fn, monkeypatch):
+    out = {}
+    for path in ("numpy", "compiled"):
+        with monkeypatch.context() as m:
+            _on(path, m)
+            out[path] = fn()
+    return out["numpy"], out["compiled"]
+
+
+DATA = [
+    ("blobs", 2, 8),
+    ("normal", 2, 8),
+    ("normal", 3, 64),  # the inertia once differed here (einsum's order over the features)
+    ("blobs", 8, 64),
+    ("normal", 8, 8),
+    ("normal", 32, 8),
+]
+
+
+@pytest.mark.parametrize("kind,d,k", DATA)
+def test_kmeans_fit_identical_on_both_paths(kind, d, k, monkeypatch):
+    rng = np.random.default_rng(d * k)
+    X = make_blobs(6000, d, centers=k, random_state=0)[0] if kind == "blobs" else rng.standard_normal((6000, d))
+
+    def fit():
+        km = KMeans(k, n_init=2, random_state=0).fit(X)
+        return km.labels_, km.cluster_centers_, km.inertia_, km.n_iter_
+
+    a, b = _both(fit, monkeypatch)
+    assert np.array_equal(a[0], b[0])
+    assert np.array_equal(a[1], b[1])
+    assert a[2] == b[2] and a[3] == b[3]
+
+
+@pytest.mark.parametrize("k", [2, 16, 64, 256])
+@pytest.mark.parametrize("space", ["rgb", "lab"])
+def test_photo_quantized_identically_on_both_paths(photo, k, space, monkeypatch):
+    def q():
+        r = quantize_image(photo, k, space=space, random_state=1)
+        return r.palette, r.indices
+
+    a, b = _both(q, monkeypatch)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+@given(
+    st.integers(1, 6).flatmap(
+        lambda d: st.tuples(
+            st.just(d),
+            st.lists(st.integers(-4, 4), min_size=d * 40, max_size=d * 40),
+            st.lists(st.integers(-4, 4), min_size=d * 5, max_size=d * 5),
+        )
+    ),
+    st.sampled_from([1.0, 0.1, 1e-3]),
+)
+def test_nearest_two_is_exact_with_near_ties(data, scale):
+    """Points and centres on a coarse grid (scaled, so products round): many exact and near ties.
+    The labels are those of explicit differences, ties to the lowest index."""
+    d, xs, cs = data
+    X = np.array(xs, dtype=np.float64).reshape(40, d) * scale + 1000.0 * scale
+    C = np.array(cs, dtype=np.float64).reshape(5, d) * scale + 1000.0 * scale
+    labels, d1, d2 = nearest_two(X, C)
+    assert np.array_equal(labels, exact_nearest_centers(X, C))
+    brute = ((X[:, None, :] - C[None]) ** 2).sum(axis=2)
+    np.testing.assert_allclose(d1, brute[np.arange(40), labels], rtol=1e-9, atol=1e-6 * scale * scale)
+
+
+def test_inertia_in_order_is_the_sequential_sum():
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((70_000, 3)) * 1e3
+    C = rng.standard_normal((9, 3))
+    w = rng.uniform(0.1, 3.0, 70_000)
+    labels = rng.integers(0, 9, 70_000)
+    total = 0.0
+    for i in range(0, 70_000, 7):  # the sequential sum, written out, on every 7th point
+        t = X[i] - C[labels[i]]
+        total += w[i] * ((t[0] * t[0] + t[1] * t[1]) + t[2] * t[2])
+    sub = slice(0, 70_000, 7)
+    assert inertia_in_order(X[sub], w[sub], C, labels[sub]) == total
+
+
+def test_lloyd_handed_to_the_kernels_mid_run_is_the_same_run(monkeypatch):
+    """A numpy run (the kernels not loaded yet) that hands over to them after any iteration
+    (:func:`kmeans_compress._backend.load_pays` says yes from then on) ends as the whole run does:
+    same labels, centres, inertia and iterations."""
+    _backend._load()
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((3000, 2))
+    w = np.ones(3000)
+    C0 = X[:16].copy()
+    tol = tolerance(X, w, 1e-4)
+    ref = lloyd(X, w, C0, 300, tol, compiled=False)
+    assert ref[3] > 5
+    for after in range(1, ref[3] + 2):
+        asked = []
+
+        def pays(work, after=after, asked=asked):
+            asked.append(work)
+            return len(asked) > after  # the first call (the run's start) and then each iteration
+
+        ran = []
+
+        def kernels(*args, ran=ran, **kwargs):
+            out = _backend.lloyd_compiled(*args, **kwargs)
+            ran.append(out is not None)
+            return out
+
+        monkeypatch.setattr(_backend, "load_pays", pays)
+        monkeypatch.setattr(_lloyd, "lloyd_compiled", kernels)
+        got = lloyd(X, w, C0, 300, tol)
+        assert np.array_equal(got[0], ref[0]) and np.array_equal(got[2], ref[2])
+        assert got[1] == ref[1] and got[3] == ref[3]
+        # Numpy first, then the kernels from iteration ``after + 1`` (if the run got that far).
+        assert ran == ([False, True] if after < ref[3] else [False])
