@@ -292,6 +292,16 @@ def test_folder_workers_take_their_share_of_the_cores():
     assert _backend.max_threads is None  # this process keeps every core
 
 
+def test_folder_workers_load_the_kernels_at_once_only_for_many_files():
+    """With many files a worker preloads the kernels as it starts (loading pays); with a few, it
+    starts on numpy as any new process (``load_pays`` is False for its first small call)."""
+    from kmeans_compress._parallel import PRELOAD_ITEMS_PER_WORKER, execute
+
+    many = [1] * (2 * PRELOAD_ITEMS_PER_WORKER)
+    assert all(pays for _, pays in execute(_backend.load_pays, many, jobs=2))
+    assert not all(pays for _, pays in execute(_backend.load_pays, [1, 1], jobs=2))
+
+
 def test_background_preload_changes_nothing_but_timing(tmp_path):
     import subprocess
     import sys

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from ._backend import available_cores, share_cores
+from ._backend import available_cores, preload_in_background, share_cores
 from ._exceptions import BatchUsageError
 
 __all__ = ["WorkerDied", "close_dask", "dask_client", "default_jobs", "execute"]
@@ -23,7 +23,15 @@ def default_jobs() -> int:
     return available_cores()
 
 
-def _worker_init(parent_alive: Any, parent_end: Any, workers: int) -> None:
+#: From this many items per worker, each worker starts loading the compiled kernels as it starts
+#: (in the background, while it decodes its first image): a worker then compresses enough images
+#: for loading to pay, so it skips the numpy start of a new process (``_backend.load_pays``). A
+#: folder of 2,000 thumbnails of 64 x 64 on two workers took 12.6-13.4 s without, against
+#: 12.2-12.9 s when the first image loaded the kernels.
+PRELOAD_ITEMS_PER_WORKER = 8
+
+
+def _worker_init(parent_alive: Any, parent_end: Any, workers: int, preload: bool = False) -> None:
     """Set up a worker process: Ctrl-C is the parent's business, and the worker dies with the parent.
 
     ``parent_alive`` is the read end of a pipe whose write end only the parent
@@ -38,6 +46,8 @@ def _worker_init(parent_alive: Any, parent_end: Any, workers: int) -> None:
     import threading
 
     share_cores(workers)  # the workers share the cores: each one's kernels take its share of the threads
+    if preload:
+        preload_in_background()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
     signal.signal(signal.SIGTERM, _terminated)
     parent_end.close()
@@ -89,7 +99,10 @@ def execute(
 
     def new_pool() -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(parent_alive, parent_end, jobs)
+            max_workers=jobs,
+            mp_context=ctx,
+            initializer=_worker_init,
+            initargs=(parent_alive, parent_end, jobs, len(items) >= PRELOAD_ITEMS_PER_WORKER * jobs),
         )
 
     pool = new_pool()
