@@ -292,6 +292,24 @@ def test_folder_workers_take_their_share_of_the_cores():
     assert _backend.max_threads is None  # this process keeps every core
 
 
+@pytest.mark.parametrize("side,dither,preloads", [(64, True, False), (256, True, True), (256, False, False)])
+def test_a_dithered_image_preloads_the_kernels_where_its_diffusion_would_load_them(
+    unloaded, tmp_path, side, dither, preloads
+):
+    from PIL import Image
+
+    from kmeans_compress import _compress
+
+    path = tmp_path / "in.png"
+    Image.new("RGB", (side, side)).save(path)
+    unloaded.setattr(_backend, "FIRST_LOAD_WORK", 1 << 22)  # the default, whatever the fixture set
+    started = []
+    unloaded.setattr(_backend, "preload_in_background", lambda: started.append(True))
+    _compress._preload_kernels_for(str(path), 16, dither)
+    assert bool(started) == preloads
+    assert (side * side * _backend.DIFFUSE_LOAD_WORK_PER_PIXEL >= _backend.FIRST_LOAD_WORK) == (side == 256)
+
+
 def test_folder_workers_load_the_kernels_at_once_only_for_many_files():
     """With many files a worker preloads the kernels as it starts (loading pays); with a few, it
     starts on numpy as any new process (``load_pays`` is False for its first small call)."""
@@ -366,6 +384,7 @@ def test_a_new_process_starts_on_numpy_and_loads_the_kernels_once_they_pay(unloa
     assert not _backend.load_pays(5000) and _backend._numpy_since is not None
     assert not _backend.load_pays((1 << 20) - 1)
     assert _backend._kernels_for(5000, True) is None  # numpy, even where the kernels are asked for
+    assert _backend._kernels_for(5000, None, (1 << 20) - 1) is None  # weighed as a larger call: still numpy
     assert _backend._module is None
     assert _backend.load_pays(1 << 20)  # a large call loads them
     unloaded.setattr(_backend, "FIRST_NUMPY_SECONDS", 0.0)

@@ -138,8 +138,10 @@ _PRELOAD_MIN_WORK = 1 << 24
 _PRELOAD_MAX_PIXELS = 1 << 23
 
 
-def _preload_kernels_for(image: ImageLike, n_colors: int) -> None:
-    """Start loading the compiled kernels in the background if ``image`` (a path) is large."""
+def _preload_kernels_for(image: ImageLike, n_colors: int, dither: bool | float = False) -> None:
+    """Start loading the compiled kernels in the background if ``image`` (a path) is large, or
+    dithered and large enough for its error diffusion to load them anyway
+    (``_backend.DIFFUSE_LOAD_WORK_PER_PIXEL``): the fit then runs on them too."""
     if not isinstance(image, (str, os.PathLike)) or not isinstance(n_colors, int):
         return
     try:
@@ -149,9 +151,10 @@ def _preload_kernels_for(image: ImageLike, n_colors: int) -> None:
                 pixels = im.size[0] * im.size[1]
     except Exception:  # load_image will report a bad file properly
         return
-    if pixels * n_colors >= _PRELOAD_MIN_WORK and pixels <= _PRELOAD_MAX_PIXELS:
-        from ._backend import preload_in_background
+    from ._backend import DIFFUSE_LOAD_WORK_PER_PIXEL, FIRST_LOAD_WORK, preload_in_background
 
+    dithered = bool(dither) and pixels * DIFFUSE_LOAD_WORK_PER_PIXEL >= FIRST_LOAD_WORK
+    if (pixels * n_colors >= _PRELOAD_MIN_WORK or dithered) and pixels <= _PRELOAD_MAX_PIXELS:
         preload_in_background()
 
 
@@ -227,7 +230,7 @@ def compress(
             image, palette, dither=dither, max_pixels=max_pixels, frame=frame, with_ssim=with_ssim
         )
     start = time.perf_counter()
-    _preload_kernels_for(image, n_colors)
+    _preload_kernels_for(image, n_colors, dither)
     loaded = load(image, max_pixels, frame)
 
     def fit(rgb: np.ndarray, alpha: np.ndarray | None) -> Quantization:
