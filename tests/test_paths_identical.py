@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from sklearn.datasets import make_blobs
 
 from kmeans_compress import KMeans, _backend, _lloyd
-from kmeans_compress._lloyd import inertia_in_order, lloyd, tolerance
-from kmeans_compress._nearest import exact_nearest_centers, nearest_two
+from kmeans_compress._lloyd import center_shift, inertia_in_order, lloyd, tolerance
+from kmeans_compress._nearest import exact_nearest_centers, nearest_two, squares_in_order
 from kmeans_compress._quantize import quantize_image
 
 pytestmark = pytest.mark.skipif(not _backend.HAVE_NUMBA, reason="numba not installed")
@@ -110,6 +110,52 @@ def test_inertia_in_order_is_the_sequential_sum():
         total += w[i] * ((t[0] * t[0] + t[1] * t[1]) + t[2] * t[2])
     sub = slice(0, 70_000, 7)
     assert inertia_in_order(X[sub], w[sub], C, labels[sub]) == total
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 5, 8, 33, 128])
+def test_squares_in_order_adds_the_features_in_order(d):
+    """On values of very different sizes, where any other order of the additions shows."""
+    rng = np.random.default_rng(d)
+    diff = rng.standard_normal((3, 40, d)) * 10.0 ** rng.uniform(-6, 6, (1, 1, d))
+    total = diff[..., 0] * diff[..., 0]
+    for f in range(1, d):
+        total = total + diff[..., f] * diff[..., f]
+    assert np.array_equal(squares_in_order(diff), total)
+    assert np.array_equal(squares_in_order(diff[0]), total[0])
+
+
+@pytest.mark.parametrize("d", [1, 3, 8, 37, 128])
+def test_inertia_identical_on_both_paths(d, monkeypatch):
+    rng = np.random.default_rng(d)
+    X = rng.standard_normal((5000, d)) * 10.0 ** rng.uniform(-3, 3, d)
+    C = rng.standard_normal((7, d))
+    w = rng.uniform(0.5, 2.0, 5000)
+    labels = rng.integers(0, 7, 5000)
+
+    def inertia():
+        return inertia_in_order(X, w, C, labels)
+
+    a, b = _both(inertia, monkeypatch)
+    assert a == b and _backend.inertia_compiled(X, w, C, labels) == b
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 8, 128])
+def test_center_shift_is_the_kernels_sequential_sum(d):
+    """The tolerance test must stop a run after the same iteration on every path: the shift is
+    summed feature by feature, then centre by centre, as the kernel sums it (``np.sum`` adds
+    pairwise and differs in the last bit on most of these)."""
+    rng = np.random.default_rng(d)
+    for _ in range(20):
+        old = rng.standard_normal((64, d)) * rng.uniform(0.1, 100)
+        new = old + rng.standard_normal((64, d)) * 1e-3
+        total = 0.0
+        for j in range(64):
+            dj = 0.0
+            for f in range(d):
+                t = new[j, f] - old[j, f]
+                dj += t * t
+            total += dj
+        assert center_shift(new, old) == total
 
 
 def test_lloyd_handed_to_the_kernels_mid_run_is_the_same_run(monkeypatch):

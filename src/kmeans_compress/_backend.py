@@ -561,6 +561,29 @@ def lloyd_compiled(
     return labels, float(inertia), C, int(n_iter), bool(handed_over)
 
 
+def inertia_compiled(X: np.ndarray, w: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> float | None:
+    """:func:`._lloyd.inertia_in_order` compiled (the same sums in the same order), or ``None``
+    (small problem, or no numba). 10,000 x 128 points: about 0.3 ms against 3 ms on numpy, which
+    has to move the features to the first axis to add them in order."""
+    k = _kernels_for(X.shape[0] * centers.shape[0], None)
+    if k is None:
+        return None
+    try:
+        return float(
+            _run(
+                k,
+                "_inertia_kernel",
+                X.shape[0],
+                np.ascontiguousarray(X, dtype=np.float64),
+                np.ascontiguousarray(w, dtype=np.float64),
+                np.ascontiguousarray(centers, dtype=np.float64),
+                np.ascontiguousarray(labels, dtype=np.intp),
+            )
+        )
+    except _Unavailable:
+        return None
+
+
 def update_centers_compiled(
     X: np.ndarray, w: np.ndarray, labels: np.ndarray, centers: np.ndarray, compiled: bool | None = None
 ) -> np.ndarray | None:
