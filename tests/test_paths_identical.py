@@ -98,6 +98,55 @@ def test_nearest_two_is_exact_with_near_ties(data, scale):
     np.testing.assert_allclose(d1, brute[np.arange(40), labels], rtol=1e-9, atol=1e-6 * scale * scale)
 
 
+def test_reseeding_identical_on_both_paths(monkeypatch):
+    """A cluster that gives its only point to an empty one keeps its old centre on both paths
+    (the kernel once re-seeded it too: other labels and iterations than numpy's and scikit-learn's)."""
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.uniform(0, 1, 200), rng.uniform(9, 10, 199), [20.0]])[:, None]
+
+    def fit():
+        km = KMeans(3, init=np.array([[-100.0], [1.0], [30.0]]), n_init=1).fit(X)
+        return km.labels_, km.cluster_centers_, km.inertia_, km.n_iter_
+
+    a, b = _both(fit, monkeypatch)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2:] == b[2:]
+    assert np.bincount(a[0]).tolist() == [1, 199, 200]
+
+
+def test_handed_over_runs_with_duplicates_ties_and_empty_clusters(monkeypatch):
+    """Small runs full of duplicate points, zero weights, coinciding centres and empty clusters,
+    handed over to the kernels after every iteration: each ends as the run on numpy alone (a
+    handed-over run once missed a strict convergence after a re-seeding, and bounds kept a tied
+    point on a higher index where a fresh search takes the lowest)."""
+    _backend._load()
+    rng = np.random.default_rng(123)
+    for _ in range(150):
+        d = int(rng.choice([1, 2, 3, 6]))
+        n = int(rng.integers(3, 40))
+        k = int(rng.integers(1, min(n, 10) + 1))
+        X = rng.integers(0, 4, (n, d)).astype(np.float64)
+        w = rng.integers(0, 3, n).astype(np.float64)
+        w[0] = max(w[0], 1.0)
+        C0 = X[rng.choice(n, k, replace=False)] + rng.integers(-1, 2, (k, d)) * 0.5
+        tol = float(rng.choice([0.0, 0.05]))
+        max_iter = int(rng.choice([2, 3, 300]))
+        with monkeypatch.context() as m:
+            m.setattr(_backend, "MIN_WORK", 1 << 62)
+            ref = lloyd(X, w, C0, max_iter, tol)
+        for after in range(1, ref[3] + 1):
+            asked: list[int] = []
+
+            def pays(work, asked=asked, after=after):
+                return len(asked) > after or bool(asked.append(1))
+
+            with monkeypatch.context() as m:
+                m.setattr(_backend, "MIN_WORK", 0)
+                m.setattr(_backend, "load_pays", pays)
+                got = lloyd(X, w, C0, max_iter, tol, compiled=True if d <= 3 else None)
+            assert np.array_equal(got[0], ref[0]) and np.array_equal(got[2], ref[2]), (X.tolist(), C0.tolist(), after)
+            assert got[1] == ref[1] and got[3] == ref[3]
+
+
 def test_inertia_in_order_is_the_sequential_sum():
     rng = np.random.default_rng(5)
     X = rng.standard_normal((70_000, 3)) * 1e3
@@ -122,6 +171,8 @@ def test_squares_in_order_adds_the_features_in_order(d):
         total = total + diff[..., f] * diff[..., f]
     assert np.array_equal(squares_in_order(diff), total)
     assert np.array_equal(squares_in_order(diff[0]), total[0])
+    assert np.array_equal(squares_in_order(diff[0, :1]), total[0, :1])  # one row: numpy would add it pairwise
+    assert np.array_equal(squares_in_order(diff[0, 0]), total[0, 0])
 
 
 @pytest.mark.parametrize("d", [1, 3, 8, 37, 128])

@@ -151,19 +151,22 @@ def update_centers(
 
 
 def dist_to_assigned(X: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Squared distance of every point to ``centers[labels]``, by explicit differences, in blocks
-    of at most 2^16 coordinates: two temporaries of 512 KB that stay in a core's cache (one block
-    of 10,000 x 128 took 3.4 ms, most of a fit's last step, against 0.5 ms in blocks)."""
+    """Squared distance of every point to ``centers[labels]``, by explicit differences summed in the
+    kernels' order (:func:`._nearest.squares_in_order`: an empty cluster takes the farthest point
+    on both paths), in blocks of at most 2^16 coordinates: temporaries of 512 KB that stay in a
+    core's cache (one block of 10,000 x 128 took 3.4 ms, most of a fit's last step, against 0.5 ms
+    in blocks)."""
     n = X.shape[0]
     out = np.empty(n, dtype=np.float64)
     step = max(1, (1 << 16) // max(1, X.shape[1]))
     for start in range(0, n, step):
-        diff = X[start : start + step] - centers[labels[start : start + step]]
-        np.einsum("ij,ij->i", diff, diff, out=out[start : start + step])
+        out[start : start + step] = squares_in_order(X[start : start + step] - centers[labels[start : start + step]])
     return out
 
 
-def inertia_in_order(X: np.ndarray, w: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> float:
+def inertia_in_order(
+    X: np.ndarray, w: np.ndarray, centers: np.ndarray, labels: np.ndarray, compiled: bool | None = None
+) -> float:
     """The weighted inertia of a Lloyd run as the compiled kernel sums it, to the last bit:
     ``w_i |x_i - c_(labels_i)|^2``, each distance summed feature by feature in order
     (:func:`._nearest.squares_in_order`), then summed over the points in index order with one
@@ -172,14 +175,14 @@ def inertia_in_order(X: np.ndarray, w: np.ndarray, centers: np.ndarray, labels: 
     sum starting from those before it. The numpy run and the matrix products' use it, so a run has
     the same inertia whichever path ran it: the starts of a fit (and ``n_init``'s runs) are compared
     by it, and the path may differ between calls (the kernels load once they pay, :mod:`._backend`)."""
-    done = inertia_compiled(X, w, centers, labels)
+    done = inertia_compiled(X, w, centers, labels, compiled)
     if done is not None:
         return done
     total = 0.0
     n = X.shape[0]
     step = max(1, (1 << 16) // max(1, X.shape[1]))
     for start in range(0, n, step):
-        t = squares_in_order(X[start : start + step] - centers[labels[start : start + step]])
+        t = dist_to_assigned(X[start : start + step], centers, labels[start : start + step])
         t *= w[start : start + step]
         t[0] += total
         total = float(np.cumsum(t)[-1])
@@ -253,14 +256,14 @@ class Bounds:
         """Make ``labels`` the exact nearest centres of ``centers``."""
         s = half_min_separation(centers)
         bound = np.maximum(s[self.labels], self.lower)
-        cand = np.flatnonzero(self.upper > bound)
+        cand = np.flatnonzero(self.upper >= bound)  # a tie is searched: the lowest index wins
         if cand.size == 0:
             return
         Xc = self.X[cand]
         diff = Xc - centers[self.labels[cand]]
         u = np.sqrt(np.einsum("ij,ij->i", diff, diff))
         self.upper[cand] = u
-        keep = u > bound[cand]
+        keep = u >= bound[cand]
         cand = cand[keep]
         if cand.size == 0:
             return
@@ -324,6 +327,7 @@ def lloyd(
             compiled,
             GIVE_UP / X.shape[1] if hybrid else 0.0,
             threads_from if threaded else None,
+            hint_is_previous=done_iter > 0,
         )
         if done is None:
             return None
@@ -337,9 +341,8 @@ def lloyd(
     if result is not None:
         return result
     # On numpy. If only because the kernels are not loaded yet (they load once they pay), a long
-    # run hands over to them, from the next iteration, when they do: the same run (the first
-    # iteration on the kernels cannot see that its labels did not change, but its centres then
-    # do not move either, so it stops there all the same, with the same labels and centres).
+    # run hands over to them, from the next iteration, when they do: the same run (the kernel
+    # compares its first assignment with the last one here, for strict convergence).
     work = X.shape[0] * centers_init.shape[0]
     may_hand_over = not verbose and _backend.would_use_kernels(work, compiled)
     centers = np.array(centers_init, dtype=np.float64, copy=True)
@@ -377,7 +380,7 @@ def lloyd(
     if not strict:
         bounds.assign(centers)
     labels = bounds.labels
-    return labels, inertia_in_order(X, w, centers, labels), centers, n_iter
+    return labels, inertia_in_order(X, w, centers, labels, compiled), centers, n_iter
 
 
 def lloyd_by_products(

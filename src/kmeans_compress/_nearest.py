@@ -145,8 +145,10 @@ def squares_in_order(diff: np.ndarray) -> np.ndarray:
     to the first axis of a contiguous array, which numpy reduces row after row (it adds pairwise
     only along the contiguous axis; a running ``cumsum`` along it took twice as long); checked
     against written-out sums in tests/test_paths_identical.py."""
-    sq = np.ascontiguousarray(np.moveaxis(diff * diff, -1, 0))
-    return np.add.reduce(sq, axis=0)
+    sq = diff * diff
+    if sq.size == sq.shape[-1]:  # one row: numpy would reduce it as one contiguous run, pairwise
+        return np.cumsum(sq, axis=-1)[..., -1]
+    return np.add.reduce(np.ascontiguousarray(np.moveaxis(sq, -1, 0)), axis=0)
 
 
 def nearest_two(

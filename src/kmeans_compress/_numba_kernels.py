@@ -283,15 +283,18 @@ def _hamerly_assign(  # pragma: no cover - compiled
                 lb = t
         lower[i] = lb
         m = max(s[a], lb)
+        # Strictly nearer than any other centre can be, or searched: a point as near another centre
+        # (a tie, duplicate centres) takes the lowest index, as a fresh search gives (a run handed
+        # over to the kernels starts with one).
         if not exact:
             upper[i] = u
-            if u <= m:
+            if u < m:
                 continue
             u2 = _dist2(X, i, C, a)
             u = np.sqrt(u2)
             upper[i] = u
         searched += 1
-        if u > m:
+        if u >= m:
             lab, b1, b2, visits = _sorted_search(X, i, C, a, u2, cc, order, scan, Ct, scratch)
             searched += visits
             if lab != a:
@@ -357,8 +360,10 @@ def _update_centers_kernel(X, w, labels, C, new):  # pragma: no cover - compiled
         for f in range(d):
             sums[j, f] += w[i] * X[i, f]
     n_empty = 0
+    empty = np.empty(k, dtype=np.intp)  # the clusters empty before any re-seeding, as numpy's
     for j in range(k):
         if wsum[j] == 0:
+            empty[n_empty] = j
             n_empty += 1
     if n_empty:
         cand = np.flatnonzero(w > 0)
@@ -369,12 +374,11 @@ def _update_centers_kernel(X, w, labels, C, new):  # pragma: no cover - compiled
             cand = cand[:0]
             neg = neg[:0]
         order = cand[np.argsort(neg, kind="mergesort")]
-        q = 0
-        for j in range(k):
-            if wsum[j] != 0 or q >= order.size:
-                continue
+        # A cluster emptied by giving its only point to an empty one keeps its old centre (the
+        # numpy update and scikit-learn re-seed only the clusters empty beforehand).
+        for q in range(min(n_empty, order.size)):
+            j = empty[q]
             p = order[q]
-            q += 1
             old = labels[p]
             wsum[old] -= w[p]
             for f in range(d):
@@ -467,22 +471,26 @@ def _apply_moves(X, w, labels, sums, wsum, dsum, dw, first):  # pragma: no cover
                 dsum[t, j, f] = 0.0
 
 
-def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted, scan, cc, order, give_up):
+def _lloyd_kernel(X, w, C, max_iter, tol, labels, hinted, scan, cc, order, give_up, compare=False):
     """:func:`_lloyd_run`, with room for the records of the points that changed cluster of as many
     threads as its parallel loops will run on (this thread's setting: every thread's number,
     ``numba.get_thread_id()``, is below it)."""
-    return _lloyd_run(X, w, C, max_iter, tol, labels, hinted, scan, cc, order, give_up, numba.get_num_threads())
+    return _lloyd_run(
+        X, w, C, max_iter, tol, labels, hinted, scan, cc, order, give_up, numba.get_num_threads(), compare
+    )
 
 
 @njit(cache=True, nogil=True)
 def _lloyd_run(  # pragma: no cover - compiled
-    X, w, C, max_iter, tol, labels, hinted, scan, cc, order, give_up, threads
+    X, w, C, max_iter, tol, labels, hinted, scan, cc, order, give_up, threads, compare
 ):
     """``_lloyd.lloyd`` compiled: the same iterations, labels and stopping rule.
 
     ``C`` (the start) is overwritten with the final centres and ``labels`` with
     the final assignment; with ``hinted``, ``labels`` comes in holding a guess of
-    every point's nearest centre, which only speeds up the first assignment.
+    every point's nearest centre, which only speeds up the first assignment; with ``compare``
+    as well, the hint is the assignment of the iteration before (a numpy run handed over here),
+    and the first iteration stops on unchanged labels as that run would have.
     With ``scan``, a point whose bounds are not conclusive is compared with every
     centre instead of walking out from its own (:func:`_sorted_search`): no
     centre-to-centre order is kept, which is cheaper where the points are few for
@@ -516,6 +524,7 @@ def _lloyd_run(  # pragma: no cover - compiled
     Rq = np.zeros((k, levels))
     Ct = np.empty((X.shape[1], k))  # the centres transposed, and a row per thread, for full searches
     scratch = np.empty((threads, k))
+    prev = labels.copy() if compare else labels[:0]
     _first_assign(X, C, labels, upper, lower, hinted, cc, order, scan, scratch)
     integral = _integral_sums(X, w)
     dsum = np.zeros((threads if integral else 0, k, X.shape[1]))
@@ -530,6 +539,11 @@ def _lloyd_run(  # pragma: no cover - compiled
     for it in range(1, max_iter + 1):
         n_iter = it
         changed = 1
+        if it == 1 and compare:  # the hint is the assignment of the iteration before (a run handed over)
+            changed = 0
+            for i in range(n):
+                if labels[i] != prev[i]:
+                    changed += 1
         if it > 1:
             _neighbours_or_separation(C, cc, order, s, scan)
             if levels:
