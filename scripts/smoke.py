@@ -290,6 +290,12 @@ def general_kmeans() -> None:
 
 def main() -> int:
     start = time.perf_counter()
+    from kmeans_compress import _backend
+
+    # A new process starts on numpy and loads the kernels once they pay (make demo's small photo
+    # never does): load them now, so that every path below runs them, in this runtime-only
+    # environment. The numpy twins give the same outputs (tests/test_paths_identical.py).
+    _backend._load()
     with tempfile.TemporaryDirectory(prefix="kmc-smoke-") as tmp:
         tmp = Path(tmp)
         site = tmp / "site"
