@@ -147,6 +147,27 @@ def test_handed_over_runs_with_duplicates_ties_and_empty_clusters(monkeypatch):
             assert got[1] == ref[1] and got[3] == ref[3]
 
 
+def test_a_centre_an_ulp_away_does_not_keep_a_point_on_numpy(monkeypatch):
+    """Three centres equal to 0.1 within an ulp, re-seeded every iteration: the numpy bounds once
+    took a tiny distance from the expansion as 0 (an upper bound below the true distance) and kept
+    the points of 0.1 on the centre an ulp away when another reached 0.1 exactly; the kernels moved
+    them. Both paths now compute that distance by explicit differences."""
+    X = np.array([0, 0, 1, 0, 1, 2, 2, 2, 2, 2, 0, 0, 0, 3, 1, 3, 0, 1, 0, 1, 0, 1], dtype=np.float64)[:, None] * 0.1
+    X[X == 0.1 * 3] = 0.30000000000000004
+    w = np.array([0, 2, 1, 2, 2, 0, 2, 0, 0, 2, 1, 0, 2, 2, 2, 2, 0, 2, 0, 2, 0, 1], dtype=np.float64)
+    C0 = np.array([[0.5], [0.2], [-0.4], [-0.5], [0.5], [0.5]])
+    for max_iter in (7, 300):
+
+        def run(max_iter=max_iter):
+            return lloyd(X, w, C0, max_iter, 0.0, compiled=None if _backend.MIN_WORK else True)
+
+        a, b = _both(run, monkeypatch)
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[2], b[2]) and a[1] == b[1] and a[3] == b[3]
+        brute = ((X - a[2].T) ** 2).argmin(axis=1)
+        if max_iter == 7:
+            assert np.array_equal(a[0], brute)
+
+
 def test_inertia_in_order_is_the_sequential_sum():
     rng = np.random.default_rng(5)
     X = rng.standard_normal((70_000, 3)) * 1e3

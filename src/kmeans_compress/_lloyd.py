@@ -242,7 +242,7 @@ class Bounds:
     def move(self, old: np.ndarray, new: np.ndarray) -> None:
         """Loosen the bounds after the centres moved from ``old`` to ``new``."""
         diff = new - old
-        delta = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        delta = np.sqrt(squares_in_order(diff))  # the kernels' sums: the same bounds to the last bit
         self.upper += delta[self.labels]
         if delta.size > 1:
             j1 = int(np.argmax(delta))
@@ -261,7 +261,7 @@ class Bounds:
             return
         Xc = self.X[cand]
         diff = Xc - centers[self.labels[cand]]
-        u = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        u = np.sqrt(squares_in_order(diff))
         self.upper[cand] = u
         keep = u >= bound[cand]
         cand = cand[keep]

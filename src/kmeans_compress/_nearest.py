@@ -156,8 +156,9 @@ def nearest_two(
     centers: np.ndarray,
     x_norm: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nearest centre of every row of ``X``, its squared distance, and the squared
-    distance to the second-nearest centre (``inf`` when there is one centre).
+    """Nearest centre of every row of ``X``, its squared distance (by explicit differences), and
+    the squared distance to the second-nearest centre by the expansion (``inf`` when there is one
+    centre).
 
     Used by the bounded Lloyd iteration (:func:`._lloyd.lloyd`),
     which keeps the two distances as upper and lower bounds. Memory is bounded
@@ -175,7 +176,7 @@ def nearest_two(
     if k == 1:
         labels.fill(0)
         diff = X - centers[0]
-        np.einsum("ij,ij->i", diff, diff, out=d1)
+        d1[:] = squares_in_order(diff)
         d2.fill(np.inf)
         return labels, d1, d2
     margin_c = 1e-13 * float(np.einsum("ij,ij->i", centers, centers).max(initial=0.0))
@@ -204,7 +205,13 @@ def nearest_two(
         if moved.size:  # the other of the two: d2 (kept as a lower bound) becomes the old best
             d2[moved] = d1[moved]
             labels[moved] = exact[exact != labels[near]]
-            d1[moved] = squares_in_order(X[moved] - centers[labels[moved]])
+    # The distance to the nearest by explicit differences, as the kernels compute it: the expanded
+    # form can round a tiny distance to 0, and an upper bound below the true distance let the
+    # bounded iteration keep a point on a centre another one had overtaken (d2 stays a lower bound:
+    # its user widens it by the expansion's error).
+    step = max(1, (1 << 16) // max(1, X.shape[1]))
+    for start in range(0, n, step):
+        d1[start : start + step] = squares_in_order(X[start : start + step] - centers[labels[start : start + step]])
     return labels, d1, d2
 
 
