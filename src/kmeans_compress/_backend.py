@@ -570,8 +570,8 @@ def inertia_compiled(
     X: np.ndarray, w: np.ndarray, centers: np.ndarray, labels: np.ndarray, compiled: bool | None = None
 ) -> float | None:
     """:func:`._lloyd.inertia_in_order` compiled (the same sums in the same order), or ``None``
-    (small problem, or no numba). 10,000 x 128 points: about 0.3 ms against 3 ms on numpy, which
-    has to move the features to the first axis to add them in order."""
+    (small problem, or no numba). 10,000 x 128 points: 0.97 ms on one thread against about 3 ms on
+    numpy, which has to move the features to the first axis to add them in order."""
     k = _kernels_for(X.shape[0] * centers.shape[0], compiled)
     if k is None:
         return None
