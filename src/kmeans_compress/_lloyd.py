@@ -27,7 +27,14 @@ from ._backend import (
     split_init_compiled,
     update_centers_compiled,
 )
-from ._nearest import block_parts, nearest_by_products, nearest_two, product_rows, squares_in_order
+from ._nearest import (
+    block_parts,
+    dist_to_assigned,
+    nearest_by_products,
+    nearest_two,
+    product_rows,
+    squares_in_order,
+)
 
 __all__ = [
     "DENSE_MIN_FEATURES",
@@ -148,20 +155,6 @@ def update_centers(
     nz = wsum > 0
     centers[nz] = sums[nz] / wsum[nz, None]
     return centers
-
-
-def dist_to_assigned(X: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Squared distance of every point to ``centers[labels]``, by explicit differences summed in the
-    kernels' order (:func:`._nearest.squares_in_order`: an empty cluster takes the farthest point
-    on both paths), in blocks of at most 2^16 coordinates: temporaries of 512 KB that stay in a
-    core's cache (one block of 10,000 x 128 took 3.4 ms, most of a fit's last step, against 0.5 ms
-    in blocks)."""
-    n = X.shape[0]
-    out = np.empty(n, dtype=np.float64)
-    step = max(1, (1 << 16) // max(1, X.shape[1]))
-    for start in range(0, n, step):
-        out[start : start + step] = squares_in_order(X[start : start + step] - centers[labels[start : start + step]])
-    return out
 
 
 def inertia_in_order(
