@@ -112,6 +112,20 @@ def _transpose_into(C, Ct):  # pragma: no cover - compiled
             Ct[q, j] = C[j, q]
 
 
+@njit(cache=True, nogil=True)
+def _center_row(C, j, cc):  # pragma: no cover - compiled
+    """Row ``j`` of the distances between centres: ``cc[j, q] = |C[j] - C[q]|``, summed over features in order."""
+    for q in range(C.shape[0]):
+        cc[j, q] = np.sqrt(_dist2(C, j, C, q))
+
+
+@njit(cache=True, nogil=True)
+def _center_distances(C, cc):  # pragma: no cover - compiled
+    """Every distance between centres into ``cc`` (K, K), on this thread (:func:`_center_row`)."""
+    for j in range(C.shape[0]):
+        _center_row(C, j, cc)
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def _center_neighbours(C, cc, order, s):  # pragma: no cover - compiled
     """Distances between centres ``cc``, each centre's others nearest first (``order``)
@@ -123,8 +137,7 @@ def _center_neighbours(C, cc, order, s):  # pragma: no cover - compiled
     """
     k = C.shape[0]
     for j in prange(k):
-        for q in range(k):
-            cc[j, q] = np.sqrt(_dist2(C, j, C, q))
+        _center_row(C, j, cc)
     for j in prange(k):
         row = order[j]
         key = cc[j]
@@ -761,9 +774,10 @@ def _trial_gains(X, w, closest, r, head, nxt, rmax, c, picks, reach, gains):  # 
 
 
 @njit(cache=True, nogil=True)
-def _best_cut(X, w, seg, ax, total_w, total_s, total_q):  # pragma: no cover - compiled
+def _best_cut(X, w, wx, wq, seg, ax, total_w, total_s, total_q, s1):  # pragma: no cover - compiled
     """The cut of ``seg`` (sorted by coordinate ``ax``) between distinct values that leaves
-    the least summed squared error in the two halves.
+    the least summed squared error in the two halves. ``wx`` and ``wq`` are every point's
+    ``w x`` and ``w |x|^2`` (:func:`_weighted_moments`); ``s1`` (d,) is scratch.
 
     Returns (error of both halves, cut position, error of the first half, of the second),
     or an error of inf when every point has the same coordinate.
@@ -772,20 +786,21 @@ def _best_cut(X, w, seg, ax, total_w, total_s, total_q):  # pragma: no cover - c
     d = X.shape[1]
     w1 = 0.0
     q1 = 0.0
-    s1 = np.zeros(d)
+    s1[:] = 0.0
     best = np.inf
     best_p = -1
     best_1 = 0.0
     best_2 = 0.0
+    nxt = X[seg[0], ax]
     for p in range(m - 1):
         i = seg[p]
         w1 += w[i]
-        sq = 0.0
         for f in range(d):
-            s1[f] += w[i] * X[i, f]
-            sq += X[i, f] * X[i, f]
-        q1 += w[i] * sq
-        if X[seg[p + 1], ax] <= X[i, ax]:
+            s1[f] += wx[i, f]
+        q1 += wq[i]
+        here = nxt
+        nxt = X[seg[p + 1], ax]
+        if nxt <= here:
             continue
         w2 = total_w - w1
         if w1 <= 0 or w2 <= 0:
@@ -807,30 +822,44 @@ def _best_cut(X, w, seg, ax, total_w, total_s, total_q):  # pragma: no cover - c
 
 
 @njit(cache=True, nogil=True)
-def _segment_moments(X, w, seg):  # pragma: no cover - compiled
-    d = X.shape[1]
-    tw = 0.0
-    tq = 0.0
-    ts = np.zeros(d)
-    for q in range(seg.size):
-        i = seg[q]
-        tw += w[i]
+def _weighted_moments(X, w):  # pragma: no cover - compiled
+    """Every point's ``w x`` (n, d) and ``w |x|^2`` (n,), the squares summed over the features in order."""
+    n, d = X.shape
+    wx = np.empty((n, d))
+    wq = np.empty(n)
+    for i in range(n):
         sq = 0.0
         for f in range(d):
-            ts[f] += w[i] * X[i, f]
+            wx[i, f] = w[i] * X[i, f]
             sq += X[i, f] * X[i, f]
-        tq += w[i] * sq
-    return tw, ts, tq
+        wq[i] = w[i] * sq
+    return wx, wq
 
 
 @njit(cache=True, nogil=True)
-def _plan_cut(X, w, orders, a, b, plan, j):  # pragma: no cover - compiled
+def _segment_moments(w, wx, wq, seg, ts):  # pragma: no cover - compiled
+    """The total weight and ``w |x|^2`` of the points ``seg``, their ``w x`` summed into ``ts`` (d,)."""
+    tw = 0.0
+    tq = 0.0
+    ts[:] = 0.0
+    for q in range(seg.size):
+        i = seg[q]
+        tw += w[i]
+        for f in range(ts.size):
+            ts[f] += wx[i, f]
+        tq += wq[i]
+    return tw, tq
+
+
+@njit(cache=True, nogil=True)
+def _plan_cut(X, w, wx, wq, orders, a, b, plan, j, ts, s1):  # pragma: no cover - compiled
     """Best cut of the cluster held in ``orders[:, a:b]`` over every axis, stored in
-    ``plan[j]`` as (error reduction, axis, position, error of the first half, of the second)."""
+    ``plan[j]`` as (error reduction, axis, position, error of the first half, of the second).
+    ``ts`` and ``s1`` (d,) are scratch."""
     plan[j, 0] = -1.0
     if b - a < 2:
         return
-    tw, ts, tq = _segment_moments(X, w, orders[0, a:b])
+    tw, tq = _segment_moments(w, wx, wq, orders[0, a:b], ts)
     # Written out: ``ts @ ts`` would need numba's linear algebra, which loads SciPy's BLAS
     # (not a runtime dependency: that crashed the first compression on a fresh install).
     n2 = 0.0
@@ -838,7 +867,7 @@ def _plan_cut(X, w, orders, a, b, plan, j):  # pragma: no cover - compiled
         n2 += ts[f] * ts[f]
     err = tq - n2 / tw
     for ax in range(X.shape[1]):
-        e, p, e1, e2 = _best_cut(X, w, orders[ax, a:b], ax, tw, ts, tq)
+        e, p, e1, e2 = _best_cut(X, w, wx, wq, orders[ax, a:b], ax, tw, ts, tq, s1)
         if e < np.inf and err - e > plan[j, 0]:
             plan[j, 0] = err - e
             plan[j, 1] = ax
@@ -891,8 +920,11 @@ def _split_init_kernel(X, w, centers, labels):  # pragma: no cover - compiled
     start = np.zeros(k, dtype=np.intp)
     stop = np.zeros(k, dtype=np.intp)
     plan = np.zeros((k, 5))
+    wx, wq = _weighted_moments(X, w)
+    ts = np.empty(d)
+    s1 = np.empty(d)
     stop[0] = n
-    _plan_cut(X, w, orders, 0, n, plan, 0)
+    _plan_cut(X, w, wx, wq, orders, 0, n, plan, 0, ts, s1)
     m = 1
     while m < k:
         j = -1
@@ -923,11 +955,11 @@ def _split_init_kernel(X, w, centers, labels):  # pragma: no cover - compiled
         start[m] = cut
         stop[m] = b
         stop[j] = cut
-        _plan_cut(X, w, orders, a, cut, plan, j)
-        _plan_cut(X, w, orders, cut, b, plan, m)
+        _plan_cut(X, w, wx, wq, orders, a, cut, plan, j, ts, s1)
+        _plan_cut(X, w, wx, wq, orders, cut, b, plan, m, ts, s1)
         m += 1
     for q in range(m):
-        tw, ts, tq = _segment_moments(X, w, orders[0, start[q] : stop[q]])
+        tw, tq = _segment_moments(w, wx, wq, orders[0, start[q] : stop[q]], ts)
         for f in range(d):
             centers[q, f] = ts[f] / tw
         for p in range(start[q], stop[q]):
@@ -987,6 +1019,7 @@ def warm_up(products=True):
     _update_centers_kernel(X, w, labels, centers, np.empty_like(centers))
     _sort_keys_kernel(np.array([5, 3], dtype=np.uint32), np.empty(2, dtype=np.uint32))
     _nearest_hinted_kernel(X, centers, labels, np.empty(X.shape[0]), False, cc, order)
+    _center_distances(centers, np.empty((2, 2)))
     if products:
         c_norm = np.einsum("ij,ij->i", centers, centers)
         _settle_block_kernel(X @ (-2.0 * centers.T), X, 0, centers, c_norm, np.ones(X.shape[0]), 0.0, labels)
