@@ -113,6 +113,31 @@ def test_reseeding_identical_on_both_paths(monkeypatch):
     assert np.bincount(a[0]).tolist() == [1, 199, 200]
 
 
+def test_hartigan_moves_identical_on_both_paths():
+    """Hartigan's moves, numpy against the kernel, to the last bit: integer data full of ties,
+    duplicates and zero weights, and float data whose running sums round (the means are
+    recomputed from sums changed move by move, on both paths in the same order)."""
+    _backend._load()
+    rng = np.random.default_rng(5)
+    for trial in range(300):
+        d = int(rng.choice([1, 2, 3, 4]))
+        n = int(rng.integers(3, 120))
+        k = int(rng.integers(2, min(n, 40) + 1))
+        if trial % 2:
+            X = rng.integers(0, 5, (n, d)).astype(np.float64)
+            w = rng.integers(0, 4, n).astype(np.float64)
+        else:
+            X = rng.standard_normal((n, d)) * 10.0
+            w = rng.random(n) * 3.0
+        labels = rng.integers(0, k, n)
+        C0 = rng.standard_normal((k, d))
+        passes = int(rng.integers(1, 5))
+        a = _lloyd.hartigan_moves(X, w, C0, labels, passes, compiled=False)
+        b = _lloyd.hartigan_moves(X, w, C0, labels, passes, compiled=True)
+        assert a[2] == b[2] and np.array_equal(a[1], b[1]), trial
+        assert a[0].tobytes() == b[0].tobytes(), trial
+
+
 def test_handed_over_runs_with_duplicates_ties_and_empty_clusters(monkeypatch):
     """Small runs full of duplicate points, zero weights, coinciding centres and empty clusters,
     handed over to the kernels after every iteration: each ends as the run on numpy alone (a

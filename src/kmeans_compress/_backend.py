@@ -123,6 +123,7 @@ _WARMED = (
     "_lloyd_kernel",
     "_nearest_hinted_kernel",
     "_center_distances",
+    "_hartigan_kernel",
     "_diffuse_kernel",
 )
 _ready: set[str] = set()  # the kernels that have run once in this process (loaded or compiled)
@@ -670,6 +671,34 @@ def split_init_compiled(
     except _Unavailable:
         return None
     return centers[:m].copy(), labels
+
+
+def hartigan_compiled(
+    X: np.ndarray,
+    w: np.ndarray,
+    C: np.ndarray,
+    labels: np.ndarray,
+    wsum: np.ndarray,
+    sums: np.ndarray,
+    n_near: int,
+    passes: int,
+    compiled: bool | None = None,
+) -> int | None:
+    """:func:`._lloyd.hartigan_moves` compiled, on its arrays (``C``, ``labels``, ``wsum`` and ``sums``
+    updated in place): the number of moves, or ``None`` (small problem, or no numba; nothing changed)."""
+    k = _kernels_for(X.shape[0] * C.shape[0], compiled)
+    if k is None:
+        return None
+    args = [np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(w, dtype=np.float64)]
+    own = [np.ascontiguousarray(a) for a in (C, labels, wsum, sums)]
+    try:
+        moves = _run(k, "_hartigan_kernel", 1, *args, *own, int(n_near), int(passes))
+    except _Unavailable:
+        return None
+    for a, b in zip((C, labels, wsum, sums), own):
+        if a is not b:
+            a[...] = b
+    return int(moves)
 
 
 def nearest_hinted_compiled(

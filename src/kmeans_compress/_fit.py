@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _backend
-from ._lloyd import lloyd, plusplus_init, split_start, tolerance
+from ._lloyd import hartigan_moves, lloyd, plusplus_init, split_start, tolerance
 from ._validation import SeedLike, check_int, check_random_state
 
 __all__ = ["MAX_SPEED", "coarse_histogram", "fit_palette", "speed_settings"]
@@ -30,11 +30,12 @@ _COARSE_CELLS = (1 << 15, 1 << 17)
 _CHEAP_STARTS = 5
 _CHEAP_START_WORK = 1 << 20
 # At most this many of those starts when the histogram is fitted directly (no coarse grid: a
-# small image). There a start is most of the whole run's time: at 64 x 64, K = 16, five starts
-# took 10.7 ms and two 4.1 ms, and the mean MSE over six photos' crops (32 to 256 px, K = 2 to
-# 256) stayed at 0.975 to 0.995 of scikit-learn's with two (0.962 to 0.995 with five; the
-# figures are in benchmarks/RESULTS.md, "Small images").
-_DIRECT_STARTS = 2
+# small image). There a start is most of the whole run's time, and Hartigan's moves
+# (``_HARTIGAN_PASSES``) after the one start gain more than further starts: over crops and
+# thumbnails of 12 photos (32 to 128 px), mean MSE / scikit-learn's at K = 256 with one start
+# and one pass 0.952-0.994, with two starts and no pass 0.990-1.003, for less time
+# (benchmarks/RESULTS.md, "Small images").
+_DIRECT_STARTS = 1
 # Lloyd iterations on all points after the coarse stage, at most. The start is
 # already close to convergence: the last iterations would gain little and cost as
 # much again (the figures are in benchmarks/RESULTS.md).
@@ -43,35 +44,37 @@ _FINE_MAX_ITER = 40
 #: pngquant's speed scale: 1 (slowest, best) to 11 (fastest, roughest).
 MAX_SPEED = 11
 # What each speed spends, speed 1 first: (cheap starts, Lloyd iterations on the
-# coarse histogram, iterations on all points). Speed 1 is the default and the
-# settings above; every later speed tries fewer starts and stops Lloyd earlier.
-# Speed 11 fits the coarse histogram only. Time and error against speed are in
-# benchmarks/RESULTS.md.
+# coarse histogram, iterations on all points, passes of Hartigan's moves on a histogram
+# fitted directly). Speed 1 is the default and the settings above; every later speed
+# tries fewer starts and stops Lloyd earlier. Speed 11 fits the coarse histogram only.
+# Time and error against speed are in benchmarks/RESULTS.md.
 # Speed 11 also bins on the smallest grid whatever the palette size.
+_HARTIGAN_PASSES = 1
 _SPEEDS = (
-    (_CHEAP_STARTS, 300, _FINE_MAX_ITER),
-    (4, 200, 30),
-    (3, 150, 20),
-    (3, 100, 14),
-    (2, 60, 10),
-    (2, 40, 7),
-    (1, 30, 5),
-    (1, 20, 3),
-    (1, 12, 2),
-    (1, 8, 1),
-    (1, 5, 0),
+    (_CHEAP_STARTS, 300, _FINE_MAX_ITER, _HARTIGAN_PASSES),
+    (4, 200, 30, 1),
+    (3, 150, 20, 1),
+    (3, 100, 14, 1),
+    (2, 60, 10, 1),
+    (2, 40, 7, 1),
+    (1, 30, 5, 1),
+    (1, 20, 3, 0),
+    (1, 12, 2, 0),
+    (1, 8, 1, 0),
+    (1, 5, 0, 0),
 )
 
 
-def speed_settings(speed: int) -> tuple[int, int, int]:
-    """(starts tried when cheap, coarse Lloyd iterations, fine iterations) of ``speed`` (1 to 11).
+def speed_settings(speed: int) -> tuple[int, int, int, int]:
+    """(starts tried when cheap, coarse Lloyd iterations, fine iterations, Hartigan passes on a
+    histogram fitted directly) of ``speed`` (1 to 11).
 
     Examples
     --------
     >>> speed_settings(1)
-    (5, 300, 40)
+    (5, 300, 40, 1)
     >>> speed_settings(11)
-    (1, 5, 0)
+    (1, 5, 0, 0)
     """
     return _SPEEDS[check_int(speed, "speed", low=1, high=MAX_SPEED, hint="1 slow ... 11 fast") - 1]
 
@@ -143,7 +146,7 @@ def fit_palette(
     X = np.ascontiguousarray(X, dtype=np.float64)
     w = np.ascontiguousarray(w, dtype=np.float64)
     rng = check_random_state(random_state)
-    cheap_starts, coarse_iter, fine_iter = speed_settings(speed)
+    cheap_starts, coarse_iter, fine_iter, passes = speed_settings(speed)
     tol_abs = tolerance(X, w, tol)
     # One decision for the whole problem: when it is large enough for the
     # compiled kernels, its coarse stages use them too (however small they are);
@@ -181,8 +184,14 @@ def fit_palette(
             )
             if best is None or inertia < best[0]:  # the lowest distortion wins; ties go to the earlier start
                 best = (inertia, centers, labels)
-    assert best is not None
-    _, centers, labels = best
+        assert best is not None
+        _, centers, labels = best
+        if cell is None and passes:  # fitted directly: Hartigan's moves, then Lloyd's iterations again
+            moved_centers, moved_labels, moves = hartigan_moves(points, weights, centers, labels, passes, compiled)
+            if moves:
+                labels, _, centers, _ = lloyd(
+                    points, weights, moved_centers, iters, tol_abs, labels_hint=moved_labels, compiled=compiled
+                )
     if cell is None:
         return centers, labels
     if fine_iter == 0:  # the coarse fit only: each point takes its cell's centre

@@ -770,6 +770,77 @@ def _trial_gains(X, w, closest, r, head, nxt, rmax, c, picks, reach, gains):  # 
         gains[t] = gain
 
 
+# ----------------------------------------------------------------------------- Hartigan's moves
+
+
+@njit(cache=True, nogil=True)
+def _near_centres_into(C, near):  # pragma: no cover - compiled
+    """``_lloyd.near_centres`` compiled: each centre's ``near.shape[1]`` nearest others into ``near``,
+    by squared distance (:func:`_dist2`), ties to the lowest index."""
+    k = C.shape[0]
+    m = near.shape[1]
+    dist = np.empty(m)
+    for a in range(k):
+        filled = 0
+        for j in range(k):
+            if j == a:
+                continue
+            d = _dist2(C, a, C, j)
+            if filled == m and not d < dist[m - 1]:
+                continue
+            p = filled if filled < m else m - 1
+            while p > 0 and dist[p - 1] > d:  # after every equal one: ties keep the lower index first
+                if p < m:
+                    dist[p] = dist[p - 1]
+                    near[a, p] = near[a, p - 1]
+                p -= 1
+            dist[p] = d
+            near[a, p] = j
+            if filled < m:
+                filled += 1
+
+
+@njit(cache=True, nogil=True)
+def _hartigan_kernel(X, w, C, labels, W, S, n_near, passes):  # pragma: no cover - compiled
+    """``_lloyd.hartigan_moves`` compiled, from its clusters' weights ``W``, sums ``S`` and means ``C``
+    (updated here with ``labels``): the same moves, the same operations in the same order. Returns the moves."""
+    n, d = X.shape
+    near = np.empty((C.shape[0], n_near), dtype=np.intp)
+    moves = 0
+    for _ in range(passes):
+        _near_centres_into(C, near)
+        made = 0
+        for i in range(n):
+            v = w[i]
+            a = labels[i]
+            if not (v > 0 and W[a] > v):
+                continue
+            best = v * W[a] / (W[a] - v) * _dist2(X, i, C, a)
+            b = -1
+            for q in range(n_near):
+                j = near[a, q]
+                cost = v * W[j] / (W[j] + v) * _dist2(X, i, C, j)
+                if cost < best:
+                    best = cost
+                    b = j
+            if b < 0:
+                continue
+            W[a] -= v
+            W[b] += v
+            for f in range(d):
+                vx = v * X[i, f]
+                S[a, f] -= vx
+                S[b, f] += vx
+                C[a, f] = S[a, f] / W[a]
+                C[b, f] = S[b, f] / W[b]
+            labels[i] = b
+            made += 1
+        moves += made
+        if made == 0:
+            break
+    return moves
+
+
 # ----------------------------------------------------------------------------- split initialization
 
 
@@ -1020,6 +1091,7 @@ def warm_up(products=True):
     _sort_keys_kernel(np.array([5, 3], dtype=np.uint32), np.empty(2, dtype=np.uint32))
     _nearest_hinted_kernel(X, centers, labels, np.empty(X.shape[0]), False, cc, order)
     _center_distances(centers, np.empty((2, 2)))
+    _hartigan_kernel(X, w, centers.copy(), labels.copy(), np.ones(2), np.ones((2, 3)), 1, 1)
     if products:
         c_norm = np.einsum("ij,ij->i", centers, centers)
         _settle_block_kernel(X @ (-2.0 * centers.T), X, 0, centers, c_norm, np.ones(X.shape[0]), 0.0, labels)
