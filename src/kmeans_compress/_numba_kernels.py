@@ -863,6 +863,40 @@ def _best_cut(X, w, wx, wq, seg, ax, total_w, total_s, total_q, s1):  # pragma: 
     best_1 = 0.0
     best_2 = 0.0
     nxt = X[seg[0], ax]
+    if d == 3:
+        a0 = 0.0
+        a1 = 0.0
+        a2 = 0.0
+        t0s = total_s[0]
+        t1s = total_s[1]
+        t2s = total_s[2]
+        for p in range(m - 1):
+            i = seg[p]
+            w1 += w[i]
+            a0 += wx[i, 0]
+            a1 += wx[i, 1]
+            a2 += wx[i, 2]
+            q1 += wq[i]
+            here = nxt
+            nxt = X[seg[p + 1], ax]
+            if nxt <= here:
+                continue
+            w2 = total_w - w1
+            if w1 <= 0 or w2 <= 0:
+                continue
+            n1 = a0 * a0 + a1 * a1 + a2 * a2
+            u0 = t0s - a0
+            u1 = t1s - a1
+            u2 = t2s - a2
+            n2 = u0 * u0 + u1 * u1 + u2 * u2
+            e1 = q1 - n1 / w1
+            e2 = (total_q - q1) - n2 / w2
+            if e1 + e2 < best:
+                best = e1 + e2
+                best_p = p
+                best_1 = e1
+                best_2 = e2
+        return best, best_p, best_1, best_2
     for p in range(m - 1):
         i = seg[p]
         w1 += w[i]
