@@ -676,29 +676,25 @@ def split_init_compiled(
 def hartigan_compiled(
     X: np.ndarray,
     w: np.ndarray,
-    C: np.ndarray,
+    centers: np.ndarray,
     labels: np.ndarray,
-    wsum: np.ndarray,
-    sums: np.ndarray,
     n_near: int,
     passes: int,
     compiled: bool | None = None,
-) -> int | None:
-    """:func:`._lloyd.hartigan_moves` compiled, on its arrays (``C``, ``labels``, ``wsum`` and ``sums``
-    updated in place): the number of moves, or ``None`` (small problem, or no numba; nothing changed)."""
-    k = _kernels_for(X.shape[0] * C.shape[0], compiled)
+) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """:func:`._lloyd.hartigan_moves` compiled: (centres, labels, moves), or ``None`` (small problem, or no numba)."""
+    k = _kernels_for(X.shape[0] * centers.shape[0], compiled)
     if k is None:
         return None
-    args = [np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(w, dtype=np.float64)]
-    own = [np.ascontiguousarray(a) for a in (C, labels, wsum, sums)]
+    C = np.array(centers, dtype=np.float64, order="C", copy=True)
+    out = np.array(labels, dtype=np.intp, copy=True)
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    w = np.ascontiguousarray(w, dtype=np.float64)
     try:
-        moves = _run(k, "_hartigan_kernel", 1, *args, *own, int(n_near), int(passes))
+        moves = _run(k, "_hartigan_kernel", 1, X, w, C, out, int(n_near), int(passes))
     except _Unavailable:
         return None
-    for a, b in zip((C, labels, wsum, sums), own):
-        if a is not b:
-            a[...] = b
-    return int(moves)
+    return C, out, int(moves)
 
 
 def nearest_hinted_compiled(

@@ -595,17 +595,18 @@ def hartigan_moves(
     (``_numba_kernels._hartigan_kernel``) does the same operations in the same order: same bits.
     """
     k = centers.shape[0]
+    n_near = min(HARTIGAN_CANDIDATES, k - 1)
+    if n_near >= 1 and passes >= 1:
+        done = hartigan_compiled(X, w, centers, labels, n_near, passes, compiled)
+        if done is not None:
+            return done
     labels = np.array(labels, dtype=np.intp, copy=True)
     wsum, sums = weighted_sums(X, labels, w, k)
     C = np.array(centers, dtype=np.float64, copy=True)
     nz = wsum > 0
     C[nz] = sums[nz] / wsum[nz, None]
-    n_near = min(HARTIGAN_CANDIDATES, k - 1)
     if n_near < 1 or passes < 1:
         return C, labels, 0
-    done = hartigan_compiled(X, w, C, labels, wsum, sums, n_near, passes, compiled)
-    if done is not None:
-        return C, labels, done
     xs, ws, lab = X.tolist(), w.tolist(), labels.tolist()
     W, S, Cl = wsum.tolist(), sums.tolist(), C.tolist()
 

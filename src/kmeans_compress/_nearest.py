@@ -35,7 +35,7 @@ from concurrent.futures import Executor
 
 import numpy as np
 
-from ._backend import nearest_hinted_compiled, settle_block_compiled, thread_limit
+from ._backend import nearest_hinted_compiled, scan_centres, settle_block_compiled, thread_limit
 
 __all__ = [
     "block_parts",
@@ -251,7 +251,9 @@ def nearest_palette(
     palette = np.asarray(palette)
     n, f = colors.shape
     k = palette.shape[0]
-    if hint is not None:
+    if hint is not None and not scan_centres(
+        n, k
+    ):  # scanning, the hint saves nothing (32 x 32 at K = 16: 63 us against 41)
         labels = nearest_hinted_compiled(colors, palette, hint)
         if labels is not None:
             diff = colors.astype(np.int64) - palette.astype(np.int64)[labels]

@@ -801,11 +801,23 @@ def _near_centres_into(C, near):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _hartigan_kernel(X, w, C, labels, W, S, n_near, passes):  # pragma: no cover - compiled
-    """``_lloyd.hartigan_moves`` compiled, from its clusters' weights ``W``, sums ``S`` and means ``C``
-    (updated here with ``labels``): the same moves, the same operations in the same order. Returns the moves."""
+def _hartigan_kernel(X, w, C, labels, n_near, passes):  # pragma: no cover - compiled
+    """``_lloyd.hartigan_moves`` compiled: the same moves, the same operations in the same order.
+    ``C`` comes in with the centres that empty clusters keep and leaves with the final means,
+    ``labels`` with the final clusters. Returns the moves."""
     n, d = X.shape
-    near = np.empty((C.shape[0], n_near), dtype=np.intp)
+    k = C.shape[0]
+    W = np.zeros(k)  # the clusters' weights and sums in index order, as np.bincount adds them
+    S = np.zeros((k, d))
+    for i in range(n):
+        W[labels[i]] += w[i]
+        for f in range(d):
+            S[labels[i], f] += w[i] * X[i, f]
+    for j in range(k):
+        if W[j] > 0:
+            for f in range(d):
+                C[j, f] = S[j, f] / W[j]
+    near = np.empty((k, n_near), dtype=np.intp)
     moves = 0
     for _ in range(passes):
         _near_centres_into(C, near)
@@ -1125,7 +1137,7 @@ def warm_up(products=True):
     _sort_keys_kernel(np.array([5, 3], dtype=np.uint32), np.empty(2, dtype=np.uint32))
     _nearest_hinted_kernel(X, centers, labels, np.empty(X.shape[0]), False, cc, order)
     _center_distances(centers, np.empty((2, 2)))
-    _hartigan_kernel(X, w, centers.copy(), labels.copy(), np.ones(2), np.ones((2, 3)), 1, 1)
+    _hartigan_kernel(X, w, centers.copy(), labels.copy(), 1, 1)
     if products:
         c_norm = np.einsum("ij,ij->i", centers, centers)
         _settle_block_kernel(X @ (-2.0 * centers.T), X, 0, centers, c_norm, np.ones(X.shape[0]), 0.0, labels)
