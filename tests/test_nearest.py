@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
+from kmeans_compress import _backend
 from kmeans_compress._nearest import nearest_centers, nearest_palette, nearest_two
 from strategies import float_points_and_centers, uint8_colors_and_palette
 
@@ -38,13 +39,16 @@ def test_nearest_two_matches_brute_force(data):
 def test_nearest_palette_is_exact(data):
     colors, palette = data
     d = _brute(colors.astype(np.int64), palette.astype(np.int64))
-    labels, dist2 = nearest_palette(colors, palette)
-    # Exact: the lowest-index nearest entry and the exact squared distance.
-    assert np.array_equal(labels, np.argmin(d, axis=1))
-    assert np.array_equal(dist2, d.min(axis=1))
+    for min_work in (0, 1 << 62):  # the compiled search, then numpy's float32 products
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(_backend, "MIN_WORK", min_work)
+            labels, dist2 = nearest_palette(colors, palette)
+        # Exact: the lowest-index nearest entry and the exact squared distance.
+        assert np.array_equal(labels, np.argmin(d, axis=1))
+        assert np.array_equal(dist2, d.min(axis=1))
 
 
-def test_nearest_palette_large_palette_chunks():
+def test_nearest_palette_large_palette_chunks(kernel_path):
     rng = np.random.default_rng(1)
     colors = rng.integers(0, 256, (20_000, 3), dtype=np.uint8)
     palette = rng.integers(0, 256, (256, 3), dtype=np.uint8)
