@@ -27,10 +27,12 @@ def test_histogram_sort_path_matches_numpy_unique():
     assert np.array_equal(h.keys[got], keys)
 
 
-@pytest.mark.parametrize("shape", [(30, 40), (300, 200)])  # below and above the table look-up threshold
-def test_lookup_pixels_equals_lookup_of_packed_keys(shape):
+# numpy's binary searches, the compiled look-up (from 8,192 pixels), the 2^24 table (from 32,768)
+@pytest.mark.parametrize("shape", [(30, 40), (100, 120), (300, 200)])
+@pytest.mark.parametrize("spread", [8, 256])  # few colours with ties of red and green, or any colour
+def test_lookup_pixels_equals_lookup_of_packed_keys(shape, spread):
     rng = np.random.default_rng(5)
-    img = rng.integers(0, 8, size=shape + (3,), dtype=np.uint8) * 31
+    img = (rng.integers(0, spread, size=shape + (3,)) * (248 // spread + 1)).astype(np.uint8)
     hist = color_histogram(pack_rgb_u32(img.reshape(-1, 3)))
     values = rng.integers(0, 256, size=hist.n_colors).astype(np.uint8)
     want = hist.lookup(pack_rgb_u32(img.reshape(-1, 3)), values).reshape(shape)

@@ -124,6 +124,7 @@ _WARMED = (
     "_nearest_hinted_kernel",
     "_center_distances",
     "_hartigan_kernel",
+    "_lookup_kernel",
     "_diffuse_kernel",
 )
 _ready: set[str] = set()  # the kernels that have run once in this process (loaded or compiled)
@@ -740,6 +741,34 @@ def sort_keys_compiled(keys: np.ndarray) -> bool:
         return bool(_run(k, "_sort_keys_kernel", 0, keys, np.empty_like(keys)))
     except _Unavailable:
         return False
+
+
+#: Pixels from which :func:`lookup_compiled` runs: its table of offsets costs about 20 us, as
+#: much as numpy's binary searches of a 64 x 64 image (0.06 ms either way; 128 x 128: 0.13 against 0.88).
+LOOKUP_MIN_PIXELS = 1 << 13
+
+
+def lookup_compiled(keys: np.ndarray, pixel_keys: np.ndarray, values: np.ndarray) -> np.ndarray | None:
+    """``values[np.searchsorted(keys, pixel_keys)]`` for the pixel keys (uint32) of a histogram's sorted
+    ``keys`` (int64) and uint8 ``values``, compiled; or ``None`` (other types, fewer than
+    ``LOOKUP_MIN_PIXELS`` pixels, or no numba)."""
+    if (
+        keys.dtype != np.int64
+        or pixel_keys.dtype != np.uint32
+        or values.dtype != np.uint8
+        or pixel_keys.ndim != 1
+        or pixel_keys.size < LOOKUP_MIN_PIXELS
+    ):
+        return None
+    k = _kernels_for(pixel_keys.size, None)
+    if k is None:
+        return None
+    out = np.empty(pixel_keys.size, dtype=np.uint8)
+    try:
+        _run(k, "_lookup_kernel", 0, np.ascontiguousarray(keys), np.ascontiguousarray(pixel_keys), values, out)
+    except _Unavailable:
+        return None
+    return out
 
 
 #: The error diffusion's numpy twin walks the image row by row in Python: about 9 us a pixel

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._backend import sort_keys_compiled
+from ._backend import lookup_compiled, sort_keys_compiled
 
 __all__ = [
     "ColorHistogram",
@@ -85,7 +85,9 @@ class ColorHistogram:
         flat = np.asarray(pixels).reshape(-1, 3)
         out = np.empty(flat.shape[0], dtype=values.dtype)
         if flat.shape[0] < _SORT_MAX_PIXELS:
-            out[:] = values[np.searchsorted(self.keys, pack_rgb_u32(flat))]
+            pixel_keys = pack_rgb_u32(flat)
+            found = lookup_compiled(self.keys, pixel_keys, values)
+            out[:] = values[np.searchsorted(self.keys, pixel_keys)] if found is None else found
         else:
             lut = np.zeros(_N_KEYS, dtype=values.dtype)
             lut[self.keys] = values

@@ -1115,6 +1115,30 @@ def _sort_keys_kernel(keys, buf):  # pragma: no cover - compiled
     return True
 
 
+@njit(cache=True, nogil=True)
+def _lookup_kernel(keys, pixel_keys, values, out):  # pragma: no cover - compiled
+    """``out[p] = values[j]`` where ``keys[j] == pixel_keys[p]`` (``keys`` sorted, every pixel key
+    among them): ``np.searchsorted``'s index, found among the keys that share the pixel's red and
+    green (a table of 65,537 offsets) instead of among all of them. 16,384 pixels among 11,181
+    colours: 0.2 ms against numpy's 0.87 (binary searches over the whole array)."""
+    start = np.zeros(65537, dtype=np.int32)
+    for j in range(keys.size):
+        start[(keys[j] >> 8) + 1] += 1
+    for b in range(65536):
+        start[b + 1] += start[b]
+    for p in range(pixel_keys.size):
+        key = np.int64(pixel_keys[p])
+        lo = np.int64(start[key >> 8])
+        hi = np.int64(start[(key >> 8) + 1])
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if keys[mid] < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[p] = values[lo]
+
+
 def warm_up(products=True):
     """Call every kernel once on tiny inputs of the types the callers pass (C-ordered
     float64 points and weights, intp labels), so that their cached machine code is
@@ -1135,6 +1159,9 @@ def warm_up(products=True):
     _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, False, False, cc.copy(), order.copy(), 0.0)
     _update_centers_kernel(X, w, labels, centers, np.empty_like(centers))
     _sort_keys_kernel(np.array([5, 3], dtype=np.uint32), np.empty(2, dtype=np.uint32))
+    _lookup_kernel(
+        np.array([3, 5], dtype=np.int64), np.array([5, 3], dtype=np.uint32), np.ones(2, np.uint8), np.empty(2, np.uint8)
+    )
     _nearest_hinted_kernel(X, centers, labels, np.empty(X.shape[0]), False, cc, order)
     _center_distances(centers, np.empty((2, 2)))
     _hartigan_kernel(X, w, centers.copy(), labels.copy(), 1, 1)
