@@ -43,11 +43,11 @@ def test_quality_close_to_sklearn_on_all_pixels(photo):
 
 
 @pytest.mark.parametrize("k", [2, 16, 64, 256])
-def test_direct_fit_keeps_the_best_start_then_moves_points(k):
-    """A small histogram's starts (the split start, then k-means++ draws): the start of lowest
-    inertia after Lloyd's iterations (ties: the earlier start), computed here one by one from the
-    same generator, which the fit leaves in the same state; then a pass of Hartigan's moves and,
-    if a point moved, Lloyd's iterations again."""
+def test_direct_fit_is_each_start_moved_then_iterated_and_the_best_kept(k):
+    """A small histogram's starts (the split start, then k-means++ draws), each through Hartigan's
+    moves (from the split's clusters, or every point's nearest centre found here by brute force)
+    and then Lloyd's iterations: the fit is the start of lowest inertia (ties: the earlier start),
+    computed here one by one from the same generator, which the fit leaves in the same state."""
     pytest.importorskip("numba")
     from kmeans_compress import _fit
     from kmeans_compress._lloyd import hartigan_moves, lloyd, plusplus_init, split_start, tolerance
@@ -57,48 +57,51 @@ def test_direct_fit_keeps_the_best_start_then_moves_points(k):
     X = hist.colors.astype(np.float64)
     w = hist.counts.astype(np.float64)
     assert k < X.shape[0] < 20_000  # fitted directly, no coarse grid
-    moved_any = False
+    passes = _fit.speed_settings(1)[3]
+    assert passes > 0
     for n_init in (1, 3, 4):
         rng = np.random.default_rng(7)
         centers, labels = fit_palette(X, w, k, random_state=rng, n_init=n_init)
         after = rng.random()
         rng = np.random.default_rng(7)
         tol = tolerance(X, w, 1e-4)
-        c0, hint = split_start(X, w, k, True)
-        starts = [lloyd(X, w, c0, 300, tol, labels_hint=hint, compiled=True)]
-        for _ in range(1, max(n_init, _fit._DIRECT_STARTS)):
-            starts.append(lloyd(X, w, plusplus_init(X, w, k, rng, compiled=True), 300, tol, compiled=True))
+        starts = []
+        for i in range(max(n_init, _fit._DIRECT_STARTS)):
+            if i == 0:
+                c0, hint = split_start(X, w, k, True)
+            else:
+                c0 = plusplus_init(X, w, k, rng, compiled=True)
+                hint = (((X[:, None, :] - c0[None]) ** 2).sum(axis=2)).argmin(axis=1)
+            c1, l1, _ = hartigan_moves(X, w, c0, hint, passes, compiled=True)
+            starts.append(lloyd(X, w, c1, 300, tol, labels_hint=l1, compiled=True))
         best = min(range(len(starts)), key=lambda i: (starts[i][1], i))
-        ref_labels, _, ref_centers, _ = starts[best]
-        moved_centers, moved_labels, moves = hartigan_moves(X, w, ref_centers, ref_labels, 1, compiled=True)
-        if moves:
-            moved_any = True
-            again = lloyd(X, w, moved_centers, 300, tol, labels_hint=moved_labels, compiled=True)
-            ref_labels, ref_centers = again[0], again[2]
-        assert np.array_equal(centers, ref_centers) and np.array_equal(labels, ref_labels)
+        assert np.array_equal(centers, starts[best][2]) and np.array_equal(labels, starts[best][0])
         assert after == rng.random()
-    assert moved_any or k == 2
 
 
 @pytest.mark.parametrize("k", [16, 64, 256])
 def test_small_images_closer_than_sklearn_on_every_pixel(k):
-    """Small images (fitted directly, one start and Hartigan's moves): the summed squared error over
-    four 32 x 32 and 64 x 64 crops of the sample photo is below scikit-learn's ``KMeans`` (k-means++,
-    ``random_state=0``) on all their pixels, each palette rounded to 0-255 and every pixel mapped to
-    its nearest entry."""
+    """Small images (fitted directly: one start, Hartigan's moves, Lloyd's iterations): over 16
+    crops of the sample photo at places drawn at random (eight of 32 x 32, eight of 64 x 64), the
+    mean of our squared error over scikit-learn's is below 1. scikit-learn: ``KMeans``
+    (k-means++, ``random_state=0``) on all the crop's pixels; each palette rounded to 0-255 and
+    every pixel mapped to its nearest entry. Single crops may go either way."""
     from kmeans_compress import load_image, quantize, sample_image_path
 
     full = load_image(sample_image_path()).pixels
-    ours = ref = 0.0
-    for y, x, n in ((0, 0, 32), (100, 200, 32), (60, 140, 64), (200, 300, 64)):
-        img = np.ascontiguousarray(full[y : y + n, x : x + n])
-        px = img.reshape(-1, 3).astype(np.float64)
-        if len(np.unique(px, axis=0)) <= k:
-            continue
-        q = quantize(img, k)
-        ours += float(((q.palette[q.indices].reshape(-1, 3).astype(np.float64) - px) ** 2).sum())
-        sk = SkKMeans(k, random_state=0).fit(px)
-        pal = np.clip(np.rint(sk.cluster_centers_), 0, 255)
-        ref += float((((px[:, None, :] - pal[None]) ** 2).sum(axis=2)).min(axis=1).sum())
-    assert ref > 0
-    assert ours < ref
+    rng = np.random.default_rng(0)
+    ratios = []
+    for n in (32, 64):
+        for _ in range(8):
+            y, x = int(rng.integers(0, full.shape[0] - n)), int(rng.integers(0, full.shape[1] - n))
+            img = np.ascontiguousarray(full[y : y + n, x : x + n])
+            px = img.reshape(-1, 3).astype(np.float64)
+            if len(np.unique(px, axis=0)) <= k:
+                continue
+            q = quantize(img, k)
+            ours = float(((q.palette[q.indices].reshape(-1, 3).astype(np.float64) - px) ** 2).sum())
+            sk = SkKMeans(k, random_state=0).fit(px)
+            pal = np.clip(np.rint(sk.cluster_centers_), 0, 255)
+            ratios.append(ours / float((((px[:, None, :] - pal[None]) ** 2).sum(axis=2)).min(axis=1).sum()))
+    assert len(ratios) >= 12
+    assert np.mean(ratios) < 1.0

@@ -11,10 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from . import _backend
+from ._backend import nearest_hinted_compiled
 from ._lloyd import hartigan_moves, lloyd, plusplus_init, split_start, tolerance
+from ._nearest import exact_nearest_centers
 from ._validation import SeedLike, check_int, check_random_state
 
-__all__ = ["MAX_SPEED", "coarse_histogram", "fit_palette", "speed_settings"]
+__all__ = ["MAX_SPEED", "coarse_histogram", "fit_palette", "nearest_labels", "speed_settings"]
 
 # From this many distinct points, fit_palette first clusters a coarse histogram
 # (points binned on a regular grid, each occupied cell standing for its points by
@@ -30,11 +32,11 @@ _COARSE_CELLS = (1 << 15, 1 << 17)
 _CHEAP_STARTS = 5
 _CHEAP_START_WORK = 1 << 20
 # At most this many of those starts when the histogram is fitted directly (no coarse grid: a
-# small image). There a start is most of the whole run's time, and Hartigan's moves
-# (``_HARTIGAN_PASSES``) after the one start gain more than further starts: over crops and
-# thumbnails of 12 photos (32 to 128 px), mean MSE / scikit-learn's at K = 256 with one start
-# and one pass 0.952-0.994, with two starts and no pass 0.990-1.003, for less time
-# (benchmarks/RESULTS.md, "Small images").
+# small image). There a start is most of the whole run's time, and Hartigan's moves from the
+# start (``_HARTIGAN_PASSES``) gain more than further starts: over crops and thumbnails of 12
+# photos (32 to 128 px), mean MSE / scikit-learn's at K = 256 with one start, Hartigan's moves
+# and Lloyd's iterations 0.939-0.988, with two starts and Lloyd's iterations only 0.990-1.003,
+# in less time (benchmarks/RESULTS.md, "Small images").
 _DIRECT_STARTS = 1
 # Lloyd iterations on all points after the coarse stage, at most. The start is
 # already close to convergence: the last iterations would gain little and cost as
@@ -49,19 +51,19 @@ MAX_SPEED = 11
 # tries fewer starts and stops Lloyd earlier. Speed 11 fits the coarse histogram only.
 # Time and error against speed are in benchmarks/RESULTS.md.
 # Speed 11 also bins on the smallest grid whatever the palette size.
-_HARTIGAN_PASSES = 1
+_HARTIGAN_PASSES = 6
 _SPEEDS = (
     (_CHEAP_STARTS, 300, _FINE_MAX_ITER, _HARTIGAN_PASSES),
-    (4, 200, 30, 1),
-    (3, 150, 20, 1),
-    (3, 100, 14, 1),
-    (2, 60, 10, 1),
-    (2, 40, 7, 1),
-    (1, 30, 5, 1),
-    (1, 20, 3, 0),
-    (1, 12, 2, 0),
-    (1, 8, 1, 0),
-    (1, 5, 0, 0),
+    (4, 200, 30, 6),
+    (3, 150, 20, 4),
+    (3, 100, 14, 4),
+    (2, 60, 10, 3),
+    (2, 40, 7, 3),
+    (1, 30, 5, 2),
+    (1, 20, 3, 2),
+    (1, 12, 2, 1),
+    (1, 8, 1, 1),
+    (1, 5, 0, 1),
 )
 
 
@@ -72,9 +74,9 @@ def speed_settings(speed: int) -> tuple[int, int, int, int]:
     Examples
     --------
     >>> speed_settings(1)
-    (5, 300, 40, 1)
+    (5, 300, 40, 6)
     >>> speed_settings(11)
-    (1, 5, 0, 0)
+    (1, 5, 0, 1)
     """
     return _SPEEDS[check_int(speed, "speed", low=1, high=MAX_SPEED, hint="1 slow ... 11 fast") - 1]
 
@@ -111,6 +113,13 @@ def coarse_histogram(X: np.ndarray, w: np.ndarray, max_cells: int) -> tuple[np.n
     return Xc, wc, cell_index[key]
 
 
+def nearest_labels(X: np.ndarray, centers: np.ndarray, compiled: bool | None = None) -> np.ndarray:
+    """Each point's nearest centre, ties to the lowest index: the compiled search where the kernels
+    run, numpy's explicit differences otherwise (the same labels)."""
+    labels = nearest_hinted_compiled(X, centers, np.zeros(X.shape[0], dtype=np.intp), compiled)
+    return exact_nearest_centers(X, centers) if labels is None else labels
+
+
 def fit_palette(
     X: np.ndarray,
     w: np.ndarray,
@@ -133,10 +142,15 @@ def fit_palette(
     The start is the deterministic split initialization
     (:func:`._lloyd.split_start`); each further seed (``n_init`` > 1) is a
     weighted k-means++ draw, and the start of lowest distortion after Lloyd's
-    iterations wins. Coarse to fine: with many points, the starts are computed
-    and iterated to convergence on a coarse histogram (:func:`coarse_histogram`),
-    and the winner is refined by at most ``_FINE_MAX_ITER`` Lloyd iterations on
-    all points, which minimize exactly the all-pixel objective.
+    iterations wins. On a histogram fitted directly (no coarse stage below), each start first
+    goes through passes of Hartigan's single-point moves (:func:`._lloyd.hartigan_moves`, from
+    the split's clusters or each point's nearest centre), which lower the error where Lloyd's
+    iterations stop and cost a few distances a point; Lloyd's iterations run from there.
+
+    Coarse to fine: with many points, the starts are computed and iterated to convergence
+    on a coarse histogram (:func:`coarse_histogram`), and the winner is refined by at most
+    ``_FINE_MAX_ITER`` Lloyd iterations on all points, which minimize exactly the all-pixel
+    objective.
 
     ``speed`` (1 to 11, pngquant's scale) spends less as it grows: fewer starts,
     fewer iterations (:func:`speed_settings`); 1 is the best. ``coarse_cache``
@@ -171,6 +185,7 @@ def fit_palette(
         # above a k-means++ draw, so always try a few draws as well and keep the best.
         n_starts = max(n_starts, cheap_starts if cell is not None else min(cheap_starts, _DIRECT_STARTS))
     iters = max_iter if speed == 1 else min(max_iter, coarse_iter)
+    moves = passes if cell is None else 0  # Hartigan's moves: on a histogram fitted directly
     best: tuple[float, np.ndarray, np.ndarray] | None = None
     with _backend.one_thread_below(points.shape[0]):  # the thread count set once for all the starts
         for seed in range(n_starts):
@@ -179,19 +194,17 @@ def fit_palette(
                 centers0, hint = split_start(points, weights, n_colors, compiled)
             else:
                 centers0 = plusplus_init(points, weights, n_colors, rng, compiled=compiled)
+            if moves:  # then Lloyd's iterations from where they stop
+                if hint is None:
+                    hint = nearest_labels(points, centers0, compiled)
+                centers0, hint, _ = hartigan_moves(points, weights, centers0, hint, moves, compiled)
             labels, inertia, centers, _ = lloyd(
                 points, weights, centers0, iters, tol_abs, labels_hint=hint, compiled=compiled
             )
             if best is None or inertia < best[0]:  # the lowest distortion wins; ties go to the earlier start
                 best = (inertia, centers, labels)
-        assert best is not None
-        _, centers, labels = best
-        if cell is None and passes:  # fitted directly: Hartigan's moves, then Lloyd's iterations again
-            moved_centers, moved_labels, moves = hartigan_moves(points, weights, centers, labels, passes, compiled)
-            if moves:
-                labels, _, centers, _ = lloyd(
-                    points, weights, moved_centers, iters, tol_abs, labels_hint=moved_labels, compiled=compiled
-                )
+    assert best is not None
+    _, centers, labels = best
     if cell is None:
         return centers, labels
     if fine_iter == 0:  # the coarse fit only: each point takes its cell's centre
