@@ -633,7 +633,7 @@ def run_small(photo: np.ndarray, sizes, ks, repeats: int = 5):
     """Per crop size and K: median seconds of our ``quantize`` (palette + index map, what
     libimagequant's call does), of our whole ``compress()`` + PNG bytes (oxipng pass included),
     of libimagequant and of scikit-learn on all pixels (one fit: it is the quality reference), and
-    the MSE of each. The three fast ones take turns, ``repeats`` times each."""
+    the MSE of each. Ours and libimagequant take turns, ``repeats`` times each; then ``compress()``."""
     from kmeans_compress import compress
 
     for k in (16, 256):  # imports, kernel loading and first-call costs out of the table
@@ -645,31 +645,31 @@ def run_small(photo: np.ndarray, sizes, ks, repeats: int = 5):
         img = _centre_crop(photo, n)
         for k in ks:
             times: dict[str, list[float]] = {"quantize": [], "compress": [], "liq": []}
+            # Ours and libimagequant take turns; the whole compress() runs in its own loop after them:
+            # its PNG pass (oxipng's threads) would otherwise run just before every quantize.
             for _ in range(repeats):
                 t = time.perf_counter()
                 q = quantize(img, k, random_state=0)
                 times["quantize"].append(time.perf_counter() - t)
                 t = time.perf_counter()
-                compress(img, k, random_state=0).to_png_bytes()
-                times["compress"].append(time.perf_counter() - t)
-                t = time.perf_counter()
                 lpal, lidx = m_imagequant(img, k)
                 times["liq"].append(time.perf_counter() - t)
-            t = time.perf_counter()
-            spal, sidx = m_sklearn_all(img, k)
-            sk_s = time.perf_counter() - t
+            for _ in range(repeats):
+                t = time.perf_counter()
+                compress(img, k, random_state=0).to_png_bytes()
+                times["compress"].append(time.perf_counter() - t)
             med = {key: float(np.median(v)) for key, v in times.items()}
-            row = {
-                "n": n,
-                "K": k,
-                **med,
-                "sklearn": sk_s,
-                "mse": _mse(img, q.palette, q.indices),
-                "mse_liq": _mse(img, lpal, lidx),
-                "mse_sk": _mse(img, spal, sidx),
-            }
+            row = {"n": n, "K": k, **med, "mse": _mse(img, q.palette, q.indices), "mse_liq": _mse(img, lpal, lidx)}
             rows.append(row)
-            print(row, file=sys.stderr, flush=True)
+    # scikit-learn's fits last: its OpenMP threads spin on after a fit, and slowed the first runs
+    # of the next size that used both cores (128 x 128 at K = 16: 19-25 ms against 7-8 after)
+    for row in rows:
+        img = _centre_crop(photo, row["n"])
+        t = time.perf_counter()
+        spal, sidx = m_sklearn_all(img, row["K"])
+        row["sklearn"] = time.perf_counter() - t
+        row["mse_sk"] = _mse(img, spal, sidx)
+        print(row, file=sys.stderr, flush=True)
     return rows
 
 
@@ -682,8 +682,9 @@ def small_section(rows, started, header, photo_name: str, repeats: int) -> list[
         f"{repeats} runs, ours and libimagequant taking turns in the same process: **quantize** is our palette "
         "search and index map (array in, palette + index map out: what libimagequant's call does); "
         "**compress+PNG** is our whole `compress()` and the optimized PNG bytes (report and oxipng pass "
-        "included). scikit-learn: one `KMeans(K, random_state=0)` fit on all pixels, the quality reference. "
-        "MSE: per channel, 0-255.\n",
+        "included), timed in its own loop after the turns (its PNG pass's threads would otherwise run just "
+        "before every quantize). scikit-learn: one `KMeans(K, random_state=0)` fit on all pixels, the "
+        "quality reference. MSE: per channel, 0-255.\n",
         "| size | K | quantize ms | compress+PNG ms | libimagequant ms | quantize / liq | sklearn ms "
         "| MSE ours | MSE liq | MSE sklearn | MSE ours / sklearn |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
