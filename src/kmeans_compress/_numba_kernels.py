@@ -776,28 +776,40 @@ def _trial_gains(X, w, closest, r, head, nxt, rmax, c, picks, reach, gains):  # 
 @njit(cache=True, nogil=True)
 def _near_centres_into(C, near):  # pragma: no cover - compiled
     """``_lloyd.near_centres`` compiled: each centre's ``near.shape[1]`` nearest others into ``near``,
-    by squared distance (:func:`_dist2`), ties to the lowest index."""
-    k = C.shape[0]
+    by squared distance summed over the features in order (as :func:`_dist2`), ties to the lowest
+    index. A row of distances at a time, feature by feature over the transposed centres (a loop
+    that vectorizes: K = 256, 0.15 ms a table computing them pair by pair)."""
+    k, d = C.shape
     m = near.shape[1]
+    Ct = np.empty((d, k))
+    _transpose_into(C, Ct)
+    row = np.empty(k)
     dist = np.empty(m)
     for a in range(k):
+        row[:] = 0.0
+        for f in range(d):
+            c = C[a, f]
+            for j in range(k):
+                t = c - Ct[f, j]
+                row[j] += t * t
         filled = 0
+        worst = np.inf  # the m-th nearest so far, once there are m
         for j in range(k):
-            if j == a:
-                continue
-            d = _dist2(C, a, C, j)
-            if filled == m and not d < dist[m - 1]:
+            v = row[j]
+            if (filled == m and not v < worst) or j == a:
                 continue
             p = filled if filled < m else m - 1
-            while p > 0 and dist[p - 1] > d:  # after every equal one: ties keep the lower index first
+            while p > 0 and dist[p - 1] > v:  # after every equal one: ties keep the lower index first
                 if p < m:
                     dist[p] = dist[p - 1]
                     near[a, p] = near[a, p - 1]
                 p -= 1
-            dist[p] = d
+            dist[p] = v
             near[a, p] = j
             if filled < m:
                 filled += 1
+            if filled == m:
+                worst = dist[m - 1]
 
 
 @njit(cache=True, nogil=True)
@@ -818,9 +830,9 @@ def _hartigan_kernel(X, w, C, labels, n_near, passes):  # pragma: no cover - com
             for f in range(d):
                 C[j, f] = S[j, f] / W[j]
     near = np.empty((k, n_near), dtype=np.intp)
+    _near_centres_into(C, near)
     moves = 0
     for _ in range(passes):
-        _near_centres_into(C, near)
         made = 0
         for i in range(n):
             v = w[i]
