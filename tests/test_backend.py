@@ -365,6 +365,28 @@ def test_hinted_palette_search_equals_the_full_search(seed, k, scan):
     np.testing.assert_array_equal(ref_labels, brute.argmin(axis=1))
 
 
+@given(st.integers(0, 10_000), st.integers(2, 256))
+def test_a_scan_settles_only_colours_whose_guess_is_strictly_nearest(seed, k):
+    """Scanning, a guess settles a colour nearer it than half its distance to any other entry.
+    Guesses that are right (many settle), right up to a tie with a lower index (must not settle),
+    or the second nearest (must not): every label is brute force's, ties to the lowest index."""
+    from kmeans_compress._nearest import nearest_palette
+
+    rng = np.random.default_rng(seed)
+    colors = (rng.integers(0, 9, size=(500, 3)) * 32).clip(0, 255).astype(np.uint8)
+    palette = np.unique((rng.integers(0, 9, size=(k, 3)) * 32).clip(0, 255).astype(np.uint8), axis=0)
+    brute = ((colors[:, None, :].astype(np.int64) - palette[None].astype(np.int64)) ** 2).sum(axis=2)
+    want = brute.argmin(axis=1)
+    last_tied = np.array([np.flatnonzero(row == row.min())[-1] for row in brute])
+    second = np.argsort(brute, axis=1, kind="stable")[:, min(1, len(palette) - 1)]
+    with pytest.MonkeyPatch.context() as mp:
+        _scan(mp, True)
+        for hint in (want, last_tied, second):
+            labels = _backend.nearest_hinted_compiled(colors, palette, hint, compiled=True)
+            np.testing.assert_array_equal(labels, want)
+    np.testing.assert_array_equal(nearest_palette(colors, palette, want)[0], want)
+
+
 @pytest.fixture
 def unloaded(monkeypatch):
     """The kernels as in a new process: not loaded yet (restored afterwards)."""

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._backend import scan_centres
 from ._colorspace import SPACES, from_srgb, to_srgb
 from ._fit import fit_palette
 from ._histogram import ColorHistogram, pack_rgb, pixel_histogram, rgba_histogram
@@ -144,10 +143,9 @@ def fit_histogram(
             coarse_cache=coarse_cache,
         )
         pal = round_palette(centers, hist.colors, hist.counts, n_colors)
-        if not scan_centres(hist.n_colors, pal.shape[0]):  # a search that scans needs no start
-            # Where each colour's centre landed in the rounded palette: a start for the search below.
-            rounded = to_uint8(centers)
-            hint = np.searchsorted(pack_rgb(pal), pack_rgb(rounded))[fit_labels]
+        # Where each colour's centre landed in the rounded palette: a start for the search below.
+        rounded = to_uint8(centers)
+        hint = np.searchsorted(pack_rgb(pal), pack_rgb(rounded))[fit_labels]
     # Exact final mapping of every distinct colour to its nearest palette entry.
     labels, d2 = nearest_palette(hist.colors, pal, hint)
     # Keep only the entries in use, most frequent first (ties: by colour), then renumber.
