@@ -111,7 +111,7 @@ def test_compiled_split_init_equals_numpy(monkeypatch, seed, n, d, k, dup, integ
     _compiled(monkeypatch)
     got, labels = split_start(X, w, k)
     assert got.shape == ref.shape
-    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-9)
+    assert got.tobytes() == ref.tobytes()  # the same sums in the same order: the same bits
     np.testing.assert_array_equal(labels, ref_labels)
     np.testing.assert_allclose(split_init(X, w, k), got, rtol=0, atol=0)
     # Each centre is the weighted mean of the points labelled with it (an independent check of the labels).
@@ -385,6 +385,14 @@ def test_a_scan_settles_only_colours_whose_guess_is_strictly_nearest(seed, k):
             labels = _backend.nearest_hinted_compiled(colors, palette, hint, compiled=True)
             np.testing.assert_array_equal(labels, want)
     np.testing.assert_array_equal(nearest_palette(colors, palette, want)[0], want)
+
+
+def test_settling_leaves_ties_below_the_normal_range_to_the_search():
+    # Squared distances that underflow to zero: the guess (centre 1) is "nearer than half the
+    # separation" only through rounding; the full search ties them and takes centre 0.
+    C = np.array([[0.0], [3e-162]])
+    X = np.array([[1.5e-162]])
+    assert _backend.nearest_hinted_compiled(X, C, np.array([1]), compiled=True).tolist() == [0]
 
 
 @pytest.fixture

@@ -128,3 +128,25 @@ def test_no_candidates_no_moves():
     X = np.array([[0.0], [1.0]])
     centers, labels, moves = hartigan_moves(X, np.ones(2), np.array([[0.5]]), np.array([0, 0]), 3)
     assert moves == 0 and labels.tolist() == [0, 0] and centers.ravel().tolist() == [0.5]
+
+
+def test_overflowing_distances_and_rounding_residues(kernel_path):
+    """Edge cases, on both paths: centres so far apart that their squared distances overflow (a
+    centre is never its own candidate), and weights that are not integers, whose rounding must not
+    let a cluster's last point leave a residue behind (its centre stays that point's)."""
+    compiled = kernel_path == "compiled"
+    X = np.array([[-1.0], [1.0], [1e160], [-1e160]])
+    centers, labels, moves = hartigan_moves(X, np.ones(4), X[[0, 2, 3]], np.array([0, 0, 1, 2]), 3, compiled)
+    assert moves == 0 and labels.tolist() == [0, 0, 1, 2]
+    with np.errstate(over="ignore"):
+        assert near_centres(np.array([[1e200], [-1e200], [3e200]]), 2).tolist() == [[1, 2], [0, 2], [0, 1]]
+    X = np.array([[-1.5], [1.8]])
+    centers, labels, moves = hartigan_moves(
+        X, np.array([0.3, 0.1]), np.full((4, 1), 99.0), np.array([3, 3]), 3, compiled
+    )
+    assert labels.tolist() == [0, 3] and centers[3, 0] == pytest.approx(1.8)
+
+
+def test_labels_outside_the_centres_are_refused():
+    with pytest.raises(ValueError, match="outside the centres"):
+        hartigan_moves(np.zeros((2, 1)), np.ones(2), np.zeros((2, 1)), np.array([0, 2]), 1)

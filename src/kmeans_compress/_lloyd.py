@@ -556,6 +556,9 @@ def _update_by_bincount(
 #: after Lloyd's iterations and Lloyd's again, mean MSE / scikit-learn's: 4 candidates 0.942-0.994,
 #: 8 0.938-0.994, 16 0.938-0.994, every centre 0.939-0.985 (far dearer). benchmarks/RESULTS.md.
 HARTIGAN_CANDIDATES = 8
+# A point leaves its cluster only if the cluster keeps more than this share of its weight: with
+# weights that are not integers, a last point could otherwise leave a residue of rounding behind.
+_KEEP = 1e-9
 
 
 def near_centres(C: np.ndarray, n: int) -> np.ndarray:
@@ -563,11 +566,15 @@ def near_centres(C: np.ndarray, n: int) -> np.ndarray:
     the features in order (the kernels' sums), ties to the lowest index. ``n`` must be below K."""
     k = C.shape[0]
     d2 = np.zeros((k, k))
-    for f in range(C.shape[1]):
-        t = C[:, None, f] - C[None, :, f]
-        d2 += t * t
-    np.fill_diagonal(d2, np.inf)
-    return np.argsort(d2, axis=1, kind="stable")[:, :n]
+    with np.errstate(over="ignore"):  # distances past float64's range are infinite, as in the kernel
+        for f in range(C.shape[1]):
+            t = C[:, None, f] - C[None, :, f]
+            d2 += t * t
+    # every centre but the row's own, in index order (not an infinite diagonal: distances that
+    # overflow to infinity would tie with it)
+    others = np.arange(k - 1)[None, :] + (np.arange(k - 1)[None, :] >= np.arange(k)[:, None])
+    order = np.argsort(np.take_along_axis(d2, others, axis=1), axis=1, kind="stable")[:, :n]
+    return np.take_along_axis(others, order, axis=1)
 
 
 def hartigan_moves(
@@ -578,7 +585,7 @@ def hartigan_moves(
     passes: int,
     compiled: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Hartigan's single-point moves after Lloyd's iterations: (centres, labels, moves made).
+    """Hartigan's single-point moves: (centres, labels, moves made).
 
     Moving a point of weight ``v`` from cluster A (weight ``W_A``, mean ``a``) to B changes the
     summed squared error by ``v W_B / (W_B + v) |x - b|^2 - v W_A / (W_A - v) |x - a|^2``: the
@@ -586,7 +593,8 @@ def hartigan_moves(
     such moves still pay, most often when the clusters hold few points (a small image at K = 256:
     9 % less error at 32 x 32, benchmarks/RESULTS.md). Each move lowers the error.
 
-    A pass visits the points in order. A point whose cluster holds more than its weight goes to
+    A pass visits the points in order. A point whose cluster holds more than its weight (by more
+    than ``_KEEP`` of the cluster's weight: rounding) goes to
     the candidate that lowers the error most (ties: the first candidate), if any; both means move at
     once. Its candidates are the ``HARTIGAN_CANDIDATES`` centres nearest to its own, in a table
     built once from the starting means (:func:`near_centres`), not every centre: a pass costs ``n``
@@ -597,12 +605,16 @@ def hartigan_moves(
     (``_numba_kernels._hartigan_kernel``) does the same operations in the same order: same bits.
     """
     k = centers.shape[0]
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    labels = np.array(labels, dtype=np.intp, copy=True)
+    if labels.size and (labels.min() < 0 or labels.max() >= k):
+        raise ValueError("labels hold an index outside the centres")
     n_near = min(HARTIGAN_CANDIDATES, k - 1)
     if n_near >= 1 and passes >= 1:
         done = hartigan_compiled(X, w, centers, labels, n_near, passes, compiled)
         if done is not None:
             return done
-    labels = np.array(labels, dtype=np.intp, copy=True)
     wsum, sums = weighted_sums(X, labels, w, k)
     C = np.array(centers, dtype=np.float64, copy=True)
     nz = wsum > 0
@@ -625,7 +637,7 @@ def hartigan_moves(
         made = 0
         for i, x in enumerate(xs):
             v, a = ws[i], lab[i]
-            if not (v > 0 and W[a] > v):
+            if not (v > 0 and W[a] - v > _KEEP * W[a]):
                 continue
             best = v * W[a] / (W[a] - v) * dist2(x, Cl[a])
             b = -1
@@ -777,7 +789,7 @@ def split_start(
     done = split_init_compiled(X, w, n_clusters, compiled)
     if done is not None:
         return done
-    q = w * np.einsum("ij,ij->i", X, X)
+    q = w * squares_in_order(X)  # every sum here in the kernel's order (``_split_init_kernel``): same bits
     segments = [np.arange(X.shape[0])]  # each cluster's points in index order
     plans = [plan_cut(X, w, q, segments[0])]
     while len(segments) < n_clusters:
@@ -792,7 +804,8 @@ def split_start(
     centers = np.empty((len(segments), X.shape[1]))
     labels = np.empty(X.shape[0], dtype=np.intp)
     for j, seg in enumerate(segments):
-        centers[j] = np.cumsum(w[seg, None] * X[seg], axis=0)[-1] / np.cumsum(w[seg])[-1]
+        o = seg[np.argsort(X[seg, 0], kind="stable")]  # summed in the order of the first coordinate
+        centers[j] = (np.cumsum(w[o, None] * X[o], axis=0)[-1] + 0.0) / (np.cumsum(w[o])[-1] + 0.0)
         labels[seg] = j
     return centers, labels
 
@@ -804,21 +817,22 @@ def plan_cut(X: np.ndarray, w: np.ndarray, q: np.ndarray, seg: np.ndarray) -> tu
     if seg.size < 2:
         return none
     best = none
-    err = None
+    tw = tq = err = 0.0
+    ts = np.zeros(X.shape[1])
     for ax in range(X.shape[1]):
         o = seg[np.argsort(X[seg, ax], kind="stable")]
-        cw = np.cumsum(w[o])
-        cs = np.cumsum(w[o, None] * X[o], axis=0)
-        cq = np.cumsum(q[o])
-        if err is None:
-            err = cq[-1] - cs[-1] @ cs[-1] / cw[-1]
-        cuts = np.flatnonzero((X[o[1:], ax] > X[o[:-1], ax]) & (cw[:-1] > 0) & (cw[-1] - cw[:-1] > 0))
+        # running sums, with a zero as +0.0 as the kernel's sums from 0.0 leave it (not -0.0)
+        cw = np.cumsum(w[o]) + 0.0
+        cs = np.cumsum(w[o, None] * X[o], axis=0) + 0.0
+        cq = np.cumsum(q[o]) + 0.0
+        if ax == 0:  # the cluster's totals, added in the order of its first coordinate (as the kernel)
+            tw, ts, tq = cw[-1], cs[-1], cq[-1]
+            err = tq - squares_in_order(ts) / tw
+        cuts = np.flatnonzero((X[o[1:], ax] > X[o[:-1], ax]) & (cw[:-1] > 0) & (tw - cw[:-1] > 0))
         if cuts.size == 0:
             continue
         w1, s1, q1 = cw[cuts], cs[cuts], cq[cuts]
-        e = (q1 - np.einsum("ij,ij->i", s1, s1) / w1) + (
-            (cq[-1] - q1) - np.einsum("ij,ij->i", cs[-1] - s1, cs[-1] - s1) / (cw[-1] - w1)
-        )
+        e = (q1 - squares_in_order(s1) / w1) + ((tq - q1) - squares_in_order(ts - s1) / (tw - w1))
         p = int(np.argmin(e))
         if err - e[p] > best[0]:
             best = (float(err - e[p]), np.sort(o[: cuts[p] + 1]), np.sort(o[cuts[p] + 1 :]))

@@ -331,6 +331,9 @@ def _hamerly_assign(  # pragma: no cover - compiled
 # it leaves is shrunk by as much, so that rounding never makes it exceed the true one.
 _SETTLE_MARGIN = 1.0 + 1e-9
 _LOWER_SHRINK = 1.0 - 1e-9
+# ... and only where that squared distance is far above the subnormal range, where squares of
+# coordinates round to zero and a computed tie could hide behind the margin.
+_SETTLE_MIN = 1e-280
 
 
 @njit(cache=True, nogil=True)
@@ -379,7 +382,7 @@ def _first_assign(X, C, labels, upper, lower, hinted, cc, order, scan, scratch):
             labels[i] = lab
             upper[i] = b1
             lower[i] = b2
-        elif settle and 4.0 * d * _SETTLE_MARGIN < sep2[a]:
+        elif settle and 4.0 * d * _SETTLE_MARGIN < sep2[a] and sep2[a] > _SETTLE_MIN:
             # Scanning, a guess still settles a point nearer its centre than half the distance from
             # that centre to any other: every other is then strictly farther (the margin covers
             # rounding, so no tie is decided here), and at least that distance less ``d`` away.
@@ -816,6 +819,8 @@ def _trial_gains(X, w, closest, r, head, nxt, rmax, c, picks, reach, gains):  # 
 
 # ----------------------------------------------------------------------------- Hartigan's moves
 
+_KEEP = 1e-9  # as _lloyd._KEEP
+
 
 @njit(cache=True, nogil=True)
 def _near_centres_into(C, near):  # pragma: no cover - compiled
@@ -874,7 +879,7 @@ def _hartigan_kernel(X, w, C, labels, n_near, passes):  # pragma: no cover - com
         for i in range(n):
             v = w[i]
             a = labels[i]
-            if not (v > 0 and W[a] > v):
+            if not (v > 0 and W[a] - v > _KEEP * W[a]):
                 continue
             best = v * W[a] / (W[a] - v) * _dist2(X, i, C, a)
             b = -1
@@ -1185,7 +1190,7 @@ def _lookup_kernel(keys, pixel_keys, values, out):  # pragma: no cover - compile
                 lo = mid + 1
             else:
                 hi = mid
-        out[p] = values[lo]
+        out[p] = values[min(lo, values.size - 1)]  # a key above every key (not from this histogram) stays in bounds
 
 
 def warm_up(products=True):
