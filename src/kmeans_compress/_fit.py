@@ -38,7 +38,7 @@ _CHEAP_START_WORK = 1 << 20
 # start (``_HARTIGAN_PASSES``) gain more than further starts: over crops and thumbnails of 12
 # photos (32 to 128 px), mean MSE / scikit-learn's at K = 256 with one start, Hartigan's moves
 # and Lloyd's iterations 0.940-0.989, with two starts and Lloyd's iterations only 0.990-1.003,
-# in less time (benchmarks/RESULTS.md, "Small images"). On the coarse grid of a photo the moves
+# in less time (benchmarks/RESULTS.md, "Session 11"). On the coarse grid of a photo the moves
 # gain less (12 photos: MSE 0.999x, time 0.91-0.98x) and the five cheap starts stay.
 _DIRECT_STARTS = 1
 # Lloyd iterations on all points after the coarse stage, at most. The start is

@@ -554,7 +554,7 @@ def _update_by_bincount(
 #: Hartigan's moves (:func:`hartigan_moves`): a point may move to one of this many centres, the
 #: nearest to its own. Over crops and thumbnails of 12 photos (32 to 128 px, K = 16 to 256), one pass
 #: after Lloyd's iterations and Lloyd's again, mean MSE / scikit-learn's: 4 candidates 0.942-0.994,
-#: 8 0.938-0.994, 16 0.938-0.994, every centre 0.939-0.985 (far dearer). benchmarks/RESULTS.md.
+#: 8 0.938-0.994, 16 0.938-0.994, every centre 0.939-0.985 (far dearer): benchmarks/RESULTS.md, "Session 11".
 HARTIGAN_CANDIDATES = 8
 # A point leaves its cluster only if the cluster keeps more than this share of its weight: with
 # weights that are not integers, a last point could otherwise leave a residue of rounding behind.
