@@ -38,8 +38,8 @@ _CHEAP_START_WORK = 1 << 20
 # start (``_HARTIGAN_PASSES``) gain more than further starts: over crops and thumbnails of 12
 # photos (32 to 128 px), mean MSE / scikit-learn's at K = 256 with one start, Hartigan's moves
 # and Lloyd's iterations 0.940-0.989, with two starts and Lloyd's iterations only 0.990-1.003,
-# in less time (benchmarks/RESULTS.md, "Session 11"). On the coarse grid of a photo the moves
-# gain less (12 photos: MSE 0.999x, time 0.91-0.98x) and the five cheap starts stay.
+# in less time (benchmarks/RESULTS.md, "Session 11"). A photo's coarse grid keeps its five
+# cheap starts and no moves (see ``moves`` in :func:`fit_palette`).
 _DIRECT_STARTS = 1
 # Lloyd iterations on all points after the coarse stage, at most. The start is
 # already close to convergence: the last iterations would gain little and cost as
@@ -49,7 +49,8 @@ _FINE_MAX_ITER = 40
 #: pngquant's speed scale: 1 (slowest, best) to 11 (fastest, roughest).
 MAX_SPEED = 11
 # What each speed spends, speed 1 first: (cheap starts, Lloyd iterations on the
-# coarse histogram, iterations on all points, passes of Hartigan's moves from each start).
+# coarse histogram, iterations on all points, passes of Hartigan's moves from each start of a
+# histogram fitted directly).
 # Speed 1 is the default and the settings above; every later speed tries fewer starts,
 # moves points in fewer passes and stops Lloyd earlier. Speed 11 fits the coarse histogram only.
 # Time and error against speed are in benchmarks/RESULTS.md.
@@ -72,7 +73,7 @@ _SPEEDS = (
 
 def speed_settings(speed: int) -> tuple[int, int, int, int]:
     """(starts tried when cheap, coarse Lloyd iterations, fine iterations, passes of Hartigan's
-    moves from each start) of ``speed`` (1 to 11).
+    moves from each start of a histogram fitted directly) of ``speed`` (1 to 11).
 
     Examples
     --------
@@ -145,10 +146,10 @@ def fit_palette(
     The start is the deterministic split initialization
     (:func:`._lloyd.split_start`); each further seed (``n_init`` > 1) is a
     weighted k-means++ draw, and the start of lowest distortion after Lloyd's
-    iterations wins. Each start first goes through passes of Hartigan's single-point moves
-    (:func:`._lloyd.hartigan_moves`, from the split's clusters or each point's nearest centre),
-    which lower the error where Lloyd's iterations stop and cost a few distances a point;
-    Lloyd's iterations run from there.
+    iterations wins. On a histogram fitted directly (no coarse stage below), each start first
+    goes through passes of Hartigan's single-point moves (:func:`._lloyd.hartigan_moves`, from
+    the split's clusters or each point's nearest centre), which lower the error where Lloyd's
+    iterations stop and cost a few distances a point; Lloyd's iterations run from there.
 
     Coarse to fine: with many points, the starts are computed and iterated to convergence
     on a coarse histogram (:func:`coarse_histogram`), and the winner is refined by at most
@@ -191,6 +192,12 @@ def fit_palette(
         # above a k-means++ draw, so always try a few draws as well and keep the best.
         n_starts = max(n_starts, cheap_starts if cell is not None else min(cheap_starts, _DIRECT_STARTS))
     iters = max_iter if speed == 1 else min(max_iter, coarse_iter)
+    # Hartigan's moves on a histogram fitted directly only: on a photo's coarse grid they gained
+    # little (12 photos: MSE 0.999x, time 0.91-0.98x on the kernels) and their numpy twin, a loop
+    # in Python, cost more than that: the sample photo at K = 16 took 0.27 s on numpy against
+    # 0.12 s, close enough to ``_backend.FIRST_NUMPY_SECONDS`` that a busy machine loaded (on a
+    # new install: compiled) the kernels for it.
+    moves = passes if cell is None else 0
     best: tuple[float, np.ndarray, np.ndarray] | None = None
     with _backend.one_thread_below(points.shape[0]):  # the thread count set once for all the starts
         for seed in range(n_starts):
@@ -201,10 +208,10 @@ def fit_palette(
                 if rng is None:
                     rng = check_random_state(random_state)
                 centers0 = plusplus_init(points, weights, n_colors, rng, compiled=compiled)
-            if passes:  # Hartigan's moves, then Lloyd's iterations from where they stop
+            if moves:  # Hartigan's moves, then Lloyd's iterations from where they stop
                 if hint is None:
                     hint = nearest_labels(points, centers0, compiled)
-                centers0, hint, _ = hartigan_moves(points, weights, centers0, hint, passes, compiled)
+                centers0, hint, _ = hartigan_moves(points, weights, centers0, hint, moves, compiled)
             labels, inertia, centers, _ = lloyd(
                 points, weights, centers0, iters, tol_abs, labels_hint=hint, compiled=compiled
             )
