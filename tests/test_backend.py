@@ -359,10 +359,12 @@ def test_hinted_palette_search_equals_the_full_search(seed, k, scan):
     ref_labels, ref_d2 = nearest_palette(colors, palette)
     with pytest.MonkeyPatch.context() as mp:
         _scan(mp, scan)
-        labels = _backend.nearest_hinted_compiled(colors, palette, hint, compiled=True)
+        labels, dist = _backend.nearest_hinted_compiled(colors, palette, hint, compiled=True)
     np.testing.assert_array_equal(labels, ref_labels)
     brute = ((colors[:, None, :].astype(np.int64) - palette[None].astype(np.int64)) ** 2).sum(axis=2)
     np.testing.assert_array_equal(ref_labels, brute.argmin(axis=1))
+    np.testing.assert_array_equal(ref_d2, brute.min(axis=1))  # exact integers, through the search's roots
+    np.testing.assert_array_equal(dist, np.sqrt(brute.min(axis=1)))
 
 
 @given(st.integers(0, 10_000), st.integers(2, 256))
@@ -382,7 +384,7 @@ def test_a_scan_settles_only_colours_whose_guess_is_strictly_nearest(seed, k):
     with pytest.MonkeyPatch.context() as mp:
         _scan(mp, True)
         for hint in (want, last_tied, second):
-            labels = _backend.nearest_hinted_compiled(colors, palette, hint, compiled=True)
+            labels, _ = _backend.nearest_hinted_compiled(colors, palette, hint, compiled=True)
             np.testing.assert_array_equal(labels, want)
     np.testing.assert_array_equal(nearest_palette(colors, palette, want)[0], want)
 
@@ -392,7 +394,7 @@ def test_settling_leaves_ties_below_the_normal_range_to_the_search():
     # separation" only through rounding; the full search ties them and takes centre 0.
     C = np.array([[0.0], [3e-162]])
     X = np.array([[1.5e-162]])
-    assert _backend.nearest_hinted_compiled(X, C, np.array([1]), compiled=True).tolist() == [0]
+    assert _backend.nearest_hinted_compiled(X, C, np.array([1]), compiled=True)[0].tolist() == [0]
 
 
 @pytest.fixture
@@ -526,10 +528,12 @@ def test_a_kernel_that_fails_on_its_first_call_leaves_numpy_with_one_warning(unl
     def broken(*args):
         raise RuntimeError("cannot compile this kernel here")
 
-    unloaded.setattr(_backend, "_import_kernels", lambda: types.SimpleNamespace(_kmeans_plusplus_kernel=broken))
+    # 3 features: the tolerance's variance, then k-means++, are the first kernels called
+    kernels = types.SimpleNamespace(_variance_kernel=broken, _kmeans_plusplus_kernel=broken)
+    unloaded.setattr(_backend, "_import_kernels", lambda: kernels)
     unloaded.setattr(_backend, "_ready", set())
     unloaded.setattr(_backend, "MIN_WORK", 0)
-    X = np.random.default_rng(1).normal(size=(300, 3))  # 3 features: k-means++ is the first kernel called
+    X = np.random.default_rng(1).normal(size=(300, 3))
     with pytest.warns(RuntimeWarning, match="running on numpy.*cannot compile"):
         km = KMeans(4, random_state=0, n_init=1).fit(X)
     d2 = ((X[:, None] - km.cluster_centers_[None]) ** 2).sum(-1)

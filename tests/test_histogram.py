@@ -122,3 +122,61 @@ def test_compiled_radix_sort_refuses_what_it_cannot_sort(monkeypatch):
         assert np.array_equal(h.keys, ref_keys) and np.array_equal(h.counts, ref_counts)
     c = b.copy()
     assert not _backend.sort_keys_compiled(c) and np.array_equal(c, b)  # above the limit: untouched
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    keys=st.lists(st.integers(0, (1 << 24) - 1), min_size=1, max_size=3000),
+    spread=st.sampled_from([1, 7, 255, 4096, 1 << 16 + 3, 1 << 24]),
+)
+def test_compiled_indexed_histogram_equals_numpy_unique(keys, spread):
+    """The compiled histogram of a small image (three radix passes over the channels, moving pixel
+    numbers) gives ``np.unique``'s distinct keys, inverse and counts, and the colours of those keys:
+    pixels differing in any channel, many repeated or few."""
+    pytest.importorskip("numba")
+    from kmeans_compress import _backend
+    from kmeans_compress._histogram import unpack_rgb
+
+    _backend._load()
+    a = np.array(keys, dtype=np.int64) % spread
+    want_keys, want_index, want_counts = np.unique(a, return_inverse=True, return_counts=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_backend, "MIN_WORK", 0)
+        got = _backend.indexed_histogram_compiled(unpack_rgb(a))
+    assert got is not None
+    colors, got_keys, got_index, got_counts = got
+    assert got_keys.dtype == np.int64 and got_counts.dtype == np.int64 and got_index.dtype == np.intp
+    assert np.array_equal(got_keys, want_keys) and np.array_equal(got_counts, want_counts)
+    assert np.array_equal(got_index, want_index.reshape(-1))
+    assert colors.dtype == np.uint8 and np.array_equal(colors, unpack_rgb(want_keys))
+
+
+@pytest.mark.parametrize("path", ["numpy", "compiled"])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (32, 32), (181, 181)])
+def test_a_small_image_keeps_the_colour_of_every_pixel(path, shape, monkeypatch):
+    """Below 32,768 pixels the histogram holds every pixel's colour (its index into ``colors``), on
+    numpy and compiled alike; from there it holds none (the pixels are looked up again). Either way
+    the histogram is ``np.unique``'s, and quantize's index map is each pixel's nearest entry."""
+    from kmeans_compress import _backend
+    from kmeans_compress._histogram import pixel_histogram
+    from kmeans_compress._quantize import quantize
+
+    if path == "compiled":
+        pytest.importorskip("numba")
+        _backend._load()
+        monkeypatch.setattr(_backend, "MIN_WORK", 0)
+    else:
+        monkeypatch.setattr(_backend, "MIN_WORK", 1 << 62)
+    rng = np.random.default_rng(shape[0])
+    img = (rng.integers(0, 24, shape + (3,)) * 11).astype(np.uint8)
+    h = pixel_histogram(img)
+    ref_keys, ref_counts = np.unique(pack_rgb(img.reshape(-1, 3)), return_counts=True)
+    assert np.array_equal(h.keys, ref_keys) and np.array_equal(h.counts, ref_counts)
+    if img.shape[0] * img.shape[1] < 1 << 15:
+        assert h.pixel_index is not None
+        np.testing.assert_array_equal(h.colors[h.pixel_index], img.reshape(-1, 3))
+    else:
+        assert h.pixel_index is None
+    q = quantize(img, 5)
+    d2 = ((img.reshape(-1, 1, 3).astype(np.int64) - q.palette[None].astype(np.int64)) ** 2).sum(-1)
+    assert np.array_equal(np.take_along_axis(d2, q.indices.reshape(-1, 1), 1)[:, 0], d2.min(1))

@@ -115,7 +115,7 @@ def test_reseeding_identical_on_both_paths(monkeypatch):
 
 def test_hartigan_moves_identical_on_both_paths():
     """Hartigan's moves, numpy against the kernel, to the last bit: integer data full of ties,
-    duplicates and zero weights, and float data whose running sums round (the means are
+    duplicates and zero weights, colours mostly of weight 1, and float data whose running sums round (the means are
     recomputed from sums changed move by move, on both paths in the same order)."""
     _backend._load()
     rng = np.random.default_rng(5)
@@ -123,7 +123,10 @@ def test_hartigan_moves_identical_on_both_paths():
         d = int(rng.choice([1, 2, 3, 4]))
         n = int(rng.integers(3, 120))
         k = int(rng.integers(2, min(n, 40) + 1))
-        if trial % 2:
+        if trial % 3 == 2:  # a small image's histogram: most colours held by one pixel (the kernel's own branch)
+            X = rng.integers(0, 256, (n, d)).astype(np.float64)
+            w = np.where(rng.random(n) < 0.8, 1.0, rng.integers(2, 5, n).astype(np.float64))
+        elif trial % 2:
             X = rng.integers(0, 5, (n, d)).astype(np.float64)
             w = rng.integers(0, 4, n).astype(np.float64)
         else:
@@ -310,3 +313,23 @@ def test_lloyd_handed_to_the_kernels_mid_run_is_the_same_run(monkeypatch):
         assert got[1] == ref[1] and got[3] == ref[3]
         # Numpy first, then the kernels from iteration ``after + 1`` (if the run got that far).
         assert ran == ([False, True] if after < ref[3] else [False])
+
+
+@given(
+    n=st.integers(1, 400),
+    d=st.integers(1, 9),
+    offset=st.sampled_from([0.0, 1e-3, 1e4, -1e8]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_tolerance_identical_on_both_paths(n, d, offset, seed):
+    """The tolerance's mean weighted variance: the kernel adds in index order as numpy's cumsums
+    do, to the bit; and it is the variance, computed independently, to rounding."""
+    _backend._load()
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) * 10.0 ** rng.uniform(-3, 5, (n, 1)) + offset
+    w = rng.random(n) * 10.0 ** rng.uniform(-2, 2, n)
+    a = tolerance(X, w, 1e-4, compiled=False)
+    b = tolerance(X, w, 1e-4, compiled=True)
+    assert a == b
+    var = np.average((X - np.average(X, axis=0, weights=w)) ** 2, axis=0, weights=w).mean()
+    assert a == pytest.approx(var * 1e-4, rel=1e-6, abs=1e-10 * float(np.mean(X * X)) * 1e-4)

@@ -655,6 +655,26 @@ def kmeans_plusplus_compiled(
     return indices
 
 
+def variance_compiled(X: np.ndarray, w: np.ndarray, compiled: bool | None = None) -> float | None:
+    """The mean weighted variance of the features of :func:`._lloyd.tolerance` compiled (the same
+    sums in the same order), or ``None`` (small problem, or no numba)."""
+    k = _kernels_for(X.shape[0] * X.shape[1], compiled)
+    if k is None:
+        return None
+    try:
+        return float(
+            _run(
+                k,
+                "_variance_kernel",
+                0,
+                np.ascontiguousarray(X, dtype=np.float64),
+                np.ascontiguousarray(w, dtype=np.float64),
+            )
+        )
+    except _Unavailable:
+        return None
+
+
 def split_init_compiled(
     X: np.ndarray, w: np.ndarray, n_clusters: int, compiled: bool | None = None
 ) -> tuple[np.ndarray, np.ndarray] | None:
@@ -700,9 +720,10 @@ def hartigan_compiled(
 
 def nearest_hinted_compiled(
     X: np.ndarray, centers: np.ndarray, hint: np.ndarray, compiled: bool | None = None
-) -> np.ndarray | None:
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Exact nearest centre of every row (ties to the lowest index), searched outward
-    from ``hint`` (a guess per row), or ``None`` (small problem, or no numba)."""
+    from ``hint`` (a guess per row), and the distance to it (the square root of the squared
+    distance summed over the features in order); or ``None`` (small problem, or no numba)."""
     work = X.shape[0] * centers.shape[0]
     k = _kernels_for(work, compiled)
     if k is None:
@@ -718,7 +739,7 @@ def nearest_hinted_compiled(
         _run(k, "_nearest_hinted_kernel", X.shape[0], X, C, labels, d1, scan, *neighbour_table(C, scan, k))
     except _Unavailable:
         return None
-    return labels
+    return labels, d1
 
 
 #: Keys up to which :func:`sort_keys_compiled` sorts through a buffer as large as the keys: 16 MB at
@@ -741,6 +762,29 @@ def sort_keys_compiled(keys: np.ndarray) -> bool:
         return bool(_run(k, "_sort_keys_kernel", 0, keys, np.empty_like(keys)))
     except _Unavailable:
         return False
+
+
+def indexed_histogram_compiled(
+    pixels: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The histogram of (n, 3) uint8 pixels compiled: the distinct colours (uint8) sorted by packed
+    key, those keys (int64), the colour of every pixel (intp) and the pixels of each colour (int64),
+    as ``np.unique`` of the packed keys gives them; or ``None`` (fewer than ``MIN_WORK`` pixels, or
+    no numba). 1,024 / 4,096 / 16,384 pixels: about 0.01 / 0.03 / 0.12 ms, against numpy's packing
+    and ``np.unique`` 0.05 / 0.17 / 0.9 ms."""
+    k = _kernels_for(pixels.shape[0], None)
+    if k is None:
+        return None
+    n = pixels.shape[0]
+    colors = np.empty((n, 3), dtype=np.uint8)
+    keys = np.empty(n, dtype=np.int64)
+    counts = np.empty(n, dtype=np.int64)
+    index = np.empty(n, dtype=np.intp)
+    try:
+        m = int(_run(k, "_indexed_histogram_kernel", 0, np.ascontiguousarray(pixels), colors, keys, counts, index))
+    except _Unavailable:
+        return None
+    return colors[:m].copy(), keys[:m].copy(), index, counts[:m].copy()
 
 
 #: Pixels from which :func:`lookup_compiled` runs: its table of offsets costs about 20 us, as

@@ -120,8 +120,8 @@ def coarse_histogram(X: np.ndarray, w: np.ndarray, max_cells: int) -> tuple[np.n
 def nearest_labels(X: np.ndarray, centers: np.ndarray, compiled: bool | None = None) -> np.ndarray:
     """Each point's nearest centre, ties to the lowest index: the compiled search where the kernels
     run, numpy's explicit differences otherwise (the same labels)."""
-    labels = nearest_hinted_compiled(X, centers, np.zeros(X.shape[0], dtype=np.intp), compiled)
-    return exact_nearest_centers(X, centers) if labels is None else labels
+    done = nearest_hinted_compiled(X, centers, np.zeros(X.shape[0], dtype=np.intp), compiled)
+    return exact_nearest_centers(X, centers) if done is None else done[0]
 
 
 def fit_palette(
@@ -168,11 +168,11 @@ def fit_palette(
     seed_later = random_state is None or (isinstance(random_state, numbers.Integral) and int(random_state) >= 0)
     rng = None if seed_later else check_random_state(random_state)
     cheap_starts, coarse_iter, fine_iter, passes = speed_settings(speed)
-    tol_abs = tolerance(X, w, tol)
     # One decision for the whole problem: when it is large enough for the
     # compiled kernels, its coarse stages use them too (however small they are);
     # otherwise (None) each stage decides by its own size.
     compiled = True if X.shape[0] * n_colors >= _backend.MIN_WORK else None
+    tol_abs = tolerance(X, w, tol, compiled)
     points, weights, cell = X, w, None
     if X.shape[0] >= _COARSE_MIN_POINTS:
         cells = int(np.clip(_COARSE_CELLS_PER_COLOR * n_colors, *_COARSE_CELLS))

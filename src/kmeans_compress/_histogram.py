@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._backend import lookup_compiled, sort_keys_compiled
+from ._backend import indexed_histogram_compiled, lookup_compiled, sort_keys_compiled
 
 __all__ = [
     "ColorHistogram",
@@ -49,11 +49,17 @@ class ColorHistogram:
         Pixels holding each colour; sums to the number of pixels.
     keys : ndarray of shape (M,), int64
         Packed 24-bit key ``R << 16 | G << 8 | B`` of each distinct colour.
+    pixel_index : ndarray of shape (N,), intp, or None
+        The colour (index into ``colors``) of every pixel the histogram was counted from, in their
+        order: kept by :func:`pixel_histogram` for images of fewer than 32,768 pixels, whose
+        mapping through a fit is then one indexed load a pixel (:func:`._quantize.apply_fit`),
+        with no key packed or searched again. None otherwise.
     """
 
     colors: np.ndarray
     counts: np.ndarray
     keys: np.ndarray
+    pixel_index: np.ndarray | None = None
 
     @property
     def n_colors(self) -> int:
@@ -159,7 +165,19 @@ def pixel_histogram(pixels: np.ndarray) -> ColorHistogram:
     >>> pixel_histogram(np.array([[9, 9, 9], [0, 0, 0], [9, 9, 9]], np.uint8)).counts.tolist()
     [1, 2]
     """
-    return color_histogram(pack_rgb_u32(np.asarray(pixels).reshape(-1, 3)), overwrite_keys=True)
+    flat = np.asarray(pixels).reshape(-1, 3)
+    if 0 < flat.shape[0] < _SORT_MAX_PIXELS:  # a small image keeps every pixel's colour: see ColorHistogram
+        if flat.dtype != np.uint8:
+            raise ValueError(f"pixels must be uint8 with 3 channels in the last axis, got {flat.dtype}.")
+        done = indexed_histogram_compiled(flat)
+        if done is None:
+            uniq, index, counts = np.unique(pack_rgb_u32(flat), return_inverse=True, return_counts=True)
+            uniq = uniq.astype(np.int64)
+            done = (unpack_rgb(uniq), uniq, index.reshape(-1).astype(np.intp, copy=False), counts.astype(np.int64))
+        colors, keys, index, counts = done
+        return ColorHistogram(colors=colors, counts=counts, keys=keys, pixel_index=index)
+    keys = pack_rgb_u32(flat)
+    return color_histogram(keys, overwrite_keys=True)
 
 
 def color_histogram(pixel_keys: np.ndarray, *, overwrite_keys: bool = False) -> ColorHistogram:

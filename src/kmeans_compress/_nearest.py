@@ -228,6 +228,11 @@ def nearest_two(
     return labels, d1, d2
 
 
+#: Up to this many uint8 channels, a squared distance is below 2^26 (1,024 x 255^2), and
+#: :func:`nearest_palette` recovers it exactly from the search's distance.
+_EXACT_ROOT_MAX_FEATURES = 1024
+
+
 def nearest_palette(
     colors: np.ndarray, palette: np.ndarray, hint: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -259,8 +264,14 @@ def nearest_palette(
     if k:
         if hint is None:
             hint = np.zeros(n, dtype=np.intp)
-        labels = nearest_hinted_compiled(colors, palette, hint)
-        if labels is not None:
+        done = nearest_hinted_compiled(colors, palette, hint)
+        if done is not None:
+            labels, d1 = done
+            if colors.dtype == np.uint8 and palette.dtype == np.uint8 and f <= _EXACT_ROOT_MAX_FEATURES:
+                # The search's distance is the root of an exact integer below 2^26 here: squared
+                # again and rounded, it is that integer (the relative error, a few units in the
+                # 53rd bit, is far below half a unit). 6 us against 14 for 880 colours.
+                return labels, np.rint(d1 * d1).astype(np.int64)
             diff = colors.astype(np.int64) - palette.astype(np.int64)[labels]
             return labels, np.einsum("ij,ij->i", diff, diff)
     if f * 255 * 255 >= (1 << 24):  # too many channels for exact float32

@@ -349,6 +349,35 @@ def _row_distances(C, Ct, a, row):  # pragma: no cover - compiled
             row[j] += t * t
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _row_min(row):  # pragma: no cover - compiled
+    """The smallest of ``row`` (none NaN), in four running minima: a chain of comparisons that do not
+    wait for each other (K = 256: 11 us for the 256 rows against 35 for ``row.min()``)."""
+    k = row.size
+    m0 = np.inf
+    m1 = np.inf
+    m2 = np.inf
+    m3 = np.inf
+    j = 0
+    while j + 4 <= k:
+        v0 = row[j]
+        v1 = row[j + 1]
+        v2 = row[j + 2]
+        v3 = row[j + 3]
+        m0 = v0 if v0 < m0 else m0
+        m1 = v1 if v1 < m1 else m1
+        m2 = v2 if v2 < m2 else m2
+        m3 = v3 if v3 < m3 else m3
+        j += 4
+    while j < k:
+        v0 = row[j]
+        m0 = v0 if v0 < m0 else m0
+        j += 1
+    m0 = m1 if m1 < m0 else m0
+    m2 = m3 if m3 < m2 else m2
+    return m2 if m2 < m0 else m0
+
+
 @njit(cache=True, nogil=True)
 def _nearest_other_into(C, Ct, out):  # pragma: no cover - compiled
     """``out[a]``: the squared distance from centre ``a`` to its nearest other (:func:`_row_distances`)."""
@@ -356,7 +385,7 @@ def _nearest_other_into(C, Ct, out):  # pragma: no cover - compiled
     for a in range(C.shape[0]):
         _row_distances(C, Ct, a, row)
         row[a] = np.inf
-        out[a] = row.min()
+        out[a] = _row_min(row)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -393,6 +422,31 @@ def _first_assign(X, C, labels, upper, lower, hinted, cc, order, scan, scratch):
             labels[i] = lab
             upper[i] = np.sqrt(b1)
             lower[i] = np.sqrt(b2)
+
+
+@njit(cache=True, nogil=True)
+def _variance_kernel(X, w):  # pragma: no cover - compiled
+    """``_lloyd.tolerance``'s mean weighted variance of the features: every sum in index order, as
+    its numpy twin's ``np.cumsum`` adds them (each product rounded before it is added)."""
+    n, d = X.shape
+    total = 0.0
+    for i in range(n):
+        total += w[i]
+    mean = np.zeros(d)
+    for i in range(n):
+        wn = w[i] / total
+        for f in range(d):
+            mean[f] += wn * X[i, f]
+    var = np.zeros(d)
+    for i in range(n):
+        wn = w[i] / total
+        for f in range(d):
+            t = X[i, f] - mean[f]
+            var[f] += t * t * wn
+    s = 0.0
+    for f in range(d):
+        s += var[f]
+    return s / d
 
 
 @njit(cache=True, nogil=True)
@@ -477,15 +531,11 @@ def _neighbours_or_separation(C, cc, order, s, scan):  # pragma: no cover - comp
     if not scan:
         _center_neighbours(C, cc, order, s)
         return
-    k = C.shape[0]
-    for j in range(k):
-        best = np.inf
-        for q in range(k):
-            if q != j:
-                d = _dist2(C, j, C, q)
-                if d < best:
-                    best = d
-        s[j] = 0.5 * np.sqrt(best)
+    Ct = np.empty((C.shape[1], C.shape[0]))
+    _transpose_into(C, Ct)
+    _nearest_other_into(C, Ct, s)  # K = 256: 45 us against 98 centre by centre
+    for j in range(C.shape[0]):
+        s[j] = 0.5 * np.sqrt(s[j])
 
 
 @njit(cache=True, nogil=True)
@@ -854,6 +904,14 @@ def _near_centres_into(C, near):  # pragma: no cover - compiled
                 worst = dist[m - 1]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _unit_factors(W, j, join, leave):  # pragma: no cover - compiled
+    """Cluster ``j``'s factors of :func:`_hartigan_kernel` for a point of weight 1: ``W / (W + 1)`` to
+    join it and ``W / (W - 1)`` to leave it (used only while ``W - 1`` stays above the residue guard)."""
+    join[j] = W[j] / (W[j] + 1.0)
+    leave[j] = W[j] / (W[j] - 1.0) if W[j] != 1.0 else np.inf
+
+
 @njit(cache=True, nogil=True)
 def _hartigan_kernel(X, w, C, labels, n_near, passes):  # pragma: no cover - compiled
     """``_lloyd.hartigan_moves`` compiled: the same moves, the same operations in the same order.
@@ -873,6 +931,13 @@ def _hartigan_kernel(X, w, C, labels, n_near, passes):  # pragma: no cover - com
                 C[j, f] = S[j, f] / W[j]
     near = np.empty((k, n_near), dtype=np.intp)
     _near_centres_into(C, near)
+    # A point of weight 1 (most colours of a small image) takes its factors from these, kept up to
+    # date as the weights change: ``1 * W / (W + 1)`` is ``W / (W + 1)`` to the bit, and a candidate then
+    # costs a product instead of a division (a 32 x 32 image at K = 16: 97 against 109 us).
+    join = np.empty(k)
+    leave = np.empty(k)
+    for j in range(k):
+        _unit_factors(W, j, join, leave)
     moves = 0
     for _ in range(passes):
         made = 0
@@ -881,18 +946,29 @@ def _hartigan_kernel(X, w, C, labels, n_near, passes):  # pragma: no cover - com
             a = labels[i]
             if not (v > 0 and W[a] - v > _KEEP * W[a]):
                 continue
-            best = v * W[a] / (W[a] - v) * _dist2(X, i, C, a)
             b = -1
-            for q in range(n_near):
-                j = near[a, q]
-                cost = v * W[j] / (W[j] + v) * _dist2(X, i, C, j)
-                if cost < best:
-                    best = cost
-                    b = j
+            if v == 1.0:
+                best = leave[a] * _dist2(X, i, C, a)
+                for q in range(n_near):
+                    j = near[a, q]
+                    cost = join[j] * _dist2(X, i, C, j)
+                    if cost < best:
+                        best = cost
+                        b = j
+            else:
+                best = v * W[a] / (W[a] - v) * _dist2(X, i, C, a)
+                for q in range(n_near):
+                    j = near[a, q]
+                    cost = v * W[j] / (W[j] + v) * _dist2(X, i, C, j)
+                    if cost < best:
+                        best = cost
+                        b = j
             if b < 0:
                 continue
             W[a] -= v
             W[b] += v
+            _unit_factors(W, a, join, leave)
+            _unit_factors(W, b, join, leave)
             for f in range(d):
                 vx = v * X[i, f]
                 S[a, f] -= vx
@@ -1170,6 +1246,57 @@ def _sort_keys_kernel(keys, buf):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
+def _indexed_histogram_kernel(pixels, colors, keys, counts, index):  # pragma: no cover - compiled
+    """The distinct colours of ``pixels`` ((n, 3) uint8) sorted by packed key ``R << 16 | G << 8 | B``
+    into ``colors`` and ``keys`` (int64), how many pixels hold each into ``counts`` and the colour
+    of every pixel (its index into them) into ``index``; returns how many colours there are.
+    ``np.unique`` of the packed keys (``return_inverse``, ``return_counts``) gives the same. The
+    pixels' order by key comes from three passes of a radix sort over the channels, blue first
+    (256 counters each: a small image pays for 768 of them, not the 8,194 of the 12-bit digits of
+    :func:`_sort_keys_kernel`), each pass moving pixel numbers."""
+    n = pixels.shape[0]
+    count = np.zeros((3, 257), dtype=np.intp)
+    for p in range(n):
+        count[0, pixels[p, 2] + 1] += 1
+        count[1, pixels[p, 1] + 1] += 1
+        count[2, pixels[p, 0] + 1] += 1
+    for r in range(3):
+        for b in range(256):
+            count[r, b + 1] += count[r, b]
+    order = np.empty(n, dtype=np.intp)
+    moved = np.empty(n, dtype=np.intp)
+    for p in range(n):
+        b = pixels[p, 2]
+        order[count[0, b]] = p
+        count[0, b] += 1
+    for q in range(n):
+        p = order[q]
+        b = pixels[p, 1]
+        moved[count[1, b]] = p
+        count[1, b] += 1
+    for q in range(n):
+        p = moved[q]
+        b = pixels[p, 0]
+        order[count[2, b]] = p
+        count[2, b] += 1
+    m = -1
+    last = np.int64(-1)
+    for q in range(n):
+        p = order[q]
+        v = (np.int64(pixels[p, 0]) << 16) | (np.int64(pixels[p, 1]) << 8) | np.int64(pixels[p, 2])
+        if v != last:
+            m += 1
+            keys[m] = v
+            counts[m] = 0
+            for c in range(3):
+                colors[m, c] = pixels[p, c]
+            last = v
+        counts[m] += 1
+        index[p] = m
+    return m + 1
+
+
+@njit(cache=True, nogil=True)
 def _lookup_kernel(keys, pixel_keys, values, out):  # pragma: no cover - compiled
     """``out[p] = values[j]`` where ``keys[j] == pixel_keys[p]`` (``keys`` sorted, every pixel key
     among them): ``np.searchsorted``'s index, found among the keys that share the pixel's red and
@@ -1212,7 +1339,10 @@ def warm_up(products=True):
     _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, True, False, cc.copy(), order.copy(), 0.0)
     _lloyd_kernel(X, w, centers.copy(), 5, 0.0, labels, False, False, cc.copy(), order.copy(), 0.0)
     _update_centers_kernel(X, w, labels, centers, np.empty_like(centers))
+    _variance_kernel(X, w)
     _sort_keys_kernel(np.array([5, 3], dtype=np.uint32), np.empty(2, dtype=np.uint32))
+    px = np.array([[5, 3, 1], [0, 9, 9], [5, 3, 1]], dtype=np.uint8)
+    _indexed_histogram_kernel(px, np.empty_like(px), np.empty(3, np.int64), np.empty(3, np.int64), np.empty(3, np.intp))
     _lookup_kernel(
         np.array([3, 5], dtype=np.int64), np.array([5, 3], dtype=np.uint32), np.ones(2, np.uint8), np.empty(2, np.uint8)
     )

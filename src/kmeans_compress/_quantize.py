@@ -158,7 +158,10 @@ def fit_histogram(
 
 def apply_fit(img: np.ndarray, hist: ColorHistogram, fit: HistogramFit) -> Quantization:
     """Map every pixel of ``img`` (whose histogram is ``hist``) through ``fit``."""
-    indices = hist.lookup_pixels(img, fit.color_index)
+    if hist.pixel_index is not None and hist.pixel_index.size == img.shape[0] * img.shape[1]:
+        indices = fit.color_index[hist.pixel_index].reshape(img.shape[:2])
+    else:
+        indices = hist.lookup_pixels(img, fit.color_index)
     return Quantization(palette=fit.palette, indices=indices, sse=fit.sse, n_distinct=hist.n_colors, exact=fit.exact)
 
 
