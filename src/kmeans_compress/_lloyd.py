@@ -853,12 +853,11 @@ def random_init(
 def tolerance(X: np.ndarray, w: np.ndarray, tol: float, compiled: bool | None = None) -> float:
     """Absolute tolerance: ``tol`` times the mean (weighted) variance of the features.
 
-    Every sum runs in index order (``np.cumsum``), as the compiled twin
-    (``_numba_kernels._variance_kernel``) adds them: the same bits either way, and no BLAS
-    product, whose threads would spin on and take the cores from the kernels that follow (10,000 x
-    128 points: 8.4 ms with its threads under load, 0.16 ms on one) and whose sums may depend on the
-    thread count. The kernel takes 1 to 4 us where numpy took 27 / 67 us (880 / 3,041 colours, a
-    32 x 32 / 64 x 64 image's histogram).
+    Every sum runs in index order, as the compiled twin (``_numba_kernels._variance_kernel``) adds
+    them: the same bits either way. The kernel takes 1 to 4 us where numpy took 27 / 67 us (880 /
+    3,041 colours, a 32 x 32 / 64 x 64 image's histogram). No BLAS product: its threads would spin
+    on and take the cores from the kernels that follow (10,000 x 128 points: 8.4 ms with its
+    threads under load, 0.16 ms on one), and its sums may depend on the thread count.
     """
     if tol == 0:
         return 0.0
@@ -866,9 +865,19 @@ def tolerance(X: np.ndarray, w: np.ndarray, tol: float, compiled: bool | None = 
     if done is not None:
         return done * tol
     wn = w / np.cumsum(w)[-1]
-    mean = np.cumsum(wn[:, None] * X, axis=0)[-1]
+    mean = _weighted_column_sums(wn, X)
     dev = X - mean
     dev *= dev
-    dev *= wn[:, None]
-    var = np.cumsum(dev, axis=0)[-1]
-    return float(np.cumsum(var)[-1] / X.shape[1]) * tol
+    return float(np.cumsum(_weighted_column_sums(wn, dev))[-1] / X.shape[1]) * tol
+
+
+def _weighted_column_sums(wn: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """``sum_i wn[i] A[i, j]`` for every column j, the rows added in index order. With two columns
+    or more, ``einsum`` runs its inner loop along the rows' columns and adds row after row (as
+    numpy's reductions do along an axis that is not the fastest in memory; its pairwise summation
+    is only for the fastest one): 16 ms for 1,000,000 x 2, where a cumsum down the columns took 49.
+    One column is a 1-D sum, which numpy adds pairwise: a cumsum then (tests/test_paths_identical.py
+    holds both to the kernel's order)."""
+    if A.shape[1] == 1:
+        return np.cumsum(wn * A[:, 0])[-1:]
+    return np.einsum("i,ij->j", wn, A)
