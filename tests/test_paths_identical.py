@@ -145,13 +145,15 @@ def test_split_start_identical_on_both_paths():
     """The split start, numpy against the kernel, to the last bit, on float coordinates (a colour
     space other than RGB) of every scale, rounded ones full of ties, and zero weights: the kernel
     adds every cluster's totals in the order of its first coordinate, and numpy once did not (416
-    of these 600 differed; 16 more by the sign of a zero)."""
+    of these 600 differed; 16 more by the sign of a zero). A quarter ask for more clusters than 20,
+    up to more than the points: the kernel picks the next cut from a heap (largest gain, ties to the
+    lowest cluster), numpy by ``argmax`` over every plan."""
     _backend._load()
     rng = np.random.default_rng(3)
     for trial in range(600):
         d = int(rng.choice([1, 2, 3, 3, 3, 4]))
         n = int(rng.integers(2, 200))
-        k = int(rng.integers(1, 20))
+        k = int(rng.integers(1, 20)) if trial % 4 else int(rng.integers(20, 2 * n + 21))  # many cuts: the kernel's heap
         X = rng.normal(size=(n, d)) * 10.0 ** rng.integers(-3, 4)
         if trial % 2:
             X = np.round(X)
@@ -161,6 +163,19 @@ def test_split_start_identical_on_both_paths():
         a = _lloyd.split_start(X, w, k, False)
         b = _lloyd.split_start(X, w, k, True)
         assert a[0].tobytes() == b[0].tobytes() and np.array_equal(a[1], b[1]), trial
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_split_start_cuts_the_lower_cluster_of_two_equal_gains(compiled):
+    """Two copies of the same four points, 100 apart: the first cut separates them, and cutting
+    either copy then removes exactly the same error (integers: 5 -> 1). The lower cluster (the
+    first copy, cluster 0) is cut first, its right half becoming cluster 2: worked out by hand."""
+    if compiled:
+        _backend._load()
+    X = np.array([[0.0], [1.0], [2.0], [3.0], [100.0], [101.0], [102.0], [103.0]])
+    centers, labels = _lloyd.split_start(X, np.ones(8), 3, compiled)
+    assert centers.ravel().tolist() == [0.5, 101.5, 2.5]
+    assert labels.tolist() == [0, 0, 2, 2, 1, 1, 1, 1]
 
 
 def test_handed_over_runs_with_duplicates_ties_and_empty_clusters(monkeypatch):
