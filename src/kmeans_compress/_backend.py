@@ -434,8 +434,13 @@ def would_use_kernels(work: int, compiled: bool | None) -> bool:
 #: Until a process has loaded the kernels, calls of less than this many point x centre pairs
 #: run on numpy, for ``FIRST_NUMPY_SECONDS`` from the first of them (:func:`load_pays`).
 FIRST_LOAD_WORK = 1 << 22
-#: See ``FIRST_LOAD_WORK``.
-FIRST_NUMPY_SECONDS = 0.3
+#: See ``FIRST_LOAD_WORK``. About what loading costs (numba's import, 0.25-0.4 s, and its typing
+#: context, set up by the first kernel's call, 0.2-0.26 s), so that a process that turns out to
+#: need the kernels spends at most twice what it would have spent loading them at once, and one
+#: that does not (a single small image) never pays for them. At 0.3 s a 160 x 160 image at K =
+#: 256 on the command line loaded them after its split start and Hartigan's moves on numpy
+#: (0.35 s): 1.1 s in all, where the rest of its fit took 0.1 s on numpy.
+FIRST_NUMPY_SECONDS = 0.6
 _numpy_since: float | None = None  # when the first call that could have loaded the kernels ran on numpy
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -632,6 +633,20 @@ def hartigan_moves(
             s += t * t
         return s
 
+    def dist2_colour(x: list[float], c: list[float]) -> float:  # d = 3 written out: the same sum
+        t0 = x[0] - c[0]
+        t1 = x[1] - c[1]
+        t2 = x[2] - c[2]
+        return t0 * t0 + t1 * t1 + t2 * t2
+
+    if X.shape[1] == 3:
+        dist2 = dist2_colour
+
+    def unit(j: int) -> tuple[float, float]:
+        """Cluster j's factors for a point of weight 1 (to join, to leave), as the kernel keeps them."""
+        return W[j] / (W[j] + 1.0), (W[j] / (W[j] - 1.0) if W[j] != 1.0 else math.inf)
+
+    factors = [unit(j) for j in range(k)]
     near = near_centres(C, n_near).tolist()
     moves = 0
     for _ in range(passes):
@@ -640,16 +655,25 @@ def hartigan_moves(
             v, a = ws[i], lab[i]
             if not (v > 0 and W[a] - v > _KEEP * W[a]):
                 continue
-            best = v * W[a] / (W[a] - v) * dist2(x, Cl[a])
             b = -1
-            for j in near[a]:
-                cost = v * W[j] / (W[j] + v) * dist2(x, Cl[j])
-                if cost < best:
-                    best, b = cost, j
+            if v == 1.0:  # the factors from the table: 1 * W / (W + 1) is W / (W + 1) to the bit
+                best = factors[a][1] * dist2(x, Cl[a])
+                for j in near[a]:
+                    cost = factors[j][0] * dist2(x, Cl[j])
+                    if cost < best:
+                        best, b = cost, j
+            else:
+                best = v * W[a] / (W[a] - v) * dist2(x, Cl[a])
+                for j in near[a]:
+                    cost = v * W[j] / (W[j] + v) * dist2(x, Cl[j])
+                    if cost < best:
+                        best, b = cost, j
             if b < 0:
                 continue
             W[a] -= v
             W[b] += v
+            factors[a] = unit(a)
+            factors[b] = unit(b)
             for f, xf in enumerate(x):
                 vx = v * xf
                 S[a][f] -= vx
