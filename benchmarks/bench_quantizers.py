@@ -551,6 +551,7 @@ def main(argv=None) -> int:
     general = run_kmeans_general(tmp, quick=args.quick)
     small_args = _small_args(args.quick)
     small = run_small(images[small_args[0]], *small_args[1:])
+    small_first = run_small_first(images[small_args[0]], _SMALL_FIRST_CASES)
     shutil.rmtree(tmp, ignore_errors=True)
 
     flags = " ".join(a for a in (("--quick" if args.quick else ""), (f"--skip {args.skip}" if skip else "")) if a)
@@ -581,6 +582,7 @@ def main(argv=None) -> int:
         md.append(f"| {k} | {o:.2f} | {p:.2f} | {o / p:.2f} |" if p else f"| {k} | {o:.2f} | - | - |")
     md += kmeans_section(general, started, header)
     md += small_section(small, started, header, small_args[0], small_args[3])
+    md += small_first_section(small_first)
     text = "\n".join(md) + "\n"
     print(text)
     # Replace this script's part of the results file; keep what follows the marker
@@ -673,6 +675,70 @@ def run_small(photo: np.ndarray, sizes, ks, repeats: int = 5):
     return rows
 
 
+_FIRST_SMALL = """
+import sys, time
+import numpy as np
+img = np.load(sys.argv[1]); k = int(sys.argv[2])
+t0 = time.perf_counter()
+{imp}
+t1 = time.perf_counter()
+{call}
+print(t1 - t0, time.perf_counter() - t1)
+"""
+_FIRST_SMALL_TOOLS = {
+    "ours": ("from kmeans_compress import quantize", "quantize(img, k)"),
+    "liq": (
+        "import imagequant\nfrom PIL import Image",
+        "imagequant.quantize_pil_image(Image.fromarray(img).convert('RGBA'), dithering_level=0.0, max_colors=k)",
+    ),
+}
+
+
+def run_small_first(photo: np.ndarray, cases, reps: int = 3) -> list[dict]:
+    """A first call in a new process, for a few (crop size, K): each tool's import and its first
+    quantization timed apart (the crop is read from a .npy file before the clock starts), in fresh
+    interpreters taking turns; the medians. Ours runs on numpy there until loading the compiled
+    kernels pays (``_backend.load_pays``); libimagequant has nothing to load."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n, k in cases:
+            path = os.path.join(tmp, f"crop{n}.npy")
+            np.save(path, _centre_crop(photo, n))
+            got: dict[str, list[tuple[float, float]]] = {tool: [] for tool in _FIRST_SMALL_TOOLS}
+            for _ in range(reps):
+                for tool, (imp, call) in _FIRST_SMALL_TOOLS.items():
+                    out = subprocess.run(
+                        [sys.executable, "-c", _FIRST_SMALL.format(imp=imp, call=call), path, str(k)],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    ).stdout.split()
+                    got[tool].append((float(out[-2]), float(out[-1])))
+            row = {"n": n, "K": k}
+            for tool, v in got.items():
+                row[tool] = (float(np.median([a for a, _ in v])), float(np.median([b for _, b in v])))
+            rows.append(row)
+            print(row, file=sys.stderr, flush=True)
+    return rows
+
+
+def small_first_section(rows) -> list[str]:
+    md = [
+        "\nFirst call in a new process (median of 3 fresh interpreters each, taking turns; import and "
+        "first call timed apart, ms):\n",
+        "| size | K | ours: import | first quantize | libimagequant: import | first call | first call ours / liq "
+        "| import + call ours / liq |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        (oi, oc), (li, lc) = r["ours"], r["liq"]
+        md.append(
+            f"| {r['n']} x {r['n']} | {r['K']} | {oi * 1e3:.0f} | {oc * 1e3:.0f} | {li * 1e3:.0f} | {lc * 1e3:.1f} "
+            f"| {oc / lc:.1f} | {(oi + oc) / (li + lc):.2f} |"
+        )
+    return md
+
+
 def small_section(rows, started, header, photo_name: str, repeats: int) -> list[str]:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     md = [
@@ -708,6 +774,10 @@ def small_section(rows, started, header, photo_name: str, repeats: int) -> list[
     return md
 
 
+#: (crop size, K) of the first-call rows: the tutorial's 128 x 128, and the sizes around it.
+_SMALL_FIRST_CASES = ((32, 16), (64, 16), (128, 16), (128, 256), (160, 256))
+
+
 def _small_args(quick: bool):
     """(photo name, crop sizes, palette sizes, runs) of part 5."""
     sizes = (32, 64, 128, 256) if quick else (32, 64, 128, 256, 512)
@@ -718,9 +788,12 @@ def main_small_only(args) -> int:
     started = datetime.now(timezone.utc)
     header = machine()
     photo_name, sizes, ks, repeats = _small_args(args.quick)
-    rows = run_small(load_public_set()[photo_name], sizes, ks, repeats)
+    photo = load_public_set()[photo_name]
+    rows = run_small(photo, sizes, ks, repeats)
+    first = run_small_first(photo, _SMALL_FIRST_CASES)
     section = "\n".join(
         small_section(rows, started, header + (" (--quick)" if args.quick else ""), photo_name, repeats)
+        + small_first_section(first)
     )
     print(section)
     out = Path(args.output)
