@@ -375,3 +375,30 @@ def test_full_search_equals_brute_force_with_ties(d, k):
     two = np.sort(d2, axis=1)
     np.testing.assert_allclose(upper, np.sqrt(two[:, 0]), rtol=1e-15, atol=0)
     np.testing.assert_allclose(lower, np.sqrt(two[:, 1]) if k > 1 else np.inf, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("n, expect_one", [(1 << 16, True), (1000, False)])
+def test_numpy_lloyd_keeps_blas_on_one_thread_for_many_points(monkeypatch, n, expect_one):
+    """From ``ONE_BLAS_THREAD_POINTS`` points the numpy Lloyd run's searches see BLAS limited to one
+    thread (threads of OpenBLAS waited on each other on a busy machine); below, BLAS keeps its setting."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from kmeans_compress import _lloyd
+
+    if not [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]:
+        pytest.skip("no BLAS library found by threadpoolctl")
+    seen: list[int] = []
+    search = _lloyd.nearest_two
+
+    def spy(*args, **kwargs):
+        seen.extend(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(_lloyd, "nearest_two", spy)
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(n, 2))
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        labels, _, centers, _ = lloyd(X, np.ones(n), X[:8].copy(), max_iter=3, compiled=False)
+    assert seen
+    assert all(t == 1 for t in seen) is expect_one
+    # and the labels are still every point's nearest final centre
+    assert np.array_equal(labels, np.argmin(((X[:, None, :] - centers[None]) ** 2).sum(-1), axis=1))

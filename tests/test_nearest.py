@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from kmeans_compress import _backend
-from kmeans_compress._nearest import nearest_centers, nearest_palette, nearest_two
+from kmeans_compress._nearest import nearest_centers, nearest_palette, nearest_two, row_min
 from strategies import float_points_and_centers, uint8_colors_and_palette
 
 
@@ -32,6 +34,23 @@ def test_nearest_two_matches_brute_force(data):
         assert np.allclose(d2, second, atol=scale)
     else:
         assert np.all(np.isinf(d2))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(1, 40), st.integers(1, 70)),
+        elements=st.floats(allow_nan=False, width=64) | st.sampled_from([np.inf, -np.inf, 0.0, -0.0]),
+    )
+)
+def test_row_min_equals_numpy_min(d):
+    """The column-by-column minimum (narrow arrays) and numpy's row reduction (wide ones) give the
+    same values, infinities (the searches' masked entries) included."""
+    got = row_min(d)
+    want = d.min(axis=1)
+    assert got.shape == want.shape
+    assert np.array_equal(got, want)
 
 
 @settings(max_examples=150, deadline=None)

@@ -101,6 +101,10 @@ THREADED_HYBRID_MIN_FEATURES = 9
 #: d = 2, against 0.41-0.75x on one (bench_kmeans' grid, session 7). Below, one thread: not measured.
 GENERAL_PARALLEL_MIN_POINTS = 8192
 
+#: From this many points, a Lloyd run on numpy keeps BLAS on one thread (:func:`_one_blas_thread`:
+#: finding the BLAS costs about 10 ms once, which a small image's first fit is spared).
+ONE_BLAS_THREAD_POINTS = 1 << 16
+
 #: From this many features, a Lloyd run whose path is not forced (``compiled=None``) assigns
 #: by matrix products on every iteration (:func:`lloyd_by_products`) instead of with bounds:
 #: bounds prune little in many dimensions and the compiled per-point loops cannot use BLAS.
@@ -112,8 +116,9 @@ def weighted_sums(X: np.ndarray, labels: np.ndarray, w: np.ndarray, k: int) -> t
     """Per-cluster sum of weights and weighted sum of points."""
     wsum = np.bincount(labels, weights=w, minlength=k)
     sums = np.empty((k, X.shape[1]), dtype=np.float64)
+    unit = bool((w == 1.0).all())  # then w x is x itself: no product to form (0.1 ms at 1e6 points)
     for j in range(X.shape[1]):
-        sums[:, j] = np.bincount(labels, weights=w * X[:, j], minlength=k)
+        sums[:, j] = np.bincount(labels, weights=X[:, j] if unit else w * X[:, j], minlength=k)
     return wsum, sums
 
 
@@ -258,8 +263,8 @@ class Bounds:
         cand = np.flatnonzero(self.upper >= bound)  # a tie is searched: the lowest index wins
         if cand.size == 0:
             return
-        Xc = self.X[cand]
-        diff = Xc - centers[self.labels[cand]]
+        Xc = self.X.take(cand, axis=0)  # take: a quarter of the time of X[cand] for the rows of a 2-D array
+        diff = Xc - centers.take(self.labels[cand], axis=0)
         u = np.sqrt(squares_in_order(diff))
         self.upper[cand] = u
         keep = u >= bound[cand]
@@ -345,6 +350,28 @@ def lloyd(
     work = X.shape[0] * centers_init.shape[0]
     may_hand_over = not verbose and _backend.would_use_kernels(work, compiled)
     centers = np.array(centers_init, dtype=np.float64, copy=True)
+    # BLAS on one thread for the searches' products, from the size at which OpenBLAS threads them: on
+    # two cores with one other busy process, a fit of 1e6 points in 2-D at K = 8 took 0.6-1.8 s on
+    # two BLAS threads against 0.6-0.8 s on one (their threads wait on each other); quiet, one
+    # thread costs 2-3 ms more there. Only the time changes.
+    with _one_blas_thread() if X.shape[0] >= ONE_BLAS_THREAD_POINTS else contextlib.nullcontext():
+        return _lloyd_numpy(X, w, centers, max_iter, tol, compiled, verbose, may_hand_over, work, on_kernels)
+
+
+def _lloyd_numpy(
+    X: np.ndarray,
+    w: np.ndarray,
+    centers: np.ndarray,
+    max_iter: int,
+    tol: float,
+    compiled: bool | None,
+    verbose: bool,
+    may_hand_over: bool,
+    work: int,
+    on_kernels: Any,
+) -> tuple[np.ndarray, float, np.ndarray, int]:
+    """:func:`lloyd`'s iterations on numpy, from ``centers`` (a copy of the start), handing over to
+    the kernels (``on_kernels``) once they load."""
     bounds = Bounds(X, centers)
     labels_old = np.full(X.shape[0], -1, dtype=np.intp)
     n_iter = 0

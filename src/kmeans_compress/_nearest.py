@@ -46,6 +46,7 @@ __all__ = [
     "nearest_palette",
     "nearest_two",
     "product_rows",
+    "row_min",
 ]
 
 # Work on at most this many distance entries (points x centres) at once (8 MiB
@@ -57,6 +58,29 @@ def _chunk_rows(n_centers: int, n_features: int = 1) -> int:
     return max(64, _CHUNK_ENTRIES // max(1, n_centers * n_features))
 
 
+#: Up to this many columns, :func:`row_min` takes the minimum column by column. numpy reduces each
+#: row of a narrow matrix on its own: 1M entries, ms, ``min(axis=1)`` / column by column:
+#: K = 2 18.1 / 1.2, K = 8 5.8 / 0.8, K = 16 2.9 / 1.1, K = 32 1.8 / 1.2, K = 64 0.95 / 1.16.
+_ROW_MIN_COLUMNS = 32
+
+
+def row_min(d: np.ndarray) -> np.ndarray:
+    """``d.min(axis=1)`` of a 2-D array (at least one column): the same values (a minimum
+    does not round), several times faster on narrow arrays (``_ROW_MIN_COLUMNS``).
+
+    Examples
+    --------
+    >>> row_min(np.array([[3.0, 1.0, 2.0], [0.5, 4.0, 9.0]]))
+    array([1. , 0.5])
+    """
+    if d.shape[1] > _ROW_MIN_COLUMNS or d.shape[1] < 2:
+        return d.min(axis=1)
+    out = np.minimum(d[:, 0], d[:, 1])
+    for j in range(2, d.shape[1]):
+        np.minimum(out, d[:, j], out=out)
+    return out
+
+
 def _partial_distances(X: np.ndarray, centers: np.ndarray) -> Iterator[tuple[int, int, np.ndarray]]:
     """Chunks ``(start, stop, d)`` with ``d = |c|^2 - 2 x.c`` for rows ``start:stop`` (add ``|x|^2`` for
     squared distances). ``d`` is a reused buffer: consume it before the next chunk."""
@@ -64,12 +88,11 @@ def _partial_distances(X: np.ndarray, centers: np.ndarray) -> Iterator[tuple[int
     c_norm = np.einsum("ij,ij->i", centers, centers)
     step = _chunk_rows(k)
     buf = np.empty((min(step, n), k), dtype=np.float64)
-    ct = np.ascontiguousarray(centers.T)
+    ct = -2.0 * centers.T  # scaled before the product, the same bits (a power of 2): one pass less
     for start in range(0, n, step):
         stop = min(start + step, n)
         d = buf[: stop - start]
         np.matmul(X[start:stop], ct, out=d)
-        d *= -2.0
         d += c_norm
         yield start, stop, d
 
@@ -162,7 +185,8 @@ def dist_to_assigned(X: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> 
     out = np.empty(n, dtype=np.float64)
     step = max(1, (1 << 16) // max(1, X.shape[1]))
     for start in range(0, n, step):
-        out[start : start + step] = squares_in_order(X[start : start + step] - centers[labels[start : start + step]])
+        rows = centers.take(labels[start : start + step], axis=0)  # take: faster than fancy indexing for rows
+        out[start : start + step] = squares_in_order(X[start : start + step] - rows)
     return out
 
 
@@ -202,7 +226,7 @@ def nearest_two(
         labels[start:stop] = lab
         d1[start:stop] = d[rows, lab]
         d[rows, lab] = np.inf
-        d2[start:stop] = d.min(axis=1)
+        d2[start:stop] = row_min(d)
         # Another centre within the expansion's rounding (the margin of nearest_by_products):
         # explicit differences decide, as every other search does (the same labels).
         near = np.flatnonzero(d2[start:stop] - d1[start:stop] <= 1e-13 * x_norm[start:stop] + margin_c)
@@ -388,7 +412,7 @@ def _settle_block(
     best = d[rows, lab]
     best += 1e-13 * x_norm[start:stop] + margin_c
     d[rows, lab] = np.inf  # the second best: is another centre within the rounding error?
-    near = np.flatnonzero(d.min(axis=1) <= best)
+    near = np.flatnonzero(row_min(d) <= best)
     if near.size:
         lab[near] = exact_nearest_centers(X[start + near], centers)
     labels[start:stop] = lab
