@@ -578,3 +578,56 @@ def test_scipy_imports_as_usual_after_the_kernels_loaded(tmp_path):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip() == "2.0"
+
+
+def test_one_blas_thread_is_shared_by_threads_and_lifted_by_the_last(monkeypatch):
+    """Threads that enter ``one_blas_thread`` interleaved (A in, B in, A out, B out) keep BLAS on one
+    thread until the last leaves, and then BLAS has its own setting back. (threadpoolctl's own
+    contexts, interleaved so, restore each other's settings: B ran on BLAS's threads, and BLAS could
+    stay on one thread for good.) The BLAS here is a stand-in that records its setting: OpenBLAS
+    itself ignored settings made from other threads after the main thread had made one."""
+    import threading
+
+    class Blas:
+        threads = 4
+
+        def limit(self, limits, user_api):
+            assert user_api == "blas"
+            before, self.threads = self.threads, limits
+            blas = self
+
+            class Limit:
+                def restore_original_limits(self):
+                    blas.threads = before
+
+            return Limit()
+
+    blas = Blas()
+    monkeypatch.setattr(_backend, "_blas_controller", blas)
+    steps = [threading.Event() for _ in range(4)]
+    seen: dict[str, int] = {}
+
+    def a() -> None:
+        with _backend.one_blas_thread():
+            seen["A inside"] = blas.threads
+            steps[0].set()
+            steps[1].wait(10)
+        steps[2].set()
+
+    def b() -> None:
+        steps[0].wait(10)
+        with _backend.one_blas_thread():
+            steps[1].set()
+            steps[2].wait(10)
+            seen["B alone inside"] = blas.threads
+        steps[3].set()
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert all(e.is_set() for e in steps)
+    assert seen == {"A inside": 1, "B alone inside": 1}
+    assert blas.threads == 4
+    assert _backend._blas_users == 0

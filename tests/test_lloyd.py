@@ -379,8 +379,9 @@ def test_full_search_equals_brute_force_with_ties(d, k):
 
 @pytest.mark.parametrize("n, expect_one", [(1 << 16, True), (1000, False)])
 def test_numpy_lloyd_keeps_blas_on_one_thread_for_many_points(monkeypatch, n, expect_one):
-    """From ``ONE_BLAS_THREAD_POINTS`` points the numpy Lloyd run's searches see BLAS limited to one
-    thread (threads of OpenBLAS waited on each other on a busy machine); below, BLAS keeps its setting."""
+    """Where OpenBLAS would thread the searches' products (``_backend.narrow_products``), the numpy
+    Lloyd run keeps BLAS on one thread (its threads waited on each other on a busy machine); below,
+    BLAS keeps its setting, and after the run it has its setting back."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
     from kmeans_compress import _lloyd
 
@@ -398,7 +399,9 @@ def test_numpy_lloyd_keeps_blas_on_one_thread_for_many_points(monkeypatch, n, ex
     X = rng.normal(size=(n, 2))
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
         labels, _, centers, _ = lloyd(X, np.ones(n), X[:8].copy(), max_iter=3, compiled=False)
+        after = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
     assert seen
     assert all(t == 1 for t in seen) is expect_one
+    assert all(t == 2 for t in after)
     # and the labels are still every point's nearest final centre
     assert np.array_equal(labels, np.argmin(((X[:, None, :] - centers[None]) ** 2).sum(-1), axis=1))

@@ -299,6 +299,74 @@ def _read(path: str) -> bytes:
 _local = threading.local()  # ``cap``: this thread's limit (:func:`threads_at_most`)
 
 
+#: Products of at most this many features, and (points x centres x features) above OpenBLAS's own
+#: threshold for threading a product (65,536 x 4), run with BLAS on one thread (:func:`narrow_products`).
+NARROW_MAX_FEATURES = 16
+_BLAS_THREADS_FROM = 1 << 18
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """BLAS on one thread inside, as scikit-learn keeps it for its chunks of products.
+
+    OpenBLAS threads a product from about 2^18 multiply-adds. On two cores with one other busy
+    process its threads wait on each other: a numpy Lloyd fit of 1e6 points in 2-D took 0.6-1.8 s
+    on two BLAS threads against 0.6-0.8 on one, ``nearest_centers`` of 30,000 points at K = 256
+    64 ms against 7.5 (benchmarks/RESULTS.md, "Session 13"). With few features the product is a
+    small part of the work, and one thread costs little on a quiet machine.
+
+    Counted: threads of one process (Dask's, the web page's) that enter at once share one limit,
+    which is lifted when the last leaves (threadpoolctl's own contexts, interleaved, would restore
+    each other's settings and could leave BLAS on one thread for good).
+    """
+    global _blas_users, _blas_limit
+    controller = _blas()
+    if controller is None:
+        yield
+        return
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_limit = controller.limit(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0 and _blas_limit is not None:
+                _blas_limit.restore_original_limits()
+                _blas_limit = None
+
+
+def narrow_products(n: int, k: int, d: int) -> contextlib.AbstractContextManager[None]:
+    """:func:`one_blas_thread` for products of ``n`` points by ``k`` centres in ``d`` features that
+    OpenBLAS would thread and whose features are few (``NARROW_MAX_FEATURES``); otherwise nothing:
+    many features make the product most of the work, where two threads pay on a quiet machine."""
+    if d <= NARROW_MAX_FEATURES and n * k * d > _BLAS_THREADS_FROM:
+        return one_blas_thread()
+    return contextlib.nullcontext()
+
+
+def _blas() -> Any:
+    """threadpoolctl's controller of the BLAS loaded (numpy's), found once (it reads the process's
+    libraries: about 6 ms with its import); None where threadpoolctl is missing."""
+    global _blas_controller
+    if _blas_controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - a dependency; an install without it keeps BLAS's setting
+            _blas_controller = False
+        else:
+            _blas_controller = ThreadpoolController()
+    return _blas_controller or None
+
+
+_blas_controller: Any = None  # False: threadpoolctl missing
+_blas_lock = threading.Lock()
+_blas_users = 0  # threads inside one_blas_thread()
+_blas_limit: Any = None  # the limit in force while there are such threads
+
+
 @contextlib.contextmanager
 def threads_at_most(n: int) -> Iterator[None]:
     """Kernels called from this thread inside use at most ``n`` threads: for jobs that one process

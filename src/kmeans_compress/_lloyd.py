@@ -101,9 +101,6 @@ THREADED_HYBRID_MIN_FEATURES = 9
 #: d = 2, against 0.41-0.75x on one (bench_kmeans' grid, session 7). Below, one thread: not measured.
 GENERAL_PARALLEL_MIN_POINTS = 8192
 
-#: From this many points, a Lloyd run on numpy keeps BLAS on one thread (:func:`_one_blas_thread`:
-#: finding the BLAS costs about 10 ms once, which a small image's first fit is spared).
-ONE_BLAS_THREAD_POINTS = 1 << 16
 
 #: From this many features, a Lloyd run whose path is not forced (``compiled=None``) assigns
 #: by matrix products on every iteration (:func:`lloyd_by_products`) instead of with bounds:
@@ -350,11 +347,9 @@ def lloyd(
     work = X.shape[0] * centers_init.shape[0]
     may_hand_over = not verbose and _backend.would_use_kernels(work, compiled)
     centers = np.array(centers_init, dtype=np.float64, copy=True)
-    # BLAS on one thread for the searches' products, from the size at which OpenBLAS threads them: on
-    # two cores with one other busy process, a fit of 1e6 points in 2-D at K = 8 took 0.6-1.8 s on
-    # two BLAS threads against 0.6-0.8 s on one (their threads wait on each other); quiet, one
-    # thread costs 2-3 ms more there. Only the time changes.
-    with _one_blas_thread() if X.shape[0] >= ONE_BLAS_THREAD_POINTS else contextlib.nullcontext():
+    # BLAS on one thread for the searches' products, where OpenBLAS would thread them
+    # (_backend.narrow_products): only the time changes.
+    with _backend.narrow_products(X.shape[0], centers.shape[0], X.shape[1]):
         return _lloyd_numpy(X, w, centers, max_iter, tol, compiled, verbose, may_hand_over, work, on_kernels)
 
 
@@ -432,7 +427,7 @@ def lloyd_by_products(
     n, f = X.shape
     k = centers_init.shape[0]
     parts = block_parts(-(-n // product_rows(f, k)))
-    with _one_blas_thread(), _block_pool(parts, n * k * f // parts) as pool:
+    with _backend.one_blas_thread(), _block_pool(parts, n * k * f // parts) as pool:
         labels, centers, n_iter = _lloyd_by_products(X, w, centers_init, max_iter, tol, pool, done_iter, labels_done)
     # After the pool has ended: a parallel kernel's threads spin for a while after their region,
     # and the pool's threads then waited for a core to end on (2.3 ms of a 20 ms fit on 2 cores).
@@ -504,30 +499,6 @@ def _cores() -> int:
     """The cores this thread may use (:func:`._backend.thread_limit`): those no other process is
     busy on, at most its share of them where jobs share the machine."""
     return _backend.thread_limit()
-
-
-def _one_blas_thread() -> Any:
-    """Keep BLAS on one thread for the many small products of a Lloyd run, as scikit-learn does.
-
-    OpenBLAS threads each (2048 x K) product; on a busy machine its threads wait on
-    each other and an assignment takes several times as long as on one thread
-    (benchmarks/RESULTS.md, KMeans on general data). threadpoolctl is not a dependency: where it is
-    missing (a runtime-only install), BLAS keeps its own setting.
-    """
-    global _blas_controller
-    if _blas_controller is None:  # finding the loaded libraries reads files: 7 ms a time, so once
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:
-            _blas_controller = False
-        else:
-            _blas_controller = ThreadpoolController()
-    if _blas_controller is False:
-        return contextlib.nullcontext()
-    return _blas_controller.limit(limits=1, user_api="blas")
-
-
-_blas_controller: Any = None  # threadpoolctl's view of the loaded BLAS (numpy's, loaded with it); False: none
 
 
 def _lloyd_by_products(
@@ -752,7 +723,7 @@ def plusplus_indices(
         return done
     # Blocks of points: at most 2^17 candidate distances and 2^19 coordinates (4 MiB) each.
     step = max(256, min((1 << 17) // n_local_trials, (1 << 19) // f))
-    with _one_blas_thread(), _block_pool(-(-n // step), step * n_local_trials * f) as pool:
+    with _backend.one_blas_thread(), _block_pool(-(-n // step), step * n_local_trials * f) as pool:
         return _plusplus_by_products(X, w, n_clusters, u_first, draws, step, pool)
 
 

@@ -35,7 +35,7 @@ from concurrent.futures import Executor
 
 import numpy as np
 
-from ._backend import nearest_hinted_compiled, settle_block_compiled, thread_limit
+from ._backend import narrow_products, nearest_hinted_compiled, settle_block_compiled, thread_limit
 
 __all__ = [
     "block_parts",
@@ -131,15 +131,16 @@ def nearest_centers(
             diff = X - centers[0]
             np.einsum("ij,ij->i", diff, diff, out=dist2)
         return labels, dist2
-    for start, stop, d in _partial_distances(X, centers):
-        xs = X[start:stop]
-        lab = np.argmin(d, axis=1)
-        labels[start:stop] = lab
-        if dist2 is not None:
-            best = np.take_along_axis(d, lab[:, None], axis=1)[:, 0]
-            best += np.einsum("ij,ij->i", xs, xs)
-            np.maximum(best, 0.0, out=best)
-            dist2[start:stop] = best
+    with narrow_products(n, k, X.shape[1]):
+        for start, stop, d in _partial_distances(X, centers):
+            xs = X[start:stop]
+            lab = np.argmin(d, axis=1)
+            labels[start:stop] = lab
+            if dist2 is not None:
+                best = np.take_along_axis(d, lab[:, None], axis=1)[:, 0]
+                best += np.einsum("ij,ij->i", xs, xs)
+                np.maximum(best, 0.0, out=best)
+                dist2[start:stop] = best
     return labels, dist2
 
 
@@ -220,18 +221,19 @@ def nearest_two(
         return labels, d1, d2
     margin_c = 1e-13 * float(np.einsum("ij,ij->i", centers, centers).max(initial=0.0))
     near_rows = []
-    for start, stop, d in _partial_distances(X, centers):
-        lab = np.argmin(d, axis=1)
-        rows = np.arange(stop - start)
-        labels[start:stop] = lab
-        d1[start:stop] = d[rows, lab]
-        d[rows, lab] = np.inf
-        d2[start:stop] = row_min(d)
-        # Another centre within the expansion's rounding (the margin of nearest_by_products):
-        # explicit differences decide, as every other search does (the same labels).
-        near = np.flatnonzero(d2[start:stop] - d1[start:stop] <= 1e-13 * x_norm[start:stop] + margin_c)
-        if near.size:
-            near_rows.append(start + near)
+    with narrow_products(n, k, X.shape[1]):
+        for start, stop, d in _partial_distances(X, centers):
+            lab = np.argmin(d, axis=1)
+            rows = np.arange(stop - start)
+            labels[start:stop] = lab
+            d1[start:stop] = d[rows, lab]
+            d[rows, lab] = np.inf
+            d2[start:stop] = row_min(d)
+            # Another centre within the expansion's rounding (the margin of nearest_by_products):
+            # explicit differences decide, as every other search does (the same labels).
+            near = np.flatnonzero(d2[start:stop] - d1[start:stop] <= 1e-13 * x_norm[start:stop] + margin_c)
+            if near.size:
+                near_rows.append(start + near)
     xn = x_norm
     d1 += xn
     d2 += xn
@@ -310,14 +312,15 @@ def nearest_palette(
     best = np.empty(n, dtype=np.float32)
     step = max(64, (_CHUNK_ENTRIES * 2) // max(1, k))
     buf = np.empty((min(step, n), k), dtype=np.float32)
-    for start in range(0, n, step):
-        stop = min(start + step, n)
-        d = buf[: stop - start]
-        np.matmul(X[start:stop], ct, out=d)
-        d += c_norm
-        lab = np.argmin(d, axis=1)
-        labels[start:stop] = lab
-        best[start:stop] = d[np.arange(stop - start), lab]
+    with narrow_products(n, k, f):
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            d = buf[: stop - start]
+            np.matmul(X[start:stop], ct, out=d)
+            d += c_norm
+            lab = np.argmin(d, axis=1)
+            labels[start:stop] = lab
+            best[start:stop] = d[np.arange(stop - start), lab]
     x = colors.astype(np.int64)
     dist2 = np.einsum("ij,ij->i", x, x) + best.astype(np.int64)
     return labels, dist2
