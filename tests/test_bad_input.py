@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageFile
 
 from kmeans_compress import ImageNotFoundError, ImageTooLargeError, load_image
 from kmeans_compress.cli import main
@@ -113,6 +113,29 @@ def test_decompression_bomb_limit(tmp_path, capsys):
     assert main([str(src), "--max-pixels", "10000", "-q"]) == 0
     with pytest.raises(ImageTooLargeError):
         load_image(src, max_pixels=9999)
+
+
+def test_decompression_bomb_limit_counts_every_frame_decoded(tmp_path, capsys, monkeypatch):
+    """An animation is decoded whole: the limit is on all its frames' pixels (4 x 20 x 20), and
+    the file is refused before any frame is decoded; one frame chosen counts once."""
+    src = tmp_path / "anim.gif"
+    ims = [Image.fromarray(np.full((20, 20), 255 * (i % 2), np.uint8)).convert("P") for i in range(4)]
+    ims[0].save(src, save_all=True, append_images=ims[1:], duration=20)
+    assert main([str(src), "-o", str(tmp_path / "a.png"), "--max-pixels", "1599"]) == 5
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"kmeans-compress: error: {src}: 4 frames of 20x20 = 1,600 pixels is more than the limit of 1,599 "
+        "(a guard against decompression bombs; raise it with --max-pixels, or take one frame with --frame N)"
+    ]
+    assert main([str(src), "-o", str(tmp_path / "f.png"), "--max-pixels", "1599", "--frame", "2", "-q"]) == 0
+    assert main([str(src), "-o", str(tmp_path / "b.png"), "--max-pixels", "1600", "-q"]) == 0
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("a frame was decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    with pytest.raises(ImageTooLargeError, match="4 frames of 20x20"):
+        load_image(src, max_pixels=1599)
 
 
 def test_unreadable_file(tmp_path, capsys, monkeypatch):

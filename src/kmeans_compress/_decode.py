@@ -237,8 +237,23 @@ class _Named:
         return self.name
 
 
+def _check_pixels(path: Any, size: tuple[int, int], frames: int, max_pixels: int) -> None:
+    """Refuse ``frames`` frames of ``size`` (width, height) pixels when they are more than
+    ``max_pixels`` together: each frame decoded is held in memory at once."""
+    w, h = size
+    pixels = w * h * frames
+    if pixels > max_pixels:
+        what = f"{w}x{h}" if frames == 1 else f"{frames} frames of {w}x{h}"
+        hint = "" if frames == 1 else ", or take one frame with --frame N"
+        raise ImageTooLargeError(
+            f"{path}: {what} = {pixels:,} pixels is more than the limit of {max_pixels:,} "
+            f"(a guard against decompression bombs; raise it with --max-pixels{hint})"
+        )
+
+
 def _open_checked(path: Any, max_pixels: int) -> Image.Image:
-    """Open lazily with our own pixel limit instead of Pillow's global one."""
+    """Open lazily with our own pixel limit instead of Pillow's global one (one frame's pixels:
+    :func:`load_image` counts an animation's frames once it knows how many there are)."""
     with _OPEN_LOCK:
         saved = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = None
@@ -246,13 +261,11 @@ def _open_checked(path: Any, max_pixels: int) -> Image.Image:
             img = Image.open(path.source if isinstance(path, _Named) else path)
         finally:
             Image.MAX_IMAGE_PIXELS = saved
-    w, h = img.size
-    if w * h > max_pixels:
+    try:
+        _check_pixels(path, img.size, 1, max_pixels)
+    except ImageTooLargeError:
         img.close()
-        raise ImageTooLargeError(
-            f"{path}: {w}x{h} = {w * h:,} pixels is more than the limit of {max_pixels:,} "
-            "(a guard against decompression bombs; raise it with --max-pixels)"
-        )
+        raise
     return img
 
 
@@ -272,7 +285,8 @@ def load_image(
         ``PIL.Image.Image``, or an array: (H, W) gray, (H, W, 3) RGB or
         (H, W, 4) RGBA, uint8 0-255 or float 0-1.
     max_pixels : int
-        Refuse files with more pixels than this (decompression-bomb guard).
+        Refuse files with more pixels than this (decompression-bomb guard): those of every
+        frame decoded, so all of an animation's frames when it is decoded whole.
     frame : int, optional
         Frame or page of a multi-frame file (0-based). Without it an animation
         is decoded whole and other multi-frame files give their first frame,
@@ -326,6 +340,7 @@ def load_image(
                     f"{path}: has {n_frames} frame(s); frame {index} does not exist (frames count from 0)"
                 )
             whole = frame is None and n_frames > 1 and fmt in ANIMATED_FORMATS
+            _check_pixels(path, img.size, n_frames if whole else 1, max_pixels)
             more: list[np.ndarray] = []
             durations: list[int] = []
             loop = img.info.get("loop") if whole else None
