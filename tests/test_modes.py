@@ -215,6 +215,38 @@ def test_animation_keeps_every_frame_with_one_palette_and_durations(tmp_path, ca
     assert result.report.mse == pytest.approx(np.mean((stacked - rebuilt) ** 2))
 
 
+def _three_frames(path: Path, **loop: int) -> None:
+    ims = [Image.fromarray(np.full((8, 8, 3), c, np.uint8)) for c in (0, 100, 200)]
+    ims[0].save(path, save_all=True, append_images=ims[1:], duration=100, **loop)
+
+
+@pytest.mark.parametrize(("ext", "written"), [("gif", None), ("png", 1), ("webp", 1)])
+def test_animation_without_a_loop_count_plays_once(tmp_path, ext, written):
+    """A GIF without the NETSCAPE loop block plays once: so does the output (a GIF without the
+    block, an APNG of num_plays 1, a WebP of loop count 1), not forever."""
+    src = tmp_path / "once.gif"
+    _three_frames(src)
+    with Image.open(src) as im:
+        assert "loop" not in im.info
+    out = tmp_path / f"once.out.{ext}"
+    assert main([str(src), "-o", str(out), "-q"]) == 0
+    with Image.open(out) as im:
+        assert im.n_frames == 3 and im.info.get("loop") == written
+    if ext == "gif":
+        assert b"NETSCAPE2.0" not in out.read_bytes()
+
+
+@pytest.mark.parametrize("ext", ["gif", "png", "webp"])
+@pytest.mark.parametrize("loop", [0, 3])
+def test_animation_loop_count_is_kept(tmp_path, ext, loop):
+    src = tmp_path / "looped.gif"
+    _three_frames(src, loop=loop)
+    out = tmp_path / f"looped.out.{ext}"
+    assert main([str(src), "-o", str(out), "-q"]) == 0
+    with Image.open(out) as im:
+        assert im.info.get("loop") == loop
+
+
 def test_chosen_frame_of_an_animation(tmp_path, capsys):
     src = tmp_path / "anim.gif"
     _animated_gif(src)

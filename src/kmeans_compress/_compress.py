@@ -69,6 +69,8 @@ class CompressionResult:
     icc_profile: bytes | None = None
     #: For an animation: the index maps of the frames after the first (same palette).
     more_labels: tuple[np.ndarray, ...] = ()
+    #: Their durations and loop count, as :attr:`LoadedImage.durations` and :attr:`LoadedImage.loop`
+    #: (``None``: play once).
     durations: tuple[int, ...] = ()
     loop: int | None = None
     #: A given palette is written whole and in its order (files that share it share it entry for entry);

@@ -81,7 +81,8 @@ class LoadedImage:
     frame: int = 0
     #: For an animation decoded whole: every frame after the first, (H, W, 4) RGBA.
     more_frames: tuple[np.ndarray, ...] = ()
-    #: Display time of every frame in milliseconds, and the loop count (0: forever).
+    #: Display time of every frame in milliseconds, and the loop count (0: forever; ``None``:
+    #: the file gives none, a GIF without the NETSCAPE block, which plays once).
     durations: tuple[int, ...] = ()
     loop: int | None = None
     #: What the pipeline derives from the pixels alone (the colour histogram, coarse grids),

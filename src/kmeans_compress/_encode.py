@@ -248,10 +248,10 @@ def encode_animation(
 ) -> bytes:
     """Encode index maps sharing one palette as a PNG, GIF or lossless WebP; several frames make an animation.
 
-    ``durations`` (milliseconds per frame) and ``loop`` (0: forever) are used
-    only for more than one frame. For PNG: without ``keep_order`` the palette
-    entries are reordered for deflate (:func:`._palette.deflate_order`; the same
-    pixels), and a single image then gets the lossless pass of ``effort``: :func:`optimize_png`,
+    ``durations`` (milliseconds per frame) and ``loop`` (0: forever; ``None``: play once, as a
+    GIF without a loop count does) are used only for more than one frame. For PNG: without
+    ``keep_order`` the palette entries are reordered for deflate (:func:`._palette.deflate_order`;
+    the same pixels), and a single image then gets the lossless pass of ``effort``: :func:`optimize_png`,
     or from ``FAST_START_PIXELS`` :func:`_searched_png` (the same trials on a sample of the rows),
     or below ``SMALL_PIXELS`` at effort 1 and 2 :func:`_small_pass`.
     """
@@ -620,7 +620,11 @@ def _pillow_file(
             if len(frames) > 1:
                 params["default_image"] = False
     if len(frames) > 1:
-        params.update(save_all=True, append_images=ims[1:], duration=list(durations), loop=0 if loop is None else loop)
+        params.update(save_all=True, append_images=ims[1:], duration=list(durations))
+        if loop is not None:
+            params["loop"] = loop
+        elif fmt != "GIF":  # play once: a GIF without its loop block plays once, APNG and WebP say 1
+            params["loop"] = 1
     buf = _io.BytesIO()
     ims[0].save(buf, format=fmt, **params)
     return buf.getvalue()
