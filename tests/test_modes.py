@@ -148,6 +148,40 @@ def test_sixteen_bit_rgb_png(tmp_path):
     assert im.size == (64, 48) and len(im.convert("RGB").getcolors()) <= 16
 
 
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        # 0-1 with a little overshoot: times 255, clipped (read as 0-255 it was black)
+        ([0.0, 0.4, 1.0, 1.001], [0, 102, 255, 255]),
+        ([-0.01, 0.2, 1.5], [0, 51, 255]),
+        # 0-1: times 255 (as before)
+        ([0.0, 0.25, 1.0], [0, 64, 255]),
+        # 0-255: as it is (as before)
+        ([0.0, 2.0, 100.4, 255.0], [0, 2, 100, 255]),
+        # neither: stretched from the smallest to the largest value
+        ([-1.0, -0.5, 1.0], [0, 64, 255]),
+        ([0.0, 1023.0, 4095.0], [0, 64, 255]),
+        ([-300.0, -250.0, -100.0], [0, 64, 255]),
+    ],
+)
+def test_float_tiff_range_rule(tmp_path, values, expected):
+    f = np.resize(np.array(values, np.float32), (4, 6))
+    src = tmp_path / "float.tif"
+    Image.fromarray(f, "F").save(src)
+    loaded = load_image(src)
+    assert loaded.grayscale
+    np.testing.assert_array_equal(loaded.pixels[..., 0], np.resize(np.array(expected, np.uint8), (4, 6)))
+
+
+def test_float_tiff_just_above_one_is_not_black(tmp_path):
+    f = np.linspace(0, 1.001, 64, dtype=np.float32).reshape(8, 8)
+    src = tmp_path / "ramp.tif"
+    Image.fromarray(f, "F").save(src)
+    grays = np.asarray(_run(src, "-k", "4").convert("L"))
+    assert grays.min() < 64 and grays.max() > 192  # the ramp, from dark to light
+    assert np.unique(grays).size == 4
+
+
 def test_cmyk_jpeg_converted_to_rgb(tmp_path):
     rgb = _gradient()
     src = tmp_path / "cmyk.jpg"

@@ -12,9 +12,10 @@ L, 1                    grayscale: a palette of grays (R = G = B)
 P                       expanded through its palette (and its transparency, if any)
 I;16, I (16-bit gray)   scaled to 8 bits (``round(v / 257)``), grayscale
 16-bit RGB(A) PNG       reduced to 8 bits per channel by Pillow
+F (32-bit float)        grayscale, by the rule of :func:`_float_to_8_bits`
 CMYK                    converted to sRGB through its embedded ICC profile when there is
                         one, else by Pillow's conversion; the CMYK profile is not kept
-YCbCr, LAB, HSV, F      converted to RGB
+YCbCr, LAB, HSV         converted to RGB
 ======================  ===================================================================
 
 The EXIF orientation is applied. An embedded ICC profile of an RGB or gray input
@@ -127,6 +128,32 @@ def _gray_to_rgb(a8: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(a8[:, :, None], 3, axis=2))
 
 
+def _float_to_8_bits(a: np.ndarray) -> np.ndarray:
+    """A float (mode F) image as 8-bit grays, by the range its values lie in.
+
+    Float image files follow two conventions, 0-1 (most tools) and 0-255 (Pillow's own for mode
+    F), and the file does not say which; the values decide:
+
+    - all between -1 and 2 (exclusive): 0-1, times 255. Values a little outside 0-1, as
+      resampling or filtering leaves them, are clipped to black and white. Read as 0-255 such an
+      image would be black (every pixel 0, 1 or 2), so this reading never hides one that is not.
+    - else all between -1 and 256 (exclusive): 0-255, as it is (clipped to 0-255).
+    - else (values below -1 or from 256 up: signed data, counts of a 12-bit sensor, ...):
+      stretched linearly from the smallest value (black) to the largest (white); clipped, such
+      data would come out mostly black or mostly white.
+
+    NaN counts as 0; an infinite value as the largest (or smallest) finite value.
+    """
+    finite = a[np.isfinite(a)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    a = np.nan_to_num(a, nan=0.0, posinf=hi, neginf=lo)
+    if lo > -1.0 and hi < 2.0:
+        a = a * 255.0
+    elif not (lo > -1.0 and hi < 256.0) and hi > lo:
+        a = (a - lo) * (255.0 / (hi - lo))
+    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
+
+
 #: Pixels copied at once from a decoded PIL image into the array (see :func:`_rgb_pixels`).
 _BAND_PIXELS = 1 << 22
 
@@ -174,9 +201,7 @@ def _decode_pil(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None, bool, 
         a8 = np.clip(np.rint(a / scale), 0, 255).astype(np.uint8)
         return _gray_to_rgb(a8), None, True, icc
     if mode == "F":
-        a = np.nan_to_num(np.asarray(img, dtype=np.float64))
-        scale = 255.0 if a.max() <= 1.0 else 1.0
-        return _gray_to_rgb(np.clip(np.rint(a * scale), 0, 255).astype(np.uint8)), None, True, icc
+        return _gray_to_rgb(_float_to_8_bits(np.asarray(img, dtype=np.float64))), None, True, icc
     if mode == "CMYK":
         rgb_img = None
         if icc:
