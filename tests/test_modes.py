@@ -85,6 +85,41 @@ def test_grayscale_stays_grayscale(tmp_path):
     assert len(im.convert("L").getcolors()) <= 4
 
 
+@pytest.mark.parametrize(
+    ("mode", "key"),
+    [("RGB", (255, 0, 0)), ("L", 200), ("1", 255), ("I;16", 1000)],
+)
+def test_colour_key_transparency_is_kept(tmp_path, mode, key):
+    """A tRNS colour key (RGB, gray, 1-bit, 16-bit gray) makes its pixels transparent, as the
+    transparency of RGBA, LA and P inputs; the others stay opaque, a gray input stays gray."""
+    h, w = 12, 16
+    if mode == "RGB":
+        pixels = _gradient(h, w)
+        pixels[:6] = key
+        keyed = np.zeros((h, w), bool)
+        keyed[:6] = True
+    elif mode == "1":
+        keyed = (np.arange(w)[None, :] < 5).repeat(h, axis=0)
+        pixels = keyed  # True is the key, 255 in Pillow's mode 1
+    else:
+        dtype = np.uint16 if mode == "I;16" else np.uint8
+        pixels = np.arange(h * w, dtype=dtype).reshape(h, w) * (300 if mode == "I;16" else 1)
+        pixels[3:7, 2:9] = key
+        keyed = pixels == key
+    src = tmp_path / f"key_{mode.replace(';', '')}.png"
+    Image.fromarray(pixels).save(src, transparency=key)
+    with Image.open(src) as im:
+        assert im.mode == mode and im.info["transparency"] == key
+    loaded = load_image(src)
+    assert loaded.grayscale == (mode != "RGB")
+    np.testing.assert_array_equal(loaded.alpha, np.where(keyed, 0, 255))
+    out = _run(src, "-k", "8")
+    np.testing.assert_array_equal(_alpha_of(out), np.where(keyed, 0, 255))
+    if mode != "RGB":
+        rgb_out = np.asarray(out.convert("RGB"))
+        assert (rgb_out[..., 0] == rgb_out[..., 1]).all() and (rgb_out[..., 1] == rgb_out[..., 2]).all()
+
+
 @pytest.mark.parametrize("transparent", [False, True])
 def test_palette_input(tmp_path, transparent):
     base = Image.fromarray(_gradient()).quantize(32)

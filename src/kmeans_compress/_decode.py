@@ -5,12 +5,12 @@ What happens to each input mode (see also the README's table):
 ======================  ===================================================================
 mode                    result
 ======================  ===================================================================
-RGB                     as is
+RGB                     as is; a colour key (PNG tRNS) makes the pixels of that colour transparent
 RGBA, RGBa              colour + alpha; fully transparent pixels share one entry
 LA, La, PA              gray + alpha, as RGBA
-L, 1                    grayscale: a palette of grays (R = G = B)
+L, 1                    grayscale: a palette of grays (R = G = B); a gray key (tRNS) as for RGB
 P                       expanded through its palette (and its transparency, if any)
-I;16, I (16-bit gray)   scaled to 8 bits (``round(v / 257)``), grayscale
+I;16, I (16-bit gray)   scaled to 8 bits (``round(v / 257)``), grayscale; a gray key as for L
 16-bit RGB(A) PNG       reduced to 8 bits per channel by Pillow
 F (32-bit float)        grayscale, by the rule of :func:`_float_to_8_bits`
 CMYK                    converted to sRGB through its embedded ICC profile when there is
@@ -128,6 +128,14 @@ def _gray_to_rgb(a8: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(a8[:, :, None], 3, axis=2))
 
 
+def _key_alpha(keyed: np.ndarray) -> np.ndarray | None:
+    """Alpha of a colour-key image: 0 where ``keyed`` (pixels of the key colour), else 255;
+    ``None`` when no pixel has the key."""
+    if not keyed.any():
+        return None
+    return np.where(keyed, np.uint8(0), np.uint8(255))
+
+
 def _float_to_8_bits(a: np.ndarray) -> np.ndarray:
     """A float (mode F) image as 8-bit grays, by the range its values lie in.
 
@@ -182,13 +190,19 @@ def _decode_pil(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None, bool, 
     icc = img.info.get("icc_profile") or None
     img = ImageOps.exif_transpose(img)
     mode = img.mode
-    if mode == "RGB":
+    # A colour key (PNG tRNS of an RGB, gray or 1-bit image) is transparency: Pillow's conversion
+    # to RGBA turns the pixels of that colour transparent, as for a palette image.
+    keyed = img.info.get("transparency") is not None
+    if mode == "RGB" and not keyed:
         return _rgb_pixels(img), None, False, icc
-    if mode in ("RGBA", "RGBa"):
+    if mode in ("RGBA", "RGBa", "RGB"):
         rgb, alpha = _split_alpha(img)
         return rgb, alpha, False, icc
-    if mode in ("L", "1"):
+    if mode in ("L", "1") and not keyed:
         return _gray_to_rgb(np.asarray(img.convert("L"), dtype=np.uint8)), None, True, icc
+    if mode in ("L", "1"):
+        rgb, alpha = _split_alpha(img)
+        return rgb, alpha, True, icc
     if mode in ("LA", "La"):
         rgb, alpha = _split_alpha(img)
         return rgb, alpha, True, icc
@@ -199,7 +213,9 @@ def _decode_pil(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None, bool, 
         a = np.asarray(img, dtype=np.float64)
         scale = 257.0 if (mode.startswith("I;16") or a.max() > 255) else 1.0
         a8 = np.clip(np.rint(a / scale), 0, 255).astype(np.uint8)
-        return _gray_to_rgb(a8), None, True, icc
+        key = img.info.get("transparency")  # a gray key, in the file's 16-bit samples
+        alpha = _key_alpha(a == key) if isinstance(key, int) else None
+        return _gray_to_rgb(a8), alpha, True, icc
     if mode == "F":
         return _gray_to_rgb(_float_to_8_bits(np.asarray(img, dtype=np.float64))), None, True, icc
     if mode == "CMYK":
