@@ -159,17 +159,23 @@ def test_sixteen_bit_gray_is_scaled_to_eight_bits(tmp_path):
     np.testing.assert_array_equal(np.asarray(im.convert("L")), np.rint(v / 257).astype(np.uint8))
 
 
-def _png16_rgb(path: Path, rgb16: np.ndarray) -> None:
-    """A 16-bit RGB PNG written by hand (Pillow does not write them)."""
-    h, w, _ = rgb16.shape
-    raw = b"".join(b"\x00" + rgb16[y].astype(">u2").tobytes() for y in range(h))
+def _png16_rgb(path: Path, rgb16: np.ndarray, key: tuple[int, int, int] | None = None) -> None:
+    """A 16-bit RGB (3 channels) or RGBA (4) PNG written by hand (Pillow does not write them),
+    with a tRNS colour key when ``key`` is given; every row with the filter Sub (1), so that the
+    low bytes are decoded right only when the decoder unfilters by the 16-bit pixel size."""
+    h, w, channels = rgb16.shape
+    samples = rgb16.astype(np.uint16).view(np.uint8).reshape(h, w * channels, 2)[:, :, ::-1].reshape(h, -1)
+    sub = samples.astype(np.int16)
+    sub[:, 2 * channels :] -= samples[:, : -2 * channels]  # each byte minus the same byte one pixel left
+    raw = b"".join(b"\x01" + (sub[y] % 256).astype(np.uint8).tobytes() for y in range(h))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, {3: 2, 4: 6}[channels], 0, 0, 0)
+    trns = chunk(b"tRNS", struct.pack(">3H", *key)) if key is not None else b""
     path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + trns + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
     )
 
 
@@ -181,6 +187,44 @@ def test_sixteen_bit_rgb_png(tmp_path):
     np.testing.assert_array_equal(load_image(src).pixels, rgb8)
     im = _run(src, "-k", "16")
     assert im.size == (64, 48) and len(im.convert("RGB").getcolors()) <= 16
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_sixteen_bit_rgb_png_is_rounded_not_truncated(tmp_path, channels):
+    """Every 16-bit sample becomes round(v / 257), as 16-bit gray, not its high byte."""
+    first = np.array([200, 65280, 32896, 65280], np.uint16)[:channels]  # -> 1, 254, 128, 254
+    rng = np.random.default_rng(1)
+    rgb16 = rng.integers(0, 65536, (9, 7, channels), dtype=np.uint16)
+    rgb16[0, 0] = first
+    if channels == 4:
+        rgb16[1:, :, 3] = 65535  # mostly opaque: the alpha channel is not the test of the colours
+    src = tmp_path / f"rgb{channels}x16.png"
+    _png16_rgb(src, rgb16)
+    loaded = load_image(src)
+    expected = np.rint(rgb16 / 257).astype(np.uint8)
+    np.testing.assert_array_equal(loaded.pixels[0, 0], [1, 254, 128])
+    np.testing.assert_array_equal(loaded.pixels, expected[:, :, :3])
+    if channels == 4:
+        assert loaded.alpha is not None and loaded.alpha[0, 0] == 254
+        np.testing.assert_array_equal(loaded.alpha, expected[:, :, 3])
+    else:
+        assert loaded.alpha is None
+    out = np.asarray(_run(src, "-k", "256").convert("RGBA"))  # 63 colours: kept exactly
+    np.testing.assert_array_equal(out[:, :, :channels], expected)
+
+
+def test_sixteen_bit_rgb_colour_key_is_compared_in_sixteen_bits(tmp_path):
+    """The key of a 16-bit RGB PNG names a 16-bit colour: a pixel that differs from it only in the
+    low bytes is not transparent."""
+    rgb16 = np.full((4, 5, 3), 1000, np.uint16)
+    rgb16[0, :2] = (200, 65280, 32896)  # the key
+    rgb16[1, :3] = (201, 65280, 32896)  # the key's high bytes, another colour
+    src = tmp_path / "key16.png"
+    _png16_rgb(src, rgb16, key=(200, 65280, 32896))
+    expected = np.full((4, 5), 255)
+    expected[0, :2] = 0
+    np.testing.assert_array_equal(load_image(src).alpha, expected)
+    np.testing.assert_array_equal(_alpha_of(_run(src, "-k", "4")), expected)
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ LA, La, PA              gray + alpha, as RGBA
 L, 1                    grayscale: a palette of grays (R = G = B); a gray key (tRNS) as for RGB
 P                       expanded through its palette (and its transparency, if any)
 I;16, I (16-bit gray)   scaled to 8 bits (``round(v / 257)``), grayscale; a gray key as for L
-16-bit RGB(A) PNG       reduced to 8 bits per channel by Pillow
+16-bit RGB(A) PNG       scaled to 8 bits per channel (``round(v / 257)``; a still image, see
+                        :func:`_png_low_bytes`); a colour key compared in 16 bits
 F (32-bit float)        grayscale, by the rule of :func:`_float_to_8_bits`
 CMYK                    converted to sRGB through its embedded ICC profile when there is
                         one, else by Pillow's conversion; the CMYK profile is not kept
@@ -39,7 +40,7 @@ from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 from ._exceptions import ImageNotFoundError, ImageTooLargeError, UnsupportedImageError
 
@@ -128,6 +129,14 @@ def _gray_to_rgb(a8: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(a8[:, :, None], 3, axis=2))
 
 
+def _sixteen_to_eight_bits(v: np.ndarray) -> np.ndarray:
+    """16-bit samples as 8-bit ones, ``round(v / 257)``: the nearest of the 256 levels (65,535 =
+    255 x 257). Values outside 0-65,535 are clipped first. In integers, ``(v + 128) // 257`` is
+    that rounding exactly (no ``v / 257`` lies halfway between two integers), in 4 bytes a sample
+    where a float division took 8."""
+    return ((np.clip(v, 0, 65535).astype(np.uint32) + 128) // 257).astype(np.uint8)
+
+
 def _key_alpha(keyed: np.ndarray) -> np.ndarray | None:
     """Alpha of a colour-key image: 0 where ``keyed`` (pixels of the key colour), else 255;
     ``None`` when no pixel has the key."""
@@ -185,11 +194,20 @@ def _rgb_pixels(img: Image.Image) -> np.ndarray:
     return out
 
 
-def _decode_pil(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None, bool, bytes | None]:
-    """(rgb, alpha, grayscale, icc) of one PIL image, orientation applied."""
+def _decode_pil(
+    img: Image.Image, low: Image.Image | None = None
+) -> tuple[np.ndarray, np.ndarray | None, bool, bytes | None]:
+    """(rgb, alpha, grayscale, icc) of one PIL image, orientation applied.
+
+    ``low``: for a 16-bit RGB(A) PNG, the low byte of every sample (:func:`_png_low_bytes`);
+    ``img`` then holds the high bytes, as Pillow decodes such a file.
+    """
     icc = img.info.get("icc_profile") or None
     img = ImageOps.exif_transpose(img)
     mode = img.mode
+    if low is not None:
+        rgb, alpha = _sixteen_bit_rgb(img, ImageOps.exif_transpose(low))
+        return rgb, alpha, False, icc
     # A colour key (PNG tRNS of an RGB, gray or 1-bit image) is transparency: Pillow's conversion
     # to RGBA turns the pixels of that colour transparent, as for a palette image.
     keyed = img.info.get("transparency") is not None
@@ -210,9 +228,11 @@ def _decode_pil(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None, bool, 
         rgb, alpha = _split_alpha(img)
         return rgb, alpha, False, icc
     if mode in _GRAY_16:
-        a = np.asarray(img, dtype=np.float64)
-        scale = 257.0 if (mode.startswith("I;16") or a.max() > 255) else 1.0
-        a8 = np.clip(np.rint(a / scale), 0, 255).astype(np.uint8)
+        a = np.asarray(img)
+        if mode.startswith("I;16") or a.max() > 255:
+            a8 = _sixteen_to_eight_bits(a)
+        else:
+            a8 = np.clip(a, 0, 255).astype(np.uint8)
         key = img.info.get("transparency")  # a gray key, in the file's 16-bit samples
         alpha = _key_alpha(a == key) if isinstance(key, int) else None
         return _gray_to_rgb(a8), alpha, True, icc
@@ -230,6 +250,59 @@ def _decode_pil(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None, bool, 
             rgb_img = img.convert("RGB")
         return np.ascontiguousarray(np.asarray(rgb_img, dtype=np.uint8)), None, False, None
     return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8)), None, False, None
+
+
+def _sixteen_bit_rgb(high: Image.Image, low: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """(rgb, alpha) of a 16-bit RGB(A) PNG from the high and low bytes of its samples, each
+    reduced as 16-bit gray is (:func:`_sixteen_to_eight_bits`); a colour key is compared with
+    the 16-bit colours, as the file gives it."""
+    v = (np.asarray(high, dtype=np.uint32) << 8) | np.asarray(low, dtype=np.uint32)
+    rgb = np.ascontiguousarray(_sixteen_to_eight_bits(v[:, :, :3]))
+    key = high.info.get("transparency")
+    if v.shape[2] == 4:
+        alpha = _sixteen_to_eight_bits(v[:, :, 3])
+        return rgb, (None if bool((alpha == 255).all()) else alpha)
+    if isinstance(key, tuple) and len(key) == 3:
+        return rgb, _key_alpha((v == np.array(key, dtype=np.uint32)).all(axis=2))
+    return rgb, None
+
+
+#: Pillow's raw modes of 16-bit RGB(A) PNG samples, which keep each sample's high byte, and the
+#: little-endian raw modes of the same pixel size, which read over those big-endian samples keep
+#: their low byte (see :func:`_png_low_bytes`).
+_PNG_16_LOW_BYTES = {"RGB;16B": "RGB;16L", "RGBA;16B": "RGBA;16L"}
+
+
+def _png_16_bit_low_mode(img: ImageFile.ImageFile) -> str | None:
+    """The raw mode that decodes the low bytes of ``img``, a PNG not loaded yet, when it is a
+    16-bit RGB(A) one; else ``None``."""
+    if img.format != "PNG" or len(img.tile) != 1:
+        return None
+    rawmode = img.tile[0][3]
+    return _PNG_16_LOW_BYTES.get(rawmode) if isinstance(rawmode, str) else None
+
+
+def _png_low_bytes(path: Any, low_mode: str, max_pixels: int) -> ImageFile.ImageFile:
+    """The low byte of every sample of the 16-bit RGB(A) PNG at ``path``, as an image of the
+    mode Pillow gives it (RGB or RGBA), loaded.
+
+    Pillow keeps the high byte of each 16-bit colour sample (200 and 65,280 become 0 and 255,
+    where ``round(v / 257)`` is 1 and 254) and has no mode that holds more. Its PNG decoder
+    unfilters the rows by the raw mode's pixel size, then hands every pixel to that raw mode's
+    unpacker: decoded a second time with the little-endian raw mode of the same size, the file
+    gives the low bytes, with Pillow's own inflating, unfiltering and de-interlacing. A still
+    image only: an animation's frames are composed in 8 bits, so they keep Pillow's reduction.
+    """
+    low = _open_checked(path, max_pixels)
+    try:
+        codec, extents, offset, _ = low.tile[0]
+        # A plain tuple: every Pillow unpacks its tiles as such (the named tuple came in 11).
+        low.tile = [(codec, extents, offset, low_mode)]  # type: ignore[list-item]
+        low.load()
+    except BaseException:
+        low.close()
+        raise
+    return low
 
 
 def _from_array(a: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, bool]:
@@ -293,7 +366,7 @@ def _check_pixels(path: Any, size: tuple[int, int], frames: int, max_pixels: int
         )
 
 
-def _open_checked(path: Any, max_pixels: int) -> Image.Image:
+def _open_checked(path: Any, max_pixels: int) -> ImageFile.ImageFile:
     """Open lazily with our own pixel limit instead of Pillow's global one (one frame's pixels:
     :func:`load_image` counts an animation's frames once it knows how many there are)."""
     with _OPEN_LOCK:
@@ -388,7 +461,10 @@ def load_image(
             loop = img.info.get("loop") if whole else None
             if index:
                 img.seek(index)
+            low_mode = _png_16_bit_low_mode(img) if n_frames == 1 else None
             img.load()
+            low = _png_low_bytes(path, low_mode, max_pixels) if low_mode else None
+            first: Image.Image = img
             if whole:
                 durations.append(int(img.info.get("duration", 100) or 100))
                 first = img.convert("RGBA")
@@ -397,8 +473,11 @@ def load_image(
                     img.load()
                     durations.append(int(img.info.get("duration", 100) or 100))
                     more.append(np.ascontiguousarray(np.asarray(ImageOps.exif_transpose(img.convert("RGBA")))))
-                img = first
-            rgb, alpha, gray, icc = _decode_pil(img)
+            try:
+                rgb, alpha, gray, icc = _decode_pil(first, low)
+            finally:
+                if low is not None:
+                    low.close()
             if more and alpha is None and not all(bool((f[:, :, 3] == 255).all()) for f in more):
                 alpha = np.full(rgb.shape[:2], 255, np.uint8)
     except UnsupportedImageError:
