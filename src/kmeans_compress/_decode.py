@@ -463,7 +463,12 @@ def load_image(
                 img.seek(index)
             low_mode = _png_16_bit_low_mode(img) if n_frames == 1 else None
             img.load()
-            low = _png_low_bytes(path, low_mode, max_pixels) if low_mode else None
+            low = None
+            if low_mode:
+                try:
+                    low = _png_low_bytes(path, low_mode, max_pixels)
+                except Exception:  # a Pillow whose tiles differ: its own high bytes (truncated, as before this reading)
+                    low = None
             first: Image.Image = img
             if whole:
                 durations.append(int(img.info.get("duration", 100) or 100))
