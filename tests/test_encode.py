@@ -51,6 +51,56 @@ def test_stamp_chunk_keeps_the_png_valid():
     assert np.array_equal(np.asarray(im), res.labels)
 
 
+# --------------------------------------------------------------------- bad palettes and index maps
+
+# Every public writer that takes a palette and an index map. A cast to uint8 used to turn these
+# into other colours: index 2 of a 2-entry palette decoded as entry 1, 300 as 44, 0.5 as 0.
+WRITERS = {
+    "encode_png": lambda idx, pal: _encode.encode_png(idx, pal),
+    "encode_png effort 2": lambda idx, pal: _encode.encode_png(idx, pal, effort=2, keep_order=False),
+    "encode_image PNG": lambda idx, pal: _encode.encode_image(idx, pal, "PNG"),
+    "encode_image GIF": lambda idx, pal: _encode.encode_image(idx, pal, "GIF"),
+    "encode_image WEBP": lambda idx, pal: _encode.encode_image(idx, pal, "WEBP"),
+}
+RED_GREEN = np.array([[255, 0, 0], [0, 255, 0]], np.uint8)
+
+
+@pytest.mark.parametrize("writer", WRITERS.values(), ids=WRITERS.keys())
+@pytest.mark.parametrize(
+    "indices, palette, message",
+    [
+        (np.array([[0, 1, 2, 3]], np.uint8), RED_GREEN, r"below the palette's 2 entries \(0 to 1\), got 3\."),
+        (np.array([[0, 256]], np.int64), RED_GREEN, r"below the palette's 2 entries \(0 to 1\), got 256\."),
+        (np.array([[0, -1]], np.int64), RED_GREEN, r"below the palette's 2 entries \(0 to 1\), got -1\."),
+        (np.array([[0.0, 1.0]]), RED_GREEN, r"indices must be integers, got dtype float64\."),
+        (np.array([0, 1], np.uint8), RED_GREEN, r"non-empty 2-D index map, got shape \(2,\)\."),
+        (np.zeros((0, 4), np.uint8), RED_GREEN, r"non-empty 2-D index map, got shape \(0, 4\)\."),
+        (np.array([[0, 1]], np.uint8), [[300, -5, 0], [0.5, 0.5, 0.5]], r"integers 0-255, got dtype float64\."),
+        (np.array([[0, 1]], np.uint8), [[300, 0, 0], [0, 0, 0]], r"integers 0-255, got 300\."),
+        (np.array([[0, 1]], np.uint8), [[0, -5, 0], [0, 0, 0]], r"integers 0-255, got -5\."),
+        (np.array([[0, 1]], np.uint8), [[0, 0], [1, 1]], r"shape \(K, 3\) or \(K, 4\) .* got \(2, 2\)\."),
+        (np.zeros((1, 2), np.uint8), np.zeros((257, 3), np.uint8), r"K from 1 to 256, got \(257, 3\)\."),
+    ],
+)
+def test_writers_refuse_what_would_decode_as_other_colours(writer, indices, palette, message):
+    with pytest.raises(ValueError, match=message):
+        writer(indices, palette)
+
+
+@pytest.mark.parametrize("writer", WRITERS.values(), ids=WRITERS.keys())
+def test_writers_take_any_integer_types_that_hold_valid_values(writer):
+    indices = np.array([[0, 1, 2], [2, 1, 0]], np.int64)
+    palette = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255]], np.int32)
+    im = Image.open(io.BytesIO(writer(indices, palette))).convert("RGB")
+    expected = [[(255, 0, 0), (0, 255, 0), (0, 0, 255)], [(0, 0, 255), (0, 255, 0), (255, 0, 0)]]
+    np.testing.assert_array_equal(np.asarray(im), np.array(expected, np.uint8))
+
+
+def test_an_rgba_palette_with_an_entry_out_of_range_is_refused():
+    with pytest.raises(ValueError, match=r"integers 0-255, got 256\."):
+        _encode.encode_png(np.zeros((2, 2), np.uint8), [[0, 0, 0, 256]])
+
+
 # --------------------------------------------------------------------- write_atomic
 
 

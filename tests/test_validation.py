@@ -16,7 +16,14 @@ import numpy as np
 import pytest
 
 from kmeans_compress import compress, quantize
-from kmeans_compress._validation import MAX_PALETTE, check_choice, check_int, check_n_colors
+from kmeans_compress._validation import (
+    MAX_PALETTE,
+    check_choice,
+    check_index_maps,
+    check_int,
+    check_n_colors,
+    check_palette,
+)
 
 NUMPY_INTEGERS = [np.int8(3), np.int16(3), np.int32(3), np.int64(3), np.uint8(3), np.uint16(3), np.uint64(3)]
 
@@ -87,6 +94,29 @@ def test_check_choice_message_names_the_parameter_the_choices_and_the_value(valu
     with pytest.raises(ValueError) as info:
         check_choice(value, "space", ("rgb", "lab", "oklab"))
     assert str(info.value) == f"space must be one of rgb, lab, oklab, got {value!r}."
+
+
+# --------------------------------------------------------------------- check_palette, check_index_maps
+
+
+def test_check_palette_messages():
+    with pytest.raises(ValueError, match=r"^palette must have shape \(K, 3\) with K from 1 to 256, got \(2, 4\)\.$"):
+        check_palette(np.zeros((2, 4), np.uint8))
+    with pytest.raises(ValueError, match=r"^palette must hold integers 0-255, got dtype float64\.$"):
+        check_palette([[0.5, 0, 0]])
+    with pytest.raises(ValueError, match=r"^palette must hold integers 0-255, got 300\.$"):
+        check_palette([[300, 0, 0]])
+    got = check_palette(np.array([[1, 2, 3, 4]], np.int64), alpha=True)
+    assert got.dtype == np.uint8 and got.tolist() == [[1, 2, 3, 4]]
+
+
+def test_check_index_maps_messages_and_no_copy_of_a_uint8_map():
+    with pytest.raises(ValueError, match=r"^indices must be below the palette's 4 entries \(0 to 3\), got 4\.$"):
+        check_index_maps([np.zeros((1, 1), np.uint8), np.full((1, 1), 4, np.uint8)], 4)
+    with pytest.raises(ValueError, match=r"^indices must be integers, got dtype bool\.$"):
+        check_index_maps([np.zeros((1, 1), bool)], 4)
+    m = np.zeros((3, 3), np.uint8)
+    assert check_index_maps([m], 1)[0] is m
 
 
 # --------------------------------------------------------------------- check_n_colors

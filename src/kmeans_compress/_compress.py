@@ -21,11 +21,10 @@ from ._decode import DEFAULT_MAX_PIXELS, ImageLike, LoadedImage, load_image
 from ._encode import DEFAULT_EFFORT, encode_animation, output_format, write_atomic
 from ._exceptions import TargetNotMetError, UnsupportedImageError
 from ._histogram import ColorHistogram, pixel_histogram
-from ._palette import check_palette
 from ._quantize import apply_fit, fit_histogram, quantize_image
 from ._remap import Quantization, check_dither, dither_indices, map_to_palette, sse
 from ._report import CompressionReport, build_report
-from ._validation import SeedLike, check_n_colors
+from ._validation import SeedLike, check_n_colors, check_palette
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike

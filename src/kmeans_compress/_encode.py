@@ -28,6 +28,7 @@ from PIL import Image
 
 from ._exceptions import OutputExistsError
 from ._palette import deflate_order
+from ._validation import check_index_maps, check_palette
 
 __all__ = [
     "DEFAULT_EFFORT",
@@ -76,12 +77,9 @@ def output_format(path: str | os.PathLike[str]) -> str:
 
 
 def _indexed_image(indices: np.ndarray, palette: np.ndarray) -> tuple[Image.Image, bytes | None]:
-    palette = np.asarray(palette, dtype=np.uint8)
-    if palette.ndim != 2 or palette.shape[1] not in (3, 4) or not 1 <= palette.shape[0] <= 256:
-        raise ValueError(f"a palette holds 1 to 256 RGB or RGBA colours, got shape {palette.shape}.")
+    """A P-mode image and its tRNS alpha (None: all opaque) of a map and palette already checked
+    by :func:`encode_animation`."""
     idx = np.ascontiguousarray(indices, dtype=np.uint8)
-    if idx.ndim != 2:
-        raise ValueError(f"indices must be a 2-D index map, got shape {idx.shape}.")
     img = Image.frombytes("P", (idx.shape[1], idx.shape[0]), idx.tobytes())
     img.putpalette(np.ascontiguousarray(palette[:, :3]).tobytes(), rawmode="RGB")
     alpha = None
@@ -105,6 +103,12 @@ def encode_png(
     written with a tRNS chunk (the alpha of every entry). ``effort`` (0 to
     ``MAX_EFFORT``) is that of :func:`optimize_png`; without ``keep_order`` the
     entries may be reordered (same pixels) for a smaller file.
+
+    Raises
+    ------
+    ValueError
+        ``palette`` is not 1 to 256 rows of 3 or 4 integers 0-255, or ``indices``
+        is not a 2-D integer map whose every value is an entry of ``palette``.
     """
     return encode_animation(
         [indices], palette, (), "PNG", icc_profile=icc_profile, effort=effort, keep_order=keep_order
@@ -212,7 +216,8 @@ def encode_image(
     """Encode as ``fmt``: 'PNG' (indexed), 'GIF' (indexed) or 'WEBP' (lossless).
 
     GIF holds on/off transparency only: a palette with partly transparent
-    entries is refused for GIF.
+    entries is refused for GIF. ``palette`` and ``indices`` are checked as by
+    :func:`encode_png` (ValueError).
     """
     return encode_animation([indices], palette, (), fmt, icc_profile=icc_profile)
 
@@ -259,11 +264,13 @@ def encode_animation(
     if fmt not in OUTPUT_FORMATS.values():
         raise ValueError(f"unknown output format {fmt!r}; use PNG, GIF or WEBP")
     effort = _check_effort(effort)
-    palette = np.asarray(palette, dtype=np.uint8)
+    # Checked, not cast: a cast to uint8 would wrap or truncate bad values into other colours.
+    palette = check_palette(palette, alpha=True)
+    frames = check_index_maps(frames, palette.shape[0])
     # Every entry given is written: entries no pixel uses (fixed colours, --keep) stay in the file.
     whole = keep_order or fmt != "PNG" or not _all_used(frames, palette.shape[0])
     renumber = None
-    if fmt == "PNG" and not keep_order and palette.ndim == 2 and 1 <= palette.shape[0] <= 256:
+    if fmt == "PNG" and not keep_order:
         order = deflate_order(frames, palette)
         renumber = np.empty(order.size, dtype=np.uint8)
         renumber[order] = np.arange(order.size, dtype=np.uint8)

@@ -5,16 +5,16 @@ In: float centres (K, d) and the points they were fitted to; out: (K, 3) or
 (K, 4) uint8 palettes. Rounding and the gap-fill after it are written once
 (:func:`round_palette`), for RGB, RGBA groups and every colour space; also the
 order of the entries (:func:`used_by_frequency`), the share of a palette among
-alpha groups (:func:`split_budget`, :func:`alpha_groups_to_keep`), a palette
-given by the user (:func:`check_palette`) and a palette shared by several images
-(:func:`palette_from_histogram`).
+alpha groups (:func:`split_budget`, :func:`alpha_groups_to_keep`) and a palette
+shared by several images (:func:`palette_from_histogram`). A palette given by the
+user is checked by :func:`._validation.check_palette`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import combinations
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -24,12 +24,8 @@ from ._histogram import ColorHistogram, pack_rgb, unpack_rgb
 from ._nearest import nearest_centers, nearest_palette
 from ._validation import SeedLike, check_n_colors
 
-if TYPE_CHECKING:
-    from numpy.typing import ArrayLike
-
 __all__ = [
     "alpha_groups_to_keep",
-    "check_palette",
     "deflate_order",
     "fit_around",
     "parse_colors",
@@ -39,16 +35,6 @@ __all__ = [
     "to_uint8",
     "used_by_frequency",
 ]
-
-
-def check_palette(palette: ArrayLike) -> np.ndarray:
-    """A palette as (K, 3) uint8, K from 1 to 256; ValueError otherwise."""
-    pal = np.asarray(palette)
-    if pal.ndim != 2 or pal.shape[1] != 3 or not 1 <= pal.shape[0] <= 256:
-        raise ValueError(f"palette must have shape (K, 3) with K from 1 to 256, got {pal.shape}.")
-    if pal.dtype.kind not in "iu" or pal.min() < 0 or pal.max() > 255:
-        raise ValueError("palette must hold integer colours 0-255.")
-    return np.ascontiguousarray(pal, dtype=np.uint8)
 
 
 def parse_colors(colors: Any) -> np.ndarray:

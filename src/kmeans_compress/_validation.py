@@ -19,8 +19,10 @@ __all__ = [
     "check_array",
     "check_centers",
     "check_choice",
+    "check_index_maps",
     "check_int",
     "check_n_colors",
+    "check_palette",
     "check_random_state",
     "check_rgb",
     "check_sample_weight",
@@ -87,6 +89,78 @@ def check_n_colors(n_colors: Any, max_colors: int = MAX_PALETTE) -> int:
     return check_int(
         n_colors, "n_colors", low=1, high=max_colors, hint=f"an indexed PNG holds at most {MAX_PALETTE} colours"
     )
+
+
+def check_palette(palette: Any, *, alpha: bool = False) -> np.ndarray:
+    """A palette as C-contiguous uint8, (K, 3) (with ``alpha``: (K, 3) or (K, 4)), K from 1 to ``MAX_PALETTE``.
+
+    The values must already be integers 0-255: a float or an out-of-range value is
+    refused, not rounded, clipped or wrapped (a cast to uint8 would silently turn 300
+    into 44 and 0.5 into 0, so the file would show other colours than those given).
+
+    Raises
+    ------
+    ValueError
+        Wrong shape, a dtype that is not an integer, or a value outside 0-255.
+
+    Examples
+    --------
+    >>> check_palette([[255, 0, 0], [0, 0, 0]]).dtype
+    dtype('uint8')
+    >>> check_palette([[300, 0, 0]])
+    Traceback (most recent call last):
+    ...
+    ValueError: palette must hold integers 0-255, got 300.
+    """
+    pal = np.asarray(palette)
+    widths = (3, 4) if alpha else (3,)
+    if pal.ndim != 2 or pal.shape[1] not in widths or not 1 <= pal.shape[0] <= MAX_PALETTE:
+        shape = "(K, 3) or (K, 4)" if alpha else "(K, 3)"
+        raise ValueError(f"palette must have shape {shape} with K from 1 to {MAX_PALETTE}, got {pal.shape}.")
+    if pal.dtype.kind not in "iu":
+        raise ValueError(f"palette must hold integers 0-255, got dtype {pal.dtype}.")
+    low, high = int(pal.min()), int(pal.max())
+    if low < 0 or high > 255:
+        raise ValueError(f"palette must hold integers 0-255, got {low if low < 0 else high}.")
+    return np.ascontiguousarray(pal, dtype=np.uint8)
+
+
+def check_index_maps(maps: Sequence[Any], n_entries: int) -> list[np.ndarray]:
+    """Index maps as non-empty 2-D uint8 arrays whose every value is an entry of an ``n_entries`` palette.
+
+    A value of ``n_entries`` or more has no colour (a PNG decoder shows some other
+    entry, or black), and a cast to uint8 would wrap 256 to 0 and -1 to 255: refused.
+    The usual map, already uint8, costs one pass (its maximum) and no copy.
+
+    Raises
+    ------
+    ValueError
+        A map that is not 2-D or is empty, not of an integer dtype, or holds an index
+        outside ``0 .. n_entries - 1``.
+
+    Examples
+    --------
+    >>> check_index_maps([np.array([[0, 1, 2]], np.uint8)], 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: indices must be below the palette's 2 entries (0 to 1), got 2.
+    """
+    out = []
+    for m in maps:
+        idx = np.asarray(m)
+        if idx.ndim != 2 or idx.size == 0:
+            raise ValueError(f"indices must be a non-empty 2-D index map, got shape {idx.shape}.")
+        if idx.dtype.kind not in "iu":
+            raise ValueError(f"indices must be integers, got dtype {idx.dtype}.")
+        high = int(idx.max())
+        low = 0 if idx.dtype.kind == "u" else int(idx.min())
+        if low < 0 or high >= n_entries:
+            raise ValueError(
+                f"indices must be below the palette's {n_entries} entries (0 to {n_entries - 1}), "
+                f"got {low if low < 0 else high}."
+            )
+        out.append(np.ascontiguousarray(idx, dtype=np.uint8))
+    return out
 
 
 def check_rgb(image: Any) -> np.ndarray:
