@@ -142,6 +142,25 @@ def test_max_bytes_picks_the_largest_palette_that_fits(src, tmp_path):
     assert main([str(src), "-o", str(tmp_path / "t.png"), "--max-bytes", "10"]) == 99
 
 
+def _plain_gradient() -> np.ndarray:
+    """80 x 64, no noise: its file sizes against K dip (K = 13 to 17: 339, 370, 367, 361, 392 bytes)."""
+    y, x = np.mgrid[0:64, 0:80]
+    return np.dstack([x * 255 // 79, y * 255 // 63, (x + y) * 255 // 142]).astype(np.uint8)
+
+
+@pytest.mark.parametrize("limit, k_max, expected", [(365, 20, 16), (530, 32, 28)])
+def test_max_bytes_finds_a_larger_palette_past_a_size_that_does_not_fit(limit, k_max, expected):
+    # The bisection over 1-256 stopped at 13 colours (14 and 15 too large) and at 26 (27 too large),
+    # while 16 and 28 fit: the file does not always grow with K. Expected: the largest K that fits,
+    # each size near it checked by encoding it on its own (beyond k_max the sizes are far above
+    # the limit: 421 bytes at 20 colours, 594 at 32).
+    img = _plain_gradient()
+    sizes = {k: len(compress(img, k).to_png_bytes()) for k in range(expected, k_max + 1)}
+    assert sizes[expected] <= limit and all(sizes[k] > limit for k in range(expected + 1, k_max + 1))
+    r = compress_to_size(img, limit)
+    assert r.report.n_colors == expected and r.report.output_bytes == sizes[expected]
+
+
 def test_space_option_on_cli(src, tmp_path):
     for space in ("lab", "oklab"):
         out = tmp_path / f"{space}.png"

@@ -126,7 +126,10 @@ def _add_fidelity_options(p: argparse.ArgumentParser) -> None:
         help="PSNR in dB: the smallest palette reaching MAX; exit 99 if even the largest misses MIN",
     )
     target.add_argument(
-        "--max-bytes", type=positive_int, metavar="N", help="the largest palette whose file fits in N bytes"
+        "--max-bytes",
+        type=positive_int,
+        metavar="N",
+        help="the largest palette whose file fits in N bytes (none of the 4 sizes above it fits)",
     )
     g.add_argument(
         "--speed",
