@@ -299,6 +299,47 @@ def test_icc_profile_kept_and_stripped(tmp_path):
     assert "icc_profile" not in Image.open(out).info
 
 
+def _icc_header(space: bytes, size: int = 132) -> bytes:
+    """The smallest ICC profile by its header (ICC.1, 7.2): the size at offset 0, the data colour
+    space at 16, 'acsp' at 36, then a tag count of 0."""
+    h = bytearray(size)
+    h[0:4] = struct.pack(">I", size)
+    h[16:20] = space
+    h[36:40] = b"acsp"
+    return bytes(h)
+
+
+@pytest.mark.parametrize(
+    "mode, icc",
+    [
+        ("L", _icc_header(b"GRAY")),  # libpng: "iCCP: 'GRAY': Gray color space not permitted on RGB PNG"
+        ("RGB", b"garbage" * 10),  # libpng: "iCCP: too short"
+        ("RGB", _icc_header(b"RGB ", size=200)[:132]),  # the size field is not the length
+        ("RGB", _icc_header(b"CMYK")),
+    ],
+    ids=["gray", "garbage", "wrong-size", "cmyk"],
+)
+@pytest.mark.parametrize("ext", ["png", "webp"])
+def test_a_profile_the_output_cannot_hold_is_dropped(tmp_path, mode, icc, ext):
+    # Indexed PNG (and our RGB WebP) may carry an RGB profile only: others were copied as they were.
+    src = tmp_path / "in.png"
+    Image.fromarray(_gradient()).convert(mode).save(src, icc_profile=icc)
+    assert Image.open(src).info["icc_profile"] == icc
+    out = tmp_path / f"out.{ext}"
+    assert main([str(src), "-o", str(out), "-q", "-k", "4"]) == 0
+    assert "icc_profile" not in Image.open(out).info
+
+
+@pytest.mark.parametrize("ext", ["png", "webp"])
+def test_a_minimal_rgb_profile_is_kept(tmp_path, ext):
+    icc = _icc_header(b"RGB ")
+    src = tmp_path / "in.png"
+    Image.fromarray(_gradient()).save(src, icc_profile=icc)
+    out = tmp_path / f"out.{ext}"
+    assert main([str(src), "-o", str(out), "-q", "-k", "4"]) == 0
+    assert Image.open(out).info["icc_profile"] == icc
+
+
 def _animated_gif(path: Path, n: int = 3) -> list[np.ndarray]:
     frames = [np.roll(_gradient(seed=i), 10 * i, axis=1) for i in range(n)]
     ims = [Image.fromarray(f).quantize(64) for f in frames]

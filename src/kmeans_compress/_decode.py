@@ -20,7 +20,8 @@ YCbCr, LAB, HSV         converted to RGB
 ======================  ===================================================================
 
 The EXIF orientation is applied. An embedded ICC profile of an RGB or gray input
-is copied into the output unless ``strip`` is asked for. An animated GIF,
+is kept; the encoder writes it into the output when it is an RGB profile (an
+indexed PNG may hold no other) and ``strip`` is not asked for. An animated GIF,
 PNG or WebP is decoded whole (every frame, as displayed, with its duration) so
 that it can be compressed with one shared palette; any other multi-frame input
 (a multi-page TIFF, say) gives its first page with a warning, or the one chosen

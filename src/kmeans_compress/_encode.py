@@ -40,6 +40,7 @@ __all__ = [
     "encode_png",
     "optimize_png",
     "output_format",
+    "rgb_profile",
     "write_atomic",
 ]
 
@@ -240,6 +241,29 @@ def _renumbered(indices: np.ndarray, renumber: np.ndarray) -> np.ndarray:
 _BAND_PIXELS = 1 << 20
 
 
+#: An ICC profile's header (ICC.1, section 7.2): 128 bytes, the profile's size at offset 0, its
+#: data colour space at offset 16 and the signature 'acsp' at offset 36; then the tag count (4 bytes).
+_ICC_HEADER = 128
+_ICC_MIN_SIZE = _ICC_HEADER + 4
+
+
+def rgb_profile(icc_profile: bytes | None) -> bytes | None:
+    """``icc_profile`` if it is a well-formed ICC profile of RGB data, else None.
+
+    The outputs hold RGB colours (a palette of RGB entries, or RGB(A) WebP pixels), and the PNG
+    specification allows an indexed PNG only an RGB profile: libpng drops a gray one ("iCCP: 'GRAY':
+    Gray color space not permitted on RGB PNG") and an unreadable one ("iCCP: too short"), and a
+    viewer that applied either would show other colours. So a gray input's profile, or bytes that
+    are no profile (a size that is not their length, no 'acsp' signature), are left out.
+    """
+    if not icc_profile or len(icc_profile) < _ICC_MIN_SIZE:
+        return None
+    (size,) = struct.unpack(">I", icc_profile[:4])
+    if size != len(icc_profile) or icc_profile[36:40] != b"acsp" or icc_profile[16:20] != b"RGB ":
+        return None
+    return icc_profile
+
+
 def encode_animation(
     frames: list[np.ndarray],
     palette: np.ndarray,
@@ -254,11 +278,13 @@ def encode_animation(
     """Encode index maps sharing one palette as a PNG, GIF or lossless WebP; several frames make an animation.
 
     ``durations`` (milliseconds per frame) and ``loop`` (0: forever; ``None``: play once, as a
-    GIF without a loop count does) are used only for more than one frame. For PNG: without
-    ``keep_order`` the palette entries are reordered for deflate (:func:`._palette.deflate_order`;
-    the same pixels), and a single image then gets the lossless pass of ``effort``: :func:`optimize_png`,
-    or from ``FAST_START_PIXELS`` :func:`_searched_png` (the same trials on a sample of the rows),
-    or below ``SMALL_PIXELS`` at effort 1 and 2 :func:`_small_pass`.
+    GIF without a loop count does) are used only for more than one frame. ``icc_profile`` is
+    written into a PNG or WebP when it is a well-formed RGB profile (:func:`rgb_profile`), else
+    left out; a GIF holds none. For PNG: without ``keep_order`` the palette entries are reordered
+    for deflate (:func:`._palette.deflate_order`; the same pixels), and a single image then gets
+    the lossless pass of ``effort``: :func:`optimize_png`, or from ``FAST_START_PIXELS``
+    :func:`_searched_png` (the same trials on a sample of the rows), or below ``SMALL_PIXELS`` at
+    effort 1 and 2 :func:`_small_pass`.
     """
     fmt = fmt.upper()
     if fmt not in OUTPUT_FORMATS.values():
@@ -267,6 +293,7 @@ def encode_animation(
     # Checked, not cast: a cast to uint8 would wrap or truncate bad values into other colours.
     palette = check_palette(palette, alpha=True)
     frames = check_index_maps(frames, palette.shape[0])
+    icc_profile = rgb_profile(icc_profile)
     # Every entry given is written: entries no pixel uses (fixed colours, --keep) stay in the file.
     whole = keep_order or fmt != "PNG" or not _all_used(frames, palette.shape[0])
     renumber = None
