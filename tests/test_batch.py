@@ -228,6 +228,19 @@ def test_progress_only_on_a_terminal(folder, tmp_path, capsys):
     assert "\r" in tty.getvalue() and "files/s" in tty.getvalue() and "saved" in tty.getvalue()
 
 
+def test_report_may_go_into_the_output_folder_the_run_creates(tmp_path, monkeypatch):
+    # The web page's batch command (-o compressed/ --report compressed/report.csv) was refused
+    # with "the folder compressed does not exist" where compressed/ was not there yet.
+    (tmp_path / "images").mkdir()
+    for name in ("a.png", "b.png"):
+        Image.fromarray(np.full((4, 5, 3), 9, np.uint8)).save(tmp_path / "images" / name)
+    monkeypatch.chdir(tmp_path)
+    assert main(["images/", "-o", "compressed/", "--report", "compressed/report.csv", "-k", "4", "-j", "1", "-q"]) == 0
+    rows = list(csv.DictReader((tmp_path / "compressed" / "report.csv").open()))
+    assert sorted(r["input_path"] for r in rows) == ["images/a.png", "images/b.png"]
+    assert {r["status"] for r in rows} == {"done"}
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [

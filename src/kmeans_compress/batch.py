@@ -396,8 +396,15 @@ def run(
         raise BatchUsageError(f"--jobs must be >= 1, got {jobs}")
     if output is not None and Path(output).exists() and not Path(output).is_dir():
         raise BatchUsageError(f"-o {output}: must be a folder with folder inputs, --jobs, --report, ...")
-    if report is not None and not (Path(report).parent if str(Path(report).parent) else Path(".")).is_dir():
-        raise BatchUsageError(f"--report {report}: the folder {Path(report).parent} does not exist")
+    # The report may go into the output folder, which the run creates (the web page's "same as"
+    # command: -o compressed/ --report compressed/report.csv, in a folder that has neither).
+    report_folder = Path(report).parent if report is not None else None
+    if (
+        report_folder is not None
+        and not report_folder.is_dir()
+        and not (output is not None and os.path.abspath(report_folder) == os.path.abspath(output))
+    ):
+        raise BatchUsageError(f"--report {report}: the folder {report_folder} does not exist")
     if shared and given_palette is not None:
         raise BatchUsageError("--shared-palette and --map both choose the palette; give one")
     if shared and searching:
