@@ -1,11 +1,13 @@
 """kmeans-compress serve: the web page's API, through Starlette's test client."""
 
 import io
+import shlex
 import subprocess
 import sys
 import threading
 import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from starlette.testclient import TestClient  # noqa: E402
 
 import kmeans_compress as kc  # noqa: E402
 from kmeans_compress import _web  # noqa: E402
+from kmeans_compress.cli import main  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -263,6 +266,56 @@ def test_batch_zip_with_report(client, sample, small):
     assert "images/cat.png,compressed/cat.kmc.png,done" in report and "kmeans-compress-serve" not in report
     assert Image.open(io.BytesIO(z.read("cat.kmc.png"))).mode == "P"
     assert client.post(f"/api/batch/{job}/start").status_code == 409
+
+
+def _finished(c, job: str) -> dict:
+    for _ in range(300):
+        status = c.get(f"/api/batch/{job}").json()
+        if status["state"] in ("done", "failed"):
+            return status
+        time.sleep(0.1)
+    raise AssertionError(f"batch {job} did not finish: {status}")
+
+
+def test_batch_takes_every_upload_whatever_its_name(client, small, tmp_path, monkeypatch):
+    # A name without an extension, or a hidden one, is still a file the user chose: folder mode's
+    # walk skipped them, and the batch said "1 done ... 0 failed" for 3 files.
+    names = ["photo", ".hidden.png", "a.png"]
+    job = client.post("/api/batch?k=4").json()["id"]
+    for name in names:
+        assert client.post(f"/api/batch/{job}/files?name={name}", content=small).status_code == 200
+    assert client.post(f"/api/batch/{job}/start").status_code == 200
+    status = _finished(client, job)
+    assert status["state"] == "done" and status["files"] == status["done"] == 3 and not status["errors"]
+    assert status["summary"].startswith("3 done, 0 skipped (up to date), 0 failed")
+    z = zipfile.ZipFile(io.BytesIO(client.get(status["zip_url"]).content))
+    outputs = [".hidden.kmc.png", "a.kmc.png", "photo.kmc.png"]
+    assert sorted(z.namelist()) == [*outputs, "report.csv"]
+    for out in outputs:
+        im = Image.open(io.BytesIO(z.read(out)))
+        assert (im.mode, im.size) == ("P", (32, 24))
+    rows = z.read("report.csv").decode().splitlines()[1:]
+    assert sorted(r.split(",")[0] for r in rows) == sorted(f"images/{n}" for n in names)
+    assert all(r.split(",")[2] == "done" for r in rows)
+    # "Copy command": the same images from the command line, run where images/ holds the uploads
+    # (decoded: the resume stamp holds the server's --max-pixels, which the command leaves out).
+    assert status["command"].startswith("kmeans-compress images/.hidden.png images/a.png images/photo -o ")
+    (tmp_path / "images").mkdir()
+    for name in names:
+        (tmp_path / "images" / name).write_bytes(small)
+    monkeypatch.chdir(tmp_path)
+    assert main(shlex.split(status["command"])[1:] + ["-q"]) == 0
+    for out in outputs:
+        ours, theirs = Image.open(tmp_path / "compressed" / out), Image.open(io.BytesIO(z.read(out)))
+        assert ours.getpalette() == theirs.getpalette()
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+
+
+def test_batch_command_is_the_folder_when_the_walk_takes_every_upload():
+    b = _web._Batch("x", Path("/nowhere"), _web.Options(n_colors=4), names=["a.png", "b.JPG"])
+    assert b.command().startswith("kmeans-compress images/ -o compressed/")
+    b.names.append("c")
+    assert b.command().startswith("kmeans-compress images/a.png images/b.JPG images/c -o compressed/")
 
 
 def test_temporary_folder_is_removed(small):

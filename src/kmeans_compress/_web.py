@@ -456,9 +456,17 @@ class _Batch:
         """``text`` with the job's temporary folder left out of its paths."""
         return None if text is None else text.replace(str(self.folder) + os.sep, "")
 
+    def inputs(self) -> list[str]:
+        """The uploads as input files, by name: each is tried, whatever its name (no extension,
+        a hidden name), as a file named on the command line is; folder mode's walk would skip it."""
+        return [f"images/{name}" for name in sorted(self.names)]
+
     def command(self) -> str:
+        """The command that makes the same files: ``images/`` when the folder walk takes every
+        upload, else the files one by one."""
         o = self.options
-        parts = [PROG, "images/", "-o", "compressed/", "--report", "compressed/report.csv", "-k", str(o.n_colors)]
+        inputs = ["images/"] if all(batch.walked(n) for n in self.names) else map(shlex.quote, self.inputs())
+        parts = [PROG, *inputs, "-o", "compressed/", "--report", "compressed/report.csv", "-k", str(o.n_colors)]
         parts += (["--space", o.space] if o.space != "rgb" else []) + (["--dither"] if o.dither else [])
         parts += (["--seed", str(o.seed)] if o.seed else []) + (["--strip"] if o.strip else [])
         return " ".join(parts)
@@ -487,7 +495,7 @@ def _run_batch(job: _Batch, max_pixels: int) -> None:
     try:
         out.mkdir(exist_ok=True)
         summary = batch.run(
-            [str(job.folder / "images")],
+            [str(job.folder / name) for name in job.inputs()],
             str(out),
             options=options,
             jobs=1,

@@ -46,6 +46,7 @@ __all__ = [
     "process_file",
     "run",
     "shared_palette",
+    "walked",
     "write_report",
 ]
 
@@ -98,11 +99,17 @@ def _walk(root: Path, recursive: bool, ext: str, skip: Path | None) -> Iterator[
         else:
             dirs[:] = []
         for f in sorted(files):
-            if f.startswith(".") or f.lower().endswith(ext.lower()):
-                continue
-            if Path(f).suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            yield (here / f).relative_to(root)
+            if walked(f, ext):
+                yield (here / f).relative_to(root)
+
+
+def walked(name: str, ext: str = ".kmc.png") -> bool:
+    """Whether walking a folder takes a file of this name as an input: not hidden, not one of our
+    own outputs (ending in ``ext``), with an image suffix (``IMAGE_SUFFIXES``). A file named as an
+    input is taken whatever its name."""
+    if name.startswith(".") or name.lower().endswith(ext.lower()):
+        return False
+    return Path(name).suffix.lower() in IMAGE_SUFFIXES
 
 
 def plan(
