@@ -133,6 +133,24 @@ def test_preview_usage_errors(tmp_path, capsys):
     assert not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.parametrize("link", ["same", "symlink", "hardlink"])
+def test_preview_never_replaces_the_input_even_with_force(tmp_path, capsys, link):
+    """--force lets the figure replace an older figure, never the input (by name, symlink or hard link)."""
+    pytest.importorskip("matplotlib")
+    src = tmp_path / "in.png"
+    Image.fromarray(np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)).save(src)
+    before = src.read_bytes()
+    preview = src
+    if link != "same":
+        preview = tmp_path / "alias.png"
+        (preview.symlink_to if link == "symlink" else preview.hardlink_to)(src)
+    out = tmp_path / "out.png"
+    assert main([str(src), "-o", str(out), "-f", "-q", "--preview", str(preview)]) == 6
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"kmeans-compress: error: --preview {preview}: is the input file itself; choose another name"]
+    assert src.read_bytes() == before and not out.exists()
+
+
 def test_demo_writes_the_comparison_figure_and_says_where(tmp_path, monkeypatch, capsys):
     pytest.importorskip("matplotlib")
     monkeypatch.chdir(tmp_path)

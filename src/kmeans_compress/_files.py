@@ -26,6 +26,7 @@ import json
 import os
 import struct
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -38,7 +39,15 @@ from ._encode import DEFAULT_EFFORT, PNG_SIGNATURE, add_text_chunk, output_forma
 from ._exceptions import ImageNotFoundError, OutputExistsError, TargetNotMetError
 from ._search import compress_to_psnr, compress_to_quality, compress_to_size
 
-__all__ = ["STAMP_KEY", "FileOptions", "FileOutcome", "compress_file", "read_stamp"]
+__all__ = [
+    "STAMP_KEY",
+    "FileOptions",
+    "FileOutcome",
+    "compress_file",
+    "refuse_input",
+    "read_stamp",
+    "same_file",
+]
 
 #: Key of the PNG text chunk that stamps an output with what it was made from.
 STAMP_KEY = "kmeans-compress"
@@ -191,7 +200,7 @@ def compress_file(
     if path is not None:
         if opts.resume and not path.is_file():
             raise ImageNotFoundError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
-        if target is not None and not opts.force and _same_file(path, target):
+        if target is not None and not opts.force and same_file(path, target):
             raise OutputExistsError(f"{target}: is the input file itself (use --force to overwrite it)")
     if target is not None and opts.resume:
         assert path is not None
@@ -347,11 +356,32 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether ``a`` and ``b`` name one file, symlinks and hard links included (False when either is missing)."""
     try:
         return os.path.samefile(a, b)
     except OSError:
         return False
+
+
+def refuse_input(target: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]], option: str) -> None:
+    """Refuse a file the run writes besides its outputs (``--preview``, ``--report``) when it is one of ``inputs``.
+
+    The same-file check of :func:`compress_file`, but without its ``force``
+    escape: ``--force`` lets an output replace its own input (an image
+    compressed in place, as pngquant's ``--ext .png --force``), never lets a
+    figure or a report replace an image. ``'-'`` (stdin) is no file.
+
+    Raises
+    ------
+    OutputExistsError
+        ``target`` is one of ``inputs``.
+    """
+    if not os.path.lexists(target):  # a file that does not exist is no input; spares a stat per input
+        return
+    for src in inputs:
+        if str(src) != "-" and same_file(src, target):
+            raise OutputExistsError(f"{option} {target}: is the input file itself; choose another name")
 
 
 def _remove_stale_temps(dst: Path) -> None:

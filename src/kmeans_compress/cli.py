@@ -75,7 +75,7 @@ from ._exceptions import (
     TargetNotMetError,
     UnsupportedImageError,
 )
-from ._files import FileOptions, compress_file
+from ._files import FileOptions, compress_file, refuse_input
 from ._remap import DEFAULT_DITHER
 from ._validation import MAX_PALETTE
 
@@ -302,9 +302,13 @@ def _plan_preview(args: argparse.Namespace, demo: bool, jobs: Sequence[Job]) -> 
         raise UsageError(f"--preview {args.preview}: is also the compressed output; choose another name")
 
 
-def _check_preview(args: argparse.Namespace) -> None:
+def _check_preview(args: argparse.Namespace, src: str) -> None:
+    """The figure obeys the outputs' rules (not over an existing file without --force) and is never the input."""
     preview = getattr(args, "preview", None)
-    if preview is not None and not args.force and os.path.lexists(preview):
+    if preview is None:
+        return
+    refuse_input(preview, [src], "--preview")
+    if not args.force and os.path.lexists(preview):
         raise OutputExistsError(f"{preview}: already exists (use --force to overwrite)")
 
 
@@ -410,7 +414,7 @@ def _file_options(args: argparse.Namespace) -> FileOptions:
 
 def _run_one(src: str, dst: str, args: argparse.Namespace, display_name: str | None = None) -> dict[str, Any]:
     """Compress one input (a path, or '-' for stdin) into ``dst`` (a path, or '-' for stdout)."""
-    _check_preview(args)
+    _check_preview(args, src)
     opts = _file_options(args)
     source: str | LoadedImage = src
     if src == "-":
