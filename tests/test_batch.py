@@ -265,6 +265,43 @@ def test_usage_errors(folder, tmp_path, capsys, monkeypatch, extra, message):
     assert not (tmp_path / "o").exists() and not (tmp_path / "out").exists()  # nothing made
 
 
+def _tiny_png(path: Path, value: int = 0) -> Path:
+    """An 8 x 8 image of a few colours: a folder of them runs in milliseconds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray((np.arange(8 * 8 * 3).reshape(8, 8, 3) * 4 + value).astype(np.uint8)).save(path, "PNG")
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json"])
+def test_report_keeps_to_the_outputs_rules(tmp_path, capsys, suffix):
+    """--report replaces only its own earlier report (a rerun) or, with --force, someone's file; never an input."""
+    _tiny_png(tmp_path / "d" / "a.png")
+    args = [str(tmp_path / "d"), "-o", str(tmp_path / "out"), "-q", "-j", "1"]
+    notes = tmp_path / f"notes{suffix}"
+    notes.write_bytes(b"precious\n")
+    assert main(args + ["--report", str(notes)]) == 6
+    assert capsys.readouterr().err.splitlines() == [
+        f"kmeans-compress: error: --report {notes}: already exists and is not a report of kmeans-compress "
+        "(use --force to overwrite)"
+    ]
+    assert notes.read_bytes() == b"precious\n" and not (tmp_path / "out").exists()  # refused before any work
+
+    rep = tmp_path / f"r{suffix}"
+    for _ in "12":  # a rerun of the same command replaces the report it wrote
+        assert main(args + ["--report", str(rep)]) == 0
+        assert str(tmp_path / "d" / "a.png") in rep.read_text()
+    assert main(args + ["--report", str(notes), "--force"]) == 0
+    assert str(tmp_path / "d" / "a.png") in notes.read_text()
+
+    image = _tiny_png(tmp_path / f"img{suffix}")  # an image named like a report, given as an input
+    before = image.read_bytes()
+    for force in ([], ["--force"]):
+        assert main([str(image), "-o", str(tmp_path / "o2"), "-q", "--report", str(image), *force]) == 6
+        err = capsys.readouterr().err.splitlines()
+        assert err == [f"kmeans-compress: error: --report {image}: is the input file itself; choose another name"]
+        assert image.read_bytes() == before
+
+
 # --------------------------------------------------------------------------- shared palette
 
 

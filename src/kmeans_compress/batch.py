@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ._encode import write_atomic
-from ._exceptions import BatchUsageError, NoInputError
-from ._files import FileOptions, compress_file
+from ._exceptions import BatchUsageError, NoInputError, OutputExistsError
+from ._files import FileOptions, compress_file, refuse_input
 from ._palette import palette_from_histogram
 from ._parallel import WorkerDied, close_dask, dask_client, default_jobs, execute
 from ._report import psnr
@@ -278,8 +278,11 @@ class BatchSummary:
         return text + (" (interrupted)" if self.interrupted else "")
 
 
-def write_report(path: str | os.PathLike[str], rows: Sequence[FileRow]) -> None:
-    """Write the rows as CSV or JSON (by the suffix), atomically; replaces an older report."""
+def write_report(path: str | os.PathLike[str], rows: Sequence[FileRow], *, overwrite: bool = True) -> None:
+    """Write the rows as CSV or JSON (by the suffix), atomically; replaces an existing file only if ``overwrite``.
+
+    :func:`run` decides ``overwrite`` before any work (:func:`_check_report`).
+    """
     p = Path(path)
     if p.suffix.lower() == ".json":
         text = json.dumps([r.to_dict() for r in rows], indent=2, allow_nan=False) + "\n"
@@ -291,7 +294,42 @@ def write_report(path: str | os.PathLike[str], rows: Sequence[FileRow]) -> None:
             d = asdict(r)
             w.writerow({k: ("" if v is None else v) for k, v in d.items()})
         text = buf.getvalue()
-    write_atomic(p, text.encode("utf-8"), overwrite=True)
+    write_atomic(p, text.encode("utf-8"), overwrite=overwrite)
+
+
+def _check_report(path: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]], force: bool = False) -> bool:
+    """Whether the report may replace the file at ``path``, by the outputs' rules; raises if it may not.
+
+    As for an output in folder mode: a file that is not there is simply
+    written; an input never, not even with ``force`` (OutputExistsError); a
+    report this program wrote (an earlier run of the same command, which a rerun
+    resumes) is replaced, as an output with our stamp is; anyone else's file
+    only with ``force`` (OutputExistsError).
+    """
+    p = Path(path)
+    if not os.path.lexists(p):
+        return False
+    if p.is_dir():
+        raise BatchUsageError(f"--report {path}: is a folder")
+    refuse_input(p, inputs, "--report")
+    if force or _is_report(p):
+        return True
+    raise OutputExistsError(
+        f"--report {path}: already exists and is not a report of kmeans-compress (use --force to overwrite)"
+    )
+
+
+def _is_report(path: Path) -> bool:
+    """Whether ``path`` holds what :func:`write_report` writes: a CSV with its header line, or a JSON list
+    of rows with its fields (our "stamp" for a report)."""
+    try:
+        if path.suffix.lower() == ".json":
+            rows = json.loads(path.read_bytes())
+            return isinstance(rows, list) and all(isinstance(r, dict) and list(r) == _FIELDS for r in rows)
+        with open(path, "rb") as fh:
+            return fh.readline() == (",".join(_FIELDS) + "\n").encode("ascii")
+    except (OSError, ValueError):
+        return False
 
 
 class TextStream(Protocol):
@@ -371,7 +409,8 @@ def run(
     jobs : worker processes (default: the cores); with ``dask``, ignored unless
         ``dask == "local"``, where it is the number of local workers
     shared : one palette for all the files (:func:`shared_palette`)
-    report : write one row per file to this ``.csv`` or ``.json`` file
+    report : write one row per file to this ``.csv`` or ``.json`` file: never an input, and an existing
+        file only if it is an earlier report of this program, or with ``force`` (:func:`_check_report`)
     dask : None, a ``distributed.Client``, a scheduler address, or ``"local"``
     progress : progress line on ``stream``; default: when it is a terminal
     stream : where messages go (default ``sys.stderr``)
@@ -428,6 +467,9 @@ def run(
     if not tasks and not rows:
         hint = "" if recursive else " (-r includes sub-folders)"
         raise NoInputError(f"no image files in {', '.join(map(str, inputs))}{hint}")
+    replace_report = report is not None and _check_report(
+        report, [t.src for t in tasks] + [r.input_path for r in rows], opts.force
+    )
     if output is not None:
         Path(output).mkdir(parents=True, exist_ok=True)
     for r in rows:
@@ -492,7 +534,7 @@ def run(
             close_dask(client)
         summary.rows.sort(key=lambda r: r.input_path)
         if report is not None:
-            write_report(report, summary.rows)
+            write_report(report, summary.rows, overwrite=replace_report)
     return summary
 
 

@@ -35,6 +35,7 @@ from typing import Any
 from . import __version__, _cli_pngquant, _cli_sweep
 from ._cli_common import (
     EXIT_CANT_WRITE,
+    EXIT_EXISTS,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_LARGER,
@@ -243,6 +244,9 @@ def _run_batch(args: argparse.Namespace) -> int:
     except NoInputError as exc:  # like a missing input (exit 3)
         error(str(exc))
         return EXIT_NO_INPUT
+    except OutputExistsError as exc:  # --report over an input, or over someone else's file (exit 6)
+        error(str(exc))
+        return EXIT_EXISTS
     except BatchUsageError as exc:
         raise UsageError(str(exc)) from None
     if args.json:
