@@ -104,6 +104,10 @@ def _bad_inputs(folder: Path) -> dict[str, list[str]]:
     (folder / "empty.png").write_bytes(b"")
     (folder / "truncated.png").write_bytes(photo.read_bytes()[:100])
     (folder / "adir").mkdir()
+    for sub in ("a", "b", "out"):
+        (folder / sub).mkdir()
+    for sub in ("a", "b"):
+        (folder / sub / "x.png").write_bytes(photo.read_bytes())
     return {
         "missing file": [str(folder / "nope.png")],
         "not an image": [str(folder / "notes.txt")],
@@ -119,6 +123,7 @@ def _bad_inputs(folder: Path) -> dict[str, list[str]]:
         "unsupported output type": [str(photo), "-o", str(folder / "x.jpg")],
         "unknown option": [str(photo), "--frobnicate"],
         "no input": [],
+        "same output file": [str(folder / "a" / "x.png"), str(folder / "b" / "x.png"), "-o", str(folder / "out"), "-f"],
     }
 
 
@@ -137,6 +142,7 @@ BAD_CASES = [
     "unsupported output type",
     "unknown option",
     "no input",
+    "same output file",
 ]
 
 
@@ -163,6 +169,18 @@ def test_bad_input_one_line_nonzero_no_traceback_nothing_written(tmp_path, capsy
         "missing output folder": 7,
     }
     assert code == expected.get(case, 2)
+
+
+def test_several_inputs_with_one_output_name_are_refused_before_any_work(tmp_path, capsys):
+    """Folder mode's "same output file" check, for files named on the command line (also without -o)."""
+    photo = _photo_file(tmp_path, "x.png")
+    (tmp_path / "x.jpg").write_bytes(photo.read_bytes())
+    assert main([str(photo), str(tmp_path / "x.jpg"), "-q"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"kmeans-compress: error: {tmp_path / 'x.jpg'}: same output file as {photo} ({tmp_path / 'x.kmc.png'}); "
+        "compress them one at a time, each with its own -o"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.jpg", "x.png"]
 
 
 def test_k300_message_names_the_limit(tmp_path, capsys):

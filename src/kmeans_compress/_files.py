@@ -43,6 +43,7 @@ __all__ = [
     "STAMP_KEY",
     "FileOptions",
     "FileOutcome",
+    "OutputClaims",
     "compress_file",
     "refuse_input",
     "read_stamp",
@@ -382,6 +383,28 @@ def refuse_input(target: str | os.PathLike[str], inputs: Iterable[str | os.PathL
     for src in inputs:
         if str(src) != "-" and same_file(src, target):
             raise OutputExistsError(f"{option} {target}: is the input file itself; choose another name")
+
+
+class OutputClaims:
+    """The output paths of a run's inputs, so that two inputs never write the same file.
+
+    Folder mode and several files on the command line plan their outputs with
+    it (``a/x.png`` and ``b/x.png`` into one folder, or ``x.png`` and ``x.jpg``
+    beside each other): the later input gets the message of
+    :meth:`claim` instead of silently replacing, or being refused by, the
+    earlier one's output.
+    """
+
+    def __init__(self) -> None:
+        self._taken: dict[str, str] = {}
+
+    def claim(self, src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> str | None:
+        """Take ``dst`` for ``src``: None, or why not (one line naming the input that has it)."""
+        key = os.path.normcase(os.path.abspath(dst))
+        if key in self._taken:
+            return f"{src}: same output file as {self._taken[key]} ({dst})"
+        self._taken[key] = str(src)
+        return None
 
 
 def _remove_stale_temps(dst: Path) -> None:

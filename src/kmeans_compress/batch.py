@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from ._encode import write_atomic
 from ._exceptions import BatchUsageError, NoInputError, OutputExistsError
-from ._files import FileOptions, compress_file, refuse_input
+from ._files import FileOptions, OutputClaims, compress_file, refuse_input
 from ._palette import palette_from_histogram
 from ._parallel import WorkerDied, close_dask, dask_client, default_jobs, execute
 from ._report import psnr
@@ -139,21 +139,13 @@ def plan(
     skip = out.resolve() if out is not None else None
     tasks: list[Task] = []
     rows: list[FileRow] = []
-    taken: dict[str, str] = {}
+    claims = OutputClaims()
 
     def add(src: Path, dst: Path) -> None:
-        key = os.path.normcase(os.path.abspath(dst))
-        if key in taken:
-            rows.append(
-                FileRow(
-                    input_path=str(src),
-                    output_path=str(dst),
-                    status="failed",
-                    error=f"{src}: same output file as {taken[key]} ({dst})",
-                )
-            )
+        clash = claims.claim(src, dst)
+        if clash is not None:
+            rows.append(FileRow(input_path=str(src), output_path=str(dst), status="failed", error=clash))
             return
-        taken[key] = str(src)
         tasks.append(Task(src=str(src), dst=str(dst), name=str(src)))
 
     for inp in inputs:

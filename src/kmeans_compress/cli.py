@@ -76,7 +76,7 @@ from ._exceptions import (
     TargetNotMetError,
     UnsupportedImageError,
 )
-from ._files import FileOptions, compress_file, refuse_input
+from ._files import FileOptions, OutputClaims, compress_file, refuse_input
 from ._remap import DEFAULT_DITHER
 from ._validation import MAX_PALETTE
 
@@ -453,6 +453,11 @@ def _cmd_compress(argv: list[str]) -> int:
         if _batch_mode(args):
             return _run_batch(args)
         outputs = _plan_outputs(args.inputs, args.output, args.ext)
+        claims = OutputClaims()  # folder mode's check: two inputs never write one file
+        for src, dst in zip(args.inputs, outputs):
+            clash = None if dst == "-" else claims.claim(src, dst)
+            if clash is not None:
+                raise UsageError(f"{clash}; compress them one at a time, each with its own -o")
         jobs = [(s, d, None) for s, d in zip(args.inputs, outputs)]
         _check_single(args, jobs, demo=False)
     except UsageError as exc:
