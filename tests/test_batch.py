@@ -302,6 +302,26 @@ def test_report_keeps_to_the_outputs_rules(tmp_path, capsys, suffix):
         assert image.read_bytes() == before
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".json"])
+def test_report_names_a_file_whose_name_is_not_utf8(tmp_path, capsys, suffix):
+    """The name's bytes come back from the report: as they are in CSV, through os.fsencode in JSON."""
+    name = b"p\xff.png"
+    _tiny_png(tmp_path / "u" / os.fsdecode(name))
+    rep = tmp_path / f"r{suffix}"
+    assert main([str(tmp_path / "u"), "-o", str(tmp_path / "out"), "-q", "-j", "1", "--report", str(rep)]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    if suffix == ".csv":
+        row = rep.read_bytes().splitlines()[1].split(b",")
+        assert row[:3] == [
+            os.fsencode(tmp_path / "u") + b"/" + name,
+            os.fsencode(tmp_path / "out") + b"/p\xff.kmc.png",
+            b"done",
+        ]
+    else:
+        (row,) = json.loads(rep.read_text(encoding="ascii"))
+        assert os.fsencode(row["input_path"]) == os.fsencode(tmp_path / "u") + b"/" + name and row["status"] == "done"
+
+
 # --------------------------------------------------------------------------- shared palette
 
 

@@ -270,10 +270,17 @@ class BatchSummary:
         return text + (" (interrupted)" if self.interrupted else "")
 
 
+#: How a report holds a file name that is not UTF-8 (Python's ``surrogateescape``, as ``os.fsdecode`` reads
+#: it): in CSV as the name's own bytes, so the report names the file exactly as the file system does; in
+#: JSON, which must be UTF-8, as ``\udcXX`` escapes of those bytes, which ``os.fsencode`` turns back into them.
+REPORT_ERRORS = "surrogateescape"
+
+
 def write_report(path: str | os.PathLike[str], rows: Sequence[FileRow], *, overwrite: bool = True) -> None:
     """Write the rows as CSV or JSON (by the suffix), atomically; replaces an existing file only if ``overwrite``.
 
-    :func:`run` decides ``overwrite`` before any work (:func:`_check_report`).
+    :func:`run` decides ``overwrite`` before any work (:func:`_check_report`). File names that are not
+    UTF-8 are kept recoverable (:data:`REPORT_ERRORS`).
     """
     p = Path(path)
     if p.suffix.lower() == ".json":
@@ -286,7 +293,7 @@ def write_report(path: str | os.PathLike[str], rows: Sequence[FileRow], *, overw
             d = asdict(r)
             w.writerow({k: ("" if v is None else v) for k, v in d.items()})
         text = buf.getvalue()
-    write_atomic(p, text.encode("utf-8"), overwrite=overwrite)
+    write_atomic(p, text.encode("utf-8", REPORT_ERRORS), overwrite=overwrite)
 
 
 def _check_report(path: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]], force: bool = False) -> bool:
