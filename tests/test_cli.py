@@ -96,6 +96,7 @@ def test_demo_writes_smaller_png_and_report(tmp_path, capsys):
         assert im.mode == "P" and im.size == (451, 300)
     assert "embedded sample" in capsys.readouterr().err
     assert main(["demo", "-o", str(tmp_path)]) == 6  # exists: not overwritten without --force
+    assert main(["demo", "-o", str(tmp_path / "nodir")]) == 7  # a missing output folder
 
 
 def _bad_inputs(folder: Path) -> dict[str, list[str]]:
@@ -108,6 +109,8 @@ def _bad_inputs(folder: Path) -> dict[str, list[str]]:
         (folder / sub).mkdir()
     for sub in ("a", "b"):
         (folder / sub / "x.png").write_bytes(photo.read_bytes())
+    Image.new("LA", (8, 8), (100, 50)).save(folder / "half.png")  # partly transparent
+    Image.new("RGBA", (8, 8), (100, 50, 3, 0)).save(folder / "clear.png")  # transparent
     return {
         "missing file": [str(folder / "nope.png")],
         "not an image": [str(folder / "notes.txt")],
@@ -123,6 +126,10 @@ def _bad_inputs(folder: Path) -> dict[str, list[str]]:
         "unsupported output type": [str(photo), "-o", str(folder / "x.jpg")],
         "unknown option": [str(photo), "--frobnicate"],
         "no input": [],
+        "missing output folder, as a folder": [str(photo), "-o", str(folder / "nodir") + os.sep],
+        "more --keep colours than K": [str(photo), "-k", "2", "--keep", "#ff0000,#00ff00,#0000ff"],
+        "partly transparent as GIF": [str(folder / "half.png"), "-o", str(folder / "half.gif")],
+        "--dither with transparency": [str(folder / "clear.png"), "--dither"],
         "same output file": [str(folder / "a" / "x.png"), str(folder / "b" / "x.png"), "-o", str(folder / "out"), "-f"],
     }
 
@@ -142,6 +149,10 @@ BAD_CASES = [
     "unsupported output type",
     "unknown option",
     "no input",
+    "missing output folder, as a folder",
+    "more --keep colours than K",
+    "partly transparent as GIF",
+    "--dither with transparency",
     "same output file",
 ]
 
@@ -167,6 +178,7 @@ def test_bad_input_one_line_nonzero_no_traceback_nothing_written(tmp_path, capsy
         "zero-byte": 4,
         "truncated": 4,
         "missing output folder": 7,
+        "missing output folder, as a folder": 7,
     }
     assert code == expected.get(case, 2)
 

@@ -52,7 +52,7 @@ def test_gif_output_with_transparency(tmp_path):
     assert (a[:10, :10] == 0).all() and (a[10:, :] == 255).all()
     rgba[:, 20:30, 3] = 100  # partly transparent: GIF cannot hold it
     Image.fromarray(rgba, "RGBA").save(src)
-    assert main([str(src), "-o", str(tmp_path / "b.gif"), "-k", "8"]) == 1
+    assert main([str(src), "-o", str(tmp_path / "b.gif"), "-k", "8"]) == 2  # not for .gif: use another -o
     assert not (tmp_path / "b.gif").exists()
 
 

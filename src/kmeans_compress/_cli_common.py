@@ -42,6 +42,9 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (UnsupportedImageError, EXIT_NOT_IMAGE),
     (OutputExistsError, EXIT_EXISTS),
     (OSError, EXIT_CANT_WRITE),
+    # Any other ValueError is an option this input does not allow (--dither with transparency, a .gif
+    # output of partly transparent colours): the command line must change, as for a bad option.
+    (ValueError, EXIT_USAGE),
 )
 
 

@@ -7,7 +7,8 @@ code  meaning
 ====  ==========================================================================
 0     every file done
 1     files failed for different reasons (each reported on its own line)
-2     usage error: bad option or value (K out of range, not an integer, ...)
+2     usage error: bad option or value (K out of range, not an integer, ...), or one
+      the input does not allow (--dither with transparency, .gif with partial alpha)
 3     input missing, a folder, or not readable
 4     input is not an image, empty, truncated or corrupt
 5     input has more pixels than --max-pixels (decompression-bomb guard)
@@ -224,7 +225,7 @@ def _run_batch(args: argparse.Namespace) -> int:
         raise UsageError("--preview takes one input file, not a folder or a batch")
     if Path(args.ext).suffix.lower() != ".png":
         raise UsageError(f"--ext {args.ext}: folders and batches write PNG; the suffix must end in .png")
-    _default_colors(args)
+    _palette_size(args)
     # The rows of a batch report show no SSIM: do not measure it.
     options = dataclasses.replace(_file_options(args), with_ssim=False)
     try:
@@ -367,6 +368,8 @@ def _plan_outputs(inputs: list[str], output: str | None, ext: str) -> list[str]:
             raise UsageError("-o - (stdout) takes exactly one input")
         return ["-"]
     out = Path(output)
+    if output.endswith(("/", os.sep)) and not out.is_dir():  # a folder by its spelling, not there
+        raise OutputFolderError(f"-o {output}: the folder does not exist")
     if out.is_dir():
         if "-" in inputs:
             raise UsageError("stdin ('-') needs -o FILE or -o -, not a folder")
@@ -474,7 +477,7 @@ def _cmd_demo(argv: list[str]) -> int:
         sample = str(sample_image_path())
         folder = args.output if args.output is not None else "."
         if folder != "-" and not Path(folder).suffix and not Path(folder).is_dir():
-            raise UsageError(f"-o {folder}: the folder does not exist")
+            raise OutputFolderError(f"-o {folder}: the folder does not exist")
         jobs = [(sample, _plan_outputs([sample], folder, args.ext)[0], "chelsea.png (embedded sample)")]
         _check_single(args, jobs, demo=True)
     except UsageError as exc:
@@ -495,7 +498,7 @@ def _check_single(args: argparse.Namespace, jobs: Sequence[Job], demo: bool) -> 
             raise UsageError("--json and -o - both write to stdout; choose one")
         if sys.stdout.isatty():
             raise UsageError("refusing to write PNG data to a terminal; redirect stdout or use -o FILE")
-    _default_colors(args)
+    _palette_size(args)
 
 
 def _size_target(args: argparse.Namespace) -> str | None:
@@ -506,10 +509,13 @@ def _size_target(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _default_colors(args: argparse.Namespace) -> None:
-    """No ``-k``: 16 colours, or up to 256 when a quality, PSNR or size target chooses the size."""
+def _palette_size(args: argparse.Namespace) -> None:
+    """No ``-k``: 16 colours, or up to 256 when a quality, PSNR or size target chooses the size; then
+    ``--keep`` must fit in it, a usage error before any work (every file would fail the same way)."""
     if args.colors is None:
         args.colors = MAX_PALETTE if _size_target(args) else 16
+    if args.keep is not None and len(args.keep) > args.colors:
+        raise UsageError(f"--keep gives {len(args.keep)} colours, more than the palette's {args.colors} (-k)")
 
 
 def _compress_files(args: argparse.Namespace, jobs: Sequence[Job]) -> int:
