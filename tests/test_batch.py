@@ -322,6 +322,38 @@ def test_report_names_a_file_whose_name_is_not_utf8(tmp_path, capsys, suffix):
         assert os.fsencode(row["input_path"]) == os.fsencode(tmp_path / "u") + b"/" + name and row["status"] == "done"
 
 
+def _multipage_tiff(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = [Image.new("RGB", (16, 16), (60 * i, 20, 30)) for i in range(3)]
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    return path
+
+
+WARNED = "kmeans-compress: warning: {}: has 3 frames; only the first is compressed (choose another with --frame N)"
+
+
+@pytest.mark.parametrize("shared", [[], ["--shared-palette"]])
+def test_folder_warnings_are_one_line_and_quiet_with_q(tmp_path, capsys, recwarn, shared):
+    """As for one file: a warning is one line on stderr, none with -q; never Python's own print of it."""
+    tif = _multipage_tiff(tmp_path / "tif" / "m.tif")
+    args = [str(tmp_path / "tif"), "-j", "1", *shared]
+    assert main(args + ["-o", str(tmp_path / "quiet"), "-q"]) == 0
+    assert capsys.readouterr().err == "" and not recwarn.list
+    assert main(args + ["-o", str(tmp_path / "loud")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == WARNED.format(tif) and len(err) == 2 and "1 done" in err[1] and not recwarn.list
+
+
+def test_folder_warnings_from_worker_processes(tmp_path):
+    tif = _multipage_tiff(tmp_path / "tif" / "m.tif")
+    cmd = [sys.executable, "-m", "kmeans_compress", str(tmp_path / "tif"), "-j", "2"]
+    quiet = subprocess.run(cmd + ["-o", str(tmp_path / "quiet"), "-q"], capture_output=True, text=True)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    loud = subprocess.run(cmd + ["-o", str(tmp_path / "loud")], capture_output=True, text=True)
+    assert loud.returncode == 0 and loud.stderr.splitlines()[0] == WARNED.format(tif)
+    assert "UserWarning" not in loud.stderr and len(loud.stderr.splitlines()) == 2
+
+
 # --------------------------------------------------------------------------- shared palette
 
 

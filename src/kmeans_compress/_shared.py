@@ -8,6 +8,7 @@ the same however the work is spread.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -49,7 +50,11 @@ def _histogram_or_error(item: tuple[int, Any], load: dict[str, Any]) -> ColorHis
     that will be mapped to the palette are in it.
     """
     try:
-        return frames_histogram(load_for_palette(item[1], **load))
+        with warnings.catch_warnings():
+            # The same load warns again when the file is mapped to the palette, where folder mode
+            # reports it (batch.process_file): here it would be printed raw, and twice.
+            warnings.simplefilter("ignore", UserWarning)
+            return frames_histogram(load_for_palette(item[1], **load))
     except Exception as exc:  # left out of the palette; the caller reports it
         return str(exc) or type(exc).__name__
 

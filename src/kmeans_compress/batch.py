@@ -23,6 +23,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -180,9 +181,13 @@ class FileRow:
     psnr: float | None = None
     seconds: float | None = None
     error: str | None = None
+    #: The warnings compressing the file raised (a multi-page TIFF's "only the first page"), for
+    #: :func:`run` to print as the command line does for one file; not a column of the report.
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        del d["warnings"]
         if d["psnr"] is not None and math.isinf(d["psnr"]):
             d["psnr"] = None  # lossless; JSON has no infinity
         return d
@@ -196,6 +201,18 @@ def process_file(task: Task, options: FileOptions) -> FileRow:
     """
     start = time.perf_counter()
     row = FileRow(input_path=task.name, output_path=task.dst, n_colors=options.n_colors)
+    # Caught here, in the worker: a warning raised there would reach the terminal as Python prints
+    # it (file, line and source), whatever -q; run() prints it as one line, or not at all.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _process(task, options, row)
+    row.warnings = [str(w.message).replace(task.src, task.name) for w in caught]
+    row.seconds = time.perf_counter() - start
+    return row
+
+
+def _process(task: Task, options: FileOptions, row: FileRow) -> None:
+    """Fill in ``row`` with what :func:`compress_file` did, or why it failed."""
     try:
         if os.path.isfile(task.src):
             row.input_bytes = os.path.getsize(task.src)
@@ -210,8 +227,6 @@ def process_file(task: Task, options: FileOptions) -> FileRow:
     except Exception as exc:  # a batch goes on past any bad file
         row.status = "failed"
         row.error = _error_text(str(exc) or type(exc).__name__, task)
-    row.seconds = time.perf_counter() - start
-    return row
 
 
 def _error_text(msg: str, task: Task) -> str:
@@ -291,7 +306,7 @@ def write_report(path: str | os.PathLike[str], rows: Sequence[FileRow], *, overw
         w.writeheader()
         for r in rows:
             d = asdict(r)
-            w.writerow({k: ("" if v is None else v) for k, v in d.items()})
+            w.writerow({k: ("" if d[k] is None else d[k]) for k in _FIELDS})
         text = buf.getvalue()
     write_atomic(p, text.encode("utf-8", REPORT_ERRORS), overwrite=overwrite)
 
@@ -391,6 +406,7 @@ def run(
     prog: str = "kmeans-compress",
     strip: bool = False,
     skip_if_larger: bool = False,
+    quiet: bool = False,
 ) -> BatchSummary:
     """Compress files and folders; see the module docstring for resuming.
 
@@ -412,7 +428,9 @@ def run(
         file only if it is an earlier report of this program, or with ``force`` (:func:`_check_report`)
     dask : None, a ``distributed.Client``, a scheduler address, or ``"local"``
     progress : progress line on ``stream``; default: when it is a terminal
-    stream : where messages go (default ``sys.stderr``)
+    stream : where messages go (default ``sys.stderr``): errors, and each file's warnings as one line
+        ``<prog>: warning: ...``
+    quiet : no warnings on ``stream`` (errors are still written), as ``-q`` for one file
     strip : write no metadata (ICC profile) into the outputs; also ``options.strip``
     skip_if_larger : write nothing for a file whose result is not smaller than it (status "larger");
         also ``options.skip_if_larger``
@@ -522,6 +540,8 @@ def run(
             if client is not None:
                 res = _relative(res, planned)
             summary.rows.append(res)
+            for text in res.warnings if not quiet else ():
+                bar.message(f"{prog}: warning: {text}")
             if res.status == "failed":
                 bar.message(f"{prog}: error: {res.error}")
             bar.update(res)

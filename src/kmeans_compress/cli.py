@@ -241,6 +241,7 @@ def _run_batch(args: argparse.Namespace) -> int:
             dask=args.dask,
             progress=None if not args.quiet else False,
             prog=PROG,
+            quiet=args.quiet,
         )
     except NoInputError as exc:  # like a missing input (exit 3)
         error(str(exc))
