@@ -672,6 +672,35 @@ def test_shared_palette_refuses_a_space_it_would_ignore(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_shared_palette_keeps_the_keep_colours(tmp_path):
+    """--keep with --shared-palette: the kept colours are entries of the one palette, as for one file."""
+    src = tmp_path / "in"
+    src.mkdir()
+    a, b = np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8)
+    a[6:] = 255  # 48 black, 16 white
+    b[4:] = 128  # 32 black, 32 grey
+    Image.fromarray(a).save(src / "a.png")
+    Image.fromarray(b).save(src / "b.png")
+    args = [str(src), "-o", str(tmp_path / "o"), "--shared-palette", "-k", "4", "--keep", "#ff0000", "-q", "-j", "1"]
+    assert main(args) == 0
+    # Black 80 pixels, grey 32, white 16, then the kept red, which no pixel uses: every output holds all four.
+    expected = [0, 0, 0, 128, 128, 128, 255, 255, 255, 255, 0, 0]
+    for name in ("a", "b"):
+        assert Image.open(tmp_path / "o" / f"{name}.kmc.png").getpalette() == expected
+
+    # More colours than K: the entries besides red are fitted around it, as for the one image alone.
+    y, x = np.mgrid[0:32, 0:40]
+    grad = np.dstack([x * 255 // 39, y * 255 // 31, (x + y) * 255 // 70]).astype(np.uint8)
+    Image.fromarray(grad).save(src / "a.png")
+    (src / "b.png").unlink()
+    assert main(args + ["-f"]) == 0
+    assert main([str(src / "a.png"), "-o", str(tmp_path / "one.png"), "-k", "4", "--keep", "#ff0000", "-q"]) == 0
+    shared, one = (
+        Image.open(p).convert("RGB").getcolors() for p in (tmp_path / "o" / "a.kmc.png", tmp_path / "one.png")
+    )
+    assert (255, 0, 0) in {c for _, c in shared} and sorted(shared) == sorted(one)
+
+
 def test_shared_palette_with_dithering(tmp_path):
     """Gradients dithered with one shared palette: every output uses only its colours, the
     dithering shows (the means of the gradients come closer), and workers do not change a byte."""

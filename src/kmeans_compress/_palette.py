@@ -372,12 +372,38 @@ def palette_from_histogram(
     n_init: int = 1,
     max_iter: int = 300,
     tol: float = 1e-4,
+    fixed_colors: Any = None,
 ) -> np.ndarray:
-    """Cluster a (merged) colour histogram into a palette: (K, 3) uint8, most used first."""
+    """Cluster a (merged) colour histogram into a palette: (K, 3) uint8, most used first.
+
+    ``fixed_colors`` (``--keep``, as :func:`parse_colors` reads them) are entries the palette holds
+    whatever the colours, the others fitted around them by :func:`fit_around`, as for one image;
+    a fixed entry no colour is nearest to comes after the used ones.
+    """
     n_colors = check_n_colors(n_colors)
     if hist.n_colors == 0:
         raise ValueError("the histogram is empty: no image could be read.")
-    if hist.n_colors <= n_colors:
+    fixed = None if fixed_colors is None else parse_colors(fixed_colors)
+    keep = None
+    if fixed is not None and fixed.shape[0]:
+        if fixed.shape[0] > n_colors:
+            raise ValueError(f"{fixed.shape[0]} fixed colours do not fit in a palette of {n_colors}")
+        union = np.unique(np.vstack([hist.colors, fixed]), axis=0)
+        if union.shape[0] <= n_colors:
+            pal = union
+        else:
+            pal = fit_around(
+                hist.colors,
+                hist.counts,
+                fixed,
+                n_colors,
+                random_state=random_state,
+                n_init=n_init,
+                max_iter=max_iter,
+                tol=tol,
+            )
+        keep = np.flatnonzero((pal[:, None, :] == fixed[None, :, :]).all(axis=2).any(axis=1))
+    elif hist.n_colors <= n_colors:
         pal = hist.colors
     else:
         centers, _ = fit_palette(
@@ -385,5 +411,5 @@ def palette_from_histogram(
         )
         pal = round_palette(centers, hist.colors, hist.counts, n_colors)
     labels, _ = nearest_centers(hist.colors.astype(np.float64), pal.astype(np.float64))
-    order, _ = used_by_frequency(labels, pal.shape[0], hist.counts)
+    order, _ = used_by_frequency(labels, pal.shape[0], hist.counts, keep=keep)
     return np.ascontiguousarray(pal[order], dtype=np.uint8)

@@ -101,6 +101,7 @@ def shared_palette(
     tol: float = 1e-4,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     frame: int | None = None,
+    fixed_colors: Any = None,
 ) -> np.ndarray:
     """One palette for a set of images: merge their colour histograms, cluster once.
 
@@ -111,7 +112,8 @@ def shared_palette(
     is spread. Every frame of an animation counts. Images that
     :func:`compress_with_palette` would refuse (unreadable, more pixels than
     ``max_pixels``, with transparency) are left out, whatever ``jobs``;
-    UnsupportedImageError when that leaves none.
+    UnsupportedImageError when that leaves none. ``fixed_colors`` are entries
+    the palette keeps whatever the images (:func:`compress`'s, ``--keep``).
 
     Examples
     --------
@@ -126,4 +128,6 @@ def shared_palette(
     merged, errors = shared_histogram(items, {"max_pixels": max_pixels, "frame": frame}, jobs=jobs, client=client)
     if merged is None:
         raise UnsupportedImageError(f"none of the {len(items)} images can be used for a shared palette ({errors[0]})")
-    return palette_from_histogram(merged, n_colors, random_state, n_init=n_init, max_iter=max_iter, tol=tol)
+    return palette_from_histogram(
+        merged, n_colors, random_state, n_init=n_init, max_iter=max_iter, tol=tol, fixed_colors=fixed_colors
+    )

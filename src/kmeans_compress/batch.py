@@ -523,7 +523,13 @@ def run(
             tasks = [t for n, t in enumerate(tasks) if n not in errors]
             if merged is not None:
                 palette = palette_from_histogram(
-                    merged, opts.n_colors, opts.random_state, n_init=opts.n_init, max_iter=opts.max_iter, tol=opts.tol
+                    merged,
+                    opts.n_colors,
+                    opts.random_state,
+                    n_init=opts.n_init,
+                    max_iter=opts.max_iter,
+                    tol=opts.tol,
+                    fixed_colors=opts.fixed_colors,
                 )
         file_options = replace(opts, palette=palette)
         work = [_absolute(t) for t in tasks] if client is not None else tasks
