@@ -457,13 +457,13 @@ def _cmd_compress(argv: list[str]) -> int:
         if _batch_mode(args):
             return _run_batch(args)
         outputs = _plan_outputs(args.inputs, args.output, args.ext)
+        jobs = [(s, d, None) for s, d in zip(args.inputs, outputs)]
+        _check_single(args, jobs, demo=False)
         claims = OutputClaims()  # folder mode's check: two inputs never write one file
         for src, dst in zip(args.inputs, outputs):
             clash = None if dst == "-" else claims.claim(src, dst)
             if clash is not None:
                 raise UsageError(f"{clash}; compress them one at a time, each with its own -o")
-        jobs = [(s, d, None) for s, d in zip(args.inputs, outputs)]
-        _check_single(args, jobs, demo=False)
     except UsageError as exc:
         return _usage_failed(exc)
     return _compress_files(args, jobs)
