@@ -151,6 +151,18 @@ def test_preview_never_replaces_the_input_even_with_force(tmp_path, capsys, link
     assert src.read_bytes() == before and not out.exists()
 
 
+def test_sweep_plot_never_replaces_the_input_even_with_force(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    src = tmp_path / "in.png"
+    Image.fromarray(np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)).save(src)
+    before = src.read_bytes()
+    assert main(["sweep", str(src), "--ks", "2", "--plot", str(src), "--force", "-q"]) == 1  # sweep's own code
+    assert capsys.readouterr().err.splitlines() == [
+        f"kmeans-compress: error: --plot {src}: is the input file itself; choose another name"
+    ]
+    assert src.read_bytes() == before
+
+
 def test_demo_writes_the_comparison_figure_and_says_where(tmp_path, monkeypatch, capsys):
     pytest.importorskip("matplotlib")
     monkeypatch.chdir(tmp_path)

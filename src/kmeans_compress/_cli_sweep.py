@@ -24,6 +24,7 @@ from ._cli_common import (
 )
 from ._decode import sample_image_path
 from ._exceptions import OutputExistsError, UnsupportedImageError
+from ._files import refuse_input
 
 __all__ = ["run"]
 
@@ -92,8 +93,10 @@ def run(argv: list[str]) -> int:
         return EXIT_USAGE
     src = args.input if args.input is not None else str(sample_image_path())
     try:
-        if args.plot is not None and not args.force and os.path.lexists(args.plot):
-            raise OutputExistsError(f"{args.plot}: already exists (use --force to overwrite)")
+        if args.plot is not None:  # the outputs' rules; and never over the input, whatever --force
+            refuse_input(args.plot, [src], "--plot")
+            if not args.force and os.path.lexists(args.plot):
+                raise OutputExistsError(f"{args.plot}: already exists (use --force to overwrite)")
         results = sweep(src, DEFAULT_KS if args.ks is None else args.ks, random_state=args.seed)
         if args.json:
             json.dump([r.report.to_dict() for r in results], sys.stdout, indent=2, allow_nan=False, default=str)
