@@ -250,6 +250,7 @@ def test_report_may_go_into_the_output_folder_the_run_creates(tmp_path, monkeypa
         (["--report", "no/such/folder/r.csv"], "does not exist"),
         (["--preview", "p.png"], "--preview takes one input file"),
         (["--jobs", "1", "-o", "out"], "no image files in"),  # run on an empty folder
+        (["-o", "o.png"], "names an image file"),  # made a folder named o.png
     ],
 )
 def test_usage_errors(folder, tmp_path, capsys, monkeypatch, extra, message):
@@ -263,6 +264,19 @@ def test_usage_errors(folder, tmp_path, capsys, monkeypatch, extra, message):
     err = capsys.readouterr().err.strip()
     assert err.startswith("kmeans-compress: error:") and message in err and "\n" not in err
     assert not (tmp_path / "o").exists() and not (tmp_path / "out").exists()  # nothing made
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_one_file_with_a_batch_option_and_a_file_name_for_o(tmp_path, capsys, monkeypatch):
+    """One input file with --report (folder mode): "-o x.png" is refused, no folder x.png is made;
+    "-o x.png/" is a folder of that name, holding the output."""
+    src = _tiny_png(tmp_path / "g.png")
+    monkeypatch.chdir(tmp_path)
+    assert main([str(src), "-o", "x.png", "--report", "r.csv", "-q"]) == 2
+    assert "names an image file" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "r.csv").exists()
+    assert main([str(src), "-o", "x.png/", "--report", "r.csv", "-q"]) == 0
+    assert (tmp_path / "x.png" / "g.kmc.png").is_file()
 
 
 def _tiny_png(path: Path, value: int = 0) -> Path:

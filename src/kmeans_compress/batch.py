@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from ._encode import write_atomic
+from ._encode import OUTPUT_FORMATS, write_atomic
 from ._exceptions import BatchUsageError, NoInputError, OutputExistsError
 from ._files import FileOptions, OutputClaims, compress_file, refuse_input
 from ._palette import palette_from_histogram
@@ -459,6 +459,17 @@ def run(
         raise BatchUsageError(f"--jobs must be >= 1, got {jobs}")
     if output is not None and Path(output).exists() and not Path(output).is_dir():
         raise BatchUsageError(f"-o {output}: must be a folder with folder inputs, --jobs, --report, ...")
+    if (
+        output is not None
+        and not Path(output).exists()
+        and not str(output).endswith(("/", os.sep))
+        and Path(output).suffix.lower() in OUTPUT_FORMATS
+    ):
+        # One file with --report or --jobs: "-o x.png" made a folder named x.png.
+        raise BatchUsageError(
+            f"-o {output}: names an image file, but with folder inputs, --jobs, --report, ... -o is a folder "
+            "(end it with / for a folder of that name)"
+        )
     # The report may go into the output folder, which the run creates (the web page's "same as"
     # command: -o compressed/ --report compressed/report.csv, in a folder that has neither).
     report_folder = Path(report).parent if report is not None else None
