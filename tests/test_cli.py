@@ -235,3 +235,13 @@ def test_installed_console_script(tmp_path):
     env = dict(os.environ)
     proc = subprocess.run([str(exe), "demo", "-o", str(tmp_path)], capture_output=True, text=True, env=env)
     assert proc.returncode == 0 and (tmp_path / "chelsea.kmc.png").exists()
+
+
+def test_exit_code_of_an_option_the_input_does_not_allow_and_of_other_errors():
+    """An option this input does not allow is a usage error (2); any other ValueError from the
+    pipeline is a failed file (1), not a usage error: the command line is not what is wrong."""
+    from kmeans_compress._cli_common import EXIT_FAILED, EXIT_USAGE, exit_code
+    from kmeans_compress._exceptions import OptionNotAllowedError
+
+    assert exit_code(OptionNotAllowedError("GIF cannot hold partly transparent colours")) == EXIT_USAGE == 2
+    assert exit_code(ValueError("operands could not be broadcast together")) == EXIT_FAILED == 1

@@ -17,6 +17,7 @@ from ._encode import OUTPUT_FORMATS
 from ._exceptions import (
     ImageNotFoundError,
     ImageTooLargeError,
+    OptionNotAllowedError,
     OutputExistsError,
     TargetNotMetError,
     UnsupportedImageError,
@@ -42,9 +43,8 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (UnsupportedImageError, EXIT_NOT_IMAGE),
     (OutputExistsError, EXIT_EXISTS),
     (OSError, EXIT_CANT_WRITE),
-    # Any other ValueError is an option this input does not allow (--dither with transparency, a .gif
-    # output of partly transparent colours): the command line must change, as for a bad option.
-    (ValueError, EXIT_USAGE),
+    # An option this input does not allow: the command line must change, as for a bad option.
+    (OptionNotAllowedError, EXIT_USAGE),
 )
 
 

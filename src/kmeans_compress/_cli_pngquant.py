@@ -33,6 +33,7 @@ from ._cli_common import pngquant_quality
 from ._decode import LoadedImage, load_image
 from ._exceptions import (
     ImageNotFoundError,
+    OptionNotAllowedError,
     OutputExistsError,
     TargetNotMetError,
     UnsupportedImageError,
@@ -303,7 +304,9 @@ def _options(cmd: Command, has_alpha: bool) -> FileOptions:
     dither: Any = cmd.dither
     if has_alpha and dither is not False:
         if cmd.dither_asked:
-            raise ValueError("dithering (--floyd) is not available for images with transparency yet; add --nofs")
+            raise OptionNotAllowedError(
+                "dithering (--floyd) is not available for images with transparency yet; add --nofs"
+            )
         dither = False  # pngquant's default; without a word, as the image cannot take it yet
     return FileOptions(
         n_colors=cmd.n_colors,

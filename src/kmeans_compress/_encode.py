@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ._exceptions import OutputExistsError
+from ._exceptions import OptionNotAllowedError, OutputExistsError
 from ._palette import deflate_order
 from ._validation import check_index_maps, check_palette
 
@@ -636,7 +636,9 @@ def _pillow_file(
             if alpha is not None:
                 a = palette[:, 3]
                 if ((a > 0) & (a < 255)).any():
-                    raise ValueError("GIF cannot hold partly transparent colours; write .png or .webp instead")
+                    raise OptionNotAllowedError(
+                        "GIF cannot hold partly transparent colours; write .png or .webp instead"
+                    )
                 params["transparency"] = int(np.flatnonzero(a == 0)[0])
             if len(frames) > 1:
                 params["disposal"] = 2  # each frame replaces the last: frames are whole images

@@ -13,6 +13,7 @@ __all__ = [
     "ImageTooLargeError",
     "NoInputError",
     "NotFittedError",
+    "OptionNotAllowedError",
     "OutputExistsError",
     "TargetNotMetError",
     "UnsupportedImageError",
@@ -41,6 +42,11 @@ class TargetNotMetError(ValueError):
 
 class NotFittedError(ValueError, AttributeError):
     """Raised when a :class:`KMeans` method that needs a fitted model is called before ``fit``."""
+
+
+class OptionNotAllowedError(ValueError):
+    """An option this input does not allow (dithering an image with transparency, a GIF of partly
+    transparent colours): the command line must change, a usage error (exit 2) on the command line."""
 
 
 class BatchUsageError(ValueError):

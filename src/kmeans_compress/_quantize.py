@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._colorspace import SPACES, from_srgb, to_srgb
+from ._exceptions import OptionNotAllowedError
 from ._fit import fit_palette
 from ._histogram import ColorHistogram, pack_rgb, pixel_histogram, rgba_histogram
 from ._nearest import nearest_centers, nearest_palette
@@ -235,7 +236,7 @@ def quantize_image(
             alpha = None
     strength = check_dither(dither)
     if alpha is not None and strength > 0:
-        raise ValueError("dithering is not supported for images with transparency; drop --dither")
+        raise OptionNotAllowedError("dithering is not supported for images with transparency; drop --dither")
     fit: dict[str, Any] = dict(random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol, speed=speed)
     fixed = None if fixed_colors is None else parse_colors(fixed_colors)
     if fixed is not None and fixed.shape[0]:
