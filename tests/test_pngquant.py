@@ -137,6 +137,37 @@ def test_skip_if_larger_exits_98(tmp_path):
     assert not (tmp_path / "tiny.jpg-or8.png").exists()
 
 
+def _pixels(path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGBA"))
+
+
+@pytest.mark.parametrize("options", [[], ["--floyd=1"]])
+def test_an_opaque_rgba_file_is_dithered_as_its_rgb_twin(tmp_path, options):
+    # pngquant dithers a screenshot saved as RGBA with every alpha 255: it is opaque, whatever its mode
+    photo = _photo()
+    rgb, rgba = tmp_path / "rgb.png", tmp_path / "rgba.png"
+    Image.fromarray(photo).save(rgb)
+    Image.fromarray(np.dstack([photo, np.full(photo.shape[:2], 255, np.uint8)]), "RGBA").save(rgba)
+    for src in (rgb, rgba):
+        assert main([*options, "16", "-o", str(src.with_suffix(".out.png")), str(src)]) == 0
+        assert main(["--nofs", "16", "-o", str(src.with_suffix(".nofs.png")), str(src)]) == 0
+    dithered = _pixels(rgba.with_suffix(".out.png"))
+    assert (dithered[:, :, 3] == 255).all()
+    assert np.array_equal(dithered, _pixels(rgb.with_suffix(".out.png")))
+    assert not np.array_equal(dithered, _pixels(rgba.with_suffix(".nofs.png")))
+
+
+def test_a_transparent_pixel_still_turns_dithering_off(tmp_path):
+    rgba = np.dstack([_photo(), np.full((48, 64), 255, np.uint8)])
+    rgba[0, 0, 3] = 0
+    src = tmp_path / "clear.png"
+    Image.fromarray(rgba, "RGBA").save(src)
+    assert main(["--floyd=1", str(src)]) == 4  # refused: not available with transparency yet
+    assert main(["16", str(src)]) == 0
+    assert _pixels(tmp_path / "clear-fs8.png")[0, 0, 3] == 0
+
+
 def test_missing_input_exits_2(tmp_path, capsys):
     assert main([str(tmp_path / "none.png")]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1

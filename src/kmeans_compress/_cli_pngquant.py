@@ -275,13 +275,21 @@ def output_path(src: str, cmd: Command) -> str:
     return str(p.with_name(stem + ext))
 
 
-def _may_have_alpha(path: str) -> bool:
-    """True when the file's mode carries transparency (its header only; a bad file is reported later)."""
+def _has_alpha(path: str) -> bool:
+    """True when the file has a pixel that is not fully opaque, as the shared decode sees it.
+
+    An RGBA file whose alpha is 255 everywhere (a screenshot, say) is opaque and
+    is dithered as pngquant dithers it. Only files whose mode can carry
+    transparency are decoded here; a bad file is reported later, in its turn
+    (pngquant reports an existing output before an unreadable input).
+    """
     try:
         from PIL import Image
 
         with Image.open(path) as im:
-            return im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info
+            if im.mode not in ("RGBA", "LA", "PA", "La", "RGBa") and "transparency" not in im.info:
+                return False
+        return load_image(path).alpha is not None
     except Exception:
         return False
 
@@ -329,7 +337,7 @@ def _one(src: str, cmd: Command) -> None:
         source = load_image(raw, name="<stdin>")
         has_alpha = source.alpha is not None
     else:
-        has_alpha = _may_have_alpha(src)
+        has_alpha = _has_alpha(src)
     if to_stdout and sys.stdout.isatty():
         raise PngquantUsageError("refusing to write PNG data to a terminal; redirect stdout or use --output FILE")
     dst = None if to_stdout else output_path(src, cmd)
