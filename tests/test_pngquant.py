@@ -168,6 +168,23 @@ def test_a_transparent_pixel_still_turns_dithering_off(tmp_path):
     assert _pixels(tmp_path / "clear-fs8.png")[0, 0, 3] == 0
 
 
+@pytest.mark.parametrize("name", ["out.tmp", "out", "out.gif", "out.webp"])
+def test_output_is_png_whatever_its_name(png, tmp_path, name):
+    # pngquant writes PNG to any --output name: scripts write to a temporary name, then rename it
+    out = tmp_path / name
+    assert main(["--nofs", "16", "-o", str(out), str(png)]) == 0
+    assert out.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    with Image.open(out) as im:
+        assert im.format == "PNG" and im.mode == "P"
+
+
+def test_output_in_a_missing_folder_exits_16_and_creates_nothing(png, tmp_path, capsys):
+    out = tmp_path / "nodir" / "x.png"
+    assert main(["-o", str(out), str(png)]) == 16  # pngquant's CANT_WRITE_ERROR
+    assert not (tmp_path / "nodir").exists()
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
 def test_missing_input_exits_2(tmp_path, capsys):
     assert main([str(tmp_path / "none.png")]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1

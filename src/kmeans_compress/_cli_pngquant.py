@@ -324,6 +324,8 @@ def _options(cmd: Command, has_alpha: bool) -> FileOptions:
         strip=cmd.strip,
         force=cmd.force,
         skip_if_larger=cmd.skip_if_larger,
+        fmt="PNG",  # as pngquant, whatever the output's name (scripts write to x.tmp, then rename)
+        make_dirs=False,  # as pngquant: a missing folder is exit 16, not created
     )
 
 

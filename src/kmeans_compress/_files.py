@@ -97,6 +97,13 @@ class FileOptions:
     #: once the report is made, before the file is encoded: the command line needs them only for a
     #: --preview, and at 24 Mpx they are 72 MB of the peak while oxipng runs (benchmarks/RESULTS.md).
     keep_original: bool = True
+    #: The output's format whatever its name ("PNG" for kmeans-pngquant: pngquant writes PNG to any
+    #: ``--output`` name, such as ``out.tmp``); None: by the suffix. Not part of the stamp: a stamped
+    #: output is always a PNG.
+    fmt: str | None = None
+    #: Create the output's missing folders (folder mode mirrors its input tree); kmeans-pngquant does
+    #: not, as pngquant (an OSError when writing, once the image is decoded and quantized).
+    make_dirs: bool = True
 
     def compress_options(self) -> dict[str, Any]:
         """The keyword arguments of :func:`kmeans_compress.compress`, every one spelled out."""
@@ -168,8 +175,9 @@ def compress_file(
         The input file (a path is needed with ``resume``); an already loaded
         image (stdin, say) has no file rules of its own.
     dst : path or None
-        The output; its type follows the suffix (.png, .gif, .webp) and missing
-        folders are created. None writes nothing: the encoded PNG is returned
+        The output; its type follows the suffix (.png, .gif, .webp) unless
+        ``options.fmt`` is given, and missing folders are created unless not
+        ``options.make_dirs``. None writes nothing: the encoded PNG is returned
         in ``FileOutcome.data`` (standard output, a web page).
     options : FileOptions
 
@@ -227,7 +235,7 @@ def compress_file(
     elif target is not None and not opts.force and os.path.lexists(target):
         raise OutputExistsError(f"{target}: already exists (use --force to overwrite)")
 
-    fmt = "PNG" if target is None else output_format(target)
+    fmt = "PNG" if target is None else opts.fmt or output_format(target)
     # A size target holds for the file as written: the stamp's chunk comes out of its budget.
     reserve = 0 if digest is None else _stamp_bound(opts, digest)
     result = _compress(src, opts, fmt, reserve)
@@ -251,7 +259,8 @@ def compress_file(
         outcome.data = data
         outcome.output_bytes = len(data)
     else:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if opts.make_dirs:
+            target.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_temps(target)
         written = write_atomic(target, data, overwrite=overwrite)
         outcome.output_bytes = len(data)
