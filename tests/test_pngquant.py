@@ -61,12 +61,12 @@ def _mse(path, original: np.ndarray) -> float:
         (["--speed", "1", "--nofs", "64", "--", "file.png"], dict(speed=1, dither=False, n_colors=64)),
         (["-fvs3", "x.png"], dict(force=True, verbose=True, speed=3)),
         (["--floyd=0.5", "x.png"], dict(dither=0.5)),
-        (["--floyd", "x.png"], dict(dither=True, files=["x.png"])),  # the value only after '='
+        (["--floyd", "x.png"], dict(dither=1.0, files=["x.png"])),  # the value only after '='
         (["x.png", "--skip-if-larger", "--strip"], dict(skip_if_larger=True, strip=True, files=["x.png"])),
         (["--qual=50-90", "--verb", "x.png"], dict(quality=(50, 90), verbose=True)),  # unambiguous prefixes
         (["-o", "out.png", "in.png"], dict(output="out.png", files=["in.png"])),
         (["--", "-weird.png"], dict(files=["-weird.png"])),
-        (["x.png"], dict(speed=4, dither=True, n_colors=256)),  # pngquant's defaults
+        (["x.png"], dict(speed=4, dither=1.0, n_colors=256)),  # pngquant's defaults
     ],
 )
 def test_parse_pngquant_command_lines(argv, expect):
@@ -183,6 +183,17 @@ def test_output_in_a_missing_folder_exits_16_and_creates_nothing(png, tmp_path, 
     assert main(["-o", str(out), str(png)]) == 16  # pngquant's CANT_WRITE_ERROR
     assert not (tmp_path / "nodir").exists()
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_default_and_bare_floyd_dither_at_full_strength(png, tmp_path):
+    # pngquant: "--floyd=0.5  control dithering strength (default 1)"; --floyd alone is full strength too
+    made = {}
+    for name, options in [("default", []), ("bare", ["--floyd"]), ("one", ["--floyd=1"]), ("half", ["--floyd=0.5"])]:
+        out = tmp_path / f"{name}.png"
+        assert main([*options, "16", "-o", str(out), str(png)]) == 0
+        made[name] = _pixels(out)
+    assert np.array_equal(made["default"], made["one"]) and np.array_equal(made["bare"], made["one"])
+    assert not np.array_equal(made["one"], made["half"])
 
 
 def test_missing_input_exits_2(tmp_path, capsys):

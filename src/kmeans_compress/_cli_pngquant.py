@@ -113,7 +113,7 @@ class Command:
     ext: str | None = None
     quality: tuple[int, int] | None = None
     speed: int = 4
-    dither: bool | float = True
+    dither: bool | float = 1.0  # pngquant's: full Floyd-Steinberg, not compress()'s dither=True (0.5)
     dither_asked: bool = False
     strip: bool = False
     verbose: bool = False
@@ -224,7 +224,7 @@ def _apply(cmd: Command, name: str, value: str | None) -> None:
     elif name == "floyd":
         cmd.dither_asked = True
         if value is None:
-            cmd.dither = True
+            cmd.dither = 1.0  # pngquant's default strength
         else:
             try:
                 strength = float(value)

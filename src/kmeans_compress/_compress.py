@@ -191,7 +191,7 @@ def compress(
     space : {'rgb', 'lab', 'oklab'}, default='rgb'
         Colour space in which distances are measured.
     dither : bool or float in [0, 1], default=False
-        Error diffusion at this strength (True: the default, 1), serpentine, in
+        Error diffusion at this strength (True: 0.5, as ``--dither`` alone), serpentine, in
         ``space``, and selective: near the bands of smooth gradients only, not in
         flat areas or along sharp edges.
     n_init, max_iter, tol
@@ -292,7 +292,7 @@ def compress_with_palette(
     R, then G, then B), as in :func:`compress`, so an image mapped to the palette
     :func:`compress` found for it gets the same pixels. The palette is RGB: an
     image with transparency is refused (UnsupportedImageError) rather than
-    having its alpha dropped. ``dither`` (a strength 0-1, True the default) is
+    having its alpha dropped. ``dither`` (a strength 0-1; True is 0.5) is
     :func:`compress`'s error diffusion onto the given palette.
 
     Examples

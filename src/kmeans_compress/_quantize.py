@@ -202,7 +202,7 @@ def quantize_image(
         The palette is converted back to sRGB and rounded once.
     dither : bool or float in [0, 1]
         Error diffusion with the K-means palette (opaque images), at this
-        strength (True: the default strength, 1): serpentine, in ``space``, and
+        strength (True: 0.5, as ``--dither`` alone): serpentine, in ``space``, and
         selective: only near the false contours of smooth gradients, not in flat
         areas or along sharp edges (:func:`kmeans_compress._remap.dither_map`).
     fixed_colors : '#RRGGBB,...', or a sequence of such strings or of RGB triples, optional
