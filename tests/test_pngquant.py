@@ -93,6 +93,8 @@ def test_default_extensions_follow_dithering():
         (["--map", "pal.png", "x.png"], 4, "--map pal.png is not supported"),
         (["--transbug", "x.png"], 4, "--transbug is not supported"),
         (["-o", "o.png", "a.png", "b.png"], 4, "one input file"),
+        (["--ext", ".x.png", "-o", "y.png", "x.png"], 4, "--ext and --output"),  # pngquant's words
+        (["-o", "y.png", "--ext=.x.png"], 4, "can't be used at the same time"),  # before 'no input' (1)
         ([], 1, "usage"),
     ],
 )

@@ -391,6 +391,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if cmd.show == "help":
             print(USAGE)
             return SUCCESS
+        if cmd.ext is not None and cmd.output not in (None, "-"):  # as pngquant, which lets -o - pass
+            raise PngquantUsageError("--ext and --output options can't be used at the same time")
         if not cmd.files:
             print(USAGE, file=sys.stderr)
             return MISSING_ARGUMENT
