@@ -67,6 +67,10 @@ def _mse(path, original: np.ndarray) -> float:
         (["-o", "out.png", "in.png"], dict(output="out.png", files=["in.png"])),
         (["--", "-weird.png"], dict(files=["-weird.png"])),
         (["x.png"], dict(speed=4, dither=1.0, n_colors=256)),  # pngquant's defaults
+        # the colour count as pngquant reads it (strtoul on the whole argument); 0 keeps the default
+        (["0", "x.png"], dict(n_colors=256, files=["x.png"])),
+        (["+3", "x.png"], dict(n_colors=3, files=["x.png"])),
+        (["1_0", "x.png"], dict(n_colors=256, files=["1_0", "x.png"])),  # not a number for C: a file name
     ],
 )
 def test_parse_pngquant_command_lines(argv, expect):
@@ -82,9 +86,33 @@ def test_default_extensions_follow_dithering():
 
 
 @pytest.mark.parametrize(
+    "src, out",
+    [
+        # pngquant 2.17 drops only ".png" or ".PNG", and only from a name longer than that
+        ("dir/y.Png", "dir/y.Png-fs8.png"),
+        ("y.pNg", "y.pNg-fs8.png"),
+        ("ab.png.PNG", "ab.png-fs8.png"),
+        (".png", ".png-fs8.png"),
+        ("dir/.png", "dir/-fs8.png"),
+        ("photo", "photo-fs8.png"),
+    ],
+)
+def test_output_names_as_pngquant(src, out):
+    assert output_path(src, Command()) == out
+
+
+def test_a_mixed_case_suffix_is_kept_in_the_output_name(tmp_path):
+    src = tmp_path / "y.Png"
+    Image.fromarray(_photo()).save(src, "PNG")
+    assert main(["16", str(src)]) == 0
+    assert (tmp_path / "y.Png-fs8.png").exists() and not (tmp_path / "y-fs8.png").exists()
+
+
+@pytest.mark.parametrize(
     "argv, status, words",
     [
         (["1", "x.png"], 4, "between 2 and 256"),
+        (["--", "-5", "x.png"], 4, "between 2 and 256"),
         (["--speed", "12", "x.png"], 4, "Speed should be"),
         (["--quality", "abc", "x.png"], 4, "Quality should be"),
         (["--bogus", "x.png"], 4, "unrecognized option"),

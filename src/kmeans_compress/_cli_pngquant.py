@@ -22,6 +22,7 @@ not met. With several files the status is the last failure's, as in pngquant.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -164,18 +165,28 @@ def parse(argv: Sequence[str]) -> Command:
                 j += 1
         else:
             positional.append(a)
-    if positional:
-        try:
-            k = int(positional[0], 10)
-        except ValueError:
-            k = None
-        if k is not None:
-            if not 2 <= k <= 256:
-                raise PngquantUsageError("Number of colors must be between 2 and 256.")
-            cmd.n_colors = k
-            positional = positional[1:]
+    k = _ncolors(positional[0]) if positional else None
+    if k is not None:
+        if k and not 2 <= k <= 256:
+            raise PngquantUsageError("Number of colors must be between 2 and 256.")
+        cmd.n_colors = k or cmd.n_colors  # 0: the default, 256, as pngquant
+        positional = positional[1:]
     cmd.files = positional
     return cmd
+
+
+def _ncolors(text: str) -> int | None:
+    """The colour count a first positional argument stands for, or None when it is a file name.
+
+    As pngquant reads it (C's ``strtoul`` in base 10, the whole argument):
+    leading white space and a sign allowed, ASCII digits only (``1_0`` is a
+    file name); a negative number wraps around to a huge one.
+    """
+    m = re.fullmatch(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)", text)
+    if m is None:
+        return None
+    value = int(m.group(2))
+    return -value if m.group(1) == "-" and value else value
 
 
 def _long_name(name: str) -> str:
@@ -266,13 +277,17 @@ def _apply(cmd: Command, name: str, value: str | None) -> None:
 
 
 def output_path(src: str, cmd: Command) -> str:
-    """pngquant's output name: ``--output``, or the input without ``.png`` plus the extension."""
+    """pngquant's output name: ``--output``, or the input without ``.png`` plus the extension.
+
+    As pngquant, on the name as given: only ``.png`` or ``.PNG`` is dropped
+    (``y.Png`` -> ``y.Png-fs8.png``), and only from a name longer than that
+    (``.png`` -> ``.png-fs8.png``, but ``dir/.png`` -> ``dir/-fs8.png``).
+    """
     if cmd.output is not None:
         return cmd.output
     ext = cmd.ext or ("-fs8.png" if cmd.dither else "-or8.png")
-    p = Path(src)
-    stem = p.name[:-4] if p.name.lower().endswith(".png") else p.name
-    return str(p.with_name(stem + ext))
+    stem = src[:-4] if len(src) > 4 and src[-4:] in (".png", ".PNG") else src
+    return stem + ext
 
 
 def _has_alpha(path: str) -> bool:
