@@ -226,6 +226,17 @@ def test_default_and_bare_floyd_dither_at_full_strength(png, tmp_path):
     assert not np.array_equal(made["one"], made["half"])
 
 
+@pytest.mark.parametrize("quiet", [True, False])
+def test_quiet_silences_the_compiling_note(png, monkeypatch, quiet):
+    # pngquant's -q prints nothing but errors: not the note of a first run compiling the kernels either
+    from kmeans_compress import _backend
+    from kmeans_compress._cli_common import note_compiling
+
+    monkeypatch.setattr(_backend, "slow_load_notice", None)
+    assert main([*(["-q"] if quiet else []), "--nofs", "8", str(png)]) == 0
+    assert _backend.slow_load_notice is (None if quiet else note_compiling)
+
+
 def test_missing_input_exits_2(tmp_path, capsys):
     assert main([str(tmp_path / "none.png")]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1

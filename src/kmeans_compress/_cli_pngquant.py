@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from ._cli_common import pngquant_quality
+from ._cli_common import announce_compiling, pngquant_quality
 from ._decode import LoadedImage, load_image
 from ._exceptions import (
     ImageNotFoundError,
@@ -418,6 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PngquantUsageError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return exc.status
+    announce_compiling(cmd.quiet)  # the note on a first, compiling run; --quiet: nothing but errors
     status = SUCCESS
     done = 0
     for src in cmd.files:

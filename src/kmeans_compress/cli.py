@@ -594,7 +594,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def pngquant_main(argv: Sequence[str] | None = None) -> int:
     """``kmeans-pngquant``: pngquant's command line and exit codes (:mod:`kmeans_compress._cli_pngquant`)."""
-    announce_compiling(False)
     return _cli_pngquant.main(argv)
 
 
