@@ -346,6 +346,34 @@ def test_serve_without_the_web_extra(monkeypatch, capsys):
     )
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--port", "-1"], "argument --port: must be from 0 (a free port) to 65535, got -1"),
+        (["--port", "70000"], "argument --port: must be from 0 (a free port) to 65535, got 70000"),
+        (["--port", "x"], "argument --port: 'x' is not an integer"),
+        (["--max-upload-mb", "inf"], "argument --max-upload-mb: must be a number > 0"),
+        (["--max-upload-mb", "nan"], "argument --max-upload-mb: must be a number > 0"),
+        (["--cache-mb", "inf"], "argument --cache-mb: must be a number > 0"),
+        (["--cache-mb", "1e308"], "argument --cache-mb: must be a number > 0"),
+        (["--max-pixels", "0"], "argument --max-pixels: must be >= 1, got 0"),
+        (["--jobs", "0"], "argument -j/--jobs: must be >= 1, got 0"),  # as the main command's -j 0
+    ],
+)
+def test_serve_bad_options_are_one_line_usage_errors(argv, message, monkeypatch, capsys):
+    # bind() raised OverflowError for a port out of range, int() for inf megabytes, and --jobs 0
+    # started the server with the default: each must stop before anything listens.
+    import uvicorn
+
+    def started(*args, **kwargs):
+        raise AssertionError("the server started")
+
+    monkeypatch.setattr(uvicorn.Server, "run", started)
+    assert main(["serve", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"kmeans-compress: error: {message}") and err.count("\n") == 1
+
+
 def test_serve_listens_on_localhost_by_default():
     args = _web._parser().parse_args([])
     assert (args.host, args.port) == ("127.0.0.1", 8000)

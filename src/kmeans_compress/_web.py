@@ -44,6 +44,7 @@ from PIL import Image
 
 from . import __version__, batch, load_image
 from ._backend import available_cores, threads_at_most
+from ._cli_common import EXIT_USAGE, Parser, UsageError, error, parse_int, positive_int
 from ._colorspace import SPACES
 from ._decode import LoadedImage
 from ._exceptions import ImageNotFoundError, ImageTooLargeError, UnsupportedImageError
@@ -872,32 +873,56 @@ def _quote(name: str) -> str:
 # --------------------------------------------------------------------------- kmeans-compress serve
 
 
+def _port(text: str) -> int:
+    """``--port``: what bind() takes, 0 (a free port) to 65535."""
+    v = parse_int(text)
+    if not 0 <= v <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 0 (a free port) to 65535, got {v}")
+    return v
+
+
+#: The largest --max-upload-mb / --cache-mb: 2^63 bytes, so the byte count is a finite float and an int64.
+MAX_MB = 1 << 43
+
+
+def _megabytes(text: str) -> float:
+    """``--max-upload-mb`` / ``--cache-mb``: a number > 0 (the server counts them in whole bytes)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < v <= MAX_MB:  # also refuses nan and inf, which int() of the bytes could not take
+        raise argparse.ArgumentTypeError(f"must be a number > 0 and at most {MAX_MB:,} (8 EiB), got {text!r}")
+    return v
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    # The command line's parser class: a bad value is one line and exit 2, as for the other commands.
+    p = Parser(
         prog=f"{PROG} serve",
         description="A local web page: drop images, move the K slider, compare, download. "
         f"Needs the web extra ({INSTALL_HINT}).",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 picks a free one)")
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
     p.add_argument(
         "--max-upload-mb",
-        type=float,
+        type=_megabytes,
         default=DEFAULT_MAX_UPLOAD_MB,
         metavar="MB",
         help=f"largest upload accepted (default {DEFAULT_MAX_UPLOAD_MB})",
     )
     p.add_argument(
         "--max-pixels",
-        type=int,
+        type=positive_int,
         default=DEFAULT_MAX_PIXELS,
         metavar="N",
         help=f"refuse images with more pixels (default {DEFAULT_MAX_PIXELS:,})",
     )
     p.add_argument(
         "--cache-mb",
-        type=float,
+        type=_megabytes,
         default=DEFAULT_CACHE_MB,
         metavar="MB",
         help=f"memory for decoded images kept for the slider (default {DEFAULT_CACHE_MB})",
@@ -905,7 +930,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-j",
         "--jobs",
-        type=int,
+        type=positive_int,  # as the main command's -j: 0 is refused, not taken for the default
         default=None,
         metavar="N",
         help="compressions at a time (default: the number of cores)",
@@ -917,22 +942,14 @@ def main(argv: list[str]) -> int:
     """``kmeans-compress serve``; returns the exit status."""
     try:
         args = _parser().parse_args(argv)
-    except SystemExit as exc:  # --help, or argparse's own usage error (exit 2)
+    except UsageError as exc:
+        error(str(exc))
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help
         return int(exc.code or 0)
     if _MISSING is not None:
-        print(
-            f"{PROG}: error: serve needs the web extra ({_MISSING} is not installed): {INSTALL_HINT}", file=sys.stderr
-        )
-        return 2
-    for value, flag in (
-        (args.max_upload_mb, "--max-upload-mb"),
-        (args.max_pixels, "--max-pixels"),
-        (args.cache_mb, "--cache-mb"),
-        (args.jobs or 1, "--jobs"),
-    ):
-        if not value > 0:
-            print(f"{PROG}: error: {flag} must be > 0, got {value}", file=sys.stderr)
-            return 2
+        error(f"serve needs the web extra ({_MISSING} is not installed): {INSTALL_HINT}")
+        return EXIT_USAGE
     import uvicorn
 
     try:
