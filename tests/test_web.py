@@ -8,6 +8,7 @@ import threading
 import time
 import zipfile
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -309,6 +310,65 @@ def test_batch_takes_every_upload_whatever_its_name(client, small, tmp_path, mon
         ours, theirs = Image.open(tmp_path / "compressed" / out), Image.open(io.BytesIO(z.read(out)))
         assert ours.getpalette() == theirs.getpalette()
         np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+
+
+LONG_NAMES = ["照片" * 45 + ".png", "📷" * 70 + ".jpeg", "é" * 150 + ".webp", "a" * 300 + ".png", "b." + "é" * 200]
+
+
+@pytest.mark.parametrize("raw", LONG_NAMES, ids=["cjk", "emoji", "accents", "ascii", "long-suffix"])
+def test_long_names_are_capped_in_bytes_keeping_the_suffix(raw):
+    # File systems limit a name to 255 bytes: 90 CJK characters (274 bytes) passed a cap of
+    # 200 characters and the batch upload failed with "File name too long" (HTTP 500).
+    name = _web._clean_name(raw)
+    data = name.encode("utf-8")  # valid UTF-8: no half of a character
+    assert 150 <= len(data) <= 200
+    suffix = Path(raw).suffix if len(Path(raw).suffix) < 10 else ""
+    assert name.endswith(suffix) and raw.startswith(name.removesuffix(suffix))
+    # room left for what a batch adds: " (2)", ".kmc.png" and the temporary file's ".", ".XXXXXXXXXXXX.tmp"
+    assert len(("." + _web.output_name(Path(name).stem + " (500)" + suffix) + ".0123456789ab.tmp").encode()) <= 255
+
+
+def test_batch_with_long_non_ascii_names(client, small):
+    job = client.post("/api/batch?k=4").json()["id"]
+    for raw in LONG_NAMES:
+        r = client.post(f"/api/batch/{job}/files?name={quote(raw)}", content=small)
+        assert r.status_code == 200, r.text
+    r = client.post(f"/api/images?name={quote(LONG_NAMES[0])}", content=small)
+    assert r.status_code == 200 and r.json()["name"] == _web._clean_name(LONG_NAMES[0])
+    assert client.post(f"/api/batch/{job}/start").status_code == 200
+    status = _finished(client, job)
+    assert status["state"] == "done" and status["done"] == len(LONG_NAMES) and not status["errors"], status
+    z = zipfile.ZipFile(io.BytesIO(client.get(status["zip_url"]).content))
+    expected = {_web.output_name(_web._clean_name(raw)) for raw in LONG_NAMES}
+    assert set(z.namelist()) == {*expected, "report.csv"}
+
+
+def test_batch_uploads_with_the_same_stem_get_their_own_outputs(client, small, tmp_path, monkeypatch):
+    # x.png and x.jpg both made x.kmc.png: the second failed with "same output file", though the
+    # server renames uploads anyway. It is renamed so that its output is its own.
+    other = png_bytes(np.full((8, 8, 3), 200, np.uint8))
+    job = client.post("/api/batch?k=4").json()["id"]
+    for name, data in (("x.png", small), ("x.jpg", other), ("X.GIF", small)):
+        assert client.post(f"/api/batch/{job}/files?name={name}", content=data).status_code == 200
+    assert client.post(f"/api/batch/{job}/start").status_code == 200
+    status = _finished(client, job)
+    assert status["state"] == "done" and status["done"] == 3 and not status["errors"], status
+    z = zipfile.ZipFile(io.BytesIO(client.get(status["zip_url"]).content))
+    outputs = ["X (3).kmc.png", "x (2).kmc.png", "x.kmc.png"]
+    assert set(z.namelist()) == {*outputs, "report.csv"}
+    assert np.asarray(Image.open(io.BytesIO(z.read("x (2).kmc.png"))).convert("RGB")).max() == 200
+    # "Copy command", run where images/ holds the uploads under the names the report gives
+    rows = [r.split(",")[0] for r in z.read("report.csv").decode().splitlines()[1:]]
+    assert sorted(rows) == ["images/X (3).GIF", "images/x (2).jpg", "images/x.png"]
+    assert status["command"].startswith("kmeans-compress images/ -o compressed/")
+    (tmp_path / "images").mkdir()
+    for name, data in (("x.png", small), ("x (2).jpg", other), ("X (3).GIF", small)):
+        (tmp_path / "images" / name).write_bytes(data)
+    monkeypatch.chdir(tmp_path)
+    assert main(shlex.split(status["command"])[1:] + ["-q"]) == 0
+    for out in outputs:
+        ours, theirs = Image.open(tmp_path / "compressed" / out), Image.open(io.BytesIO(z.read(out)))
+        np.testing.assert_array_equal(np.asarray(ours.convert("RGB")), np.asarray(theirs.convert("RGB")))
 
 
 def test_batch_command_is_the_folder_when_the_walk_takes_every_upload():

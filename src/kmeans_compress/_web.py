@@ -186,10 +186,36 @@ def output_name(name: str) -> str:
     return Path(name).stem + ".kmc.png"
 
 
+#: Longest upload name, in UTF-8 bytes. File systems limit a name's bytes (255 on most), not its
+#: characters, and a batch writes more than the upload's name: " (2)" to make it unique, then the
+#: output's ".kmc.png" and its temporary file's "." + ".XXXXXXXXXXXX.tmp" (about 30 bytes in all).
+NAME_MAX_BYTES = 200
+#: A longer suffix is taken as part of the stem when a name is shortened ("a.<300 bytes>").
+SUFFIX_MAX_BYTES = 16
+
+
 def _clean_name(raw: str | None) -> str:
-    """A file name safe to show and to use in a folder: no path, no control characters."""
+    """A file name safe to show and to use in a folder: no path, no control characters, at most
+    ``NAME_MAX_BYTES`` bytes of UTF-8, keeping its suffix (the format the user sees).
+
+    Examples
+    --------
+    >>> _clean_name("../../etc/passwd"), _clean_name("")
+    ('passwd', 'image')
+    >>> name = _clean_name("照片" * 45 + ".png")
+    >>> len(name.encode()), name[-6:]
+    (199, '片照.png')
+    """
     name = Path((raw or "").replace("\\", "/")).name
-    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip()[:200]
+    # A lone surrogate cannot be a file name (nor be sent back as JSON text): replaced by '?'.
+    name = name.encode("utf-8", "replace").decode("utf-8")
+    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip()
+    if len(name.encode()) > NAME_MAX_BYTES:
+        suffix = Path(name).suffix
+        if len(suffix.encode()) > SUFFIX_MAX_BYTES:
+            suffix = ""
+        stem = name[: len(name) - len(suffix)].encode()[: NAME_MAX_BYTES - len(suffix.encode())]
+        name = stem.decode("utf-8", "ignore").rstrip() + suffix  # "ignore": no half of a character
     return name if name not in ("", ".", "..") else "image"
 
 
@@ -473,12 +499,24 @@ class _Batch:
         return " ".join(parts)
 
 
-def _unique(name: str, taken: set[str]) -> str:
+def _unique(name: str, names: list[str]) -> str:
+    """``name``, or ``stem (2).suffix``, ... if an upload of ``names`` has the same output name.
+
+    Not only the same name: ``x.png`` and ``x.jpg`` would both write ``x.kmc.png`` and folder
+    mode refuses the second ("same output file"). Case is ignored, as by the file systems the
+    zip is unpacked on. The batch's command names the uploads as renamed here, so it writes the
+    same files.
+
+    Examples
+    --------
+    >>> _unique("x.jpg", ["x.png"]), _unique("X.png", ["x.png", "x (2).png"]), _unique("y.png", ["x.png"])
+    ('x (2).jpg', 'X (3).png', 'y.png')
+    """
+    taken = {output_name(n).lower() for n in names}
     stem, suffix, n = Path(name).stem, Path(name).suffix, 2
     candidate = name
-    while candidate.lower() in taken:
+    while output_name(candidate).lower() in taken:
         candidate, n = f"{stem} ({n}){suffix}", n + 1
-    taken.add(candidate.lower())
     return candidate
 
 
@@ -801,7 +839,7 @@ def create_app(
         data = await server.read_body(request, name)
         if not data:
             raise HTTPError(415, f"{name}: the file is empty (0 bytes)")
-        name = _unique(name, {n.lower() for n in b.names})
+        name = _unique(name, b.names)
         (b.folder / "images" / name).write_bytes(data)
         b.names.append(name)
         return JSONResponse(b.status())
