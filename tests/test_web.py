@@ -155,6 +155,40 @@ def test_bad_options(client, small, options, message):
     assert client.get(f"/api/result.png?id={info['id']}&{q}").status_code == 400
 
 
+@pytest.mark.parametrize(
+    "field, message",
+    [
+        ('"seq": Infinity', "seq: inf is not an integer"),
+        ('"seq": -Infinity', "seq: -inf is not an integer"),
+        ('"seq": 1e400', "seq: inf is not an integer"),
+        ('"seq": NaN', "seq: nan is not an integer"),
+        ('"seq": 2.5', "seq: 2.5 is not an integer"),
+        ('"seq": true', "seq: True is not an integer"),
+        ('"seq": -1', "seq: must be from 0 to 9007199254740991, got -1"),
+        ('"k": Infinity', "argument -k/--colors: inf is not an integer"),
+        ('"k": NaN', "argument -k/--colors: nan is not an integer"),
+        ('"seed": Infinity', "argument --seed: inf is not an integer"),
+        ('"seed": -Infinity', "argument --seed: -inf is not an integer"),
+        ('"dither": NaN', "dither: expected 0 or 1, got nan"),
+        ('"strip": Infinity', "strip: expected 0 or 1, got inf"),
+    ],
+)
+def test_non_finite_numbers_in_json_are_400(client, small, field, message):
+    # JSON's Infinity for seq reached int() (OverflowError, HTTP 500) while NaN gave 400.
+    info = upload(client, small)
+    body = f'{{"id": "{info["id"]}", {field}}}'
+    r = client.post("/api/compress", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == f"kmeans-compress: error: {message}"
+
+
+def test_seq_from_the_page_is_taken(client, small):
+    info = upload(client, small)
+    for seq in (0, 7, "8", 2**53 - 1):
+        r = client.post("/api/compress", json={"id": info["id"], "k": 2, "seq": seq, "client": "t"})
+        assert r.status_code == 200, r.text
+
+
 def test_bad_requests(client):
     assert client.post("/api/compress", content=b"{", headers={"content-type": "application/json"}).status_code == 400
     assert client.post("/api/compress", json=[1]).status_code == 400

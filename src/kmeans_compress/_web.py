@@ -72,6 +72,8 @@ DEFAULT_MAX_PIXELS = 50_000_000  # a 12-megapixel photo fits four times; the CLI
 DEFAULT_CACHE_MB = 768
 DEFAULT_RESULT_CACHE_MB = 256
 MAX_BATCH_FILES = 500
+#: Largest ``seq`` (the page's request counter): JavaScript's largest exact integer.
+SEQ_MAX = 2**53 - 1
 #: RMS error (0-255) at which the heat map reaches its brightest colour.
 HEAT_MAX = 48.0
 # The page shows these formats itself; others (TIFF) get a PNG of the decoded pixels.
@@ -112,16 +114,7 @@ class Options:
         Options(n_colors=8, space='lab', dither=True, seed=0, strip=False)
         """
 
-        def integer(key: str, flag: str, default: int) -> int:
-            raw = values.get(key, default)
-            if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-                raise HTTPError(400, f"argument {flag}: {raw!r} is not an integer")
-            try:
-                return int(raw)
-            except ValueError:
-                raise HTTPError(400, f"argument {flag}: {raw!r} is not an integer") from None
-
-        k = integer("k", "-k/--colors", 16)
+        k = _integer(values, "k", "argument -k/--colors", 16)
         if not K_MIN <= k <= K_MAX:
             raise HTTPError(
                 400,
@@ -132,7 +125,7 @@ class Options:
         if space not in SPACES:
             choices = ", ".join(repr(s) for s in SPACES)
             raise HTTPError(400, f"argument --space: invalid choice: {space!r} (choose from {choices})")
-        seed = integer("seed", "--seed", 0)
+        seed = _integer(values, "seed", "argument --seed", 0)
         if seed < 0:
             raise HTTPError(400, f"argument --seed: must be >= 0, got {seed}")
         return cls(k, space, _flag(values, "dither"), seed, _flag(values, "strip"))
@@ -141,6 +134,18 @@ class Options:
         return (
             f"k={self.n_colors}&space={self.space}&dither={int(self.dither)}&seed={self.seed}&strip={int(self.strip)}"
         )
+
+
+def _integer(values: Any, key: str, name: str, default: int) -> int:
+    """``values[key]`` as an int; HTTPError(400) for anything else. Every number of the API goes
+    through here: JSON's NaN, Infinity and 1e400 are floats, and so refused, never converted."""
+    raw = values.get(key, default)
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise HTTPError(400, f"{name}: {raw!r} is not an integer")
+    try:
+        return int(raw)
+    except ValueError:
+        raise HTTPError(400, f"{name}: {raw!r} is not an integer") from None
 
 
 def _flag(values: Any, key: str) -> bool:
@@ -776,9 +781,10 @@ def create_app(
         options = Options.parse(body)
         up = server.upload(str(body.get("id", "")))
         client = body.get("client")
-        seq = body.get("seq")
         client = str(client) if client is not None else None
-        seq = int(seq) if isinstance(seq, (int, float)) and not isinstance(seq, bool) else None
+        seq = None if body.get("seq") is None else _integer(body, "seq", "seq", 0)
+        if seq is not None and not 0 <= seq <= SEQ_MAX:
+            raise HTTPError(400, f"seq: must be from 0 to {SEQ_MAX}, got {seq}")
         start = time.perf_counter()
         r = await job(lambda: server.result(up, options), client, seq)
         return JSONResponse(answer(up, options, r, time.perf_counter() - start))
