@@ -5,17 +5,31 @@ scikit-learn; the ``KMeans`` estimator against scikit-learn's estimator checks a
 
 from __future__ import annotations
 
+import importlib.util
 import pickle
 import re
+import warnings
+from functools import partial
 
 import numpy as np
+import pandas as pd
 import pytest
+import sklearn
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from sklearn.cluster import KMeans as SkKMeans
 from sklearn.datasets import make_blobs
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import (
+    check_dataframe_column_names_consistency,
+    check_global_output_transform_pandas,
+    check_set_output_transform,
+    check_set_output_transform_pandas,
+    check_transformer_get_feature_names_out_pandas,
+    parametrize_with_checks,
+)
 
 from kmeans_compress import (
     KMeans,
@@ -261,6 +275,120 @@ _WEIGHT_XFAIL = {
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+# The data-frame checks scikit-learn runs on its own estimators from its test_common.py (not
+# yielded by parametrize_with_checks): feature_names_in_ and set_output, implemented without
+# importing scikit-learn. polars is not in the test group: its checks are left to where it is.
+_FRAME_CHECKS = [
+    check_dataframe_column_names_consistency,
+    check_set_output_transform,
+    check_set_output_transform_pandas,
+    check_global_output_transform_pandas,
+    check_transformer_get_feature_names_out_pandas,
+]
+
+
+@pytest.mark.filterwarnings("ignore:X (does not have valid|has) feature names:UserWarning")
+@pytest.mark.parametrize("check", _FRAME_CHECKS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "estimator", [KMeans(n_clusters=3, n_init=2, max_iter=5), KMeans(init="random", n_init=3)], ids=repr
+)
+def test_sklearn_data_frame_checks(estimator, check):
+    check("KMeans", estimator)
+
+
+def _frame():
+    X, _ = make_blobs(n_samples=60, centers=3, n_features=3, random_state=0)
+    return pd.DataFrame(X, columns=["a", "b", "c"], index=[f"r{i}" for i in range(60)])
+
+
+def test_pipeline_set_output_pandas_same_frame_as_sklearn():
+    # make_pipeline(...).set_output(transform="pandas") raised "Unable to configure output for
+    # KMeans ... because `set_output` is not available".
+    df = _frame()
+    ours = make_pipeline(StandardScaler(), KMeans(3, random_state=0)).set_output(transform="pandas")
+    theirs = make_pipeline(StandardScaler(), SkKMeans(3, random_state=0)).set_output(transform="pandas")
+    pd.testing.assert_frame_equal(ours.fit_transform(df), theirs.fit_transform(df), atol=1e-9)
+    pd.testing.assert_frame_equal(ours.transform(df.iloc[:5]), theirs.transform(df.iloc[:5]), atol=1e-9)
+    np.testing.assert_array_equal(ours[-1].feature_names_in_, theirs[-1].feature_names_in_)  # x0.. from the scaler
+
+
+def _outcome(call):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            call()
+            error = None
+        except (ValueError, TypeError, ImportError) as exc:
+            error = (type(exc), str(exc))
+    return error, [(w.category, str(w.message)) for w in caught]
+
+
+@pytest.mark.parametrize(
+    "fit_on, given",
+    [
+        ("frame", "array"),
+        ("array", "frame"),
+        ("frame", "reversed"),
+        ("frame", "renamed"),
+        ("frame", "fewer"),
+        ("frame", "int-names"),
+        ("frame", "mixed-names"),
+    ],
+)
+@pytest.mark.parametrize("method", ["predict", "transform", "score"])
+def test_feature_names_checked_as_sklearn_does(fit_on, given, method):
+    df = _frame()
+    frames = {
+        "frame": df,
+        "array": df.to_numpy(),
+        "reversed": df[["c", "b", "a"]],
+        "renamed": df.set_axis(["a", "x", "c"], axis=1),
+        "fewer": df[["a", "b"]],
+        "int-names": df.set_axis([0, 1, 2], axis=1),
+        "mixed-names": df.set_axis(["a", 1, "c"], axis=1),
+    }
+    outcomes = []
+    for cls in (KMeans, SkKMeans):
+        est = cls(3, random_state=0).fit(frames[fit_on])
+        assert hasattr(est, "feature_names_in_") == (fit_on == "frame")
+        outcomes.append(_outcome(partial(getattr(est, method), frames[given])))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_feature_names_in_set_and_reset_by_fit():
+    df = _frame()
+    km = KMeans(3, random_state=0).fit(df)
+    assert km.feature_names_in_.dtype == object and km.feature_names_in_.tolist() == ["a", "b", "c"]
+    assert _outcome(lambda: km.get_feature_names_out(["a", "b", "x"])) == _outcome(
+        lambda: SkKMeans(3, random_state=0).fit(df).get_feature_names_out(["a", "b", "x"])
+    )
+    assert not hasattr(km.fit(df.to_numpy()), "feature_names_in_")
+    assert not hasattr(km.fit(df.set_axis([0, 1, 2], axis=1)), "feature_names_in_")  # not all strings
+    with pytest.raises(TypeError, match="Feature names are only supported if all input features have string names"):
+        km.fit(df.set_axis(["a", 1, "c"], axis=1))
+
+
+# "polars" while polars is not installed: the ImportError at transform time (where it is, the
+# data-frame checks above cover it).
+@pytest.mark.parametrize("transform", ["bogus"] + (["polars"] if importlib.util.find_spec("polars") is None else []))
+def test_set_output_errors_as_sklearn(transform):
+    X = _frame().to_numpy()
+    ours = _outcome(lambda: KMeans(3, random_state=0).set_output(transform=transform).fit_transform(X))
+    theirs = _outcome(lambda: SkKMeans(3, random_state=0).set_output(transform=transform).fit_transform(X))
+    assert ours == theirs and ours[0] is not None
+
+
+def test_set_output_default_and_none_keep_arrays():
+    X = _frame()
+    km = KMeans(3, random_state=0)
+    assert km.set_output() is km and isinstance(km.fit_transform(X), np.ndarray)
+    assert isinstance(km.set_output(transform="pandas").set_output().transform(X), pd.DataFrame)  # None: unchanged
+    assert isinstance(km.set_output(transform="default").transform(X), np.ndarray)
+    with sklearn.config_context(transform_output="pandas"):  # scikit-learn's global setting, as its estimators
+        assert isinstance(KMeans(3, random_state=0).fit_transform(X), pd.DataFrame)
+        assert isinstance(km.transform(X), np.ndarray)  # its own setting comes first
 
 
 def _datasets():

@@ -3,6 +3,7 @@ workers of :mod:`._lloyd`. Re-exported by :mod:`kmeans_compress.kmeans` and the 
 
 from __future__ import annotations
 
+import importlib
 import numbers
 import sys
 import warnings
@@ -21,6 +22,7 @@ from ._validation import (
     check_int,
     check_random_state,
     check_sample_weight,
+    feature_names,
 )
 
 if TYPE_CHECKING:
@@ -189,6 +191,10 @@ class KMeans:
     n_iter_ : int
         Lloyd iterations of the kept run.
     n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        The column names of ``X`` when it was a data frame whose column names are all
+        strings (not set otherwise). ``predict``, ``transform`` and ``score`` then
+        check the names of a data frame given to them, as scikit-learn does.
 
     Notes
     -----
@@ -211,6 +217,12 @@ class KMeans:
     >>> bool(km.predict([[0.0, 0.0]])[0] == km.predict([[1.0, 1.0]])[0])
     True
     >>> km.get_feature_names_out().tolist()
+    ['kmeans0', 'kmeans1']
+
+    ``set_output(transform="pandas")`` makes ``transform`` return a data frame, as in
+    scikit-learn (pandas is imported only then):
+
+    >>> km.set_output(transform="pandas").transform(X[:1]).columns.tolist()
     ['kmeans0', 'kmeans1']
     """
 
@@ -341,6 +353,7 @@ class KMeans:
         self
         """
         dtype = _float_dtype(X)
+        names = feature_names(X)
         X = check_array(X, "X")
         n_clusters, n_init, max_iter = self._validate_params(X)
         self._n_init = n_init  # the number of starts 'auto' resolved to (scikit-learn's private name)
@@ -388,6 +401,10 @@ class KMeans:
         self.inertia_ = inertia
         self.n_iter_ = n_iter
         self.n_features_in_ = X.shape[1]
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):  # refitted on data without names
+            del self.feature_names_in_
         return self
 
     def _legacy_random_state(self) -> np.random.RandomState:
@@ -406,12 +423,96 @@ class KMeans:
             raise _not_fitted_error(
                 "This KMeans instance is not fitted yet; call 'fit' with appropriate arguments first."
             )
+        self._check_feature_names(X)
         X = check_array(X, "X")
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {X.shape[1]} features, but KMeans is expecting {self.n_features_in_} features as input."
             )
         return X
+
+    def _check_feature_names(self, X: Any) -> None:
+        """scikit-learn's check of ``X``'s column names against ``feature_names_in_``, with its
+        warnings and error (``sklearn.utils.validation._check_feature_names``, ``reset=False``):
+        a warning when only one of them has names, an error when the names differ."""
+        fitted = getattr(self, "feature_names_in_", None)
+        given = feature_names(X)
+        if fitted is None and given is None:
+            return
+        if fitted is None:
+            warnings.warn("X has feature names, but KMeans was fitted without feature names", UserWarning, stacklevel=4)
+            return
+        if given is None:
+            warnings.warn(
+                "X does not have valid feature names, but KMeans was fitted with feature names",
+                UserWarning,
+                stacklevel=4,
+            )
+            return
+        if len(fitted) == len(given) and np.all(fitted == given):
+            return
+        unexpected, missing = sorted(set(given) - set(fitted)), sorted(set(fitted) - set(given))
+
+        def listed(names: list[str]) -> str:
+            return "".join(f"- {n}\n" for n in names[:5]) + ("- ...\n" if len(names) > 5 else "")
+
+        message = "The feature names should match those that were passed during fit.\n"
+        if unexpected:
+            message += "Feature names unseen at fit time:\n" + listed(unexpected)
+        if missing:
+            message += "Feature names seen at fit time, yet now missing:\n" + listed(missing)
+        if not unexpected and not missing:
+            message += "Feature names must be in the same order as they were in fit.\n"
+        raise ValueError(message)
+
+    def set_output(self, *, transform: str | None = None) -> KMeans:
+        """Set the output container of ``transform`` and ``fit_transform``, as scikit-learn's.
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"}, default=None
+            "default": numpy arrays; "pandas" / "polars": a data frame with the columns
+            of ``get_feature_names_out()`` (and, for pandas, the index of a pandas ``X``);
+            None: unchanged. The library is imported when a transform first needs it.
+            Without a setting, scikit-learn's global ``transform_output`` applies
+            (``sklearn.set_config``) if scikit-learn is loaded.
+
+        Returns
+        -------
+        self
+        """
+        if transform is None:
+            return self
+        # scikit-learn's attribute name: its clone() and meta-estimators carry it over.
+        if not hasattr(self, "_sklearn_output_config"):
+            self._sklearn_output_config: dict[str, Any] = {}
+        self._sklearn_output_config["transform"] = transform
+        return self
+
+    def _wrap_output(self, data: np.ndarray, X: Any) -> Any:
+        """``data`` in the container ``set_output`` (or scikit-learn's global setting) asks for:
+        ``sklearn.utils._set_output._wrap_data_with_container``, checks and messages included."""
+        config = getattr(self, "_sklearn_output_config", {})
+        if "transform" in config:
+            output = config["transform"]
+        else:
+            sk_config = sys.modules.get("sklearn._config")
+            output = "default" if sk_config is None else sk_config.get_config()["transform_output"]
+        if output not in _OUTPUTS:
+            raise ValueError(f"output config must be in {sorted(_OUTPUTS)}, got {output}")
+        if output == "default":
+            return data
+        try:
+            lib = importlib.import_module(output)
+        except ImportError:
+            raise ImportError(f"Setting output container to '{output}' requires {output} to be installed") from None
+        columns = self.get_feature_names_out()
+        if output == "polars":
+            return lib.DataFrame(data, schema=columns.tolist(), orient="row")
+        index = X.index if isinstance(X, (lib.DataFrame, lib.Series)) else None
+        frame = lib.DataFrame(data, index=index, copy=False)
+        frame.columns = columns
+        return frame
 
     def _centers64(self) -> np.ndarray:
         return np.asarray(self.cluster_centers_, dtype=np.float64)
@@ -425,9 +526,12 @@ class KMeans:
         """Fit, then return ``labels_``."""
         return self.fit(X, sample_weight=sample_weight).labels_
 
-    def transform(self, X: Any) -> np.ndarray:
+    def transform(self, X: Any) -> Any:
         """Euclidean distance of every sample to every centre, shape (n_samples, n_clusters);
-        float32 for float32 ``X``, float64 otherwise."""
+        float32 for float32 ``X``, float64 otherwise (a data frame after ``set_output``)."""
+        return self._wrap_output(self._transform(X), X)
+
+    def _transform(self, X: Any) -> np.ndarray:
         dtype = _float_dtype(X)
         X = self._check_fitted_X(X)
         c = self._centers64()
@@ -441,9 +545,9 @@ class KMeans:
         np.maximum(d, 0.0, out=d)
         return np.sqrt(d, out=d).astype(dtype, copy=False)
 
-    def fit_transform(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
-        """Fit, then return the distances to the centres."""
-        return self.fit(X, sample_weight=sample_weight).transform(X)
+    def fit_transform(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
+        """Fit, then return the distances to the centres (a data frame after ``set_output``)."""
+        return self._wrap_output(self.fit(X, sample_weight=sample_weight)._transform(X), X)
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Opposite of the (weighted) inertia of ``X`` on the fitted centres: higher is better."""
@@ -456,18 +560,30 @@ class KMeans:
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names of the columns of ``transform``'s output: ``kmeans0``, ``kmeans1``, ...
 
-        ``input_features`` (optional) is only checked: it must have ``n_features_in_`` names.
+        ``input_features`` (optional) is only checked: it must have ``n_features_in_`` names,
+        equal to ``feature_names_in_`` when that is set.
         """
         if not hasattr(self, "cluster_centers_"):
             raise _not_fitted_error(
                 "This KMeans instance is not fitted yet; call 'fit' with appropriate arguments first."
             )
+        fitted = getattr(self, "feature_names_in_", None)
+        if (
+            input_features is not None
+            and fitted is not None
+            and not np.array_equal(fitted, np.asarray(input_features, dtype=object))
+        ):
+            raise ValueError("input_features is not equal to feature_names_in_")
         if input_features is not None and len(input_features) != self.n_features_in_:
             raise ValueError(
                 f"input_features should have length equal to number of features ({self.n_features_in_}), "
                 f"got {len(input_features)}"
             )
         return np.asarray([f"kmeans{i}" for i in range(self._n_features_out)], dtype=object)
+
+
+#: The containers ``set_output`` knows (scikit-learn's ``ADAPTERS_MANAGER.supported_outputs``).
+_OUTPUTS = frozenset({"default", "pandas", "polars"})
 
 
 def _check_init_shape(centers: np.ndarray, n_clusters: int, n_features: int) -> np.ndarray:

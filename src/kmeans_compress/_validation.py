@@ -8,6 +8,7 @@ parameter, what is allowed and the value that was given.
 from __future__ import annotations
 
 import numbers
+import sys
 from collections.abc import Sequence
 from typing import Any, Union
 
@@ -26,6 +27,7 @@ __all__ = [
     "check_random_state",
     "check_rgb",
     "check_sample_weight",
+    "feature_names",
     "is_sparse",
 ]
 
@@ -178,6 +180,47 @@ def check_rgb(image: Any) -> np.ndarray:
 def is_sparse(X: Any) -> bool:
     """True for a scipy.sparse matrix or array (duck-typed: scipy is not imported)."""
     return hasattr(X, "tocsr") and hasattr(X, "nnz")
+
+
+def feature_names(X: Any) -> np.ndarray | None:
+    """The column names of a data frame ``X`` as an object array, if they are all strings; else None.
+
+    scikit-learn's rule (``sklearn.utils.validation._get_feature_names``), without importing a
+    data-frame library: a pandas or polars frame (recognized only if that library is already
+    loaded: ``X`` could not be one otherwise) or any frame of the interchange protocol has names;
+    an array, a list, or a frame with integer column names (``pd.DataFrame(array)``) has none.
+
+    Raises
+    ------
+    TypeError
+        Some column names are strings and some are not, with scikit-learn's message.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> feature_names(pd.DataFrame({"a": [1.0], "b": [2.0]})).tolist(), feature_names(pd.DataFrame([[1.0]]))
+    (['a', 'b'], None)
+    """
+    pd, pl = sys.modules.get("pandas"), sys.modules.get("polars")
+    if pd is not None and isinstance(X, pd.DataFrame) or pl is not None and isinstance(X, pl.DataFrame):
+        names = np.asarray(list(X.columns), dtype=object)
+    elif hasattr(X, "__dataframe__") and not isinstance(X, np.ndarray):
+        names = np.asarray(list(X.__dataframe__().column_names()), dtype=object)
+    else:
+        return None
+    if len(names) == 0:
+        return None
+    types = sorted({type(v).__qualname__ for v in names})
+    if len(types) > 1 and "str" in types:
+        raise TypeError(
+            "Feature names are only supported if all input features have string names, "
+            f"but your input has {types} as feature name / column name types. "
+            "If you want feature names to be stored and validated, you must convert "
+            "them all to strings, by using X.columns = X.columns.astype(str) for "
+            "example. Otherwise you can remove feature / column names from your input "
+            "data, or convert them all to a non-string data type."
+        )
+    return names if types == ["str"] else None
 
 
 def check_array(X: Any, name: str = "X", *, min_samples: int = 1) -> np.ndarray:
