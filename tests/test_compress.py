@@ -11,9 +11,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
+from sklearn.cluster import KMeans as SkKMeans
 
 from _images import decoded_image
-from kmeans_compress import UnsupportedImageError, compress, compress_with_palette, sample_image_path
+from kmeans_compress import (
+    KMeans,
+    UnsupportedImageError,
+    compress,
+    compress_with_palette,
+    quantize,
+    sample_image_path,
+)
 
 
 def test_fewer_distinct_colours_than_k_are_kept_exactly(tmp_path):
@@ -61,6 +70,49 @@ def test_save_never_overwrites_without_permission(photo, tmp_path):
 def test_bad_n_colors(photo, bad, exc):
     with pytest.raises(exc, match="n_colors"):
         compress(photo, n_colors=bad)
+
+
+_BAD_KMEANS_OPTIONS = [
+    ({"n_init": 0}, ValueError, "n_init must be an integer >= 1 (or 'auto'), got 0."),
+    ({"n_init": -2}, ValueError, "n_init must be an integer >= 1 (or 'auto'), got -2."),
+    ({"n_init": 2.0}, TypeError, "n_init must be an integer >= 1 (or 'auto'), got 2.0 of type float."),
+    ({"n_init": "many"}, TypeError, "n_init must be an integer >= 1 (or 'auto'), got 'many' of type str."),
+    ({"max_iter": 0}, ValueError, "max_iter must be an integer >= 1, got 0."),
+    ({"max_iter": 1.5}, TypeError, "max_iter must be an integer >= 1, got 1.5 of type float."),
+    ({"tol": -1}, ValueError, "tol must be a number >= 0, got -1."),
+    ({"tol": float("nan")}, ValueError, "tol must be a number >= 0, got nan."),
+    ({"tol": "small"}, ValueError, "tol must be a number >= 0, got 'small'."),
+]
+
+
+@pytest.mark.parametrize("options, exc, message", _BAD_KMEANS_OPTIONS, ids=lambda v: repr(v)[:30])
+@pytest.mark.parametrize("function", [compress, quantize], ids=["compress", "quantize"])
+def test_bad_kmeans_options_are_refused_as_kmeans_refuses_them(function, options, exc, message):
+    # n_init=0, max_iter=0, tol=-1 and tol=nan were accepted silently, n_init='auto' raised
+    # "'>' not supported between 'str' and 'int'": KMeans's checks and words, before any work.
+    img = np.random.default_rng(0).integers(0, 256, (6, 5, 3), dtype=np.uint8)
+    with pytest.raises(exc) as ours:
+        function(img, 4, **options)
+    with pytest.raises(exc) as estimator:
+        KMeans(2, **options).fit(img.reshape(-1, 3).astype(float))
+    assert str(ours.value) == str(estimator.value) == message
+
+
+def test_n_init_auto_is_kmeans_auto_for_its_k_means_plus_plus_start(photo):
+    # scikit-learn's 'auto' is one start with k-means++ (compress's own start is of that kind)
+    assert SkKMeans(2, n_init="auto").fit(photo.reshape(-1, 3)[:50].astype(float))._n_init == 1
+    auto = compress(photo, 8, n_init="auto")
+    assert auto.to_png_bytes() == compress(photo, 8, n_init=1).to_png_bytes()
+    assert np.array_equal(quantize(photo, 8, n_init="auto").indices, auto.labels)
+
+
+@pytest.mark.parametrize("size", [(0, 0), (0, 5), (7, 0)])
+def test_an_empty_pil_image_is_refused_as_an_empty_array(size):
+    # a 0x0 PIL image raised ZeroDivisionError in the report; an empty array was already refused
+    with pytest.raises(UnsupportedImageError, match=rf"the image is empty \(size {size[0]}x{size[1]}\)"):
+        compress(Image.new("RGB", size), 4)
+    with pytest.raises(UnsupportedImageError, match="empty"):
+        compress_with_palette(Image.new("RGB", size), [[0, 0, 0]])
 
 
 def test_compress_with_palette_maps_each_pixel_to_a_nearest_entry():

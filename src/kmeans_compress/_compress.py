@@ -24,7 +24,7 @@ from ._histogram import ColorHistogram, pixel_histogram
 from ._quantize import apply_fit, fit_histogram, quantize_image
 from ._remap import Quantization, check_dither, dither_indices, map_to_palette, sse
 from ._report import CompressionReport, build_report
-from ._validation import SeedLike, check_n_colors, check_palette
+from ._validation import SeedLike, check_kmeans_options, check_n_colors, check_palette
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -166,7 +166,7 @@ def compress(
     *,
     space: str = "rgb",
     dither: bool | float = False,
-    n_init: int = 1,
+    n_init: int | str = 1,
     max_iter: int = 300,
     tol: float = 1e-4,
     speed: int = 1,
@@ -195,7 +195,10 @@ def compress(
         ``space``, and selective: near the bands of smooth gradients only, not in
         flat areas or along sharp edges.
     n_init, max_iter, tol
-        K-means options, as :class:`kmeans_compress.KMeans`.
+        K-means options, checked as :class:`kmeans_compress.KMeans` checks them: ``n_init``
+        (an integer >= 1, or 'auto': 1, as KMeans's for its k-means++ start) asks for at least
+        that many starts, ``max_iter`` (>= 1) bounds Lloyd's iterations, ``tol`` (>= 0) is
+        relative to the colours' variance.
     speed : int, default=1
         1 (best, the default) to 11 (fastest): pngquant's scale; fewer starts and
         Lloyd iterations as it grows.
@@ -230,6 +233,9 @@ def compress(
         return compress_with_palette(
             image, palette, dither=dither, max_pixels=max_pixels, frame=frame, with_ssim=with_ssim
         )
+    # KMeans's checks and messages, before the image is decoded; 'auto' is KMeans's for its
+    # k-means++ start: 1 (more starts are tried anyway where they are cheap).
+    n_init, max_iter, tol = check_kmeans_options(n_init, max_iter, tol)
     start = time.perf_counter()
     _preload_kernels_for(image, n_colors, dither)
     loaded = load(image, max_pixels, frame)

@@ -427,6 +427,8 @@ def load_image(
     ((2, 3, 3), True, True)
     """
     if isinstance(source, Image.Image):
+        if source.width == 0 or source.height == 0:  # as an empty array (no pixels: no palette, no MSE)
+            raise UnsupportedImageError(f"the image is empty (size {source.width}x{source.height}).")
         rgb, alpha, gray, icc = _decode_pil(source)
         return LoadedImage(rgb, alpha=alpha, grayscale=gray, icc_profile=icc)
     if isinstance(source, np.ndarray):

@@ -4,7 +4,6 @@ workers of :mod:`._lloyd`. Re-exported by :mod:`kmeans_compress.kmeans` and the 
 from __future__ import annotations
 
 import importlib
-import numbers
 import sys
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from ._validation import (
     check_array,
     check_choice,
     check_int,
+    check_kmeans_options,
     check_random_state,
     check_sample_weight,
     feature_names,
@@ -301,9 +301,6 @@ class KMeans:
         n_clusters = check_int(self.n_clusters, "n_clusters", low=1)
         if X.shape[0] < n_clusters:
             raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={n_clusters}.")
-        max_iter = check_int(self.max_iter, "max_iter", low=1)
-        if isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) or not self.tol >= 0:
-            raise ValueError(f"tol must be a number >= 0, got {self.tol!r}.")
         check_choice(self.algorithm, "algorithm", ("lloyd", "elkan"))
         if not isinstance(self.copy_x, (bool, np.bool_)):
             raise TypeError(f"copy_x must be a bool, got {self.copy_x!r}.")
@@ -317,10 +314,9 @@ class KMeans:
             kind = str(init)
         else:
             kind = "callable" if callable(init) else "array"
-        if self.n_init == "auto":
-            n_init = 10 if kind in ("random", "callable") else 1
-        else:
-            n_init = check_int(self.n_init, "n_init", low=1, hint="or 'auto'")
+        # The checks compress() shares; 'auto' is 1 start for k-means++ or given centres, 10 otherwise.
+        auto = 10 if kind in ("random", "callable") else 1
+        n_init, max_iter, _ = check_kmeans_options(self.n_init, self.max_iter, self.tol, auto_n_init=auto)
         if kind == "array" and n_init != 1:
             warnings.warn(
                 f"Explicit initial center position passed: performing only one init in KMeans instead of "

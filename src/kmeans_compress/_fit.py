@@ -16,7 +16,7 @@ from . import _backend
 from ._backend import nearest_hinted_compiled
 from ._lloyd import hartigan_moves, lloyd, plusplus_init, split_start, tolerance
 from ._nearest import exact_nearest_centers
-from ._validation import SeedLike, check_int, check_random_state
+from ._validation import SeedLike, check_int, check_kmeans_options, check_random_state
 
 __all__ = ["MAX_SPEED", "coarse_histogram", "fit_palette", "nearest_labels", "speed_settings"]
 
@@ -130,7 +130,7 @@ def fit_palette(
     n_colors: int,
     *,
     random_state: SeedLike = 0,
-    n_init: int = 1,
+    n_init: int | str = 1,
     max_iter: int = 300,
     tol: float = 1e-4,
     speed: int = 1,
@@ -161,6 +161,8 @@ def fit_palette(
     (a dict, filled here) keeps the coarse histograms of ``X`` by grid size, so
     that fits of several palette sizes to the same points bin them once.
     """
+    # Every image path (compress, quantize, shared palettes, size searches) comes through here.
+    n_init, max_iter, tol = check_kmeans_options(n_init, max_iter, tol)
     X = np.ascontiguousarray(X, dtype=np.float64)
     w = np.ascontiguousarray(w, dtype=np.float64)
     # A seed makes its generator only when a k-means++ draw needs it (about 20 us, a tenth of a

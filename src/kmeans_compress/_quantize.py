@@ -43,7 +43,7 @@ def quantize(
     n_colors: int = 16,
     *,
     random_state: SeedLike = 0,
-    n_init: int = 1,
+    n_init: int | str = 1,
     max_iter: int = 300,
     tol: float = 1e-4,
     speed: int = 1,
@@ -61,10 +61,11 @@ def quantize(
         Palette size, 1 to 256. An image with at most this many distinct colours
         keeps them all, exactly.
     random_state : None, int or numpy Generator, default=0
-    n_init : int, default=1
-        Seeds to try; the lowest distortion wins.
+    n_init : int or 'auto', default=1
+        Seeds to try; the lowest distortion wins ('auto': 1, as :class:`kmeans_compress.KMeans`'s
+        for its k-means++ start).
     max_iter, tol
-        Lloyd iteration limit and relative tolerance (as scikit-learn's).
+        Lloyd iteration limit (>= 1) and relative tolerance (>= 0), as scikit-learn's.
     speed : int, default=1
         1 (best) to 11 (fastest), pngquant's scale: fewer starts and iterations as it grows.
 
@@ -116,7 +117,7 @@ def fit_histogram(
     n_colors: int,
     *,
     random_state: SeedLike = 0,
-    n_init: int = 1,
+    n_init: int | str = 1,
     max_iter: int = 300,
     tol: float = 1e-4,
     speed: int = 1,
@@ -175,7 +176,7 @@ def quantize_image(
     dither: bool | float = False,
     fixed_colors: Any = None,
     random_state: SeedLike = 0,
-    n_init: int = 1,
+    n_init: int | str = 1,
     max_iter: int = 300,
     tol: float = 1e-4,
     speed: int = 1,

@@ -22,6 +22,7 @@ __all__ = [
     "check_choice",
     "check_index_maps",
     "check_int",
+    "check_kmeans_options",
     "check_n_colors",
     "check_palette",
     "check_random_state",
@@ -84,6 +85,30 @@ def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}.")
     return value
+
+
+def check_kmeans_options(n_init: Any, max_iter: Any, tol: Any, *, auto_n_init: int = 1) -> tuple[int, int, float]:
+    """``n_init``, ``max_iter`` and ``tol`` checked as :class:`kmeans_compress.KMeans` checks them
+    (its messages): ``n_init`` an integer >= 1 or 'auto' (then ``auto_n_init``), ``max_iter`` an
+    integer >= 1, ``tol`` a number >= 0 (not NaN).
+
+    Examples
+    --------
+    >>> check_kmeans_options("auto", 300, 1e-4)
+    (1, 300, 0.0001)
+    >>> check_kmeans_options(1, 300, -1)
+    Traceback (most recent call last):
+    ...
+    ValueError: tol must be a number >= 0, got -1.
+    """
+    if isinstance(n_init, str) and n_init == "auto":
+        n = auto_n_init
+    else:
+        n = check_int(n_init, "n_init", low=1, hint="or 'auto'")
+    iters = check_int(max_iter, "max_iter", low=1)
+    if isinstance(tol, (bool, np.bool_)) or not isinstance(tol, numbers.Real) or not float(tol) >= 0:
+        raise ValueError(f"tol must be a number >= 0, got {tol!r}.")
+    return n, iters, float(tol)
 
 
 def check_n_colors(n_colors: Any, max_colors: int = MAX_PALETTE) -> int:
