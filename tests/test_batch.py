@@ -164,6 +164,28 @@ def test_changed_options_or_input_redo_the_file(tmp_path):
     assert np.asarray(Image.open(out / names[0]).convert("RGB")).tolist() == np.full((8, 8, 3), 7).tolist()
 
 
+@pytest.mark.parametrize("dropped", [False, True], ids=["added", "dropped"])
+@pytest.mark.parametrize(
+    "option",
+    [["--map", "flat.png"], ["--shared-palette"], ["--strip"], ["--effort", "0"]],
+    ids=["map", "shared-palette", "strip", "effort"],
+)
+def test_an_option_added_or_dropped_redoes_every_file(tmp_path, capsys, option, dropped):
+    src = tmp_path / "in"
+    _tiny_png(src / "a.png")
+    Image.fromarray(np.full((8, 8, 3), (200, 30, 30), np.uint8)).save(src / "flat.png")
+    option = [str(src / o) if o == "flat.png" else o for o in option]
+    plain = [str(src), "-j", "1", "-k", "4"]
+    given = plain + option
+    before, after = (given, plain) if dropped else (plain, given)
+    assert main([*before, "-o", str(tmp_path / "out")]) == 0
+    capsys.readouterr()
+    assert main([*after, "-o", str(tmp_path / "out")]) == 0
+    assert "2 done, 0 skipped (up to date), 0 failed" in capsys.readouterr().err
+    assert main([*after, "-o", str(tmp_path / "fresh"), "-q"]) == 0  # the same options, no earlier outputs
+    assert _tree(tmp_path / "out") == _tree(tmp_path / "fresh")
+
+
 def test_foreign_file_is_never_overwritten(tmp_path, capsys):
     src = tmp_path / "in"
     make_folder(src, n_good=6)

@@ -206,6 +206,26 @@ def test_resume_redoes_an_output_when_options_or_input_changed(src, tmp_path, ch
     assert compress_file(src, dst, opts).status == "skipped"  # and now it is up to date
 
 
+@pytest.mark.parametrize("dropped", [False, True], ids=["added", "dropped"])
+@pytest.mark.parametrize("option", ["strip", "effort", "palette"])
+def test_resume_redoes_an_output_when_an_option_is_added_or_dropped(src, tmp_path, option, dropped):
+    # These fields are stamped only away from their defaults: an output made with --strip,
+    # --effort 0 or a given palette passed for up to date once the option was dropped.
+    value = {"strip": True, "effort": 0, "palette": np.array([[0, 0, 0], [255, 255, 255]], np.uint8)}[option]
+    given, plain = FileOptions(n_colors=K, resume=True, **{option: value}), FileOptions(n_colors=K, resume=True)
+    before, after = (given, plain) if dropped else (plain, given)
+    dst = tmp_path / "o.png"
+    compress_file(src, dst, before)
+    outcome = compress_file(src, dst, after)
+    assert outcome.status == "done"
+    fresh = tmp_path / "fresh.png"  # what these options make with no earlier output there
+    compress_file(src, fresh, after)
+    assert dst.read_bytes() == fresh.read_bytes()
+    if option == "palette" and dropped:
+        np.testing.assert_array_equal(_pixels(dst), _expected(src))
+    assert compress_file(src, dst, after).status == "skipped"
+
+
 @pytest.mark.parametrize("existing", ["foreign file", "output written without resume"])
 def test_resume_refuses_an_existing_file_without_a_stamp(src, tmp_path, existing):
     dst = tmp_path / "o.png"

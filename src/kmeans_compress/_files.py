@@ -130,9 +130,12 @@ class FileOptions:
             if getattr(self, name) is not None:
                 opts[name] = _jsonable(getattr(self, name))
         s: dict[str, Any] = {"version": __version__, "options": opts}
+        # Left out at their defaults, so that a stamp (and the file's bytes) stays the one earlier runs
+        # wrote: a field missing from a stamp means its default. An output is up to date only when its
+        # stamp holds exactly these fields (_up_to_date), so dropping an option is a change too.
         if self.strip:
             s["strip"] = True
-        if self.effort != DEFAULT_EFFORT:  # the bytes differ, the pixels not: a stamp without it means the default
+        if self.effort != DEFAULT_EFFORT:  # the bytes differ, the pixels not
             s["effort"] = self.effort
         if self.palette is not None:
             import hashlib  # here, not at import: it loads OpenSSL, which plain compress() never needs
@@ -220,8 +223,7 @@ def compress_file(
                 raise OutputExistsError(
                     f"{target}: already exists and was not written by kmeans-compress (use --force to overwrite)"
                 )
-            wanted = opts.stamp()
-            if {k: stamp.get(k) for k in wanted} == wanted and stamp.get("input_sha256") == digest:
+            if _up_to_date(stamp, opts, digest):
                 mse = stamp.get("mse")
                 return FileOutcome(
                     status="skipped",
@@ -269,8 +271,24 @@ def compress_file(
     return outcome
 
 
+#: What a stamp holds besides :meth:`FileOptions.stamp`: the input's hash and the figures the report shows.
+_STAMP_FIGURES = ("input_sha256", "n_colors_used", "mse")
+
+
+def _up_to_date(stamp: dict[str, Any], opts: FileOptions, digest: str) -> bool:
+    """Whether an output with ``stamp`` is what ``opts`` would make of the input whose SHA-256 is ``digest``.
+
+    The stamp's fields, but for the figures, must be exactly ``opts.stamp()``: not only those
+    ``opts`` sets, as a field written only when not at its default (``strip``, ``effort``, the
+    palette's hash of ``--map`` or ``--shared-palette``) is then missing from ``opts.stamp()``
+    and an output made with that option would pass for one made without it.
+    """
+    options = {k: v for k, v in stamp.items() if k not in _STAMP_FIGURES}
+    return options == opts.stamp() and stamp.get("input_sha256") == digest
+
+
 def _stamp_text(opts: FileOptions, digest: str, n_colors_used: int, mse: float) -> str:
-    stamp = dict(opts.stamp(), input_sha256=digest, n_colors_used=n_colors_used, mse=mse)
+    stamp = dict(opts.stamp(), input_sha256=digest, n_colors_used=n_colors_used, mse=mse)  # _STAMP_FIGURES
     return json.dumps(stamp, sort_keys=True, separators=(",", ":"))
 
 
