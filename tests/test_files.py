@@ -263,6 +263,24 @@ def test_resume_stamps_an_animation_and_keeps_every_frame(tmp_path):
     assert compress_file(src, dst, FileOptions(n_colors=K, resume=True)).status == "skipped"
 
 
+@pytest.mark.parametrize("name", ["a[1].png", "a*.png", "a?.png", "x.png"])
+def test_only_the_outputs_own_leftover_temporary_files_are_removed(src, tmp_path, name):
+    # The output's name was a glob pattern: a[1].png removed .a1.png.*.tmp (another output's file,
+    # perhaps still being written) and kept its own; x.png's pattern also took x.png.kmc.png's.
+    out = tmp_path / "out"
+    out.mkdir()
+    own = out / f".{name}.0123456789ab.tmp"
+    others = [
+        out / f".{n}.0123456789ab.tmp" for n in ("a1.png", "ab.png", "a[1].png.kmc.png", "x.png.kmc.png", "a.png")
+    ]
+    others = [p for p in others if p != own]
+    for p in [own, *others]:
+        p.write_bytes(b"partial")
+    assert compress_file(src, out / name, FileOptions(n_colors=K)).status == "done"
+    assert sorted(p.name for p in out.iterdir()) == sorted([name, *(p.name for p in others)])
+    np.testing.assert_array_equal(_pixels(out / name), _expected(src))
+
+
 # --------------------------------------------------------------------- skip_if_larger
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "encode_animation",
     "encode_image",
     "encode_png",
+    "is_temp_of",
     "optimize_png",
     "output_format",
     "rgb_profile",
@@ -742,6 +743,33 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool =
     return target
 
 
+#: Random bytes in a temporary file's name (:func:`_create_temp`), written as twice as many hex digits.
+_TEMP_RANDOM_BYTES = 6
+
+
+def is_temp_of(entry: str, name: str) -> bool:
+    """Whether ``entry`` is a name :func:`_create_temp` gives a temporary file for ``name`` (in the same folder).
+
+    Compared as text, not as a glob pattern: ``a[1].png`` or ``*.png`` are file names too, and
+    ``.x.png.*.tmp`` would also match the temporary file of ``x.png.kmc.png``.
+
+    Examples
+    --------
+    >>> is_temp_of(".a[1].png.0123456789ab.tmp", "a[1].png"), is_temp_of(".a1.png.0123456789ab.tmp", "a[1].png")
+    (True, False)
+    >>> is_temp_of(".x.png.kmc.png.0123456789ab.tmp", "x.png")
+    False
+    """
+    head, tail = f".{name}.", ".tmp"
+    digits = entry[len(head) : len(entry) - len(tail)]
+    return (
+        entry.startswith(head)
+        and entry.endswith(tail)
+        and len(digits) == 2 * _TEMP_RANDOM_BYTES
+        and all(c in "0123456789abcdef" for c in digits)
+    )
+
+
 def _create_temp(folder: Path, name: str) -> tuple[int, str]:
     """Create and open ``folder/.name.XXXXXXXX.tmp`` exclusively, with mode 0o666 less the umask.
 
@@ -751,7 +779,7 @@ def _create_temp(folder: Path, name: str) -> tuple[int, str]:
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        tmp = os.path.join(folder, f".{name}.{os.urandom(6).hex()}.tmp")
+        tmp = os.path.join(folder, f".{name}.{os.urandom(_TEMP_RANDOM_BYTES).hex()}.tmp")
         try:
             return os.open(tmp, flags, 0o666), tmp
         except FileExistsError:

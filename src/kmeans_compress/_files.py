@@ -35,7 +35,7 @@ import numpy as np
 
 from ._compress import CompressionResult, compress, compress_with_palette
 from ._decode import DEFAULT_MAX_PIXELS, LoadedImage
-from ._encode import DEFAULT_EFFORT, PNG_SIGNATURE, add_text_chunk, output_format, write_atomic
+from ._encode import DEFAULT_EFFORT, PNG_SIGNATURE, add_text_chunk, is_temp_of, output_format, write_atomic
 from ._exceptions import ImageNotFoundError, OutputExistsError, TargetNotMetError
 from ._search import compress_to_psnr, compress_to_quality, compress_to_size
 
@@ -435,9 +435,14 @@ class OutputClaims:
 
 
 def _remove_stale_temps(dst: Path) -> None:
-    """Remove :func:`write_atomic`'s temporary files for ``dst`` left behind by a killed run."""
+    """Remove :func:`write_atomic`'s temporary files for ``dst`` left behind by a killed run.
+
+    Only those of ``dst`` itself (:func:`is_temp_of`): another output's may still be being written.
+    """
     try:
-        for tmp in dst.parent.glob(f".{dst.name}.*.tmp"):
-            tmp.unlink(missing_ok=True)
+        with os.scandir(dst.parent) as entries:
+            for entry in entries:
+                if is_temp_of(entry.name, dst.name):
+                    Path(entry.path).unlink(missing_ok=True)
     except OSError:
         pass
