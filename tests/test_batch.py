@@ -223,6 +223,22 @@ def test_output_folder_inside_input_folder_is_not_walked(tmp_path):
     assert all("small" not in r["input_path"] for r in json.loads(rep.read_text()))
 
 
+def test_outputs_of_an_earlier_run_are_not_walked_whatever_their_ext(tmp_path, capsys):
+    # After "-o in/o --ext .s.png", a run into in/o2 compressed in/o/*.s.png into in/o2/o/.
+    src = tmp_path / "in"
+    for name in ("a.png", "sub/b.png"):
+        _tiny_png(src / name)
+    assert main([str(src), "-r", "-j", "1", "-q", "-o", str(src / "o"), "--ext", ".s.png"]) == 0
+    assert main([str(src), "-r", "-j", "1", "-q", "--ext", ".t.png"]) == 0  # beside the inputs
+    assert main([str(src), "-r", "-j", "1", "-o", str(src / "o2")]) == 0
+    assert "2 done, 0 skipped (up to date), 0 failed" in capsys.readouterr().err
+    assert sorted(_tree(src / "o2")) == ["a.kmc.png", "sub/b.kmc.png"]
+    # A stamped file named as an input is taken, as any file named on the command line.
+    again = tmp_path / "again"
+    assert main([str(src / "o" / "a.s.png"), "-j", "1", "-q", "-o", str(again)]) == 0
+    assert sorted(_tree(again)) == ["a.s.kmc.png"]
+
+
 def test_two_inputs_with_one_output_name(tmp_path):
     src = tmp_path / "in"
     src.mkdir()

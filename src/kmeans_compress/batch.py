@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from ._encode import OUTPUT_FORMATS, write_atomic
 from ._exceptions import BatchUsageError, NoInputError, OutputExistsError
-from ._files import FileOptions, OutputClaims, compress_file, refuse_input
+from ._files import FileOptions, OutputClaims, compress_file, read_stamp, refuse_input
 from ._palette import palette_from_histogram
 from ._parallel import WorkerDied, close_dask, dask_client, default_jobs, execute
 from ._report import psnr
@@ -100,8 +100,14 @@ def _walk(root: Path, recursive: bool, ext: str, skip: Path | None) -> Iterator[
         else:
             dirs[:] = []
         for f in sorted(files):
-            if walked(f, ext):
+            if walked(f, ext) and not _stamped(here / f):
                 yield (here / f).relative_to(root)
+
+
+def _stamped(path: Path) -> bool:
+    """Whether ``path`` is an output of an earlier folder run, whatever its ``--ext`` then: a PNG
+    carrying the resume stamp, which folder mode writes into every output (:func:`read_stamp`)."""
+    return path.suffix.lower() == ".png" and read_stamp(path) is not None
 
 
 def walked(name: str, ext: str = ".kmc.png") -> bool:
@@ -125,9 +131,11 @@ def plan(
     A folder's image files keep their place in the tree below ``output`` (below
     ``output/<folder name>`` when several folders are given); with no
     ``output`` each output goes beside its input. Files ending in ``ext`` (our
-    own outputs), hidden files and the output folder itself are never taken as
-    inputs. Returns the tasks and a failed row for every input whose output
-    name is already taken by an earlier input (``a.png`` and ``a.jpg``).
+    own outputs), PNGs carrying our resume stamp (the outputs of an earlier run,
+    whatever its ``ext``), hidden files and the output folder itself are never
+    taken from a folder as inputs; a file given as an input is always taken.
+    Returns the tasks and a failed row for every input whose output name is
+    already taken by an earlier input (``a.png`` and ``a.jpg``).
     """
     out = Path(output) if output is not None else None
     dirs = [Path(i) for i in inputs if Path(i).is_dir()]
