@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kmeans_compress import sample_image_path
+from kmeans_compress import compress, sample_image_path
 from kmeans_compress.cli import main
 
 
@@ -50,6 +50,40 @@ def test_output_path_ext_and_folder(tmp_path):
     out_dir.mkdir()
     assert main([str(src), "-o", str(out_dir), "--ext", ".small.png", "-q"]) == 0
     assert (out_dir / "photo.small.png").exists()
+
+
+@pytest.mark.parametrize("ext, fmt", [(".gif", "GIF"), (".webp", "WEBP"), (".png", "PNG"), (".GIF", "GIF")])
+def test_ext_may_be_a_bare_format_suffix(tmp_path, ext, fmt):
+    # --ext .gif was refused: Path('.gif').suffix is ''.
+    src = _photo_file(tmp_path)
+    assert main([str(src), "-k", "4", "--ext", ext, "-q"]) == 0
+    with Image.open(tmp_path / f"photo{ext}") as im:
+        assert im.format == fmt
+        assert np.array_equal(np.asarray(im.convert("RGB")), compress(src, n_colors=4).image)
+
+
+def test_ext_png_replaces_a_png_input_only_with_force(tmp_path, capsys):
+    src = tmp_path / "a.png"
+    Image.fromarray(np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)).save(src)
+    before = src.read_bytes()
+    expected = compress(src, n_colors=4).image
+    assert main([str(src), "-k", "4", "--ext", ".png"]) == 6
+    assert "is the input file itself (use --force" in capsys.readouterr().err
+    assert src.read_bytes() == before
+    assert main([str(src), "-k", "4", "--ext", ".png", "-f", "-q"]) == 0  # in place, as pngquant --ext .png -f
+    assert np.array_equal(np.asarray(Image.open(src).convert("RGB")), expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def test_ext_png_in_folder_mode(tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)).save(src / "a.png")
+    assert main([str(src), "-k", "4", "--ext", ".png", "-o", str(tmp_path / "out"), "-q"]) == 0
+    got = np.asarray(Image.open(tmp_path / "out" / "a.png").convert("RGB"))  # a.png walked, though it ends in .png
+    assert np.array_equal(got, compress(src / "a.png", n_colors=4).image)
+    assert main([str(src), "--ext", ".gif", "-o", str(tmp_path / "out2")]) == 2  # folder mode writes PNG
+    assert "the suffix must end in .png" in capsys.readouterr().err
 
 
 def test_json_report_on_stdout(tmp_path, capsys):

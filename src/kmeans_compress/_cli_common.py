@@ -167,7 +167,8 @@ def keep_colors(text: str) -> tuple[tuple[int, int, int], ...]:
 
 
 def suffix(text: str) -> str:
-    if Path(text).suffix.lower() not in OUTPUT_FORMATS or "/" in text or os.sep in text:
+    """``--ext``: text ending in an output format's suffix; the bare ``.gif`` is one (its ``Path.suffix`` is '')."""
+    if not text.lower().endswith(tuple(OUTPUT_FORMATS)) or "/" in text or os.sep in text:
         raise argparse.ArgumentTypeError(
             f"must be a file-name suffix ending in {', '.join(OUTPUT_FORMATS)}, got {text!r}"
         )

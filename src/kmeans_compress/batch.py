@@ -113,8 +113,12 @@ def _stamped(path: Path) -> bool:
 def walked(name: str, ext: str = ".kmc.png") -> bool:
     """Whether walking a folder takes a file of this name as an input: not hidden, not one of our
     own outputs (ending in ``ext``), with an image suffix (``IMAGE_SUFFIXES``). A file named as an
-    input is taken whatever its name."""
-    if name.startswith(".") or name.lower().endswith(ext.lower()):
+    input is taken whatever its name.
+
+    A bare ``ext`` (``.png``) names no output by itself: every PNG ends in it. Our outputs are then
+    known by their stamp alone (:func:`_stamped`)."""
+    ours = ext.lower() not in OUTPUT_FORMATS and name.lower().endswith(ext.lower())
+    if name.startswith(".") or ours:
         return False
     return Path(name).suffix.lower() in IMAGE_SUFFIXES
 

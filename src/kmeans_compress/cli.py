@@ -223,7 +223,7 @@ def _run_batch(args: argparse.Namespace) -> int:
         raise UsageError("-o - (stdout) takes one input file, not a folder or a batch")
     if getattr(args, "preview", None) is not None:
         raise UsageError("--preview takes one input file, not a folder or a batch")
-    if Path(args.ext).suffix.lower() != ".png":
+    if not args.ext.lower().endswith(".png"):
         raise UsageError(f"--ext {args.ext}: folders and batches write PNG; the suffix must end in .png")
     _palette_size(args)
     # The rows of a batch report show no SSIM: do not measure it.
