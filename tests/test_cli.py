@@ -260,6 +260,33 @@ def test_subprocess_stdout_output_and_bad_input(tmp_path):
     assert proc.returncode == 2 and b"Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("command", ["one file", "folder", "sweep --json", "sweep table", "-o -"])
+def test_stdout_closed_early_is_one_line_and_exit_7_never_a_traceback(tmp_path, command):
+    # `kc x.png --json | head -c 5`: a BrokenPipeError traceback; now as -o - into a closed pipe does.
+    src = tmp_path / "in" / "a.png"
+    src.parent.mkdir()
+    Image.fromarray(np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)).save(src)
+    args = {
+        "one file": [str(src), "--json", "-k", "4"],
+        "folder": [str(src.parent), "-o", str(tmp_path / "out"), "--json", "-j", "1", "-q"],
+        "sweep --json": ["sweep", str(src), "--ks", "2", "--json"],
+        "sweep table": ["sweep", str(src), "--ks", "2", "-q"],
+        "-o -": [str(src), "-o", "-", "-k", "4"],
+    }[command]
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone before the first byte
+    try:
+        proc = subprocess.run([sys.executable, "-m", "kmeans_compress", *args], stdout=write, stderr=subprocess.PIPE)
+    finally:
+        os.close(write)
+    err = proc.stderr.decode()
+    assert proc.returncode == 7, err
+    assert err.startswith("kmeans-compress: error: ") and err.count("\n") == 1 and "Broken pipe" in err, err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    if command == "one file":
+        assert (tmp_path / "in" / "a.kmc.png").is_file()  # the file itself was written
+
+
 def test_installed_console_script(tmp_path):
     exe = Path(sys.executable).with_name("kmeans-compress")
     if not exe.exists():  # only absent when the package is not installed as a distribution

@@ -6,6 +6,7 @@ modules import this.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -250,6 +251,30 @@ def png_path(text: str) -> str:
 
 def error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def write_stdout(text: str, what: str) -> bool:
+    """Write ``text`` to stdout and flush it; False, after one line naming ``what``, when the pipe's reader
+    has gone (``| head``): the caller then exits with EXIT_CANT_WRITE, as ``-o -`` does.
+
+    Python ignores SIGPIPE, so a closed pipe is a BrokenPipeError, raised again by the interpreter's own
+    flush at exit: stdout is pointed at the null device first, the usual recipe.
+    """
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError as exc:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        error(f"{what}: stdout was closed before all of it was written ({exc.strerror})")
+        return False
+    return True
+
+
+def write_json(value: Any) -> bool:
+    """``--json``: ``value`` as indented JSON on stdout (:func:`write_stdout`)."""
+    return write_stdout(json.dumps(value, indent=2, allow_nan=False, default=str) + "\n", "--json")
 
 
 def note_compiling() -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any
 
 from ._cli_common import (
+    EXIT_CANT_WRITE,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -21,6 +21,8 @@ from ._cli_common import (
     error,
     png_path,
     seed,
+    write_json,
+    write_stdout,
 )
 from ._decode import sample_image_path
 from ._exceptions import OutputExistsError, UnsupportedImageError
@@ -99,8 +101,7 @@ def run(argv: list[str]) -> int:
                 raise OutputExistsError(f"{args.plot}: already exists (use --force to overwrite)")
         results = sweep(src, DEFAULT_KS if args.ks is None else args.ks, random_state=args.seed)
         if args.json:
-            json.dump([r.report.to_dict() for r in results], sys.stdout, indent=2, allow_nan=False, default=str)
-            sys.stdout.write("\n")
+            printed = write_json([r.report.to_dict() for r in results])
         else:
             if not args.quiet:
                 rep = results[0].report
@@ -110,8 +111,7 @@ def run(argv: list[str]) -> int:
                     f"24-bit RGB {rep.original_bits // 8:,} bytes",
                     file=sys.stderr,
                 )
-            print(_format_sweep(results))
-            sys.stdout.flush()
+            printed = write_stdout(_format_sweep(results) + "\n", "the table")
         if args.plot is not None:
             from .plots import plot_rate_distortion, save_figure
 
@@ -128,4 +128,4 @@ def run(argv: list[str]) -> int:
     except KeyboardInterrupt:
         error("interrupted")
         return EXIT_INTERRUPTED
-    return EXIT_OK
+    return EXIT_OK if printed else EXIT_CANT_WRITE

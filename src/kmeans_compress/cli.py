@@ -13,7 +13,7 @@ code  meaning
 4     input is not an image, empty, truncated or corrupt
 5     input has more pixels than --max-pixels (decompression-bomb guard)
 6     output exists (use --force), or would overwrite the input
-7     output folder missing or output not writable
+7     output folder missing or output not writable (stdout too: a pipe closed early)
 98    --skip-if-larger: the result was larger than the input, nothing written
 99    --quality / --psnr / --max-bytes target cannot be met
 130   interrupted (Ctrl-C); no partial output is left
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 import warnings
@@ -65,6 +64,7 @@ from ._cli_common import (
     seed,
     speed,
     suffix,
+    write_json,
 )
 from ._colorspace import SPACES
 from ._compress import palette_of_image
@@ -251,9 +251,7 @@ def _run_batch(args: argparse.Namespace) -> int:
         return EXIT_EXISTS
     except BatchUsageError as exc:
         raise UsageError(str(exc)) from None
-    if args.json:
-        json.dump([r.to_dict() for r in summary.rows], sys.stdout, indent=2, allow_nan=False)
-        sys.stdout.write("\n")
+    printed = not args.json or write_json([r.to_dict() for r in summary.rows])
     if summary.interrupted:
         error("interrupted; run the same command again to resume")
         return EXIT_INTERRUPTED
@@ -261,6 +259,8 @@ def _run_batch(args: argparse.Namespace) -> int:
         print(f"{PROG}: {summary.line()}", file=sys.stderr)
     if summary.failed:
         return EXIT_FAILED
+    if not printed:
+        return EXIT_CANT_WRITE
     return EXIT_LARGER if summary.larger else EXIT_OK
 
 
@@ -563,12 +563,11 @@ def _compress_files(args: argparse.Namespace, jobs: Sequence[Job]) -> int:
     except KeyboardInterrupt:
         error("interrupted")
         return EXIT_INTERRUPTED
-    if args.json:
-        json.dump(records, sys.stdout, indent=2, allow_nan=False, default=str)
-        sys.stdout.write("\n")
+    if args.json and not write_json(records):
+        codes.add(EXIT_CANT_WRITE)  # the report not written: a failure of its own
     if failed and len(jobs) > 1 and not args.quiet:
         print(f"{PROG}: {failed} of {len(jobs)} files failed or were skipped", file=sys.stderr)
-    if not failed:
+    if not codes:
         return EXIT_OK
     return codes.pop() if len(codes) == 1 else EXIT_FAILED
 
