@@ -115,6 +115,17 @@ def test_refuses_to_overwrite_the_input_itself(tmp_path, capsys):
     assert src.read_bytes() == before
 
 
+@pytest.mark.parametrize("abbreviation, strength", [("--dith", []), ("--di", ["0.3"])])
+def test_an_abbreviation_of_dither_is_dither(tmp_path, abbreviation, strength):
+    # argparse takes --dith for --dither, but only the exact --dither was rewritten: "--dith a.png"
+    # took the file name for the strength.
+    src = _photo_file(tmp_path)
+    out = {o: tmp_path / f"{o.strip('-')}.png" for o in ("--dither", abbreviation)}
+    for option, dst in out.items():
+        assert main([option, *strength, str(src), "-k", "4", "-o", str(dst), "-q"]) == 0
+    assert out["--dither"].read_bytes() == out[abbreviation].read_bytes()
+
+
 def test_same_input_and_seed_give_identical_files(tmp_path):
     src = _photo_file(tmp_path)
     assert main([str(src), "-o", str(tmp_path / "a.png"), "--seed", "5", "-q"]) == 0

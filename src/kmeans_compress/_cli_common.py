@@ -10,6 +10,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -61,6 +62,10 @@ class UsageError(Exception):
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, no usage dump
         raise UsageError(message)
+
+    def long_options(self) -> list[str]:
+        """Every ``--name`` this parser takes (for :func:`dither_argv`, which must know the prefixes it allows)."""
+        return [s for s in self._option_string_actions if s.startswith("--")]
 
 
 def parse_int(text: str) -> int:
@@ -127,15 +132,24 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def dither_argv(argv: list[str]) -> list[str]:
+def dither_argv(argv: list[str], options: Collection[str] = ("--dither",)) -> list[str]:
     """``--dither`` takes an optional value: ``--dither S`` (S a number) becomes ``--dither=S`` and a bare
     ``--dither`` becomes ``--dither=default``, so that a file name after it is never taken for its value.
+
+    So does an abbreviation argparse takes for it (``--dith``: a prefix of no other of the parser's
+    ``options``); an ambiguous one is left for argparse to refuse.
 
     Examples
     --------
     >>> dither_argv(["--dither", "a.png", "--dither", "0.5", "--dither=0.3", "--", "--dither"])
     ['--dither=default', 'a.png', '--dither=0.5', '--dither=0.3', '--', '--dither']
+    >>> dither_argv(["--dith", "a.png", "--di", "0.5", "--d", "b.png"], ["--dither", "--dask"])
+    ['--dither=default', 'a.png', '--dither=0.5', '--d', 'b.png']
     """
+
+    def is_dither(a: str) -> bool:
+        return len(a) > 2 and "--dither".startswith(a) and all(o == "--dither" or not o.startswith(a) for o in options)
+
     out: list[str] = []
     i = 0
     while i < len(argv):
@@ -143,7 +157,7 @@ def dither_argv(argv: list[str]) -> list[str]:
         if a == "--":
             out.extend(argv[i:])
             break
-        if a == "--dither":
+        if is_dither(a):
             if i + 1 < len(argv) and _is_number(argv[i + 1]):
                 out.append(f"--dither={argv[i + 1]}")
                 i += 2

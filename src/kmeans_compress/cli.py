@@ -330,7 +330,7 @@ def _write_preview(result: Any, args: argparse.Namespace) -> None:
         print(f"  comparison figure -> {target}", file=sys.stderr)
 
 
-def build_parser(demo: bool = False) -> argparse.ArgumentParser:
+def build_parser(demo: bool = False) -> Parser:
     """The parser of ``kmeans-compress INPUT...``, or of ``kmeans-compress demo`` (no inputs, no batch options)."""
     if demo:
         p = Parser(
@@ -449,7 +449,8 @@ def _run_one(src: str, dst: str, args: argparse.Namespace, display_name: str | N
 def _cmd_compress(argv: list[str]) -> int:
     """``kmeans-compress INPUT...``: files one by one, or folders and batches (:mod:`kmeans_compress.batch`)."""
     try:
-        args = build_parser().parse_args(dither_argv(argv))
+        parser = build_parser()
+        args = parser.parse_args(dither_argv(argv, parser.long_options()))
         if args.map is not None and _size_target(args):
             raise UsageError(f"--map gives every file the same palette; {_size_target(args)} sizes each file's own")
         _map_palette(args)  # a bad --map is a usage error, before any work
@@ -472,7 +473,8 @@ def _cmd_compress(argv: list[str]) -> int:
 def _cmd_demo(argv: list[str]) -> int:
     """``kmeans-compress demo``: the embedded sample photo into the current folder (or -o), with its figure."""
     try:
-        args = build_parser(demo=True).parse_args(dither_argv(argv))
+        parser = build_parser(demo=True)
+        args = parser.parse_args(dither_argv(argv, parser.long_options()))
         _map_palette(args)
         announce_compiling(args.quiet)
         sample = str(sample_image_path())
