@@ -71,8 +71,33 @@ def test_sweep_ks_json_and_errors(capsys):
     err = capsys.readouterr().err
     assert err.startswith("kmeans-compress: error: ") and "300" in err and err.count("\n") == 1
 
-    assert main(["sweep", "no-such-file.png"]) == 1
+    assert main(["sweep", "no-such-file.png"]) == 3  # the main command's exit statuses (were all 1)
     assert "no-such-file.png" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case, status", [("missing", 3), ("a folder", 3), ("empty", 4), ("not an image", 4)])
+def test_sweep_exits_as_the_main_command_for_a_bad_input(tmp_path, capsys, case, status):
+    src = tmp_path / "x.png"
+    if case == "a folder":
+        src.mkdir()
+    elif case == "empty":
+        src.write_bytes(b"")
+    elif case == "not an image":
+        src.write_text("not an image\n")
+    assert main(["sweep", str(src), "--ks", "2"]) == main([str(src), "-k", "2"]) == status
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all(line.startswith("kmeans-compress: error: ") for line in err)
+
+
+def test_sweep_plot_into_a_missing_folder_is_refused_before_any_work(tmp_path, capsys):
+    # The whole sweep ran first, then "<input>: nodir: output folder does not exist", exit 1.
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "nodir" / "rd.png"
+    assert main(["sweep", "--ks", "2", "--plot", str(plot)]) == 7  # as -o into a missing folder
+    out, err = capsys.readouterr()
+    assert out == ""  # no table: nothing was computed
+    assert err.splitlines() == [f"kmeans-compress: error: --plot {plot}: the folder {plot.parent} does not exist"]
+    assert not plot.parent.exists()
 
 
 def test_sweep_plot_writes_a_figure_and_keeps_existing_files(tmp_path, capsys):
@@ -83,7 +108,7 @@ def test_sweep_plot_writes_a_figure_and_keeps_existing_files(tmp_path, capsys):
     assert str(out) in capsys.readouterr().err
     first = out.read_bytes()
 
-    assert main(["sweep", "--ks", "2,4,16", "--plot", str(out)]) == 1
+    assert main(["sweep", "--ks", "2,4,16", "--plot", str(out)]) == 6
     assert "already exists" in capsys.readouterr().err
     assert out.read_bytes() == first
     assert main(["sweep", "--ks", "2,4,16", "--plot", str(out), "--force"]) == 0
@@ -151,12 +176,24 @@ def test_preview_never_replaces_the_input_even_with_force(tmp_path, capsys, link
     assert src.read_bytes() == before and not out.exists()
 
 
+def test_preview_into_a_missing_folder_is_refused_before_any_work(tmp_path, capsys):
+    # The output was written, then the figure failed (exit 7): now nothing is done.
+    pytest.importorskip("matplotlib")
+    src = tmp_path / "in.png"
+    Image.fromarray(np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)).save(src)
+    preview = tmp_path / "nodir" / "p.png"
+    assert main([str(src), "-q", "--preview", str(preview)]) == 7
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"kmeans-compress: error: --preview {preview}: the folder {preview.parent} does not exist"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+
+
 def test_sweep_plot_never_replaces_the_input_even_with_force(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     src = tmp_path / "in.png"
     Image.fromarray(np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)).save(src)
     before = src.read_bytes()
-    assert main(["sweep", str(src), "--ks", "2", "--plot", str(src), "--force", "-q"]) == 1  # sweep's own code
+    assert main(["sweep", str(src), "--ks", "2", "--plot", str(src), "--force", "-q"]) == 6  # as --preview
     assert capsys.readouterr().err.splitlines() == [
         f"kmeans-compress: error: --plot {src}: is the input file itself; choose another name"
     ]

@@ -307,3 +307,22 @@ def announce_compiling(quiet: bool) -> None:
 
 class OutputFolderError(UsageError):
     """The output folder does not exist (exit 7)."""
+
+
+def usage_failed(exc: UsageError) -> int:
+    """Report a command line refused before any work, in one line; its exit status (2, or 7 for a missing folder)."""
+    error(str(exc))
+    return EXIT_CANT_WRITE if isinstance(exc, OutputFolderError) else EXIT_USAGE
+
+
+def check_figure_folder(path: str, option: str) -> None:
+    """A figure's folder (``--preview``, ``--plot``) must exist, as ``-o``'s: checked before any work, not after it.
+
+    Raises
+    ------
+    OutputFolderError
+        The folder is missing (exit 7).
+    """
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise OutputFolderError(f"{option} {path}: the folder {folder} does not exist")

@@ -9,18 +9,19 @@ from typing import Any
 
 from ._cli_common import (
     EXIT_CANT_WRITE,
-    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    EXIT_USAGE,
     PROG,
     Parser,
     UsageError,
     announce_compiling,
+    check_figure_folder,
     colors,
     error,
+    exit_code,
     png_path,
     seed,
+    usage_failed,
     write_json,
     write_stdout,
 )
@@ -88,11 +89,12 @@ def run(argv: list[str]) -> int:
     try:
         args = _sweep_parser().parse_args(argv)
         announce_compiling(args.quiet)
-        if args.plot is not None and not matplotlib_available():
-            raise UsageError(f"--plot: {INSTALL_HINT}")
+        if args.plot is not None:
+            if not matplotlib_available():
+                raise UsageError(f"--plot: {INSTALL_HINT}")
+            check_figure_folder(args.plot, "--plot")
     except UsageError as exc:
-        error(str(exc))
-        return EXIT_USAGE
+        return usage_failed(exc)
     src = args.input if args.input is not None else str(sample_image_path())
     try:
         if args.plot is not None:  # the outputs' rules; and never over the input, whatever --force
@@ -119,12 +121,12 @@ def run(argv: list[str]) -> int:
             target = save_figure(fig, args.plot, overwrite=args.force, close=True)
             if not args.quiet:
                 print(f"rate-distortion figure -> {target}", file=sys.stderr)
-    except (UnsupportedImageError, OutputExistsError) as exc:
+    except (UnsupportedImageError, OutputExistsError) as exc:  # the main command's exit statuses (3, 4, 6, ...)
         error(str(exc))
-        return EXIT_FAILED
+        return exit_code(exc)
     except (OSError, ValueError, TypeError, MemoryError) as exc:
         error(f"{src}: {exc}")
-        return EXIT_FAILED
+        return exit_code(exc)
     except KeyboardInterrupt:
         error("interrupted")
         return EXIT_INTERRUPTED

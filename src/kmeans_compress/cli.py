@@ -41,13 +41,13 @@ from ._cli_common import (
     EXIT_LARGER,
     EXIT_NO_INPUT,
     EXIT_OK,
-    EXIT_USAGE,
     PROG,
     OutputFolderError,
     Parser,
     SkippedLarger,
     UsageError,
     announce_compiling,
+    check_figure_folder,
     colors,
     dither_argv,
     dither_strength,
@@ -64,6 +64,7 @@ from ._cli_common import (
     seed,
     speed,
     suffix,
+    usage_failed,
     write_json,
 )
 from ._colorspace import SPACES
@@ -304,6 +305,7 @@ def _plan_preview(args: argparse.Namespace, demo: bool, jobs: Sequence[Job]) -> 
         raise UsageError("--preview takes exactly one input")
     if not matplotlib_available():
         raise UsageError(f"--preview: {INSTALL_HINT}")
+    check_figure_folder(args.preview, "--preview")
     if jobs[0][1] != "-" and os.path.abspath(jobs[0][1]) == os.path.abspath(args.preview):
         raise UsageError(f"--preview {args.preview}: is also the compressed output; choose another name")
 
@@ -466,7 +468,7 @@ def _cmd_compress(argv: list[str]) -> int:
             if clash is not None:
                 raise UsageError(f"{clash}; compress them one at a time, each with its own -o")
     except UsageError as exc:
-        return _usage_failed(exc)
+        return usage_failed(exc)
     return _compress_files(args, jobs)
 
 
@@ -484,13 +486,8 @@ def _cmd_demo(argv: list[str]) -> int:
         jobs = [(sample, _plan_outputs([sample], folder, args.ext)[0], "chelsea.png (embedded sample)")]
         _check_single(args, jobs, demo=True)
     except UsageError as exc:
-        return _usage_failed(exc)
+        return usage_failed(exc)
     return _compress_files(args, jobs)
-
-
-def _usage_failed(exc: UsageError) -> int:
-    error(str(exc))
-    return EXIT_CANT_WRITE if isinstance(exc, OutputFolderError) else EXIT_USAGE
 
 
 def _check_single(args: argparse.Namespace, jobs: Sequence[Job], demo: bool) -> None:
