@@ -142,6 +142,12 @@ def test_demo_writes_smaller_png_and_report(tmp_path, capsys):
     assert "embedded sample" in capsys.readouterr().err
     assert main(["demo", "-o", str(tmp_path)]) == 6  # exists: not overwritten without --force
     assert main(["demo", "-o", str(tmp_path / "nodir")]) == 7  # a missing output folder
+    capsys.readouterr()
+    (tmp_path / "notes").write_text("mine")  # an existing file, no image suffix: not "the folder does not exist"
+    assert main(["demo", "-o", str(tmp_path / "notes")]) == main([str(out), "-o", str(tmp_path / "notes")]) == 2
+    line = f"kmeans-compress: error: -o {tmp_path / 'notes'}: the output must end in .png, .gif, .webp (or be an"
+    assert capsys.readouterr().err.splitlines() == [line + " existing folder)"] * 2
+    assert (tmp_path / "notes").read_text() == "mine"
 
 
 def _bad_inputs(folder: Path) -> dict[str, list[str]]:

@@ -481,7 +481,7 @@ def _cmd_demo(argv: list[str]) -> int:
         announce_compiling(args.quiet)
         sample = str(sample_image_path())
         folder = args.output if args.output is not None else "."
-        if folder != "-" and not Path(folder).suffix and not Path(folder).is_dir():
+        if folder != "-" and not Path(folder).suffix and not os.path.lexists(folder):  # an existing file: -o's rules
             raise OutputFolderError(f"-o {folder}: the folder does not exist")
         jobs = [(sample, _plan_outputs([sample], folder, args.ext)[0], "chelsea.png (embedded sample)")]
         _check_single(args, jobs, demo=True)
