@@ -113,6 +113,11 @@ def test_refuses_to_overwrite_the_input_itself(tmp_path, capsys):
     assert main([str(src), "-o", str(src)]) == 6
     assert "input file itself" in capsys.readouterr().err
     assert src.read_bytes() == before
+    # As the README says: named as the output and with --force, the input is replaced (in place).
+    expected = compress(src, n_colors=2).image
+    assert main([str(src), "-o", str(src), "-k", "2", "-f", "-q"]) == 0
+    assert np.array_equal(np.asarray(Image.open(src).convert("RGB")), expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
 
 
 @pytest.mark.parametrize("abbreviation, strength", [("--dith", []), ("--di", ["0.3"])])
