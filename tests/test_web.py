@@ -412,6 +412,21 @@ def test_batch_command_is_the_folder_when_the_walk_takes_every_upload():
     assert b.command().startswith("kmeans-compress images/a.png images/b.JPG images/c -o compressed/")
 
 
+def test_batch_command_lists_the_files_when_an_upload_carries_our_stamp(tmp_path, small):
+    """An upload that is an output of a folder run (it carries the resume stamp) would be left out
+    by the folder walk: the command then names the files, so that it makes what the page made."""
+    from kmeans_compress._encode import add_text_chunk
+    from kmeans_compress._files import STAMP_KEY
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "a.png").write_bytes(small)
+    b = _web._Batch("x", tmp_path, _web.Options(n_colors=4), names=["a.png", "b.png"])
+    (tmp_path / "images" / "b.png").write_bytes(small)
+    assert b.command().startswith("kmeans-compress images/ -o compressed/")
+    (tmp_path / "images" / "b.png").write_bytes(add_text_chunk(small, STAMP_KEY, '{"v": 1}'))
+    assert b.command().startswith("kmeans-compress images/a.png images/b.png -o compressed/")
+
+
 def test_temporary_folder_is_removed(small):
     app = _web.create_app()
     with TestClient(app) as c:

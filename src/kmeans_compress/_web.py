@@ -497,7 +497,8 @@ class _Batch:
         """The command that makes the same files: ``images/`` when the folder walk takes every
         upload, else the files one by one."""
         o = self.options
-        inputs = ["images/"] if all(batch.walked(n) for n in self.names) else map(shlex.quote, self.inputs())
+        every = all(batch.walked(self.folder / "images" / n) for n in self.names)
+        inputs = ["images/"] if every else map(shlex.quote, self.inputs())
         parts = [PROG, *inputs, "-o", "compressed/", "--report", "compressed/report.csv", "-k", str(o.n_colors)]
         parts += (["--space", o.space] if o.space != "rgb" else []) + (["--dither"] if o.dither else [])
         parts += (["--seed", str(o.seed)] if o.seed else []) + (["--strip"] if o.strip else [])

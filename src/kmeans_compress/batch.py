@@ -100,7 +100,7 @@ def _walk(root: Path, recursive: bool, ext: str, skip: Path | None) -> Iterator[
         else:
             dirs[:] = []
         for f in sorted(files):
-            if walked(f, ext) and not _stamped(here / f):
+            if walked(here / f, ext):
                 yield (here / f).relative_to(root)
 
 
@@ -110,17 +110,20 @@ def _stamped(path: Path) -> bool:
     return path.suffix.lower() == ".png" and read_stamp(path) is not None
 
 
-def walked(name: str, ext: str = ".kmc.png") -> bool:
-    """Whether walking a folder takes a file of this name as an input: not hidden, not one of our
-    own outputs (ending in ``ext``), with an image suffix (``IMAGE_SUFFIXES``). A file named as an
-    input is taken whatever its name.
+def walked(path: str | os.PathLike[str], ext: str = ".kmc.png") -> bool:
+    """Whether walking a folder takes the file at ``path`` as an input: not hidden, not one of our
+    own outputs (ending in ``ext``, or a PNG carrying our stamp: :func:`_stamped`), with an image
+    suffix (``IMAGE_SUFFIXES``). A file named as an input is taken whatever its name. (The web
+    page asks this of its uploads, to give the command that makes the same files.)
 
     A bare ``ext`` (``.png``) names no output by itself: every PNG ends in it. Our outputs are then
-    known by their stamp alone (:func:`_stamped`)."""
+    known by their stamp alone."""
+    path = Path(path)
+    name = path.name
     ours = ext.lower() not in OUTPUT_FORMATS and name.lower().endswith(ext.lower())
-    if name.startswith(".") or ours:
+    if name.startswith(".") or ours or path.suffix.lower() not in IMAGE_SUFFIXES:
         return False
-    return Path(name).suffix.lower() in IMAGE_SUFFIXES
+    return not _stamped(path)
 
 
 def plan(
