@@ -173,6 +173,21 @@ def test_resume_skips_an_output_whose_stamp_matches(src, tmp_path):
     assert dst.read_bytes() == data and dst.stat().st_mtime_ns == mtime
 
 
+def test_resume_removes_the_temporary_file_of_an_output_it_skips(src, tmp_path):
+    """A run killed between linking its temporary file into place and removing it leaves a whole
+    output and its temporary file (write_atomic); the next run skips the output and removes the
+    temporary file (CI once found it left behind after a killed folder run)."""
+    dst = tmp_path / "o.png"
+    opts = FileOptions(n_colors=K, resume=True)
+    assert compress_file(src, dst, opts).status == "done"
+    leftover = tmp_path / ".o.png.0123456789ab.tmp"
+    leftover.write_bytes(dst.read_bytes())
+    other = tmp_path / ".p.png.0123456789ab.tmp"
+    other.write_bytes(b"partial")
+    assert compress_file(src, dst, opts).status == "skipped"
+    assert not leftover.exists() and other.exists()
+
+
 @pytest.mark.parametrize(
     "change",
     ["n_colors", "random_state", "space", "dither", "strip", "quality", "psnr", "palette", "input"],

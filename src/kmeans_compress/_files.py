@@ -224,6 +224,9 @@ def compress_file(
                     f"{target}: already exists and was not written by kmeans-compress (use --force to overwrite)"
                 )
             if _up_to_date(stamp, opts, digest):
+                # A run killed between linking its temporary file into place and removing it left
+                # both (write_atomic): the output is whole, its temporary file goes now.
+                _remove_stale_temps(target)
                 mse = stamp.get("mse")
                 return FileOutcome(
                     status="skipped",
