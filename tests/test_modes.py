@@ -85,6 +85,23 @@ def test_grayscale_stays_grayscale(tmp_path):
     assert len(im.convert("L").getcolors()) <= 4
 
 
+def test_a_converted_palette_image_keeps_no_colour_key():
+    """``.convert("RGB")`` of a palette image with a transparent entry leaves the key in ``info``:
+    that is no transparency (opaque pixels of the key colour stay opaque) and dithering works."""
+    import io
+
+    from kmeans_compress import compress
+
+    p = Image.fromarray(np.array([[0, 1, 2, 1]] * 4, np.uint8), "P")
+    p.putpalette([0, 0, 0, 0, 0, 0, 255, 0, 0] + [0] * 759)  # entries 0 and 1 both black; 0 transparent
+    buf = io.BytesIO()
+    p.save(buf, "PNG", transparency=0)
+    rgb = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    assert rgb.info.get("transparency") == (0, 0, 0)
+    assert load_image(rgb).alpha is None
+    assert compress(rgb, 2, dither=True).palette.shape == (2, 3)
+
+
 @pytest.mark.parametrize(
     ("mode", "key"),
     [("RGB", (255, 0, 0)), ("L", 200), ("1", 255), ("I;16", 1000)],
