@@ -72,10 +72,13 @@ RED_GREEN = np.array([[255, 0, 0], [0, 255, 0]], np.uint8)
         (np.array([[0, 1, 2, 3]], np.uint8), RED_GREEN, r"below the palette's 2 entries \(0 to 1\), got 3\."),
         (np.array([[0, 256]], np.int64), RED_GREEN, r"below the palette's 2 entries \(0 to 1\), got 256\."),
         (np.array([[0, -1]], np.int64), RED_GREEN, r"below the palette's 2 entries \(0 to 1\), got -1\."),
-        (np.array([[0.0, 1.0]]), RED_GREEN, r"indices must be integers, got dtype float64\."),
+        (np.array([[0.0, 1.5]]), RED_GREEN, r"indices must be integers, got 1\.5\."),
+        (np.array([[0.0, np.nan]]), RED_GREEN, r"indices must be integers, got nan\."),
         (np.array([0, 1], np.uint8), RED_GREEN, r"non-empty 2-D index map, got shape \(2,\)\."),
         (np.zeros((0, 4), np.uint8), RED_GREEN, r"non-empty 2-D index map, got shape \(0, 4\)\."),
-        (np.array([[0, 1]], np.uint8), [[300, -5, 0], [0.5, 0.5, 0.5]], r"integers 0-255, got dtype float64\."),
+        (np.array([[0, 1]], np.uint8), [[300, -5, 0], [0.5, 0.5, 0.5]], r"integers 0-255, got 0\.5\."),
+        (np.array([[0, 1]], np.uint8), [[300.0, 0, 0], [0, 0, 0]], r"integers 0-255, got 300\."),
+        (np.array([[0, 1]], np.uint8), ["a", "b"], r"dtype|shape"),
         (np.array([[0, 1]], np.uint8), [[300, 0, 0], [0, 0, 0]], r"integers 0-255, got 300\."),
         (np.array([[0, 1]], np.uint8), [[0, -5, 0], [0, 0, 0]], r"integers 0-255, got -5\."),
         (np.array([[0, 1]], np.uint8), [[0, 0], [1, 1]], r"shape \(K, 3\) or \(K, 4\) .* got \(2, 2\)\."),
@@ -85,6 +88,17 @@ RED_GREEN = np.array([[255, 0, 0], [0, 255, 0]], np.uint8)
 def test_writers_refuse_what_would_decode_as_other_colours(writer, indices, palette, message):
     with pytest.raises(ValueError, match=message):
         writer(indices, palette)
+
+
+@pytest.mark.parametrize("writer", WRITERS.values(), ids=WRITERS.keys())
+def test_writers_take_whole_floats_and_bool_masks_as_before(writer):
+    """Values that are colours and entries, whatever their dtype, are written as 1740539 wrote
+    them: a palette of whole floats (``np.rint`` of fitted centres), a bool mask, a float map of
+    whole numbers."""
+    palette = np.rint(np.array([[254.6, 0.2, 0.0], [0.0, 255.0, 0.4]]))
+    for indices in (np.array([[False, True, True]]), np.array([[0.0, 1.0, 1.0]], np.float32)):
+        im = Image.open(io.BytesIO(writer(indices, palette))).convert("RGB")
+        np.testing.assert_array_equal(np.asarray(im), np.array([[(255, 0, 0), (0, 255, 0), (0, 255, 0)]], np.uint8))
 
 
 @pytest.mark.parametrize("writer", WRITERS.values(), ids=WRITERS.keys())

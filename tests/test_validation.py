@@ -102,8 +102,10 @@ def test_check_choice_message_names_the_parameter_the_choices_and_the_value(valu
 def test_check_palette_messages():
     with pytest.raises(ValueError, match=r"^palette must have shape \(K, 3\) with K from 1 to 256, got \(2, 4\)\.$"):
         check_palette(np.zeros((2, 4), np.uint8))
-    with pytest.raises(ValueError, match=r"^palette must hold integers 0-255, got dtype float64\.$"):
+    with pytest.raises(ValueError, match=r"^palette must hold integers 0-255, got 0\.5\.$"):
         check_palette([[0.5, 0, 0]])
+    with pytest.raises(ValueError, match=r"^palette must hold integers 0-255, got dtype <U1\.$"):
+        check_palette([["a", "b", "c"]])
     with pytest.raises(ValueError, match=r"^palette must hold integers 0-255, got 300\.$"):
         check_palette([[300, 0, 0]])
     got = check_palette(np.array([[1, 2, 3, 4]], np.int64), alpha=True)
@@ -113,8 +115,9 @@ def test_check_palette_messages():
 def test_check_index_maps_messages_and_no_copy_of_a_uint8_map():
     with pytest.raises(ValueError, match=r"^indices must be below the palette's 4 entries \(0 to 3\), got 4\.$"):
         check_index_maps([np.zeros((1, 1), np.uint8), np.full((1, 1), 4, np.uint8)], 4)
-    with pytest.raises(ValueError, match=r"^indices must be integers, got dtype bool\.$"):
-        check_index_maps([np.zeros((1, 1), bool)], 4)
+    with pytest.raises(ValueError, match=r"^indices must be integers, got dtype complex128\.$"):
+        check_index_maps([np.zeros((1, 1), complex)], 4)
+    assert check_index_maps([np.ones((1, 2), bool)], 2)[0].tolist() == [[1, 1]]
     m = np.zeros((3, 3), np.uint8)
     assert check_index_maps([m], 1)[0] is m
 

@@ -144,11 +144,15 @@ def check_palette(palette: Any, *, alpha: bool = False) -> np.ndarray:
     if pal.ndim != 2 or pal.shape[1] not in widths or not 1 <= pal.shape[0] <= MAX_PALETTE:
         shape = "(K, 3) or (K, 4)" if alpha else "(K, 3)"
         raise ValueError(f"palette must have shape {shape} with K from 1 to {MAX_PALETTE}, got {pal.shape}.")
-    if pal.dtype.kind not in "iu":
+    if pal.dtype.kind == "f":  # whole numbers in a float array (np.rint of centres) are colours too
+        bad = pal[~np.isfinite(pal) | (pal != np.rint(pal))]
+        if bad.size:
+            raise ValueError(f"palette must hold integers 0-255, got {float(bad.flat[0])!r}.")
+    elif pal.dtype.kind not in "iub":
         raise ValueError(f"palette must hold integers 0-255, got dtype {pal.dtype}.")
-    low, high = int(pal.min()), int(pal.max())
+    low, high = pal.min(), pal.max()
     if low < 0 or high > 255:
-        raise ValueError(f"palette must hold integers 0-255, got {low if low < 0 else high}.")
+        raise ValueError(f"palette must hold integers 0-255, got {int(low) if low < 0 else int(high)}.")
     return np.ascontiguousarray(pal, dtype=np.uint8)
 
 
@@ -177,10 +181,14 @@ def check_index_maps(maps: Sequence[Any], n_entries: int) -> list[np.ndarray]:
         idx = np.asarray(m)
         if idx.ndim != 2 or idx.size == 0:
             raise ValueError(f"indices must be a non-empty 2-D index map, got shape {idx.shape}.")
-        if idx.dtype.kind not in "iu":
+        if idx.dtype.kind == "f":  # whole numbers in a float map index entries too
+            bad = idx[~np.isfinite(idx) | (idx != np.rint(idx))]
+            if bad.size:
+                raise ValueError(f"indices must be integers, got {float(bad.flat[0])!r}.")
+        elif idx.dtype.kind not in "iub":  # a bool mask indexes entries 0 and 1
             raise ValueError(f"indices must be integers, got dtype {idx.dtype}.")
         high = int(idx.max())
-        low = 0 if idx.dtype.kind == "u" else int(idx.min())
+        low = 0 if idx.dtype.kind in "ub" else int(idx.min())
         if low < 0 or high >= n_entries:
             raise ValueError(
                 f"indices must be below the palette's {n_entries} entries (0 to {n_entries - 1}), "
