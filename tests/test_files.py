@@ -12,6 +12,7 @@ resume after a kill in test_batch.py, on Dask in test_dask.py.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -331,3 +332,15 @@ def test_without_keep_original_the_pixels_are_let_go_and_the_file_is_the_same(sr
     assert kept.result.original.shape == (40, 50, 3)
     assert dropped.result.original.size == 0
     assert dropped.result.report == kept.result.report or dropped.result.report.mse == kept.result.report.mse
+
+
+def test_read_stamp_of_a_deeply_nested_text_is_no_stamp(tmp_path):
+    """A PNG whose stamp chunk holds 200,000 '[' (a folder walk reads every PNG's stamp): no stamp,
+    no RecursionError escaping as a traceback."""
+    from kmeans_compress._encode import add_text_chunk
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(buf, "PNG")
+    path = tmp_path / "deep.png"
+    path.write_bytes(add_text_chunk(buf.getvalue(), STAMP_KEY, "[" * 200_000))
+    assert read_stamp(path) is None

@@ -361,7 +361,7 @@ def read_stamp(path: str | os.PathLike[str]) -> dict[str, Any] | None:
                     if key == STAMP_KEY.encode("latin-1"):
                         stamp = json.loads(value.decode("latin-1"))
                         return stamp if isinstance(stamp, dict) else None
-    except (OSError, ValueError, struct.error):
+    except (OSError, ValueError, struct.error, RecursionError):  # JSON nested 200,000 deep: RecursionError
         return None
 
 
