@@ -173,3 +173,22 @@ def test_dither_and_nofs_flags(src, tmp_path):
     assert main([str(src), "-o", str(tmp_path / "d.png"), "--dither", "-k", "4", "-q"]) == 0
     assert main([str(src), "-o", str(tmp_path / "n.png"), "--nofs", "-k", "4", "-q"]) == 0
     assert main([str(src), "--dither", "--nofs"]) == 2
+
+
+def test_size_scan_climbs_window_by_window_and_stops_after_its_most_fits():
+    """``_scan_up`` on a hand-made answer: sizes up to 30 fit but for a dip at 13-15. From 12 it
+    tries 16 (fits), then 20, 24, 28, then 32, 31, 30 (30 fits) and 34-31 (none): 30; with a cap of
+    3 calls it stops at 24, having tried 16, 20 and 24."""
+    from kmeans_compress._search import _scan_up
+
+    calls: list[int] = []
+
+    def good(j: int) -> bool:
+        calls.append(j)
+        return j <= 30 and j not in (13, 14, 15)
+
+    assert _scan_up(12, good, 256, 4, 100) == 30
+    assert calls == [16, 20, 24, 28, 32, 31, 30, 34, 33, 32, 31]
+    calls.clear()
+    assert _scan_up(12, good, 256, 4, 3) == 24
+    assert calls == [16, 20, 24]

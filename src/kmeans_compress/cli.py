@@ -132,7 +132,7 @@ def _add_fidelity_options(p: argparse.ArgumentParser) -> None:
         "--max-bytes",
         type=positive_int,
         metavar="N",
-        help="the largest palette whose file fits in N bytes (none of the 4 sizes above it fits)",
+        help="the largest palette whose file fits in N bytes (checked up to 4 sizes above it)",
     )
     g.add_argument(
         "--speed",
