@@ -492,3 +492,34 @@ def test_gif_with_on_off_transparency_holds_at_most_k_colours(tmp_path, k):
     decoded = decoded.copy()
     decoded[decoded[..., 3] == 0] = 0
     np.testing.assert_array_equal(decoded, expected)
+
+
+@pytest.mark.parametrize("bits", [2, 4])
+def test_colour_key_of_a_low_bit_gray_png(tmp_path, bits):
+    """A 2- or 4-bit gray PNG with a tRNS key: Pillow scales the samples to 0-255 but gives the key
+    as the raw sample, so the key matched no pixel and the image stayed opaque."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    w, h = 8, 8
+    samples = (np.arange(w * h).reshape(h, w) % (2**bits)).astype(np.uint8)
+    rows = b""
+    for r in samples:
+        row_bits = "".join(format(int(v), f"0{bits}b") for v in r)
+        rows += b"\x00" + int(row_bits, 2).to_bytes(len(row_bits) // 8, "big")
+    key = 2**bits - 2  # a level in the middle of the range
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, bits, 0, 0, 0, 0))
+        + chunk(b"tRNS", struct.pack(">H", key))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+    src = tmp_path / f"gray{bits}.png"
+    src.write_bytes(png)
+    loaded = load_image(src)
+    np.testing.assert_array_equal(loaded.alpha, np.where(samples == key, 0, 255))
+    assert loaded.grayscale

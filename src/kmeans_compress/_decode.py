@@ -292,6 +292,22 @@ def _sixteen_bit_rgb(high: Image.Image, low: Image.Image) -> tuple[np.ndarray, n
 _PNG_16_LOW_BYTES = {"RGB;16B": "RGB;16L", "RGBA;16B": "RGBA;16L"}
 
 
+#: Raw modes of 2- and 4-bit gray PNG samples, which Pillow scales to 0-255, and the factor.
+_PNG_LOW_BIT_GRAY = {"L;2": 85, "L;4": 17}
+
+
+def _scale_gray_key(img: ImageFile.ImageFile) -> None:
+    """A 2- or 4-bit gray PNG, not loaded yet: its colour key (tRNS) scaled as Pillow scales the
+    samples (2-bit 3 is 255), so that the key matches its pixels. Pillow gives the key as the
+    file's raw sample."""
+    key = img.info.get("transparency")
+    if img.format != "PNG" or not isinstance(key, int) or len(img.tile) != 1:
+        return
+    scale = _PNG_LOW_BIT_GRAY.get(img.tile[0][3]) if isinstance(img.tile[0][3], str) else None
+    if scale is not None:
+        img.info["transparency"] = key * scale
+
+
 def _png_16_bit_low_mode(img: ImageFile.ImageFile) -> str | None:
     """The raw mode that decodes the low bytes of ``img``, a PNG not loaded yet, when it is a
     16-bit RGB(A) one; else ``None``."""
@@ -483,6 +499,7 @@ def load_image(
             if index:
                 img.seek(index)
             low_mode = _png_16_bit_low_mode(img) if n_frames == 1 else None
+            _scale_gray_key(img)
             img.load()
             low = None
             if low_mode:
