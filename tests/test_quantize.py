@@ -33,3 +33,22 @@ def test_clustering_in_a_space_lowers_the_error_measured_in_it(photo, space):
     rgb = compress(photo, 8, space="rgb").image
     other = compress(photo, 8, space=space).image
     assert _mean_delta_e(photo, other, space) < _mean_delta_e(photo, rgb, space)
+
+
+@pytest.mark.parametrize("k", [8, 16, 64])
+def test_a_graphic_of_many_pixels_a_colour_is_fitted_as_well_as_scikit_learn_does(k):
+    """scikit-image's logo (2,139 colours in 250,000 pixels): one start landed in a poor optimum
+    (K = 8: MSE 36.45 against scikit-learn's 33.5, +9 %); such images now take a start more per
+    pixel a colour x palette entry. Compared with scikit-learn's KMeans on all pixels, its centres
+    rounded and every pixel mapped to the nearest, as a file would store them."""
+    skdata = pytest.importorskip("skimage.data")
+    from sklearn.cluster import KMeans
+
+    img = np.ascontiguousarray(skdata.logo()[..., :3])
+    q = quantize(img, k, random_state=0)
+    ours = float(((q.palette[q.indices].astype(float) - img) ** 2).mean())
+    X = img.reshape(-1, 3).astype(float)
+    pal = np.clip(np.rint(KMeans(k, random_state=0, n_init=1).fit(X).cluster_centers_), 0, 255)
+    d = ((X[:, None, :] - pal[None]) ** 2).sum(-1)
+    theirs = float(d.min(axis=1).mean() / 3)
+    assert ours <= 1.02 * theirs

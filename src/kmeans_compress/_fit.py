@@ -193,6 +193,13 @@ def fit_palette(
         # A start costs little here, and one split start can end a few per cent
         # above a k-means++ draw, so always try a few draws as well and keep the best.
         n_starts = max(n_starts, cheap_starts if cell is not None else min(cheap_starts, _DIRECT_STARTS))
+    if cell is None:
+        # Many pixels to a colour (a graphic, a gray image): a start costs little against the
+        # image's own pixel passes, and one start can land in a poor optimum (scikit-image's logo,
+        # 2,139 colours in 250,000 pixels, K = 8: MSE 36.45 against scikit-learn's 33.5; with a
+        # second start 33.54): one more start per pixel a colour x palette entry.
+        per_pixel = 1 + int(weights.sum()) // max(1, points.shape[0] * n_colors)
+        n_starts = max(n_starts, min(cheap_starts, per_pixel))
     iters = max_iter if speed == 1 else min(max_iter, coarse_iter)
     # Hartigan's moves on a histogram fitted directly only: on a photo's coarse grid they gained
     # little (12 photos: MSE 0.999x, time 0.91-0.98x on the kernels) and their numpy twin, a loop
