@@ -10,7 +10,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -404,6 +406,85 @@ def test_folder_warnings_from_worker_processes(tmp_path):
     loud = subprocess.run(cmd + ["-o", str(tmp_path / "loud")], capture_output=True, text=True)
     assert loud.returncode == 0 and loud.stderr.splitlines()[0] == WARNED.format(tif)
     assert "UserWarning" not in loud.stderr and len(loud.stderr.splitlines()) == 2
+
+
+def test_folder_warnings_of_threads_stay_in_their_own_rows(tmp_path, monkeypatch):
+    """Two files in two threads (the web page's batches, a Dask worker's threads): each row gets its own
+    warning, and the process's warnings work as before afterwards. The interleaving is forced: A warns
+    while B is inside process_file too, then B warns after A has left it."""
+    a_in, b_in, a_left = threading.Event(), threading.Event(), threading.Event()
+    real = batch.compress_file
+
+    def compress_file(src, dst, options):
+        if src.endswith("a.png"):
+            a_in.set()
+            assert b_in.wait(10)
+            warnings.warn(f"{src}: warned by A", UserWarning, stacklevel=1)
+        else:
+            b_in.set()
+            assert a_left.wait(10)
+            warnings.warn(f"{src}: warned by B", UserWarning, stacklevel=1)
+        return real(src, dst, options)
+
+    monkeypatch.setattr(batch, "compress_file", compress_file)
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (8, 8), (10, 200, 30)).save(tmp_path / name)
+    opts = _files.FileOptions(n_colors=4, force=True, resume=True)
+    rows: dict[str, batch.FileRow] = {}
+    filters, impl = list(warnings.filters), warnings._showwarnmsg_impl  # pytest's own record, here
+
+    def one(name: str) -> None:
+        t = batch.Task(str(tmp_path / name), str(tmp_path / f"{name}.kmc.png"), name)
+        rows[name] = batch.process_file(t, opts)
+        if name == "a.png":
+            a_left.set()
+
+    a = threading.Thread(target=one, args=("a.png",))
+    a.start()
+    assert a_in.wait(10)
+    b = threading.Thread(target=one, args=("b.png",))
+    b.start()
+    a.join(20)
+    b.join(20)
+    assert rows["a.png"].warnings == ["a.png: warned by A"] and rows["a.png"].status == "done"
+    assert rows["b.png"].warnings == ["b.png: warned by B"] and rows["b.png"].status == "done"
+    assert warnings.filters == filters
+    with pytest.warns(UserWarning, match="after the threads"):
+        warnings.warn("after the threads", UserWarning, stacklevel=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.warn("recorded as ever", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["recorded as ever"]
+    assert warnings._showwarnmsg_impl == impl
+
+
+def test_folder_warnings_of_real_files_in_threads(tmp_path):
+    """End to end, through the decoder's own warning: a multi-page TIFF and a plain PNG in two threads
+    at once; the TIFF's warning is in its own row only, however the threads interleave (the test above
+    forces the interleaving that broke), and a warning afterwards is heard."""
+    tif = tmp_path / "big.tif"
+    frames = [Image.fromarray(np.random.default_rng(i).integers(0, 255, (600, 600, 3), np.uint8)) for i in range(2)]
+    frames[0].save(tif, save_all=True, append_images=frames[1:])
+    png = tmp_path / "plain.png"
+    Image.fromarray(np.random.default_rng(9).integers(0, 255, (300, 300, 3), np.uint8)).save(png)
+    opts = _files.FileOptions(n_colors=16, force=True)
+    rows = {}
+
+    def one(p: Path) -> None:
+        rows[p.name] = batch.process_file(batch.Task(str(p), str(p) + ".kmc.png", p.name), opts)
+
+    threads = [threading.Thread(target=one, args=(p,)) for p in (tif, png)]
+    for t in threads:
+        t.start()
+        time.sleep(0.01)
+    for t in threads:
+        t.join(60)
+    assert rows["big.tif"].warnings == [
+        "big.tif: has 2 frames; only the first is compressed (choose another with --frame N)"
+    ]
+    assert rows["plain.png"].warnings == []
+    with pytest.warns(UserWarning, match="still heard"):
+        warnings.warn("still heard", UserWarning, stacklevel=1)
 
 
 # --------------------------------------------------------------------------- shared palette

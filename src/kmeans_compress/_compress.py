@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from PIL import Image
 
 from ._decode import DEFAULT_MAX_PIXELS, ImageLike, LoadedImage, load_image
 from ._encode import DEFAULT_EFFORT, encode_animation, output_format, write_atomic
-from ._exceptions import TargetNotMetError, UnsupportedImageError
+from ._exceptions import TargetNotMetError, UnsupportedImageError, caught_warnings
 from ._histogram import ColorHistogram, pixel_histogram
 from ._quantize import apply_fit, fit_histogram, quantize_image
 from ._remap import Quantization, check_dither, dither_indices, map_to_palette, sse
@@ -146,8 +145,7 @@ def _preload_kernels_for(image: ImageLike, n_colors: int, dither: bool | float =
     if not isinstance(image, (str, os.PathLike)) or not isinstance(n_colors, int):
         return
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with caught_warnings():  # dropped (this thread only): load_image warns of what matters
             with Image.open(image) as im:  # reads the header only
                 pixels = im.size[0] * im.size[1]
     except Exception:  # load_image will report a bad file properly

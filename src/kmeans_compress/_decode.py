@@ -34,7 +34,6 @@ import io as _io
 import os
 import struct
 import threading
-import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -43,7 +42,7 @@ from typing import Any, Union
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
-from ._exceptions import ImageNotFoundError, ImageTooLargeError, UnsupportedImageError
+from ._exceptions import ImageNotFoundError, ImageTooLargeError, UnsupportedImageError, warn
 
 __all__ = ["DEFAULT_MAX_PIXELS", "ImageLike", "LoadedImage", "load_image", "sample_image_path"]
 
@@ -534,7 +533,7 @@ def load_image(
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
         raise UnsupportedImageError(f"{path}: damaged or truncated image ({exc})") from None
     if n_frames > 1 and frame is None and not more:
-        warnings.warn(
+        warn(
             f"{path}: has {n_frames} frames; only the first is compressed (choose another with --frame N)",
             UserWarning,
             stacklevel=2,

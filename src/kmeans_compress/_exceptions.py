@@ -2,9 +2,18 @@
 
 The command line maps them to exit statuses (``cli.EXIT_CODES``); each front end
 reports ``str(exc)``, a one-line message naming the file it is about.
+
+Warnings too: :func:`caught_warnings` collects those of one thread (a file of a
+folder run, which the run prints as one line), :func:`warn` raises ours into it.
 """
 
 from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 __all__ = [
     "BatchUsageError",
@@ -17,6 +26,8 @@ __all__ = [
     "OutputExistsError",
     "TargetNotMetError",
     "UnsupportedImageError",
+    "caught_warnings",
+    "warn",
 ]
 
 
@@ -63,3 +74,56 @@ class ConvergenceWarning(UserWarning):
     When scikit-learn is loaded, the warning raised is also an instance of
     ``sklearn.exceptions.ConvergenceWarning``, so filters written for it apply.
     """
+
+
+# --------------------------------------------------------------------------- warnings of one thread
+
+#: The list of the innermost :func:`caught_warnings` of each thread (none: the attribute is missing).
+_sinks = threading.local()
+_hook_lock = threading.Lock()
+_previous_hook: Callable[..., Any] = warnings.showwarning
+
+
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    """``warnings.showwarning``: into the current thread's :func:`caught_warnings` list, if it has one."""
+    sink = getattr(_sinks, "sink", None)
+    if sink is None or file is not None:
+        _previous_hook(message, category, filename, lineno, file, line)
+    else:
+        sink.append(message if isinstance(message, Warning) else category(message))
+
+
+@contextmanager
+def caught_warnings() -> Iterator[list[Warning]]:
+    """The warnings this thread raises inside the ``with``, collected in a list instead of printed.
+
+    Unlike ``warnings.catch_warnings(record=True)``, it changes no process-wide state per call, so
+    threads (the web page's batches, a Dask worker's threads) each get their own warnings and leave
+    the others' and the process's alone: a ``warnings.showwarning`` hook is installed once (again
+    if something replaced it since), which hands a warning to the list of the thread that raised it
+    and any other to the hook it replaced. Such warnings pass the process's filters first (the
+    default shows each text once per place); :func:`warn` puts ours in the list whatever the filters.
+    """
+    global _previous_hook
+    with _hook_lock:
+        if warnings.showwarning is not _show_warning:
+            _previous_hook, warnings.showwarning = warnings.showwarning, _show_warning
+    outer = getattr(_sinks, "sink", None)
+    caught: list[Warning] = []
+    _sinks.sink = caught
+    try:
+        yield caught
+    finally:
+        _sinks.sink = outer
+
+
+def warn(message: str, category: type[Warning] = UserWarning, stacklevel: int = 1) -> None:
+    """``warnings.warn`` for the package's own warnings: inside :func:`caught_warnings` straight into
+    its list (every time, as a record of what happened to that file), elsewhere through ``warnings``."""
+    sink = getattr(_sinks, "sink", None)
+    if sink is not None:
+        sink.append(category(message))
+    else:
+        warnings.warn(message, category, stacklevel=stacklevel + 1)

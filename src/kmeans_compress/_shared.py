@@ -16,7 +16,7 @@ import numpy as np
 
 from ._compress import load_for_palette, stacked_frames
 from ._decode import DEFAULT_MAX_PIXELS, ImageLike, LoadedImage, load_image
-from ._exceptions import UnsupportedImageError
+from ._exceptions import UnsupportedImageError, caught_warnings
 from ._histogram import ColorHistogram, merge_histograms, pixel_histogram
 from ._palette import palette_from_histogram
 from ._parallel import WorkerDied, execute
@@ -50,11 +50,15 @@ def _histogram_or_error(item: tuple[int, Any], load: dict[str, Any]) -> ColorHis
     that will be mapped to the palette are in it.
     """
     try:
-        with warnings.catch_warnings():
+        with caught_warnings() as caught:
             # The same load warns again when the file is mapped to the palette, where folder mode
-            # reports it (batch.process_file): here it would be printed raw, and twice.
-            warnings.simplefilter("ignore", UserWarning)
-            return frames_histogram(load_for_palette(item[1], **load))
+            # reports it (batch.process_file): here it would be printed raw, and twice. (Not by
+            # process-wide filters: a Dask worker runs several of these in threads.)
+            histogram = frames_histogram(load_for_palette(item[1], **load))
+        for w in caught:
+            if not isinstance(w, UserWarning):
+                warnings.warn(w, stacklevel=1)
+        return histogram
     except Exception as exc:  # left out of the palette; the caller reports it
         return str(exc) or type(exc).__name__
 

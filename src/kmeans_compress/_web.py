@@ -30,7 +30,6 @@ import tempfile
 import threading
 import time
 import uuid
-import warnings
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable
@@ -47,7 +46,7 @@ from ._backend import available_cores, threads_at_most
 from ._cli_common import EXIT_USAGE, Parser, UsageError, error, parse_int, positive_int
 from ._colorspace import SPACES
 from ._decode import LoadedImage
-from ._exceptions import ImageNotFoundError, ImageTooLargeError, UnsupportedImageError
+from ._exceptions import ImageNotFoundError, ImageTooLargeError, UnsupportedImageError, caught_warnings
 from ._files import FileOptions, compress_file
 
 try:
@@ -628,10 +627,9 @@ class _Server:
         cached = self.images.get(digest)
         if cached is not None:
             return dataclasses.replace(cached, name=name)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with caught_warnings() as caught:  # this thread's only: the page decodes in threads
             loaded = load_image(data, name=name, max_pixels=self.max_pixels)
-        upload = _Upload(digest, name, loaded, [f"{PROG}: warning: {w.message}" for w in caught])
+        upload = _Upload(digest, name, loaded, [f"{PROG}: warning: {w}" for w in caught])
         self.images.put(digest, upload, _loaded_bytes(loaded))
         return upload
 

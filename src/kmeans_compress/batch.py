@@ -23,14 +23,13 @@ import math
 import os
 import sys
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from ._encode import OUTPUT_FORMATS, write_atomic
-from ._exceptions import BatchUsageError, NoInputError, OutputExistsError
+from ._exceptions import BatchUsageError, NoInputError, OutputExistsError, caught_warnings
 from ._files import FileOptions, OutputClaims, compress_file, read_stamp, refuse_input
 from ._palette import palette_from_histogram
 from ._parallel import WorkerDied, close_dask, dask_client, default_jobs, execute
@@ -217,11 +216,11 @@ def process_file(task: Task, options: FileOptions) -> FileRow:
     start = time.perf_counter()
     row = FileRow(input_path=task.name, output_path=task.dst, n_colors=options.n_colors)
     # Caught here, in the worker: a warning raised there would reach the terminal as Python prints
-    # it (file, line and source), whatever -q; run() prints it as one line, or not at all.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    # it (file, line and source), whatever -q; run() prints it as one line, or not at all. Caught
+    # for this thread only: the web page runs batches in threads, a Dask worker files in threads.
+    with caught_warnings() as caught:
         _process(task, options, row)
-    row.warnings = [str(w.message).replace(task.src, task.name) for w in caught]
+    row.warnings = [str(w).replace(task.src, task.name) for w in caught]
     row.seconds = time.perf_counter() - start
     return row
 
