@@ -251,6 +251,45 @@ def test_several_inputs_with_one_output_name_are_refused_before_any_work(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.jpg", "x.png"]
 
 
+@pytest.mark.parametrize("link", ["", "symlink", "link"])
+def test_an_input_is_never_replaced_by_another_inputs_output(tmp_path, capsys, link):
+    """a.png's output a.kmc.png is also given as an input (or a link to one): refused before any work,
+    exit 6 as for writing over an input, even with --force; nothing written, nothing lost."""
+    a = _photo_file(tmp_path, "a.png")
+    other = _photo_file(tmp_path, "other.jpg")
+    if link:
+        photo, given = tmp_path / "photo.png", tmp_path / "a.kmc.png"
+        Image.open(other).save(photo)
+        getattr(os, link)(photo, given)
+        second = photo  # the input is another name of a.png's output
+    else:
+        given = second = tmp_path / "a.kmc.png"
+        Image.open(other).save(given)
+    other.unlink()
+    before = _snapshot(tmp_path)
+    assert main([str(a), str(second), "-k", "4", "-f", "-q"]) == 6
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"kmeans-compress: error: {given}: is the input {second}, and would be replaced by the output of {a} "
+        "(an input is only ever written as its own output; choose another --ext or -o)"
+    ]
+    assert _snapshot(tmp_path) == before
+    # Folder mode too (explicit files can collide there): that file fails, the others are done.
+    assert main([str(a), str(second), "-k", "4", "-f", "-q", "-j", "1"]) == 1
+    assert _snapshot(tmp_path)[given.name] == before[given.name]
+    assert capsys.readouterr().err.splitlines()[0].endswith("choose another --ext or -o)")
+
+
+def test_ext_png_in_folder_mode_never_lets_x_jpg_replace_the_input_x_png(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    png = _photo_file(tmp_path / "in", "x.png")
+    Image.new("RGB", (8, 8), (200, 0, 0)).save(tmp_path / "in" / "x.jpg")
+    expected = compress(png, n_colors=4).image
+    assert main([str(tmp_path / "in"), "--ext", ".png", "-k", "4", "-f", "-q", "-j", "1"]) == 1
+    assert np.array_equal(np.asarray(Image.open(png).convert("RGB")), expected)  # in place, from itself
+    assert f"{tmp_path / 'in' / 'x.png'}: is the input" in capsys.readouterr().err
+
+
 def test_k300_message_names_the_limit(tmp_path, capsys):
     src = _photo_file(tmp_path)
     assert main([str(src), "-k", "300"]) == 2

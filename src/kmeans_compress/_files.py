@@ -422,11 +422,23 @@ class OutputClaims:
     it (``a/x.png`` and ``b/x.png`` into one folder, or ``x.png`` and ``x.jpg``
     beside each other): the later input gets the message of
     :meth:`claim` instead of silently replacing, or being refused by, the
-    earlier one's output.
+    earlier one's output. Given the run's ``inputs``, it also knows them
+    (:meth:`other_input`): an output must never be another input, which it would
+    replace before that input is read.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, inputs: Iterable[str | os.PathLike[str]] = ()) -> None:
         self._taken: dict[str, str] = {}
+        # The inputs by file identity (device, inode), as same_file compares them (symlinks and hard
+        # links included): one stat per input, not one per input and output.
+        self._inputs: dict[tuple[int, int], str] = {}
+        for src in inputs:
+            if str(src) != "-":
+                try:
+                    st = os.stat(src)
+                except OSError:
+                    continue
+                self._inputs.setdefault((st.st_dev, st.st_ino), str(src))
 
     def claim(self, src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> str | None:
         """Take ``dst`` for ``src``: None, or why not (one line naming the input that has it)."""
@@ -435,6 +447,21 @@ class OutputClaims:
             return f"{src}: same output file as {self._taken[key]} ({dst})"
         self._taken[key] = str(src)
         return None
+
+    def other_input(self, src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> str | None:
+        """None, or why ``dst`` may not be ``src``'s output: it is the same file as another of the
+        inputs, which it would replace (even with ``--force``, which lets an input be only its own output)."""
+        try:
+            st = os.stat(dst)
+        except OSError:
+            return None
+        other = self._inputs.get((st.st_dev, st.st_ino))
+        if other is None or same_file(src, dst):
+            return None
+        return (
+            f"{dst}: is the input {other}, and would be replaced by the output of {src} "
+            "(an input is only ever written as its own output; choose another --ext or -o)"
+        )
 
 
 def _remove_stale_temps(dst: Path) -> None:

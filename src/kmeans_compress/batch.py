@@ -141,7 +141,8 @@ def plan(
     whatever its ``ext``), hidden files and the output folder itself are never
     taken from a folder as inputs; a file given as an input is always taken.
     Returns the tasks and a failed row for every input whose output name is
-    already taken by an earlier input (``a.png`` and ``a.jpg``).
+    already taken by an earlier input (``a.png`` and ``a.jpg``), or is another
+    input (``x.jpg`` beside an input ``x.png`` with ``ext=".png"``).
     """
     out = Path(output) if output is not None else None
     dirs = [Path(i) for i in inputs if Path(i).is_dir()]
@@ -154,15 +155,7 @@ def plan(
     skip = out.resolve() if out is not None else None
     tasks: list[Task] = []
     rows: list[FileRow] = []
-    claims = OutputClaims()
-
-    def add(src: Path, dst: Path) -> None:
-        clash = claims.claim(src, dst)
-        if clash is not None:
-            rows.append(FileRow(input_path=str(src), output_path=str(dst), status="failed", error=clash))
-            return
-        tasks.append(Task(src=str(src), dst=str(dst), name=str(src)))
-
+    pairs: list[tuple[Path, Path]] = []
     for inp in inputs:
         p = Path(inp)
         if p.is_dir():
@@ -170,10 +163,18 @@ def plan(
             if out is not None and len(dirs) > 1:
                 base = out / p.resolve().name
             for rel in _walk(p, recursive, ext, skip if out is not None and _is_inside(out, p) else None):
-                add(p / rel, base / rel.parent / (rel.stem + ext))
+                pairs.append((p / rel, base / rel.parent / (rel.stem + ext)))
         else:
             folder = out if out is not None else p.parent
-            add(p, folder / (p.stem + ext))
+            pairs.append((p, folder / (p.stem + ext)))
+    claims = OutputClaims(src for src, _ in pairs)
+    for src, dst in pairs:
+        # Never another input's output: it would replace that input (x.jpg -> x.png beside an input x.png).
+        clash = claims.other_input(src, dst) or claims.claim(src, dst)
+        if clash is not None:
+            rows.append(FileRow(input_path=str(src), output_path=str(dst), status="failed", error=clash))
+        else:
+            tasks.append(Task(src=str(src), dst=str(dst), name=str(src)))
     return tasks, rows
 
 

@@ -462,11 +462,16 @@ def _cmd_compress(argv: list[str]) -> int:
         outputs = _plan_outputs(args.inputs, args.output, args.ext)
         jobs = [(s, d, None) for s, d in zip(args.inputs, outputs)]
         _check_single(args, jobs, demo=False)
-        claims = OutputClaims()  # folder mode's check: two inputs never write one file
+        claims = OutputClaims(args.inputs)  # folder mode's check: two inputs never write one file
         for src, dst in zip(args.inputs, outputs):
             clash = None if dst == "-" else claims.claim(src, dst)
             if clash is not None:
                 raise UsageError(f"{clash}; compress them one at a time, each with its own -o")
+        for src, dst in zip(args.inputs, outputs):  # nor one input's output over another input
+            clash = None if dst == "-" else claims.other_input(src, dst)
+            if clash is not None:
+                error(clash)
+                return EXIT_EXISTS
     except UsageError as exc:
         return usage_failed(exc)
     return _compress_files(args, jobs)
