@@ -487,6 +487,24 @@ def test_folder_warnings_of_real_files_in_threads(tmp_path):
         warnings.warn("still heard", UserWarning, stacklevel=1)
 
 
+def test_a_folder_of_stamped_outputs_only_says_why_it_has_no_input(tmp_path, capsys):
+    """The walk leaves out PNGs with our stamp (an earlier run's outputs): exit 3 says so, and how to take them."""
+    for i in range(3):
+        Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(tmp_path / f"p{i}.png")
+    assert main([str(tmp_path), "-o", str(tmp_path / "gallery"), "-k", "2", "-q", "-j", "1"]) == 0
+    assert main([str(tmp_path / "gallery"), "-o", str(tmp_path / "small"), "-q", "-j", "1"]) == 3
+    assert capsys.readouterr().err.splitlines() == [
+        f"kmeans-compress: error: no image files in {tmp_path / 'gallery'} (3 PNGs there are kmeans-compress's "
+        "output (named *.kmc.png or carrying its stamp): of an earlier run, left out; name them as inputs to "
+        "compress them again; -r includes sub-folders)"
+    ]
+    for p in (tmp_path / "gallery").iterdir():  # another --ext then: known by the stamp alone
+        p.rename(p.with_name(p.name.replace(".kmc", "")))
+    assert main([str(tmp_path / "gallery"), "-r", "-o", str(tmp_path / "small"), "-q", "-j", "1"]) == 3
+    assert "(3 PNGs there are kmeans-compress's output" in capsys.readouterr().err
+    assert not (tmp_path / "small").exists()
+
+
 # --------------------------------------------------------------------------- shared palette
 
 

@@ -103,6 +103,28 @@ def _walk(root: Path, recursive: bool, ext: str, skip: Path | None) -> Iterator[
                 yield (here / f).relative_to(root)
 
 
+def _stamped_left_out(
+    inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str] | None, ext: str, recursive: bool
+) -> int:
+    """How many PNGs the walk of ``inputs``' folders left out as our outputs, by their name (``ext``) or
+    their stamp (:func:`walked`), for the message of a run that found no input."""
+    out = Path(output) if output is not None else None
+    n = 0
+    for inp in inputs:
+        p = Path(inp)
+        if not p.is_dir():
+            continue
+        skip = out.resolve() if out is not None and _is_inside(out, p) else None
+        for folder, dirs, files in os.walk(p):
+            here = Path(folder)
+            dirs[:] = [d for d in dirs if not d.startswith(".") and (here / d).resolve() != skip] if recursive else []
+            n += sum(
+                not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES and not walked(here / f, ext)
+                for f in files
+            )
+    return n
+
+
 def _stamped(path: Path) -> bool:
     """Whether ``path`` is an output of an earlier folder run, whatever its ``--ext`` then: a PNG
     carrying the resume stamp, which folder mode writes into every output (:func:`read_stamp`)."""
@@ -508,7 +530,17 @@ def run(
         )
     tasks, rows = plan(inputs, output, ext=ext, recursive=recursive)
     if not tasks and not rows:
-        hint = "" if recursive else " (-r includes sub-folders)"
+        hints = []
+        stamped = _stamped_left_out(inputs, output, ext, recursive)
+        if stamped:
+            pngs = f"{stamped} PNGs there are" if stamped > 1 else "1 PNG there is"
+            hints.append(
+                f"{pngs} kmeans-compress's output (named *{ext} or carrying its stamp): of an earlier run, "
+                "left out; name them as inputs to compress them again"
+            )
+        if not recursive:
+            hints.append("-r includes sub-folders")
+        hint = f" ({'; '.join(hints)})" if hints else ""
         raise NoInputError(f"no image files in {', '.join(map(str, inputs))}{hint}")
     replace_report = report is not None and _check_report(
         report, [t.src for t in tasks] + [r.input_path for r in rows], opts.force
