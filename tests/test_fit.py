@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.cluster import KMeans as SkKMeans
 
 from _images import synthetic_photo
@@ -105,3 +107,41 @@ def test_small_images_closer_than_sklearn_on_every_pixel(k):
             ratios.append(ours / float((((px[:, None, :] - pal[None]) ** 2).sum(axis=2)).min(axis=1).sum()))
     assert len(ratios) >= 12
     assert np.mean(ratios) < 1.0
+
+
+def _brute_gray_cost(levels, weights, k):
+    """Least error of k runs of consecutive levels, each at its best integer centre, trying
+    every set of cuts (an optimal 1-D palette's clusters are such runs)."""
+    from itertools import combinations
+
+    n = len(levels)
+    best = np.inf
+    for cuts in combinations(range(1, n), k - 1):
+        bounds = (0, *cuts, n)
+        total = 0
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            v, w = levels[a:b], weights[a:b]
+            mean = (v * w).sum() / w.sum()
+            c = min((int(np.floor(mean)), int(np.ceil(mean))), key=lambda c: ((v - c) ** 2 * w).sum())
+            total += int(((v - c) ** 2 * w).sum())
+        best = min(best, total)
+    return best
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.integers(0, 255), min_size=2, max_size=11, unique=True),
+    st.lists(st.integers(1, 50), min_size=11, max_size=11),
+    st.integers(1, 5),
+)
+def test_gray_palette_is_the_exact_optimum(levels, weights, k):
+    from kmeans_compress._fit import gray_palette
+
+    v = np.array(sorted(levels), dtype=np.int64)
+    w = np.array(weights[: v.size], dtype=np.int64)
+    k = min(k, v.size)
+    centers, labels = gray_palette(v.astype(float), w.astype(float), k)
+    assert centers.shape == (k, 3) and (centers[:, 0] == centers[:, 1]).all() and (centers[:, 1] == centers[:, 2]).all()
+    assert np.array_equal(labels, np.sort(labels)) and set(labels.tolist()) == set(range(k))  # runs, none empty
+    got = int((w * (v - centers[labels, 0].astype(np.int64)) ** 2).sum())
+    assert got == _brute_gray_cost(v, w, k)

@@ -52,3 +52,23 @@ def test_a_graphic_of_many_pixels_a_colour_is_fitted_as_well_as_scikit_learn_doe
     d = ((X[:, None, :] - pal[None]) ** 2).sum(-1)
     theirs = float(d.min(axis=1).mean() / 3)
     assert ours <= 1.02 * theirs
+
+
+@pytest.mark.parametrize("k", [2, 4, 7])
+def test_a_gray_image_gets_the_best_palette_of_grays(k):
+    """Gray images are fitted exactly (a dynamic program over the levels): the squared error of the
+    quantized image is the least any palette of k grays can give, found here by trying every cut of
+    the levels into runs; the palette is gray and does not depend on the seed."""
+    from test_fit import _brute_gray_cost
+
+    rng = np.random.default_rng(k)
+    levels = np.sort(rng.choice(256, 14, replace=False))
+    g = rng.choice(levels, size=(40, 50), p=rng.dirichlet(np.ones(14)))
+    img = np.repeat(g[:, :, None], 3, axis=2).astype(np.uint8)
+    q = quantize(img, k, random_state=0)
+    pal = q.palette.astype(np.int64)
+    assert (pal[:, 0] == pal[:, 1]).all() and (pal[:, 1] == pal[:, 2]).all()
+    sse = int(((pal[q.indices] - img.astype(np.int64)) ** 2).sum()) // 3
+    v, w = np.unique(g, return_counts=True)
+    assert sse == _brute_gray_cost(v.astype(np.int64), w.astype(np.int64), k)
+    assert np.array_equal(quantize(img, k, random_state=5).palette, q.palette)

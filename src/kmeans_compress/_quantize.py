@@ -17,7 +17,7 @@ import numpy as np
 
 from ._colorspace import SPACES, from_srgb, to_srgb
 from ._exceptions import OptionNotAllowedError
-from ._fit import fit_palette
+from ._fit import fit_palette, gray_palette
 from ._histogram import ColorHistogram, pack_rgb, pixel_histogram, rgba_histogram
 from ._nearest import nearest_centers, nearest_palette
 from ._palette import (
@@ -130,20 +130,29 @@ def fit_histogram(
     """
     exact = hist.n_colors <= n_colors
     hint = None
+    colors = hist.colors
     if exact:
         pal = hist.colors
     else:
-        centers, fit_labels = fit_palette(
-            hist.colors,
-            hist.counts,
-            n_colors,
-            random_state=random_state,
-            n_init=n_init,
-            max_iter=max_iter,
-            tol=tol,
-            speed=speed,
-            coarse_cache=coarse_cache,
-        )
+        if bool((colors[:, 0] == colors[:, 1]).all() and (colors[:, 1] == colors[:, 2]).all()):
+            # A gray image: its best palette of grays exactly, by a dynamic program over the levels
+            # (no starts, no seed: the same palette whatever random_state, n_init and speed).
+            order = np.argsort(colors[:, 0], kind="stable")
+            centers, run = gray_palette(colors[order, 0], hist.counts[order], n_colors)
+            fit_labels = np.empty_like(run)
+            fit_labels[order] = run
+        else:
+            centers, fit_labels = fit_palette(
+                hist.colors,
+                hist.counts,
+                n_colors,
+                random_state=random_state,
+                n_init=n_init,
+                max_iter=max_iter,
+                tol=tol,
+                speed=speed,
+                coarse_cache=coarse_cache,
+            )
         pal = round_palette(centers, hist.colors, hist.counts, n_colors)
         # Where each colour's centre landed in the rounded palette: a start for the search below.
         rounded = to_uint8(centers)
