@@ -349,13 +349,13 @@ def test_walk_turns_into_a_scan_on_unstructured_data_only(monkeypatch, kind):
     assert np.array_equal(labels, _brute_force_labels(X, C))
 
 
-@pytest.mark.parametrize("d", [1, 3, 8])
+@pytest.mark.parametrize("d", [1, 3, 8, 70])
 @pytest.mark.parametrize("k", [1, 2, 7, 32, 33, 100])
 def test_full_search_equals_brute_force_with_ties(d, k):
-    """The compiled full search (the centres transposed, every distance summed over the features in
-    order; the two smallest picked in passes up to 32 centres, in one pass above): each point's
-    nearest centre is a brute-force search's (ties to the lowest index, with centres repeated and
-    points on a grid), and its nearest and second-nearest distances those of a sort."""
+    """The compiled full search (blocks of points, the centres transposed, every distance summed over
+    the features in order): each point's nearest centre is a brute-force search's (ties to the
+    lowest index, with centres repeated and points on a grid), and its nearest and second-nearest
+    distances those of a sort. 700 points: chunks of 256 and a partial one; at d = 70 blocks of 56."""
     numba = pytest.importorskip("numba")
     from kmeans_compress import _backend
 
@@ -368,8 +368,9 @@ def test_full_search_equals_brute_force_with_ties(d, k):
     upper = np.empty(len(X))
     lower = np.empty(len(X))
     cc, order = _backend.neighbour_table(C, True)
-    scratch = np.empty((numba.config.NUMBA_NUM_THREADS, k))  # a row for every thread numba may start
-    _backend._load()._first_assign(X, C, labels, upper, lower, False, cc, order, True, scratch)
+    kernels = _backend._load()
+    scratch = kernels._search_scratch(numba.config.NUMBA_NUM_THREADS, d)  # room for every thread numba may start
+    kernels._first_assign(X, C, labels, upper, lower, False, cc, order, True, scratch)
     d2 = ((X[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)
     assert np.array_equal(labels, _brute_force_labels(X, C))
     two = np.sort(d2, axis=1)

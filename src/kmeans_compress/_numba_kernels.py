@@ -40,14 +40,8 @@ def _dist2(X, i, C, j):  # pragma: no cover - compiled
     return s
 
 
-# Up to this many centres a full search picks its two smallest distances in branch-free passes
-# (smallest, its first index, smallest of the others); above, in one pass whose rare branch (a
-# distance below the second best) predicts well. One core, 10,000 standard-normal points, ms, one
-# pass / three passes: d = 2, K = 8 0.30 / 0.25, K = 64 0.87 / 1.15, K = 256 2.42 / 4.35; d = 8,
-# K = 8 0.68 / 0.50, K = 16 0.98 / 0.74, K = 64 1.81 / 1.59, K = 256 5.09 / 6.54 (load about 1).
-_PASSES_MAX_CENTERS = 32
 # A Lloyd run that walks out from each point's own centre (:func:`_sorted_search`) scans every
-# centre instead (:func:`_full_search`, same labels) from the iteration after one that computed
+# centre instead (:func:`_block_search`, same labels) from the iteration after one that computed
 # more than this share of a full search's ``n K`` distances: a vector scan costs about a third of
 # a walk's visit per distance. Shares seen (bench_kmeans data, n = 10,000, scikit-learn's start,
 # per iteration): standard normal d = 8, K = 64 0.82 down to 0.2, K = 256 0.47 to 0.2; d = 5,
@@ -57,56 +51,73 @@ _PASSES_MAX_CENTERS = 32
 _SCAN_SHARE = 0.35
 
 
-@njit(cache=True, nogil=True)
-def _full_search(X, i, Ct, acc):  # pragma: no cover - compiled
-    """Nearest centre of point ``i`` (ties: lowest index), its squared distance and the second smallest.
+# Full searches are made for blocks of points at once (:func:`_block_search`): the points' features
+# are gathered into the rows of a (d, B) block and each centre's distances are summed for the B
+# points together, feature by feature, in vector registers. Each point's distance is still its
+# features' sum in order (:func:`_dist2`'s), and the tests compare the labels with a brute-force
+# search's. One core, 10,000 standard-normal points, ns a point, one at a time / blocks of 64:
+# d = 2, K = 8 31 / 6.5; d = 8, K = 8 56 / 12; d = 8, K = 64 158-250 / 69; d = 32, K = 8 147 / 42.
+_BLOCK_FLOATS = 4096  # a block's features, d x B, at most: 32 KiB, the first-level cache
+# Points a parallel loop gives a thread at a time; its points that need a full search wait for
+# the end of the chunk, to be searched in blocks.
+_CHUNK = 256
 
-    ``Ct`` (d, K) holds the centres transposed, so that the distances to all of them are summed
-    feature by feature across the centres: a loop the compiler runs in vector registers, about 2x
-    faster than one centre at a time from 64 centres (1.2-1.5x for colours). Each distance is
-    still summed over the features in order, as :func:`_dist2` sums it: the same bits.
-    ``acc`` (at least K) is scratch.
-    """
-    f = Ct.shape[0]
-    k = Ct.shape[1]
-    x0 = X[i, 0]
-    for j in range(k):
-        t = x0 - Ct[0, j]
-        acc[j] = t * t
-    for q in range(1, f):
-        xq = X[i, q]
-        for j in range(k):
-            t = xq - Ct[q, j]
-            acc[j] += t * t
-    b1 = np.inf
-    b2 = np.inf
-    lab = 0
-    if k <= _PASSES_MAX_CENTERS:
-        for j in range(k):
-            b1 = min(b1, acc[j])
-        for j in range(k):
-            if acc[j] == b1:
-                lab = j
-                break
-        for j in range(k):
-            if j != lab:
-                b2 = min(b2, acc[j])
-        return lab, b1, b2
-    for j in range(k):
-        s = acc[j]
-        if s < b2:
-            if s < b1:
-                b2 = b1
-                b1 = s
-                lab = j
-            else:
-                b2 = s
-    return lab, b1, b2
+
+@njit(cache=True, nogil=True)
+def _search_scratch(threads, d):  # pragma: no cover - compiled
+    """Each thread's room for :func:`_block_search`: the points waiting (``_CHUNK``), their
+    features (d, B), and B distances, nearest and second nearest distances, and labels. Separate
+    arrays, not rows of one: the compiler then keeps the selection's loop in vector registers
+    (d = 8, K = 64: 80 against 142 ns a point)."""
+    b = max(8, min(64, _BLOCK_FLOATS // max(d, 1) // 8 * 8))
+    return (
+        np.empty((threads, _CHUNK), dtype=np.intp),
+        np.empty((threads, d, b)),
+        np.empty((threads, b)),
+        np.empty((threads, b)),
+        np.empty((threads, b)),
+        np.empty((threads, b), dtype=np.intp),
+    )
+
+
+@njit(cache=True, nogil=True)
+def _block_search(X, pts, start, m, Ct, xb, acc, b1, b2, lab):  # pragma: no cover - compiled
+    """A full search of the ``m`` points ``pts[start:start + m]`` (``m`` at most the block's B), its
+    centres transposed in ``Ct`` (d, K): ``lab[p]``, ``b1[p]`` and ``b2[p]`` receive point ``p``'s
+    nearest centre (ties: the lowest index), its squared distance and the second smallest; ``xb``
+    (d, B) and ``acc`` (B) are scratch."""
+    d = Ct.shape[0]
+    for p in range(m):
+        i = pts[start + p]
+        for q in range(d):
+            xb[q, p] = X[i, q]
+    for p in range(m):
+        b1[p] = np.inf
+        b2[p] = np.inf
+        lab[p] = 0
+    for j in range(Ct.shape[1]):
+        c0 = Ct[0, j]
+        x0 = xb[0]
+        for p in range(m):
+            t = x0[p] - c0
+            acc[p] = t * t
+        for q in range(1, d):
+            cq = Ct[q, j]
+            xq = xb[q]
+            for p in range(m):
+                t = xq[p] - cq
+                acc[p] += t * t
+        for p in range(m):  # branch-free, so that it runs in vector registers too
+            v = acc[p]
+            o1 = b1[p]
+            b2[p] = min(b2[p], max(v, o1))
+            b1[p] = min(v, o1)
+            lab[p] = j if v < o1 else lab[p]
 
 
 @njit(cache=True, nogil=True)
 def _transpose_into(C, Ct):  # pragma: no cover - compiled
-    """``Ct[:] = C.T`` (the centres as :func:`_full_search` reads them)."""
+    """``Ct[:] = C.T`` (the centres as :func:`_block_search` reads them)."""
     for j in range(C.shape[0]):
         for q in range(C.shape[1]):
             Ct[q, j] = C[j, q]
@@ -176,19 +187,15 @@ _NEAR_LEVELS = 4
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _sorted_search(X, i, C, a, u2, cc, order, scan, Ct, scratch):  # pragma: no cover - compiled
+def _sorted_search(X, i, C, a, u2, cc, order):  # pragma: no cover - compiled
     """Nearest and second-nearest centre of point ``i`` whose squared distance to centre ``a`` is ``u2``.
 
     The others are visited nearest to ``a`` first; a centre ``j`` is at least
     ``cc[a, j] - u`` from the point, so the walk stops once that exceeds the
     second-best distance found. Returns (label, nearest, second) as distances, and how many
-    centres were visited; ties go to the lowest index, as in a full search, which every call with
-    ``scan`` makes instead (:func:`_full_search` on ``Ct`` with this thread's row of ``scratch``;
-    ``cc`` and ``order`` are then not used; ``_backend.scan_centres`` decides).
+    centres were visited; ties go to the lowest index, as in a full search (which the searches
+    that ``scan`` make instead: :func:`_block_search`; ``_backend.scan_centres`` decides).
     """
-    if scan:
-        lab, b1, b2 = _full_search(X, i, Ct, scratch[numba.get_thread_id()])
-        return lab, np.sqrt(b1), np.sqrt(b2), C.shape[0]
     visits = 1
     lab = a
     u = np.sqrt(u2)
@@ -256,6 +263,20 @@ def _near_moves(cc, order, delta, Mq, Rq):  # pragma: no cover - compiled
             lev += 1
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _moved(X, w, i, a, lab, dsum, dw):  # pragma: no cover - compiled
+    """Record in this thread's rows of ``dw`` and ``dsum`` (unless empty) that point ``i`` moved from
+    cluster ``a`` to ``lab`` (:func:`_apply_moves`)."""
+    if dw.shape[0]:
+        tid = numba.get_thread_id()
+        dw[tid, a] -= w[i]
+        dw[tid, lab] += w[i]
+        for f in range(X.shape[1]):
+            v = w[i] * X[i, f]
+            dsum[tid, a, f] -= v
+            dsum[tid, lab, f] += v
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def _hamerly_assign(  # pragma: no cover - compiled
     X, w, C, labels, upper, lower, cc, order, s, delta, j1, m2, scan, Mq, Rq, dsum, dw, Ct, scratch
@@ -270,8 +291,9 @@ def _hamerly_assign(  # pragma: no cover - compiled
     the own centre is computed for every point (``upper`` is then not used). A point whose
     bounds are not conclusive is searched among the centres near its own
     (:func:`_sorted_search`), not all of them, or with ``scan`` among all (``Ct``: the centres
-    transposed; ``scratch``: a row of K per thread). Points are independent, so they are shared
-    among threads; the result does not depend on their number.
+    transposed), in blocks of such points at the end of each chunk of ``_CHUNK`` points
+    (:func:`_block_search`; ``scratch``: :func:`_search_scratch`'s). Points are independent, so the
+    chunks are shared among threads; the result does not depend on their number.
     ``dw`` (threads, K) and ``dsum`` (threads, K, d), unless empty, receive each thread's
     changes to the clusters' weights and weighted sums (:func:`_apply_moves`).
     """
@@ -280,49 +302,69 @@ def _hamerly_assign(  # pragma: no cover - compiled
     m1 = delta[j1]
     exact = X.shape[1] <= _COLOUR_MAX_FEATURES
     n = X.shape[0]
-    for i in prange(n):
-        a = labels[i]
-        u2 = 0.0
-        if exact:
-            u2 = _dist2(X, i, C, a)
-            u = np.sqrt(u2)
-        else:
-            u = upper[i] + delta[a]
-        low = lower[i]
-        lb = low - (m2 if a == j1 else m1)
-        for lev in range(Mq.shape[1]):
-            t = min(low - Mq[a, lev], Rq[a, lev] - u)
-            if t > lb:
-                lb = t
-        lower[i] = lb
-        m = max(s[a], lb)
-        # Strictly nearer than any other centre can be, or searched: a point as near another centre
-        # (a tie, duplicate centres) takes the lowest index, as a fresh search gives (a run handed
-        # over to the kernels starts with one).
-        if not exact:
-            upper[i] = u
-            if u < m:
-                continue
-            u2 = _dist2(X, i, C, a)
-            u = np.sqrt(u2)
-            upper[i] = u
-        searched += 1
-        if u >= m:
-            lab, b1, b2, visits = _sorted_search(X, i, C, a, u2, cc, order, scan, Ct, scratch)
-            searched += visits
-            if lab != a:
-                changed += 1
-                labels[i] = lab
-                if dw.shape[0]:
-                    tid = numba.get_thread_id()
-                    dw[tid, a] -= w[i]
-                    dw[tid, lab] += w[i]
-                    for f in range(X.shape[1]):
-                        v = w[i] * X[i, f]
-                        dsum[tid, a, f] -= v
-                        dsum[tid, lab, f] += v
-            upper[i] = b1
-            lower[i] = b2
+    pending, blocks, accs, firsts, seconds, labs = scratch
+    b = blocks.shape[2]
+    for c in prange((n + _CHUNK - 1) // _CHUNK):
+        tid = numba.get_thread_id()
+        pts = pending[tid]
+        waiting = 0
+        for i in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
+            a = labels[i]
+            u2 = 0.0
+            if exact:
+                u2 = _dist2(X, i, C, a)
+                u = np.sqrt(u2)
+            else:
+                u = upper[i] + delta[a]
+            low = lower[i]
+            lb = low - (m2 if a == j1 else m1)
+            for lev in range(Mq.shape[1]):
+                t = min(low - Mq[a, lev], Rq[a, lev] - u)
+                if t > lb:
+                    lb = t
+            lower[i] = lb
+            m = max(s[a], lb)
+            # Strictly nearer than any other centre can be, or searched: a point as near another
+            # centre (a tie, duplicate centres) takes the lowest index, as a fresh search gives (a
+            # run handed over to the kernels starts with one).
+            if not exact:
+                upper[i] = u
+                if u < m:
+                    continue
+                u2 = _dist2(X, i, C, a)
+                u = np.sqrt(u2)
+                upper[i] = u
+            searched += 1
+            if u >= m:
+                if scan:
+                    pts[waiting] = i
+                    waiting += 1
+                    continue
+                lab, b1, b2, visits = _sorted_search(X, i, C, a, u2, cc, order)
+                searched += visits
+                if lab != a:
+                    changed += 1
+                    labels[i] = lab
+                    _moved(X, w, i, a, lab, dsum, dw)
+                upper[i] = b1
+                lower[i] = b2
+        for start in range(0, waiting, b):
+            m = min(b, waiting - start)
+            b1 = firsts[tid]
+            b2 = seconds[tid]
+            labs_t = labs[tid]
+            _block_search(X, pts, start, m, Ct, blocks[tid], accs[tid], b1, b2, labs_t)
+            searched += m * C.shape[0]
+            for p in range(m):
+                i = pts[start + p]
+                a = labels[i]
+                lab = labs_t[p]
+                if lab != a:
+                    changed += 1
+                    labels[i] = lab
+                    _moved(X, w, i, a, lab, dsum, dw)
+                upper[i] = np.sqrt(b1[p])
+                lower[i] = np.sqrt(b2[p])
     return changed, searched
 
 
@@ -393,7 +435,8 @@ def _first_assign(X, C, labels, upper, lower, hinted, cc, order, scan, scratch):
     """Exact nearest centre of every point, its distance (``upper``) and the second-nearest's or a
     lower bound of it (``lower``). With ``hinted``, ``labels`` holds a guess (a centre near each
     point) and the search walks out from it (:func:`_sorted_search`) instead of visiting every
-    centre (:func:`_full_search`, with a row of ``scratch`` per thread); with ``scan`` as well, a
+    centre (:func:`_block_search`, in blocks at the end of each chunk of points, in ``scratch``
+    as :func:`_hamerly_assign`'s); with ``scan`` as well, a
     point the guess settles (nearer it than half its distance to any other centre) is not searched:
     a 32 x 32 image's final mapping at K = 256 took 145 us against 289 (65 % of the colours settled;
     81 % at K = 16: 24 us against 44)."""
@@ -403,25 +446,42 @@ def _first_assign(X, C, labels, upper, lower, hinted, cc, order, scan, scratch):
     sep2 = np.empty(C.shape[0] if settle else 0)
     if settle:
         _nearest_other_into(C, Ct, sep2)
-    for i in prange(X.shape[0]):
-        a = labels[i] if hinted else 0
-        d = _dist2(X, i, C, a) if hinted else 0.0
-        if hinted and not scan:
-            lab, b1, b2, _ = _sorted_search(X, i, C, a, d, cc, order, scan, Ct, scratch)
-            labels[i] = lab
-            upper[i] = b1
-            lower[i] = b2
-        elif settle and 4.0 * d * _SETTLE_MARGIN < sep2[a] and sep2[a] > _SETTLE_MIN:
-            # Scanning, a guess still settles a point nearer its centre than half the distance from
-            # that centre to any other: every other is then strictly farther (the margin covers
-            # rounding, so no tie is decided here), and at least that distance less ``d`` away.
-            upper[i] = np.sqrt(d)
-            lower[i] = (np.sqrt(sep2[a]) - upper[i]) * _LOWER_SHRINK
-        else:
-            lab, b1, b2 = _full_search(X, i, Ct, scratch[numba.get_thread_id()])
-            labels[i] = lab
-            upper[i] = np.sqrt(b1)
-            lower[i] = np.sqrt(b2)
+    n = X.shape[0]
+    pending, blocks, accs, firsts, seconds, labs = scratch
+    b = blocks.shape[2]
+    for c in prange((n + _CHUNK - 1) // _CHUNK):
+        tid = numba.get_thread_id()
+        pts = pending[tid]
+        waiting = 0
+        for i in range(c * _CHUNK, min(n, (c + 1) * _CHUNK)):
+            a = labels[i] if hinted else 0
+            d = _dist2(X, i, C, a) if hinted else 0.0
+            if hinted and not scan:
+                lab, b1, b2, _ = _sorted_search(X, i, C, a, d, cc, order)
+                labels[i] = lab
+                upper[i] = b1
+                lower[i] = b2
+            elif settle and 4.0 * d * _SETTLE_MARGIN < sep2[a] and sep2[a] > _SETTLE_MIN:
+                # Scanning, a guess still settles a point nearer its centre than half the distance
+                # from that centre to any other: every other is then strictly farther (the margin
+                # covers rounding, so no tie is decided here), and at least that distance less
+                # ``d`` away.
+                upper[i] = np.sqrt(d)
+                lower[i] = (np.sqrt(sep2[a]) - upper[i]) * _LOWER_SHRINK
+            else:
+                pts[waiting] = i
+                waiting += 1
+        for start in range(0, waiting, b):
+            m = min(b, waiting - start)
+            b1 = firsts[tid]
+            b2 = seconds[tid]
+            labs_t = labs[tid]
+            _block_search(X, pts, start, m, Ct, blocks[tid], accs[tid], b1, b2, labs_t)
+            for p in range(m):
+                i = pts[start + p]
+                labels[i] = labs_t[p]
+                upper[i] = np.sqrt(b1[p])
+                lower[i] = np.sqrt(b2[p])
 
 
 @njit(cache=True, nogil=True)
@@ -632,8 +692,8 @@ def _lloyd_run(  # pragma: no cover - compiled
     levels = _NEAR_LEVELS if X.shape[1] <= _COLOUR_MAX_FEATURES and not scan else 0
     Mq = np.zeros((k, levels))
     Rq = np.zeros((k, levels))
-    Ct = np.empty((X.shape[1], k))  # the centres transposed, and a row per thread, for full searches
-    scratch = np.empty((threads, k))
+    Ct = np.empty((X.shape[1], k))  # the centres transposed, and each thread's room, for full searches
+    scratch = _search_scratch(threads, X.shape[1])
     prev = labels.copy() if compare else labels[:0]
     _first_assign(X, C, labels, upper, lower, hinted, cc, order, scan, scratch)
     integral = _integral_sums(X, w)
@@ -1443,7 +1503,7 @@ def _nearest_hinted_kernel(X, C, labels, d1, scan, cc, order):
     centres (``_backend.neighbour_table``; with ``scan``: comparing every centre,
     the guess and the table unused); ``d1`` gets the distances. A row of scratch for each
     thread its parallel loop will run on (as :func:`_lloyd_kernel`)."""
-    _nearest_hinted_run(X, C, labels, d1, scan, cc, order, np.empty((numba.get_num_threads(), C.shape[0])))
+    _nearest_hinted_run(X, C, labels, d1, scan, cc, order, _search_scratch(numba.get_num_threads(), X.shape[1]))
 
 
 @njit(cache=True, nogil=True)
