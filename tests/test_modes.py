@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageOps
 
 from _images import decoded_frames
 from kmeans_compress import compress, load_image
@@ -304,6 +304,27 @@ def test_exif_orientation_is_applied(tmp_path):
     rgb = np.asarray(im.convert("RGB")).astype(int)
     assert rgb[1, 18, 0] > 200 and rgb[1, 18, 2] < 80  # marker now at top-right
     assert rgb[38, 1, 2] > 200
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "CMYK", "P"])
+@pytest.mark.parametrize("orientation", [5, 6, 7, 8])
+def test_exif_turn_of_an_uncompressed_tiff_read_from_a_path(tmp_path, mode, orientation):
+    # Pillow memory-maps an uncompressed TIFF opened by name, with the turned size: its rows came
+    # out scrambled. Read as a stream (stdin, bytes) it was right; a path must give the same.
+    a = (np.arange(32 * 48) % 251).reshape(32, 48).astype(np.uint8)
+    rgb = Image.fromarray(np.dstack([a, 255 - a, a // 2]))
+    im = Image.fromarray(a) if mode == "L" else rgb.quantize(200) if mode == "P" else rgb.convert(mode)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    src = tmp_path / f"{mode}_o{orientation}.tif"
+    im.save(src, exif=exif)
+    with open(src, "rb") as f, Image.open(f) as stream:
+        expected = np.asarray(ImageOps.exif_transpose(stream).convert("RGB"))
+    assert expected.shape == (48, 32, 3)
+    np.testing.assert_array_equal(load_image(src).pixels, expected)
+    np.testing.assert_array_equal(load_image(src.read_bytes()).pixels, expected)
+    # at most 251 colours: K = 256 keeps them exactly
+    np.testing.assert_array_equal(np.asarray(_run(src, "-k", "256").convert("RGB")), expected)
 
 
 def test_icc_profile_kept_and_stripped(tmp_path):

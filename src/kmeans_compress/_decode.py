@@ -402,14 +402,27 @@ def _check_pixels(path: Any, size: tuple[int, int], frames: int, max_pixels: int
 
 def _open_checked(path: Any, max_pixels: int) -> ImageFile.ImageFile:
     """Open lazily with our own pixel limit instead of Pillow's global one (one frame's pixels:
-    :func:`load_image` counts an animation's frames once it knows how many there are)."""
+    :func:`load_image` counts an animation's frames once it knows how many there are).
+
+    A path is opened as a stream, as bytes and stdin are: Pillow memory-maps an uncompressed file
+    it opens by name, and its TIFF reader (Pillow 13) maps the rows of an L, RGBA, CMYK or P image
+    of EXIF orientation 5-8 with the turned size, then drops the tag: scrambled pixels. The image
+    owns the file (closed with it, or once loaded when the format needs it no more), as when Pillow
+    opens the path itself."""
+    fp = path.source if isinstance(path, _Named) else open(path, "rb")  # the image owns it
     with _OPEN_LOCK:
         saved = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = None
         try:
-            img = Image.open(path.source if isinstance(path, _Named) else path)
+            img = Image.open(fp)
+        except BaseException:
+            if not isinstance(path, _Named):
+                fp.close()
+            raise
         finally:
             Image.MAX_IMAGE_PIXELS = saved
+    if not isinstance(path, _Named):
+        img._exclusive_fp = True  # what Image.open(path) sets: Pillow closes the file it opened
     try:
         _check_pixels(path, img.size, 1, max_pixels)
     except ImageTooLargeError:
