@@ -453,6 +453,27 @@ def test_chosen_frame_of_an_animation(tmp_path, capsys):
     assert "frame 9 does not exist" in capsys.readouterr().err
 
 
+def test_apng_default_image_outside_the_animation_is_not_a_frame(tmp_path, capsys):
+    # An APNG's default image (IDAT before any fcTL) is the still picture of viewers without APNG,
+    # not a frame of the animation: Pillow counts it as frame 0.
+    ims = [Image.fromarray(np.full((8, 8, 3), c, np.uint8)) for c in (50, 100, 150, 200)]
+    src = tmp_path / "fallback.png"
+    ims[0].save(src, save_all=True, append_images=ims[1:], default_image=True, duration=[70, 80, 90], loop=0)
+    with Image.open(src) as im:
+        assert im.n_frames == 4 and im.info.get("default_image")
+    out = tmp_path / "fallback.out.png"
+    assert main([str(src), "-o", str(out), "-q"]) == 0
+    frames, durations = decoded_frames(out, "RGB")
+    assert [int(f[0, 0, 0]) for f in frames] == [100, 150, 200] and durations == [70, 80, 90]
+    assert compress(src).report.n_frames == 3
+    for n, grey in enumerate((100, 150, 200)):  # --frame counts the animation's frames
+        one = tmp_path / f"f{n}.png"
+        assert main([str(src), "-o", str(one), "--frame", str(n), "-q"]) == 0
+        assert np.asarray(Image.open(one).convert("RGB"))[0, 0].tolist() == [grey] * 3
+    assert main([str(src), "-o", str(tmp_path / "f3.png"), "--frame", "3"]) == 4
+    assert "has 3 frame(s); frame 3 does not exist" in capsys.readouterr().err
+
+
 def test_multi_page_tiff(tmp_path, capsys):
     pages = [Image.fromarray(_gradient(seed=i)) for i in range(2)]
     src = tmp_path / "pages.tif"

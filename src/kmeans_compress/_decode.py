@@ -497,7 +497,12 @@ def load_image(
             raise UnsupportedImageError(f"{path}: the file is empty (0 bytes)")
         with _open_checked(path, max_pixels) as img:
             fmt = img.format
-            n_frames = int(getattr(img, "n_frames", 1) or 1)
+            stored = int(getattr(img, "n_frames", 1) or 1)
+            # An APNG's default image that is not a frame of the animation (its IDAT comes before
+            # any fcTL) is the still picture of viewers without APNG: Pillow counts it as frame 0.
+            # Frames are the animation's, as a viewer plays them.
+            skip = 1 if fmt == "PNG" and stored > 1 and img.info.get("default_image") else 0
+            n_frames = stored - skip
             index = 0 if frame is None else int(frame)
             if not 0 <= index < n_frames:
                 raise UnsupportedImageError(
@@ -508,9 +513,9 @@ def load_image(
             more: list[np.ndarray] = []
             durations: list[int] = []
             loop = img.info.get("loop") if whole else None
-            if index:
-                img.seek(index)
-            low_mode = _png_16_bit_low_mode(img) if n_frames == 1 else None
+            if index + skip:
+                img.seek(index + skip)
+            low_mode = _png_16_bit_low_mode(img) if stored == 1 else None
             _scale_gray_key(img)
             img.load()
             low = None
@@ -524,7 +529,7 @@ def load_image(
                 durations.append(int(img.info.get("duration", 100) or 100))
                 first = img.convert("RGBA")
                 for i in range(1, n_frames):
-                    img.seek(i)
+                    img.seek(i + skip)
                     img.load()
                     durations.append(int(img.info.get("duration", 100) or 100))
                     more.append(np.ascontiguousarray(np.asarray(ImageOps.exif_transpose(img.convert("RGBA")))))
