@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
-from kmeans_compress import ImageNotFoundError, ImageTooLargeError, load_image
+from kmeans_compress import ImageNotFoundError, ImageTooLargeError, compress, load_image
 from kmeans_compress.cli import main
 
 _SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -103,6 +103,21 @@ def test_random_option_values(tmp_path_factory, capsys, option, value):
     if code != 0:
         _check_failure(code, err, {2, 4, 5, 99})
         assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("ext", ["png", "webp"])
+def test_unreadable_exif_block_is_ignored(tmp_path, capsys, ext):
+    # Pillow refuses to parse such a block (SyntaxError) only when asked for the orientation: the
+    # pixels are fine, and the orientation is unknown, as Pillow leaves it for a JPEG's bad block.
+    rgb = np.random.default_rng(0).integers(0, 256, (6, 9, 3), dtype=np.uint8)
+    src = tmp_path / f"bad_exif.{ext}"
+    Image.fromarray(rgb).save(src, exif=b"Exif\x00\x00" + b"garbage!" * 4, lossless=True)
+    out = tmp_path / "out.png"
+    assert main([str(src), "-o", str(out), "-k", "256", "-q"]) == 0
+    assert capsys.readouterr().err == ""
+    np.testing.assert_array_equal(np.asarray(Image.open(out).convert("RGB")), rgb)
+    with Image.open(src) as im:
+        np.testing.assert_array_equal(compress(im, n_colors=256).image, rgb)
 
 
 def test_decompression_bomb_limit(tmp_path, capsys):

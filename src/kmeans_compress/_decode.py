@@ -196,6 +196,22 @@ def _rgb_pixels(img: Image.Image) -> np.ndarray:
     return out
 
 
+def _upright(img: Image.Image) -> Image.Image:
+    """``img`` turned by its EXIF orientation (:func:`PIL.ImageOps.exif_transpose`).
+
+    An EXIF block Pillow cannot parse (a PNG's eXIf or a WebP's EXIF chunk of garbage: a
+    ``SyntaxError`` once the orientation is asked for) leaves the image as stored: the pixels are
+    sound and the orientation is unknown, as Pillow itself leaves it for a JPEG's unreadable block
+    (and as an unreadable ICC profile is dropped). The image is loaded first, so that damaged
+    pixel data is still reported as such.
+    """
+    img.load()
+    try:
+        return ImageOps.exif_transpose(img)
+    except (SyntaxError, ValueError, TypeError, KeyError, IndexError, EOFError, OSError, struct.error):
+        return img
+
+
 def _decode_pil(
     img: Image.Image, low: Image.Image | None = None
 ) -> tuple[np.ndarray, np.ndarray | None, bool, bytes | None]:
@@ -209,10 +225,10 @@ def _decode_pil(
     # key of a converted palette image in ``info`` too (``.convert("RGB")`` of a P image with a
     # transparent entry), where opaque pixels of that colour are no transparency.
     from_png = getattr(img, "format", None) == "PNG"
-    img = ImageOps.exif_transpose(img)
+    img = _upright(img)
     mode = img.mode
     if low is not None:
-        rgb, alpha = _sixteen_bit_rgb(img, ImageOps.exif_transpose(low))
+        rgb, alpha = _sixteen_bit_rgb(img, _upright(low))
         return rgb, alpha, False, icc
     # A colour key (PNG tRNS of an RGB, gray or 1-bit image) is transparency: Pillow's conversion
     # to RGBA turns the pixels of that colour transparent, as for a palette image.
@@ -532,7 +548,7 @@ def load_image(
                     img.seek(i + skip)
                     img.load()
                     durations.append(int(img.info.get("duration", 100) or 100))
-                    more.append(np.ascontiguousarray(np.asarray(ImageOps.exif_transpose(img.convert("RGBA")))))
+                    more.append(np.ascontiguousarray(np.asarray(_upright(img.convert("RGBA")))))
             try:
                 rgb, alpha, gray, icc = _decode_pil(first, low)
             finally:
