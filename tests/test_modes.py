@@ -67,6 +67,26 @@ def test_alpha_kept_transparent_stays_transparent_opaque_stays_opaque(tmp_path, 
         assert (rgb_out[..., 0] == rgb_out[..., 1]).all() and (rgb_out[..., 1] == rgb_out[..., 2]).all()
 
 
+def test_premultiplied_gray_alpha_is_unpremultiplied(tmp_path):
+    # La (gray premultiplied by alpha): Pillow converts it to LA only, un-premultiplying.
+    la = bytes([0, 0, 50, 100, 100, 255, 20, 40, 255, 255, 0, 255])  # (gray, alpha) of 3 x 2 pixels
+    straight = np.asarray(Image.frombytes("La", (3, 2), la).convert("LA"))
+    expected = np.dstack([straight[..., :1].repeat(3, axis=2), straight[..., 1:]])
+    seen = expected[..., 3] > 0  # a fully transparent pixel's colour is not kept
+    result = compress(Image.frombytes("La", (3, 2), la), n_colors=256)
+    np.testing.assert_array_equal(result.image[seen], expected[seen])
+    # a TIFF of associated alpha (ExtraSamples 1) reads as La: Pillow writes LA (2, unassociated)
+    src = tmp_path / "premultiplied.tif"
+    Image.frombytes("LA", (3, 2), la).save(src)
+    entry = struct.pack("<HHIHH", 338, 3, 1, 2, 0)
+    src.write_bytes(src.read_bytes().replace(entry, struct.pack("<HHIHH", 338, 3, 1, 1, 0)))
+    with Image.open(src) as im:
+        assert im.mode == "La"
+    got = np.asarray(_run(src, "-k", "256").convert("RGBA"))
+    np.testing.assert_array_equal(got[seen], expected[seen])
+    assert (got[~seen][..., 3] == 0).all()
+
+
 def test_library_result_for_rgba_is_rgba():
     rgba = np.dstack([_gradient(), np.full((48, 64), 255, np.uint8)])
     rgba[:5, :5, 3] = 0

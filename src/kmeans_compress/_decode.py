@@ -244,7 +244,8 @@ def _decode_pil(
         rgb, alpha = _split_alpha(img)
         return rgb, alpha, True, icc
     if mode in ("LA", "La"):
-        rgb, alpha = _split_alpha(img)
+        # Pillow converts premultiplied La to LA only (un-premultiplying), not to RGBA.
+        rgb, alpha = _split_alpha(img.convert("LA") if mode == "La" else img)
         return rgb, alpha, True, icc
     if mode in ("P", "PA"):
         rgb, alpha = _split_alpha(img)
