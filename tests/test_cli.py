@@ -167,6 +167,7 @@ def _bad_inputs(folder: Path) -> dict[str, list[str]]:
         (folder / sub / "x.png").write_bytes(photo.read_bytes())
     Image.new("LA", (8, 8), (100, 50)).save(folder / "half.png")  # partly transparent
     Image.new("RGBA", (8, 8), (100, 50, 3, 0)).save(folder / "clear.png")  # transparent
+    Image.new("RGB", (2, 2), (0, 0, 0)).save(folder / "black.png")  # a palette of one colour
     return {
         "missing file": [str(folder / "nope.png")],
         "not an image": [str(folder / "notes.txt")],
@@ -186,6 +187,7 @@ def _bad_inputs(folder: Path) -> dict[str, list[str]]:
         "more --keep colours than K": [str(photo), "-k", "2", "--keep", "#ff0000,#00ff00,#0000ff"],
         "partly transparent as GIF": [str(folder / "half.png"), "-o", str(folder / "half.gif")],
         "--dither with transparency": [str(folder / "clear.png"), "--dither"],
+        "--map with transparency": [str(folder / "clear.png"), "--map", str(folder / "black.png")],
         "same output file": [str(folder / "a" / "x.png"), str(folder / "b" / "x.png"), "-o", str(folder / "out"), "-f"],
     }
 
@@ -209,6 +211,7 @@ BAD_CASES = [
     "more --keep colours than K",
     "partly transparent as GIF",
     "--dither with transparency",
+    "--map with transparency",
     "same output file",
 ]
 
@@ -237,6 +240,21 @@ def test_bad_input_one_line_nonzero_no_traceback_nothing_written(tmp_path, capsy
         "missing output folder, as a folder": 7,
     }
     assert code == expected.get(case, 2)
+
+
+def test_map_refusing_transparency_names_map(tmp_path, capsys):
+    # The message named --shared-palette (and the exit was 4, a bad image) when --map was given.
+    cases = _bad_inputs(tmp_path)
+    assert main(cases["--map with transparency"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"kmeans-compress: error: {tmp_path / 'clear.png'}: has transparency")
+    assert "without --map" in err and "--shared-palette" not in err
+    folder = tmp_path / "one"
+    folder.mkdir()
+    (tmp_path / "clear.png").rename(folder / "clear.png")
+    assert main([str(folder), "--map", str(tmp_path / "black.png"), "-o", str(tmp_path / "out"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "clear.png: has transparency" in err and "without --map" in err and "--shared-palette" not in err
 
 
 def test_several_inputs_with_one_output_name_are_refused_before_any_work(tmp_path, capsys):

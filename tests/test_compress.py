@@ -131,12 +131,12 @@ def test_a_given_palette_refuses_transparency_instead_of_dropping_it():
     import numpy as np
     import pytest
 
-    from kmeans_compress import compress_with_palette
+    from kmeans_compress import OptionNotAllowedError, compress_with_palette
 
     rgba = np.zeros((4, 4, 4), np.uint8)
     rgba[..., 3] = 255
     rgba[0, 0, 3] = 0
-    with pytest.raises(UnsupportedImageError, match="transparency"):
+    with pytest.raises(OptionNotAllowedError, match="transparency"):  # a usage error: the image is fine
         compress_with_palette(rgba, [[0, 0, 0], [255, 255, 255]])
     opaque = compress_with_palette(rgba[..., :3], [[0, 0, 0], [255, 255, 255]])
     assert opaque.palette.shape == (2, 3)

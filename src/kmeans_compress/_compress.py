@@ -18,7 +18,7 @@ from PIL import Image
 
 from ._decode import DEFAULT_MAX_PIXELS, ImageLike, LoadedImage, load_image
 from ._encode import DEFAULT_EFFORT, encode_animation, output_format, write_atomic
-from ._exceptions import TargetNotMetError, UnsupportedImageError, caught_warnings
+from ._exceptions import OptionNotAllowedError, TargetNotMetError, UnsupportedImageError, caught_warnings
 from ._histogram import ColorHistogram, pixel_histogram
 from ._quantize import apply_fit, fit_histogram, quantize_image
 from ._remap import Quantization, check_dither, dither_indices, map_to_palette, sse
@@ -295,7 +295,7 @@ def compress_with_palette(
     the report. Ties between equally near entries go to the smaller colour (by
     R, then G, then B), as in :func:`compress`, so an image mapped to the palette
     :func:`compress` found for it gets the same pixels. The palette is RGB: an
-    image with transparency is refused (UnsupportedImageError) rather than
+    image with transparency is refused (OptionNotAllowedError) rather than
     having its alpha dropped. ``dither`` (a strength 0-1; True is 0.5) is
     :func:`compress`'s error diffusion onto the given palette.
 
@@ -350,15 +350,20 @@ def palette_of_image(image: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.
 
 
 def load_for_palette(
-    image: ImageLike, *, max_pixels: int = DEFAULT_MAX_PIXELS, frame: int | None = None
+    image: ImageLike, *, max_pixels: int = DEFAULT_MAX_PIXELS, frame: int | None = None, option: str = "--map"
 ) -> LoadedImage:
-    """Load an image to be mapped to a given RGB palette; refuse one with transparency."""
+    """Load an image to be mapped to a given RGB palette; refuse one with transparency.
+
+    ``option`` is what gave the palette, named in the refusal: ``--map`` (a palette given, as
+    :func:`compress_with_palette` takes it) or ``--shared-palette`` (one fitted to many images).
+    The refusal is an option this input does not allow (exit 2), not a bad image: the message
+    does not name the file, which every front end adds (as for ``--dither``).
+    """
     loaded = load(image, max_pixels, frame)
     if loaded.alpha is not None:
         # Refuse rather than drop the transparency without a word.
-        raise UnsupportedImageError(
-            f"{loaded.path or 'image'}: has transparency, which a shared (RGB) palette cannot keep; "
-            "compress it without --shared-palette"
+        raise OptionNotAllowedError(
+            f"has transparency, which an RGB palette ({option}) cannot keep; compress it without {option}"
         )
     return loaded
 

@@ -54,7 +54,7 @@ def _histogram_or_error(item: tuple[int, Any], load: dict[str, Any]) -> ColorHis
             # The same load warns again when the file is mapped to the palette, where folder mode
             # reports it (batch.process_file): here it would be printed raw, and twice. (Not by
             # process-wide filters: a Dask worker runs several of these in threads.)
-            histogram = frames_histogram(load_for_palette(item[1], **load))
+            histogram = frames_histogram(load_for_palette(item[1], **load, option="--shared-palette"))
         for w in caught:
             if not isinstance(w, UserWarning):
                 warnings.warn(w, stacklevel=1)
