@@ -257,6 +257,23 @@ def test_map_refusing_transparency_names_map(tmp_path, capsys):
     assert "clear.png: has transparency" in err and "without --map" in err and "--shared-palette" not in err
 
 
+def test_out_of_memory_is_said_in_words(tmp_path, capsys, monkeypatch):
+    # A MemoryError raised bare (Pillow, a failed allocation) printed "error: x.jpg: " and nothing.
+    from kmeans_compress import _files
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(_files, "compress", exhausted)
+    photo = _photo_file(tmp_path)
+    assert main([str(photo), "-o", str(tmp_path / "x.png")]) == 1
+    assert capsys.readouterr().err == f"kmeans-compress: error: {photo}: out of memory\n"
+    report = tmp_path / "r.json"
+    assert main([str(photo), "-o", str(tmp_path / "out"), "-q", "-j", "1", "--report", str(report)]) == 1
+    assert f"{photo}: out of memory" in capsys.readouterr().err
+    assert [row["error"] for row in json.loads(report.read_text())] == [f"{photo}: out of memory"]
+
+
 def test_several_inputs_with_one_output_name_are_refused_before_any_work(tmp_path, capsys):
     """Folder mode's "same output file" check, for files named on the command line (also without -o)."""
     photo = _photo_file(tmp_path, "x.png")

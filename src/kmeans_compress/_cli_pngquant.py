@@ -38,6 +38,7 @@ from ._exceptions import (
     OutputExistsError,
     TargetNotMetError,
     UnsupportedImageError,
+    message_of,
 )
 from ._files import FileOptions, compress_file
 
@@ -434,7 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = TOO_LARGE_FILE
         except (UnsupportedImageError, OutputExistsError, TargetNotMetError, OSError, ValueError, MemoryError) as exc:
             own = (UnsupportedImageError, OutputExistsError, TargetNotMetError)
-            msg = str(exc) if isinstance(exc, own) else f"{src}: {exc}"
+            msg = str(exc) if isinstance(exc, own) else f"{src}: {message_of(exc)}"
             if not cmd.quiet or not isinstance(exc, TargetNotMetError):
                 print(f"{PROG}: error: {msg}", file=sys.stderr)
             status = _status(exc)

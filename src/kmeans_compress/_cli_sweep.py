@@ -26,7 +26,7 @@ from ._cli_common import (
     write_stdout,
 )
 from ._decode import sample_image_path
-from ._exceptions import OutputExistsError, UnsupportedImageError
+from ._exceptions import OutputExistsError, UnsupportedImageError, message_of
 from ._files import refuse_input
 
 __all__ = ["run"]
@@ -125,7 +125,7 @@ def run(argv: list[str]) -> int:
         error(str(exc))
         return exit_code(exc)
     except (OSError, ValueError, TypeError, MemoryError) as exc:
-        error(f"{src}: {exc}")
+        error(f"{src}: {message_of(exc)}")
         return exit_code(exc)
     except KeyboardInterrupt:
         error("interrupted")

@@ -27,6 +27,7 @@ __all__ = [
     "TargetNotMetError",
     "UnsupportedImageError",
     "caught_warnings",
+    "message_of",
     "warn",
 ]
 
@@ -74,6 +75,15 @@ class ConvergenceWarning(UserWarning):
     When scikit-learn is loaded, the warning raised is also an instance of
     ``sklearn.exceptions.ConvergenceWarning``, so filters written for it apply.
     """
+
+
+def message_of(exc: BaseException) -> str:
+    """What a front end says of ``exc``: its text, or for one raised without text what it is (a
+    ``MemoryError`` Pillow or an allocation raises bare: "out of memory", not an empty message)."""
+    text = str(exc)
+    if text:
+        return text
+    return "out of memory" if isinstance(exc, MemoryError) else type(exc).__name__
 
 
 # --------------------------------------------------------------------------- warnings of one thread

@@ -16,7 +16,7 @@ import numpy as np
 
 from ._compress import load_for_palette, stacked_frames
 from ._decode import DEFAULT_MAX_PIXELS, ImageLike, LoadedImage, load_image
-from ._exceptions import UnsupportedImageError, caught_warnings
+from ._exceptions import UnsupportedImageError, caught_warnings, message_of
 from ._histogram import ColorHistogram, merge_histograms, pixel_histogram
 from ._palette import palette_from_histogram
 from ._parallel import WorkerDied, execute
@@ -60,7 +60,7 @@ def _histogram_or_error(item: tuple[int, Any], load: dict[str, Any]) -> ColorHis
                 warnings.warn(w, stacklevel=1)
         return histogram
     except Exception as exc:  # left out of the palette; the caller reports it
-        return str(exc) or type(exc).__name__
+        return message_of(exc)
 
 
 def shared_histogram(

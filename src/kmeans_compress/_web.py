@@ -46,7 +46,7 @@ from ._backend import available_cores, threads_at_most
 from ._cli_common import EXIT_USAGE, Parser, UsageError, error, parse_int, positive_int
 from ._colorspace import SPACES
 from ._decode import LoadedImage
-from ._exceptions import ImageNotFoundError, ImageTooLargeError, UnsupportedImageError, caught_warnings
+from ._exceptions import ImageNotFoundError, ImageTooLargeError, UnsupportedImageError, caught_warnings, message_of
 from ._files import FileOptions, compress_file
 
 try:
@@ -567,7 +567,7 @@ def _run_batch(job: _Batch, max_pixels: int) -> None:
                     z.write(path, path.relative_to(out).as_posix())
         job.state = "done"
     except Exception as exc:  # reported to the page, never a traceback
-        job.errors.append(f"{PROG}: error: {exc}")
+        job.errors.append(f"{PROG}: error: {message_of(exc)}")
         job.state = "failed"
     finally:
         shutil.rmtree(job.folder / "images", ignore_errors=True)
@@ -861,7 +861,7 @@ def create_app(
             try:
                 server.jobs.run(lambda: _run_batch(b, server.max_pixels))
             except BaseException as exc:  # pragma: no cover - reported, never raised in a thread
-                b.errors.append(f"{PROG}: error: {exc}")
+                b.errors.append(f"{PROG}: error: {message_of(exc)}")
                 b.state = "failed"
 
         threading.Thread(target=work, name=f"batch-{b.id}", daemon=True).start()

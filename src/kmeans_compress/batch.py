@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ._encode import OUTPUT_FORMATS, write_atomic
-from ._exceptions import BatchUsageError, NoInputError, OutputExistsError, caught_warnings
+from ._exceptions import BatchUsageError, NoInputError, OutputExistsError, caught_warnings, message_of
 from ._files import FileOptions, OutputClaims, compress_file, read_stamp, refuse_input
 from ._palette import palette_from_histogram
 from ._parallel import WorkerDied, close_dask, dask_client, default_jobs, execute
@@ -263,7 +263,7 @@ def _process(task: Task, options: FileOptions, row: FileRow) -> None:
             row.error = _error_text(outcome.message, task)
     except Exception as exc:  # a batch goes on past any bad file
         row.status = "failed"
-        row.error = _error_text(str(exc) or type(exc).__name__, task)
+        row.error = _error_text(message_of(exc), task)
 
 
 def _error_text(msg: str, task: Task) -> str:

@@ -77,6 +77,7 @@ from ._exceptions import (
     OutputExistsError,
     TargetNotMetError,
     UnsupportedImageError,
+    message_of,
 )
 from ._files import FileOptions, OutputClaims, compress_file, refuse_input
 from ._remap import DEFAULT_DITHER
@@ -551,7 +552,7 @@ def _compress_files(args: argparse.Namespace, jobs: Sequence[Job]) -> int:
                 failed += 1
                 codes.add(exit_code(exc))
                 own = (UnsupportedImageError, OutputExistsError, SkippedLarger, TargetNotMetError)
-                msg = str(exc) if isinstance(exc, own) else f"{src}: {exc}"
+                msg = str(exc) if isinstance(exc, own) else f"{src}: {message_of(exc)}"
                 if isinstance(exc, SkippedLarger):
                     if not args.quiet:
                         print(f"{PROG}: {msg}", file=sys.stderr)
