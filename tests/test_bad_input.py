@@ -176,6 +176,31 @@ def test_output_folder_missing_and_existing_output(tmp_path, capsys):
     assert (tmp_path / "in.kmc.png").read_bytes() == b"mine"
 
 
+@pytest.mark.parametrize("failure", ["folder not writable", "disk full"])
+def test_output_not_writable_names_the_output_not_the_temporary_file(tmp_path, capsys, monkeypatch, failure):
+    from kmeans_compress import _encode
+
+    src = tmp_path / "in.png"
+    src.write_bytes(REAL["PNG"])
+    out = tmp_path / "out.png"
+
+    def denied(folder, name):  # as os.open says it in a folder one may not write to
+        raise PermissionError(13, "Permission denied", os.path.join(folder, f".{name}.0123456789ab.tmp"))
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    if failure == "disk full":
+        monkeypatch.setattr(os, "fsync", full)
+    else:
+        monkeypatch.setattr(_encode, "_create_temp", denied)
+    assert main([str(src), "-o", str(out)]) == 7
+    err = capsys.readouterr().err
+    reason = "No space left on device" if failure == "disk full" else "Permission denied"
+    assert err == f"kmeans-compress: error: {src}: cannot write {out} ({reason})\n"
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["in.png"]
+
+
 def test_interrupt_mid_write_leaves_no_partial_file(tmp_path, capsys, monkeypatch):
     src = tmp_path / "in.png"
     src.write_bytes(REAL["PNG"])

@@ -719,7 +719,10 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool =
         raise IsADirectoryError(f"{target}: is a directory")
     if not overwrite and os.path.lexists(target):
         raise OutputExistsError(f"{target}: already exists (use --force to overwrite)")
-    fd, tmp = _create_temp(folder, target.name)
+    try:
+        fd, tmp = _create_temp(folder, target.name)
+    except OSError as exc:
+        raise _cannot_write(target, exc) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -737,10 +740,22 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool =
                 if os.path.lexists(target):
                     raise OutputExistsError(f"{target}: already exists (use --force to overwrite)") from None
                 os.replace(tmp, target)
+    except OutputExistsError:
+        raise
+    except OSError as exc:
+        raise _cannot_write(target, exc) from exc
     finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)
     return target
+
+
+def _cannot_write(target: Path, exc: OSError) -> OSError:
+    """``exc``, raised on the temporary file, as the same kind of error (and ``errno``) naming the
+    file the caller asked for: the temporary file's name means nothing to a user."""
+    new = type(exc)(f"cannot write {target} ({exc.strerror or exc})")
+    new.errno = exc.errno
+    return new
 
 
 #: Random bytes in a temporary file's name (:func:`_create_temp`), written as twice as many hex digits.
