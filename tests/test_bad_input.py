@@ -120,6 +120,18 @@ def test_unreadable_exif_block_is_ignored(tmp_path, capsys, ext):
         np.testing.assert_array_equal(compress(im, n_colors=256).image, rgb)
 
 
+def test_eps_without_ghostscript_is_not_called_damaged(tmp_path, capsys, monkeypatch):
+    from PIL import EpsImagePlugin
+
+    src = tmp_path / "drawing.eps"
+    Image.new("RGB", (12, 8), (200, 30, 30)).save(src)  # Pillow writes EPS itself, reads it through Ghostscript
+    monkeypatch.setattr(EpsImagePlugin, "gs_binary", False)  # as on a machine without it
+    assert main([str(src), "-o", str(tmp_path / "out.png")]) == 4
+    err = capsys.readouterr().err
+    assert err.startswith(f"kmeans-compress: error: {src}: EPS images cannot be read here")
+    assert "Ghostscript" in err and "damaged" not in err and err.count("\n") == 1
+
+
 def test_decompression_bomb_limit(tmp_path, capsys):
     src = tmp_path / "big.png"
     Image.new("RGB", (100, 100)).save(src)

@@ -448,6 +448,13 @@ def _open_checked(path: Any, max_pixels: int) -> ImageFile.ImageFile:
     return img
 
 
+def _has_ghostscript() -> bool:
+    """Whether Pillow finds Ghostscript, through which alone it reads EPS."""
+    from PIL import EpsImagePlugin
+
+    return bool(EpsImagePlugin.has_ghostscript())
+
+
 def load_image(
     source: ImageLike,
     *,
@@ -508,6 +515,7 @@ def load_image(
             raise ImageNotFoundError(f"{path}: no such file")
         if path.is_dir():
             raise ImageNotFoundError(f"{path}: is a directory, not an image file")
+    fmt: str | None = None
     try:
         size = len(path.source.getbuffer()) if isinstance(path, _Named) else path.stat().st_size
         if size == 0:
@@ -566,6 +574,11 @@ def load_image(
     except PermissionError:
         raise ImageNotFoundError(f"{path}: permission denied") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
+        if fmt == "EPS" and not _has_ghostscript():  # Pillow reads EPS only through Ghostscript
+            raise UnsupportedImageError(
+                f"{path}: EPS images cannot be read here (Pillow reads them through Ghostscript, "
+                "which is not installed)"
+            ) from None
         raise UnsupportedImageError(f"{path}: damaged or truncated image ({exc})") from None
     if n_frames > 1 and frame is None and not more:
         warn(
