@@ -274,6 +274,26 @@ def test_out_of_memory_is_said_in_words(tmp_path, capsys, monkeypatch):
     assert [row["error"] for row in json.loads(report.read_text())] == [f"{photo}: out of memory"]
 
 
+def test_batch_report_not_writable_is_one_line_and_exit_7(tmp_path, capsys, monkeypatch):
+    # The report is written last, in batch.run's finally: its OSError was a traceback.
+    from kmeans_compress import _encode
+
+    create = _encode._create_temp
+
+    def denied(folder, name):
+        if name.endswith(".json"):
+            raise PermissionError(13, "Permission denied", os.path.join(folder, f".{name}.0123456789ab.tmp"))
+        return create(folder, name)
+
+    monkeypatch.setattr(_encode, "_create_temp", denied)
+    photo = _photo_file(tmp_path)
+    report = tmp_path / "r.json"
+    assert main([str(photo), "-o", str(tmp_path / "out"), "-q", "-j", "1", "--report", str(report)]) == 7
+    err = capsys.readouterr().err
+    assert err == f"kmeans-compress: error: cannot write {report} (Permission denied)\n"
+    assert (tmp_path / "out" / "photo.kmc.png").exists()
+
+
 def test_several_inputs_with_one_output_name_are_refused_before_any_work(tmp_path, capsys):
     """Folder mode's "same output file" check, for files named on the command line (also without -o)."""
     photo = _photo_file(tmp_path, "x.png")

@@ -253,6 +253,9 @@ def _run_batch(args: argparse.Namespace) -> int:
         return EXIT_EXISTS
     except BatchUsageError as exc:
         raise UsageError(str(exc)) from None
+    except OSError as exc:  # the --report file, written last (the files' own errors are their rows)
+        error(message_of(exc))
+        return EXIT_CANT_WRITE
     printed = not args.json or write_json([r.to_dict() for r in summary.rows])
     if summary.interrupted:
         error("interrupted; run the same command again to resume")
