@@ -781,3 +781,20 @@ def test_same_seed_same_start_and_fit_as_sklearn(d, k):
     assert np.array_equal(ours.labels_, ref.labels_)
     assert ours.n_iter_ == ref.n_iter_
     assert ours.inertia_ == pytest.approx(ref.inertia_, rel=1e-9)
+
+
+# --------------------------------------------------------------------- dtypes and errors, side by side
+
+
+def test_labels_are_int32_like_sklearn():
+    """``labels_``, ``predict`` and ``fit_predict`` give scikit-learn's int32 (code that stores or
+    compares them by dtype, or concatenates them with scikit-learn's, sees no difference)."""
+    X, _ = make_blobs(n_samples=300, centers=3, n_features=2, random_state=0)
+    ours = KMeans(3, n_init=1, random_state=0).fit(X)
+    ref = SkKMeans(3, n_init=1, random_state=0).fit(X)
+    assert ours.labels_.dtype == ref.labels_.dtype == np.int32
+    assert ours.predict(X).dtype == ref.predict(X).dtype == np.int32
+    ours_fp = KMeans(3, n_init=1, random_state=0).fit_predict(X)
+    ref_fp = SkKMeans(3, n_init=1, random_state=0).fit_predict(X)
+    assert ours_fp.dtype == ref_fp.dtype == np.int32
+    assert np.array_equal(ours.labels_, ref.labels_) and np.array_equal(ours_fp, ref_fp)

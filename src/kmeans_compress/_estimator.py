@@ -185,7 +185,8 @@ class KMeans:
     ----------
     cluster_centers_ : ndarray of shape (n_clusters, n_features)
         float32 when ``X`` was float32, float64 otherwise.
-    labels_ : ndarray of shape (n_samples,)
+    labels_ : ndarray of shape (n_samples,), int32
+        The closest centre of every sample (int32, as scikit-learn's).
     inertia_ : float
         Sum of (weighted) squared distances of the samples to their closest centre.
     n_iter_ : int
@@ -393,7 +394,7 @@ class KMeans:
             )
         self.cluster_centers_: np.ndarray = centers.astype(dtype, copy=False)
         self._n_features_out = n_clusters
-        self.labels_ = labels
+        self.labels_ = labels.astype(np.int32)  # scikit-learn's dtype (the workers' labels are intp)
         self.inertia_ = inertia
         self.n_iter_ = n_iter
         self.n_features_in_ = X.shape[1]
@@ -514,12 +515,12 @@ class KMeans:
         return np.asarray(self.cluster_centers_, dtype=np.float64)
 
     def predict(self, X: Any) -> np.ndarray:
-        """Index of the closest centre for each sample."""
+        """Index of the closest centre for each sample, int32 as scikit-learn's."""
         X = self._check_fitted_X(X)
-        return nearest_centers(X, self._centers64(), return_distances=False)[0]
+        return nearest_centers(X, self._centers64(), return_distances=False)[0].astype(np.int32)
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
-        """Fit, then return ``labels_``."""
+        """Fit, then return ``labels_`` (int32)."""
         return self.fit(X, sample_weight=sample_weight).labels_
 
     def transform(self, X: Any) -> Any:
