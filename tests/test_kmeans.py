@@ -798,3 +798,31 @@ def test_labels_are_int32_like_sklearn():
     ref_fp = SkKMeans(3, n_init=1, random_state=0).fit_predict(X)
     assert ours_fp.dtype == ref_fp.dtype == np.int32
     assert np.array_equal(ours.labels_, ref.labels_) and np.array_equal(ours_fp, ref_fp)
+
+
+def test_float32_data_frame_kept_float32_like_sklearn():
+    """A pandas frame whose columns are all float32 gives float32 centres and distances, as
+    scikit-learn's check_array keeps it (the columns' common dtype decides: float32 with float16
+    too, float64 with any int32 or float64 column); ``kmeans_plusplus`` likewise (scikit-learn's
+    own fails on a frame, reading ``X.dtype``: compared with its ``check_array``'s rule)."""
+    from sklearn.utils import check_array as sk_check_array
+
+    X, _ = make_blobs(n_samples=300, centers=3, n_features=3, random_state=0)
+    X32 = X.astype(np.float32)
+    frames = {
+        "float32": pd.DataFrame(X32, columns=["a", "b", "c"]),
+        "float32, unnamed": pd.DataFrame(X32),
+        "float32 and float16": pd.DataFrame({"a": X32[:, 0], "b": X32[:, 1].astype(np.float16)}),
+        "float32 and int32": pd.DataFrame({"a": X32[:, 0], "b": np.arange(300, dtype=np.int32)}),
+        "float32 and float64": pd.DataFrame({"a": X32[:, 0], "b": X[:, 1]}),
+        "a column named dtype": pd.DataFrame({"dtype": X32[:, 0], "b": X32[:, 1]}),
+    }
+    for name, df in frames.items():
+        ours = KMeans(3, n_init=1, random_state=0).fit(df)
+        ref = SkKMeans(3, n_init=1, random_state=0).fit(df)
+        assert ours.cluster_centers_.dtype == ref.cluster_centers_.dtype, name
+        assert ours.transform(df).dtype == ref.transform(df).dtype, name
+        assert KMeans(3, n_init=1).fit_transform(df).dtype == SkKMeans(3, n_init=1).fit_transform(df).dtype, name
+        assert ours.cluster_centers_.dtype == sk_check_array(df, dtype=[np.float64, np.float32]).dtype, name
+        assert kmeans_plusplus(df, 3)[0].dtype == ours.cluster_centers_.dtype, name
+    assert KMeans(3, n_init=1).fit(frames["float32"]).cluster_centers_.dtype == np.float32

@@ -3,6 +3,7 @@ workers of :mod:`._lloyd`. Re-exported by :mod:`kmeans_compress.kmeans` and the 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 import warnings
@@ -110,8 +111,22 @@ def _draws(random_state: SeedLike) -> np.random.Generator | np.random.RandomStat
 
 
 def _float_dtype(X: Any) -> type:
-    """float32 for float32 input (kept, as scikit-learn keeps it), float64 for anything else."""
-    return np.float32 if getattr(X, "dtype", None) == np.float32 else np.float64
+    """float32 for float32 input (kept, as scikit-learn keeps it), float64 for anything else.
+
+    scikit-learn's rule (``check_array(dtype=[np.float64, np.float32])``): an array's ``dtype``;
+    for a pandas data frame, which has ``dtypes`` (one a column) and no ``dtype``, the common
+    dtype of its columns when they are all numpy dtypes (float32 and float16 columns: float32;
+    a float64 or int32 column: float64; extension dtypes such as "Float32": float64). pandas is
+    not imported: a frame can exist only if it is loaded. A polars frame gives float64, as in
+    scikit-learn, which converts it without looking at its columns' dtypes."""
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(X, pd.DataFrame):
+        dtypes = list(X.dtypes)
+        is_numpy = bool(dtypes) and all(isinstance(d, np.dtype) for d in dtypes)
+        dtype = functools.reduce(np.promote_types, dtypes) if is_numpy else None
+    else:
+        dtype = getattr(X, "dtype", None)
+    return np.float32 if isinstance(dtype, np.dtype) and dtype == np.float32 else np.float64
 
 
 _convergence_category: dict[type, type] = {}
