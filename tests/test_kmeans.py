@@ -826,3 +826,29 @@ def test_float32_data_frame_kept_float32_like_sklearn():
         assert ours.cluster_centers_.dtype == sk_check_array(df, dtype=[np.float64, np.float32]).dtype, name
         assert kmeans_plusplus(df, 3)[0].dtype == ours.cluster_centers_.dtype, name
     assert KMeans(3, n_init=1).fit(frames["float32"]).cluster_centers_.dtype == np.float32
+
+
+@pytest.mark.parametrize("fit_dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("data_dtype", [np.float64, np.float32, np.int64])
+def test_transform_dtype_of_data_and_centres_like_sklearn(fit_dtype, data_dtype):
+    """``transform`` is float32 only when both the data and the fitted centres are (scikit-learn's
+    ``euclidean_distances``): centres fitted on float64 give float64 distances for float32 data.
+    ``predict`` is int32 and ``score`` a Python float whatever the dtypes; scikit-learn's own
+    ``predict`` and ``score`` fail with a Cython buffer error when the two dtypes differ, so
+    they are compared where it runs, and ours must give the same labels either way."""
+    X, _ = make_blobs(n_samples=200, centers=3, n_features=2, random_state=0)
+    X = np.rint(X * 4)  # integer-valued: the int64 copy is the same data
+    fitted = X.astype(fit_dtype)
+    given = X.astype(data_dtype)
+    ours = KMeans(3, n_init=1, random_state=0).fit(fitted)
+    ref = SkKMeans(3, n_init=1, random_state=0).fit(fitted)
+    assert ours.transform(given).dtype == ref.transform(given).dtype
+    expected = ref.transform(given)
+    np.testing.assert_allclose(ours.transform(given), expected, atol=expected.max() * 1e-5)
+    assert ours.predict(given).dtype == np.int32
+    assert np.array_equal(ours.predict(given), ours.predict(fitted))
+    assert type(ours.score(given)) is float
+    if fit_dtype == np.float32 and data_dtype == np.float32 or fit_dtype == np.float64 and data_dtype != np.float32:
+        assert ours.predict(given).dtype == ref.predict(given).dtype
+        assert type(ours.score(given)) is type(ref.score(given))
+        assert ours.score(given) == pytest.approx(ref.score(given), rel=1e-5)

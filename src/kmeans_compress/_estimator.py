@@ -540,12 +540,15 @@ class KMeans:
 
     def transform(self, X: Any) -> Any:
         """Euclidean distance of every sample to every centre, shape (n_samples, n_clusters);
-        float32 for float32 ``X``, float64 otherwise (a data frame after ``set_output``)."""
+        float32 when both ``X`` and ``cluster_centers_`` are float32, float64 otherwise, as
+        scikit-learn's (a data frame after ``set_output``)."""
         return self._wrap_output(self._transform(X), X)
 
     def _transform(self, X: Any) -> np.ndarray:
-        dtype = _float_dtype(X)
+        x_dtype = _float_dtype(X)
         X = self._check_fitted_X(X)
+        # scikit-learn's euclidean_distances(X, cluster_centers_): float32 only if both are
+        dtype = np.float32 if x_dtype == self.cluster_centers_.dtype == np.float32 else np.float64
         c = self._centers64()
         with _backend.narrow_products(X.shape[0], c.shape[0], X.shape[1]):
             d = X @ c.T
