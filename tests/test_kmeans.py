@@ -32,6 +32,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 from kmeans_compress import (
+    InvalidParameterError,
     KMeans,
     NotFittedError,
     compute_centroids,
@@ -852,3 +853,74 @@ def test_transform_dtype_of_data_and_centres_like_sklearn(fit_dtype, data_dtype)
         assert ours.predict(given).dtype == ref.predict(given).dtype
         assert type(ours.score(given)) is type(ref.score(given))
         assert ours.score(given) == pytest.approx(ref.score(given), rel=1e-5)
+
+
+_INVALID_PARAMETERS = [
+    {"n_clusters": 2.0},
+    {"n_clusters": 0},
+    {"n_clusters": None},
+    {"n_init": "x"},
+    {"n_init": 0},
+    {"n_init": 2.0},
+    {"max_iter": None},
+    {"max_iter": 0},
+    {"max_iter": 1.0},
+    {"tol": -1},
+    {"tol": "a"},
+    {"tol": np.nan},
+    {"verbose": -1},
+    {"verbose": 1.5},
+    {"verbose": None},
+    {"copy_x": "yes"},
+    {"copy_x": 1},
+    {"algorithm": "x"},
+    {"algorithm": None},
+    {"random_state": "x"},
+    {"random_state": -1},
+    {"random_state": 2**32},
+    {"random_state": 1.5},
+    {"init": None},
+    {"init": "bogus"},
+    {"init": 5},
+]
+
+
+@pytest.mark.parametrize("params", _INVALID_PARAMETERS, ids=repr)
+@pytest.mark.parametrize("init", ["k-means++", "callable"])
+def test_invalid_parameter_error_like_sklearn(params, init):
+    """Every invalid constructor parameter raises, at fit time, an error that is both a ValueError
+    and a TypeError, as scikit-learn's InvalidParameterError (``except ValueError`` catches a
+    wrong type too); with scikit-learn loaded it is also an instance of scikit-learn's class."""
+    from sklearn.utils._param_validation import InvalidParameterError as SkInvalidParameterError
+
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    ((name, _),) = params.items()
+    start = (lambda X, k, random_state: X[:k]) if init == "callable" else init
+    params = {"n_clusters": 2, "init": start, **params}
+    with pytest.raises(SkInvalidParameterError):
+        SkKMeans(**params).fit(X)
+    with pytest.raises(InvalidParameterError) as ours:
+        KMeans(**params).fit(X)
+    assert isinstance(ours.value, ValueError) and isinstance(ours.value, TypeError)
+    assert isinstance(ours.value, SkInvalidParameterError)
+    assert str(ours.value).startswith(name)
+
+
+def test_init_none_message_names_the_accepted_values():
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    message = "init must be 'k-means++', 'random', a callable or an array of centres, got None."
+    with pytest.raises(InvalidParameterError, match=re.escape(message)):
+        KMeans(2, init=None).fit(X)
+
+
+def test_data_dependent_errors_stay_plain_value_errors_like_sklearn():
+    """Too few samples, or initial centres of the wrong shape, are errors of the data, not of a
+    parameter: a plain ValueError in both."""
+    from sklearn.utils._param_validation import InvalidParameterError as SkInvalidParameterError
+
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    for params in ({"n_clusters": 31}, {"n_clusters": 2, "init": X[:3]}):
+        for Est in (SkKMeans, KMeans):
+            with pytest.raises(ValueError) as err:
+                Est(**params).fit(X)
+            assert not isinstance(err.value, (SkInvalidParameterError, InvalidParameterError, TypeError))

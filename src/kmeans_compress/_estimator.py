@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _backend
-from ._exceptions import ConvergenceWarning, NotFittedError
+from ._exceptions import ConvergenceWarning, InvalidParameterError, NotFittedError
 from ._lloyd import GENERAL_PARALLEL_MIN_POINTS, lloyd, plusplus_indices, plusplus_init, random_init, tolerance
 from ._nearest import nearest_centers
 from ._validation import (
@@ -219,6 +219,12 @@ class KMeans:
     kernels work on dense rows, and making a typical sparse matrix (text
     features) dense could exhaust memory silently. Pass ``X.toarray()`` when it fits.
 
+    ``fit`` checks the parameters: a wrong type or value raises
+    :class:`InvalidParameterError`, both a ValueError and a TypeError (and, when
+    scikit-learn is loaded, an instance of its ``InvalidParameterError``), as
+    scikit-learn's ``fit`` does. Errors of the data (fewer samples than
+    clusters, initial centres of the wrong shape) are plain ValueErrors.
+
     When fewer distinct clusters than ``n_clusters`` are found (duplicate
     points), a :class:`ConvergenceWarning` is issued, which is also
     scikit-learn's ``ConvergenceWarning`` when scikit-learn is loaded.
@@ -314,25 +320,12 @@ class KMeans:
 
     # -- fitting
     def _validate_params(self, X: np.ndarray) -> tuple[int, int, int]:
-        n_clusters = check_int(self.n_clusters, "n_clusters", low=1)
-        if X.shape[0] < n_clusters:
+        try:
+            n_clusters, n_init, max_iter, kind = self._checked_params()
+        except (TypeError, ValueError) as exc:  # the checks' messages, scikit-learn's exception type
+            raise _invalid_parameter_error(str(exc)) from None
+        if X.shape[0] < n_clusters:  # an error of the data, a plain ValueError as in scikit-learn
             raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={n_clusters}.")
-        check_choice(self.algorithm, "algorithm", ("lloyd", "elkan"))
-        if not isinstance(self.copy_x, (bool, np.bool_)):
-            raise TypeError(f"copy_x must be a bool, got {self.copy_x!r}.")
-        check_int(int(self.verbose) if isinstance(self.verbose, (bool, np.bool_)) else self.verbose, "verbose", low=0)
-        init = self.init
-        if isinstance(init, str):
-            if init not in ("k-means++", "random"):
-                raise ValueError(
-                    f"init must be 'k-means++', 'random', a callable or an array of centres, got {init!r}."
-                )
-            kind = str(init)
-        else:
-            kind = "callable" if callable(init) else "array"
-        # The checks compress() shares; 'auto' is 1 start for k-means++ or given centres, 10 otherwise.
-        auto = 10 if kind in ("random", "callable") else 1
-        n_init, max_iter, _ = check_kmeans_options(self.n_init, self.max_iter, self.tol, auto_n_init=auto)
         if kind == "array" and n_init != 1:
             warnings.warn(
                 f"Explicit initial center position passed: performing only one init in KMeans instead of "
@@ -348,6 +341,32 @@ class KMeans:
                 stacklevel=3,
             )
         return n_clusters, n_init, max_iter
+
+    def _checked_params(self) -> tuple[int, int, int, str]:
+        """The constructor's parameters checked (a TypeError or ValueError naming the first bad
+        one): ``n_clusters``, ``n_init`` ('auto' resolved), ``max_iter``, and the kind of ``init``."""
+        n_clusters = check_int(self.n_clusters, "n_clusters", low=1)
+        check_choice(self.algorithm, "algorithm", ("lloyd", "elkan"))
+        if not isinstance(self.copy_x, (bool, np.bool_)):
+            raise TypeError(f"copy_x must be a bool, got {self.copy_x!r}.")
+        check_int(int(self.verbose) if isinstance(self.verbose, (bool, np.bool_)) else self.verbose, "verbose", low=0)
+        rs = self.random_state
+        if rs is not None and not isinstance(rs, (np.random.Generator, np.random.RandomState)):
+            hint = "or None, a numpy Generator or RandomState"  # a RandomState's seeds: 0 to 2**32 - 1
+            check_int(int(rs) if isinstance(rs, (bool, np.bool_)) else rs, "random_state", low=0, high=2**32 - 1, hint=hint)
+        init = self.init
+        if isinstance(init, str) and init in ("k-means++", "random"):
+            kind = str(init)
+        elif callable(init):
+            kind = "callable"
+        elif not isinstance(init, str) and _is_array_like(init):
+            kind = "array"  # its shape is checked against the data in fit (a plain ValueError)
+        else:
+            raise ValueError(f"init must be 'k-means++', 'random', a callable or an array of centres, got {init!r}.")
+        # The checks compress() shares; 'auto' is 1 start for k-means++ or given centres, 10 otherwise.
+        auto = 10 if kind in ("random", "callable") else 1
+        n_init, max_iter, _ = check_kmeans_options(self.n_init, self.max_iter, self.tol, auto_n_init=auto)
+        return n_clusters, n_init, max_iter, kind
 
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> KMeans:
         """Compute the clustering.
@@ -623,6 +642,34 @@ def _same_value(a: Any, b: Any) -> bool:
         return bool(a == b)
     except Exception:
         return False
+
+
+def _is_array_like(value: Any) -> bool:
+    """scikit-learn's "array-like" for a parameter (``_is_arraylike_not_scalar``): something with a
+    length, a shape or ``__array__``, and not a scalar."""
+    return (hasattr(value, "__len__") or hasattr(value, "shape") or hasattr(value, "__array__")) and not np.isscalar(
+        value
+    )
+
+
+_invalid_parameter_class: dict[type, type] = {}
+
+
+def _invalid_parameter_error(message: str) -> Exception:
+    """Our InvalidParameterError; also an instance of scikit-learn's when that is loaded (any
+    scikit-learn estimator loads its module), so ``except`` clauses written for it match."""
+    sk_validation = sys.modules.get("sklearn.utils._param_validation")
+    sk_class = getattr(sk_validation, "InvalidParameterError", None)
+    if not isinstance(sk_class, type) or not issubclass(sk_class, Exception):
+        return InvalidParameterError(message)
+    if sk_class not in _invalid_parameter_class:
+
+        class _Both(InvalidParameterError, sk_class):  # type: ignore[misc, valid-type]
+            pass
+
+        _Both.__name__ = _Both.__qualname__ = "InvalidParameterError"
+        _invalid_parameter_class[sk_class] = _Both
+    return _invalid_parameter_class[sk_class](message)
 
 
 def _not_fitted_error(message: str) -> Exception:

@@ -20,6 +20,7 @@ __all__ = [
     "ConvergenceWarning",
     "ImageNotFoundError",
     "ImageTooLargeError",
+    "InvalidParameterError",
     "NoInputError",
     "NotFittedError",
     "OptionNotAllowedError",
@@ -54,6 +55,15 @@ class TargetNotMetError(ValueError):
 
 class NotFittedError(ValueError, AttributeError):
     """Raised when a :class:`KMeans` method that needs a fitted model is called before ``fit``."""
+
+
+class InvalidParameterError(ValueError, TypeError):
+    """A :class:`KMeans` constructor parameter of a wrong type or value, raised by ``fit``.
+
+    Both a ValueError and a TypeError, as scikit-learn's ``InvalidParameterError``, so that
+    ``except ValueError`` catches ``KMeans(n_clusters=2.0)`` as it does with scikit-learn. When
+    scikit-learn is loaded, the error raised is also an instance of its class.
+    """
 
 
 class OptionNotAllowedError(ValueError):

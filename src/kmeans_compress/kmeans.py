@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._estimator import KMeans, kmeans_plusplus
-from ._exceptions import ConvergenceWarning, NotFittedError
+from ._exceptions import ConvergenceWarning, InvalidParameterError, NotFittedError
 from ._lloyd import update_centers, weighted_sums
 from ._nearest import exact_nearest_centers
 from ._validation import (
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConvergenceWarning",
+    "InvalidParameterError",
     "KMeans",
     "NotFittedError",
     "compute_centroids",
