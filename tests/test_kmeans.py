@@ -924,3 +924,30 @@ def test_data_dependent_errors_stay_plain_value_errors_like_sklearn():
             with pytest.raises(ValueError) as err:
                 Est(**params).fit(X)
             assert not isinstance(err.value, (SkInvalidParameterError, InvalidParameterError, TypeError))
+
+
+@pytest.mark.parametrize(
+    "idx",
+    [
+        [0, 1, -1],  # indexed the last centroid
+        [0, 1.9, 1],  # truncated to 1
+        1.9,  # one number for every example
+        [0, 1, 3],  # a bare IndexError
+        [0, 1],  # too short
+        [0, np.nan, 1],
+    ],
+    ids=repr,
+)
+def test_compute_distortion_checks_idx_as_compute_centroids(idx):
+    """``compute_distortion`` refuses the ``idx`` ``compute_centroids`` refuses, with the same
+    check and message, instead of reading another centroid; for a valid ``idx`` it is
+    scikit-learn's ``inertia_`` over the number of examples."""
+    X = np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]])
+    centroids = np.array([[0.0, 0.5], [1.0, 1.0], [5.0, 4.0]])
+    with pytest.raises(ValueError) as expected:
+        compute_centroids(X, idx, 3)
+    with pytest.raises(ValueError) as ours:
+        compute_distortion(X, centroids, idx)
+    assert str(ours.value) == str(expected.value)
+    ref = SkKMeans(3, init=centroids, n_init=1, max_iter=1).fit(X)
+    assert compute_distortion(X, ref.cluster_centers_, ref.labels_) == pytest.approx(ref.inertia_ / len(X))

@@ -23,6 +23,7 @@ __all__ = [
     "check_index_maps",
     "check_int",
     "check_kmeans_options",
+    "check_labels",
     "check_n_colors",
     "check_palette",
     "check_random_state",
@@ -109,6 +110,32 @@ def check_kmeans_options(n_init: Any, max_iter: Any, tol: Any, *, auto_n_init: i
     if isinstance(tol, (bool, np.bool_)) or not isinstance(tol, numbers.Real) or not float(tol) >= 0:
         raise ValueError(f"tol must be a number >= 0, got {tol!r}.")
     return n, iters, float(tol)
+
+
+def check_labels(idx: Any, n_samples: int, K: int) -> np.ndarray:
+    """Cluster indices as an (n_samples,) intp array of whole numbers in ``0 .. K-1``, or a ValueError.
+
+    A float index is refused unless it is a whole number (1.9 would be cut to 1), and a negative
+    one (which numpy would read from the end) or one of ``K`` or more is refused.
+
+    Examples
+    --------
+    >>> check_labels([0, 1, 1.0], 3, 2)
+    array([0, 1, 1])
+    >>> check_labels([0, 1, -1], 3, 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: idx holds values outside 0..1: min -1, max 1.
+    """
+    idx_arr = np.asarray(idx)
+    if idx_arr.shape != (n_samples,):
+        raise ValueError(f"idx must have shape ({n_samples},) to match X, got {idx_arr.shape}.")
+    if idx_arr.size and (idx_arr.dtype.kind not in "iu" and not np.all(np.mod(idx_arr, 1) == 0)):
+        raise ValueError("idx must hold integer cluster indices.")
+    idx_arr = idx_arr.astype(np.intp)
+    if idx_arr.size and (idx_arr.min() < 0 or idx_arr.max() >= K):
+        raise ValueError(f"idx holds values outside 0..{K - 1}: min {idx_arr.min()}, max {idx_arr.max()}.")
+    return idx_arr
 
 
 def check_n_colors(n_colors: Any, max_colors: int = MAX_PALETTE) -> int:

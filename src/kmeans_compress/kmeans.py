@@ -29,6 +29,7 @@ from ._validation import (
     check_array,
     check_centers,
     check_int,
+    check_labels,
     check_random_state,
 )
 
@@ -113,14 +114,7 @@ def compute_centroids(X: ArrayLike, idx: ArrayLike, K: int) -> np.ndarray:
     """
     X = check_array(X, "X")
     K = check_int(K, "K", low=1)
-    idx_arr = np.asarray(idx)
-    if idx_arr.shape != (X.shape[0],):
-        raise ValueError(f"idx must have shape ({X.shape[0]},) to match X, got {idx_arr.shape}.")
-    if idx_arr.size and (idx_arr.dtype.kind not in "iu" and not np.all(np.mod(idx_arr, 1) == 0)):
-        raise ValueError("idx must hold integer cluster indices.")
-    idx_arr = idx_arr.astype(np.intp)
-    if idx_arr.size and (idx_arr.min() < 0 or idx_arr.max() >= K):
-        raise ValueError(f"idx holds values outside 0..{K - 1}: min {idx_arr.min()}, max {idx_arr.max()}.")
+    idx_arr = check_labels(idx, X.shape[0], K)
     w = np.ones(X.shape[0])
     wsum, sums = weighted_sums(X, idx_arr, w, K)
     means = np.zeros((K, X.shape[1]))
@@ -174,6 +168,14 @@ def kmeans_init_centroids(X: ArrayLike, K: int, random_state: SeedLike = None) -
 def compute_distortion(X: ArrayLike, centroids: ArrayLike, idx: ArrayLike | None = None) -> float:
     """Mean squared distance of the examples to their assigned centroid (the tutorial's cost J).
 
+    Parameters
+    ----------
+    X : array-like of shape (m, n)
+    centroids : array-like of shape (K, n)
+    idx : array-like of shape (m,), int, default=None
+        Centroid index of every example, in ``0 .. K-1``, checked as :func:`compute_centroids`
+        checks it (a ValueError otherwise); None: the closest centroid of each.
+
     Examples
     --------
     >>> import numpy as np
@@ -183,8 +185,10 @@ def compute_distortion(X: ArrayLike, centroids: ArrayLike, idx: ArrayLike | None
     X = check_array(X, "X")
     centroids = check_centers(centroids, X.shape[1])
     if idx is None:
-        idx = exact_nearest_centers(X, centroids)
-    diff = X - centroids[np.asarray(idx, dtype=np.intp)]
+        idx_arr = exact_nearest_centers(X, centroids)
+    else:
+        idx_arr = check_labels(idx, X.shape[0], centroids.shape[0])
+    diff = X - centroids[idx_arr]
     return float(np.einsum("ij,ij->", diff, diff) / X.shape[0])
 
 
