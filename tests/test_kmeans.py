@@ -951,3 +951,38 @@ def test_compute_distortion_checks_idx_as_compute_centroids(idx):
     assert str(ours.value) == str(expected.value)
     ref = SkKMeans(3, init=centroids, n_init=1, max_iter=1).fit(X)
     assert compute_distortion(X, ref.cluster_centers_, ref.labels_) == pytest.approx(ref.inertia_ / len(X))
+
+
+def test_metadata_routing_like_sklearn():
+    """With metadata routing on, ``set_fit_request`` / ``set_score_request`` route
+    ``sample_weight`` through ``cross_validate`` (which clones the estimator) as for
+    scikit-learn's KMeans: same requests, same scores, same errors when nothing is requested
+    or routing is off."""
+    from sklearn.exceptions import UnsetMetadataPassedError
+    from sklearn.model_selection import cross_validate
+
+    X, _ = make_blobs(n_samples=300, centers=4, n_features=2, random_state=0)
+    w = np.random.default_rng(0).integers(1, 5, len(X)).astype(float)
+    results = {}
+    with sklearn.config_context(enable_metadata_routing=True):
+        for Est in (SkKMeans, KMeans):
+            assert (
+                str(Est(3).get_metadata_routing())
+                == "{'fit': {'sample_weight': None}, 'score': {'sample_weight': None}}"
+            )
+            est = Est(3, n_init=1, random_state=0).set_fit_request(sample_weight=True)
+            assert est.set_score_request(sample_weight=False) is est
+            assert str(est.get_metadata_routing()) == (
+                "{'fit': {'sample_weight': True}, 'score': {'sample_weight': False}}"
+            )
+            results[Est] = cross_validate(est, X, params={"sample_weight": w}, cv=3)["test_score"]
+            unweighted = cross_validate(Est(3, n_init=1, random_state=0), X, cv=3)["test_score"]
+            assert not np.allclose(unweighted, results[Est])  # the weights did reach fit
+            with pytest.raises(UnsetMetadataPassedError):
+                cross_validate(Est(3, n_init=1), X, params={"sample_weight": w}, cv=3)
+            with pytest.raises(TypeError):  # scikit-learn: "Unexpected args"; ours: Python's own
+                Est(3).set_fit_request(weights=True)
+    np.testing.assert_allclose(results[KMeans], results[SkKMeans], rtol=1e-9)
+    for Est in (SkKMeans, KMeans):
+        with pytest.raises(RuntimeError, match="only available when metadata routing is enabled"):
+            Est(3).set_fit_request(sample_weight=True)

@@ -151,6 +151,10 @@ def _convergence_warning() -> type[Warning]:
 
 # --------------------------------------------------------------------------- estimator
 
+#: The default of ``set_fit_request``'s arguments: leave the request as it is (scikit-learn's
+#: ``UNCHANGED``, a string of its own, is accepted too; it is not imported here).
+_UNCHANGED: Any = object()
+
 
 class KMeans:
     """K-means clustering, a drop-in for scikit-learn's ``sklearn.cluster.KMeans``.
@@ -224,6 +228,12 @@ class KMeans:
     scikit-learn is loaded, an instance of its ``InvalidParameterError``), as
     scikit-learn's ``fit`` does. Errors of the data (fewer samples than
     clusters, initial centres of the wrong shape) are plain ValueErrors.
+
+    scikit-learn's metadata routing works as with its own KMeans:
+    ``get_metadata_routing``, ``set_fit_request`` and ``set_score_request``
+    (``sample_weight``) import scikit-learn when called, and only scikit-learn
+    code needs them, e.g. ``cross_validate(km.set_fit_request(sample_weight=True),
+    X, params={"sample_weight": w})`` under ``enable_metadata_routing=True``.
 
     When fewer distinct clusters than ``n_clusters`` are found (duplicate
     points), a :class:`ConvergenceWarning` is issued, which is also
@@ -318,6 +328,51 @@ class KMeans:
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "cluster_centers_")
 
+    # -- scikit-learn's metadata routing: called only by scikit-learn code, which imports it.
+    # The requests live in scikit-learn's own attribute, ``_metadata_request`` (a
+    # ``MetadataRequest``), which its ``clone`` carries over, as it does for its estimators.
+    def get_metadata_routing(self) -> Any:
+        """The metadata ``fit`` and ``score`` ask for (``sample_weight``), as scikit-learn's
+        ``get_metadata_routing``: a ``sklearn.utils.metadata_routing.MetadataRequest``, a copy.
+
+        Unless set by :meth:`set_fit_request` or :meth:`set_score_request`, a request is None:
+        with ``sklearn.set_config(enable_metadata_routing=True)``, a meta-estimator or
+        ``cross_validate`` given ``sample_weight`` raises until it is set. Imports scikit-learn.
+        """
+        from sklearn.utils.metadata_routing import MetadataRequest, get_routing_for_object
+
+        if hasattr(self, "_metadata_request"):
+            return get_routing_for_object(self._metadata_request)
+        requests = MetadataRequest(owner=self)
+        for method in ("fit", "score"):
+            getattr(requests, method).add_request(param="sample_weight", alias=None)
+        return requests
+
+    def set_fit_request(self, *, sample_weight: Any = _UNCHANGED) -> KMeans:
+        """Whether ``fit`` receives ``sample_weight`` under scikit-learn's metadata routing, as
+        scikit-learn's ``set_fit_request``: True, False, None (an error if passed) or an alias
+        (the name the caller passes it under). Only with routing enabled; returns ``self``."""
+        return self._set_request("fit", sample_weight)
+
+    def set_score_request(self, *, sample_weight: Any = _UNCHANGED) -> KMeans:
+        """As :meth:`set_fit_request`, for ``score``."""
+        return self._set_request("score", sample_weight)
+
+    def _set_request(self, method: str, sample_weight: Any) -> KMeans:
+        import sklearn
+        from sklearn.utils.metadata_routing import UNCHANGED
+
+        if not sklearn.get_config()["enable_metadata_routing"]:
+            raise RuntimeError(
+                "This method is only available when metadata routing is enabled."
+                " You can enable it using sklearn.set_config(enable_metadata_routing=True)."
+            )
+        requests = self.get_metadata_routing()
+        if sample_weight is not _UNCHANGED and not (isinstance(sample_weight, str) and sample_weight == UNCHANGED):
+            getattr(requests, method).add_request(param="sample_weight", alias=sample_weight)
+        self._metadata_request = requests
+        return self
+
     # -- fitting
     def _validate_params(self, X: np.ndarray) -> tuple[int, int, int]:
         try:
@@ -353,7 +408,9 @@ class KMeans:
         rs = self.random_state
         if rs is not None and not isinstance(rs, (np.random.Generator, np.random.RandomState)):
             hint = "or None, a numpy Generator or RandomState"  # a RandomState's seeds: 0 to 2**32 - 1
-            check_int(int(rs) if isinstance(rs, (bool, np.bool_)) else rs, "random_state", low=0, high=2**32 - 1, hint=hint)
+            check_int(
+                int(rs) if isinstance(rs, (bool, np.bool_)) else rs, "random_state", low=0, high=2**32 - 1, hint=hint
+            )
         init = self.init
         if isinstance(init, str) and init in ("k-means++", "random"):
             kind = str(init)
