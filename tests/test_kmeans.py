@@ -740,6 +740,42 @@ def test_kmeans_plusplus_far_from_the_origin(d, kernel_path):
     assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-3)
 
 
+@pytest.mark.parametrize("d", [1, 3, 20, 40])
+def test_predict_exact_with_ties_on_both_paths(d, kernel_path):
+    """``predict`` (the kernels' block search up to 32 features, products and differences above or
+    before the kernels load) gives each point its nearest centre, ties to the lowest index, as a
+    brute-force search on differences; ``score`` is minus the inertia of those labels."""
+    rng = np.random.default_rng(d)
+    X = rng.integers(0, 3, (2000, d)).astype(np.float64)  # a grid: many exact ties
+    km = KMeans(6, n_init=1, random_state=0, max_iter=3).fit(X)
+    km.cluster_centers_ = np.vstack([X[:5], X[4]])  # the last centre repeats the fifth
+    diff = X[:, None, :] - km.cluster_centers_[None, :, :]
+    d2 = np.einsum("ijk,ijk->ij", diff, diff)
+    labels = km.predict(X)
+    assert labels.dtype == np.int32
+    np.testing.assert_array_equal(labels, d2.argmin(axis=1))
+    assert km.score(X) == pytest.approx(-d2.min(axis=1).sum(), rel=1e-12)
+
+
+@pytest.mark.parametrize("d", [3, 8, 40])
+def test_predict_score_transform_far_from_the_origin(d):
+    """Around 1e9, ``predict`` still gives every point its nearest centre by explicit differences
+    (``labels_`` on the training data), ``score`` the inertia and ``transform`` the distances:
+    products on the raw data (scikit-learn's) rounded them to the offset's scale, and predict agreed
+    with ``labels_`` on 11-16 % of the points."""
+    X, _ = make_blobs(n_samples=3000, centers=12, n_features=d, random_state=0)
+    X += 1e9
+    km = KMeans(12, n_init=1, random_state=0).fit(X)
+    C = km.cluster_centers_
+    diff = X[:, None, :] - C[None, :, :]
+    d2 = np.einsum("ijk,ijk->ij", diff, diff)
+    np.testing.assert_array_equal(km.predict(X), d2.argmin(axis=1))
+    np.testing.assert_array_equal(km.predict(X), km.labels_)
+    assert km.score(X) == pytest.approx(-d2.min(axis=1).sum(), rel=1e-9)
+    assert km.score(X) == -km.inertia_  # the same sum in the same order
+    np.testing.assert_allclose(km.transform(X), np.sqrt(d2), rtol=1e-6)
+
+
 @pytest.mark.parametrize("d", [16, 48])
 def test_many_features_same_result_as_sklearn_and_as_bounds(d, kernel_path):
     """From DENSE_MIN_FEATURES features the Lloyd loop assigns by matrix products; from the same

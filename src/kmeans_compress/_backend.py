@@ -792,11 +792,12 @@ def hartigan_compiled(
 
 
 def nearest_hinted_compiled(
-    X: np.ndarray, centers: np.ndarray, hint: np.ndarray, compiled: bool | None = None
+    X: np.ndarray, centers: np.ndarray, hint: np.ndarray, compiled: bool | None = None, scan: bool | None = None
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Exact nearest centre of every row (ties to the lowest index), searched outward
     from ``hint`` (a guess per row), and the distance to it (the square root of the squared
-    distance summed over the features in order); or ``None`` (small problem, or no numba)."""
+    distance summed over the features in order); or ``None`` (small problem, or no numba).
+    ``scan``: compare every centre (a hint that is no guess), default :func:`scan_centres`."""
     work = X.shape[0] * centers.shape[0]
     k = _kernels_for(work, compiled)
     if k is None:
@@ -807,7 +808,8 @@ def nearest_hinted_compiled(
     d1 = np.empty(X.shape[0])
     X = np.ascontiguousarray(X, dtype=np.float64)
     C = np.ascontiguousarray(centers, dtype=np.float64)
-    scan = scan_centres(X.shape[0], C.shape[0])
+    if scan is None:
+        scan = scan_centres(X.shape[0], C.shape[0])
     try:
         _run(k, "_nearest_hinted_kernel", X.shape[0], X, C, labels, d1, scan, *neighbour_table(C, scan, k))
     except _Unavailable:

@@ -201,7 +201,8 @@ def nearest_two(
     centre).
 
     Used by the bounded Lloyd iteration (:func:`._lloyd.lloyd`),
-    which keeps the two distances as upper and lower bounds. Memory is bounded
+    which keeps the two distances as upper and lower bounds, and by ``KMeans.predict`` and
+    ``score``, exact wherever the data sit. Memory is bounded
     by ``chunk x K`` floats.
     """
     n = X.shape[0]
