@@ -277,6 +277,34 @@ def _moved(X, w, i, a, lab, dsum, dw):  # pragma: no cover - compiled
             dsum[tid, lab, f] += v
 
 
+@njit(cache=True, nogil=True)
+def _search_waiting(  # pragma: no cover - compiled
+    X, w, pts, waiting, Ct, scratch, tid, labels, upper, lower, dsum, dw
+):
+    """Full searches of the ``waiting`` points ``pts[:waiting]``, a block at a time
+    (:func:`_block_search`, in thread ``tid``'s room of ``scratch``): each point's label (a move
+    recorded by :func:`_moved`), its distance (``upper``) and the second smallest (``lower``).
+    Returns how many labels changed."""
+    _, blocks, accs, firsts, seconds, labs = scratch
+    b1 = firsts[tid]
+    b2 = seconds[tid]
+    found = labs[tid]
+    changed = 0
+    for start in range(0, waiting, blocks.shape[2]):
+        m = min(blocks.shape[2], waiting - start)
+        _block_search(X, pts, start, m, Ct, blocks[tid], accs[tid], b1, b2, found)
+        for p in range(m):
+            i = pts[start + p]
+            a = labels[i]
+            if found[p] != a:
+                changed += 1
+                labels[i] = found[p]
+                _moved(X, w, i, a, found[p], dsum, dw)
+            upper[i] = np.sqrt(b1[p])
+            lower[i] = np.sqrt(b2[p])
+    return changed
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def _hamerly_assign(  # pragma: no cover - compiled
     X, w, C, labels, upper, lower, cc, order, s, delta, j1, m2, scan, Mq, Rq, dsum, dw, Ct, scratch
@@ -302,8 +330,7 @@ def _hamerly_assign(  # pragma: no cover - compiled
     m1 = delta[j1]
     exact = X.shape[1] <= _COLOUR_MAX_FEATURES
     n = X.shape[0]
-    pending, blocks, accs, firsts, seconds, labs = scratch
-    b = blocks.shape[2]
+    pending = scratch[0]
     for c in prange((n + _CHUNK - 1) // _CHUNK):
         tid = numba.get_thread_id()
         pts = pending[tid]
@@ -348,23 +375,8 @@ def _hamerly_assign(  # pragma: no cover - compiled
                     _moved(X, w, i, a, lab, dsum, dw)
                 upper[i] = b1
                 lower[i] = b2
-        for start in range(0, waiting, b):
-            m = min(b, waiting - start)
-            b1 = firsts[tid]
-            b2 = seconds[tid]
-            labs_t = labs[tid]
-            _block_search(X, pts, start, m, Ct, blocks[tid], accs[tid], b1, b2, labs_t)
-            searched += m * C.shape[0]
-            for p in range(m):
-                i = pts[start + p]
-                a = labels[i]
-                lab = labs_t[p]
-                if lab != a:
-                    changed += 1
-                    labels[i] = lab
-                    _moved(X, w, i, a, lab, dsum, dw)
-                upper[i] = np.sqrt(b1[p])
-                lower[i] = np.sqrt(b2[p])
+        searched += waiting * C.shape[0]
+        changed += _search_waiting(X, w, pts, waiting, Ct, scratch, tid, labels, upper, lower, dsum, dw)
     return changed, searched
 
 
@@ -447,8 +459,10 @@ def _first_assign(X, C, labels, upper, lower, hinted, cc, order, scan, scratch):
     if settle:
         _nearest_other_into(C, Ct, sep2)
     n = X.shape[0]
-    pending, blocks, accs, firsts, seconds, labs = scratch
-    b = blocks.shape[2]
+    pending = scratch[0]
+    none = np.empty(0)  # no weights, and no moves to record
+    no_sums = np.empty((0, 0, 0))
+    no_moves = np.empty((0, 0))
     for c in prange((n + _CHUNK - 1) // _CHUNK):
         tid = numba.get_thread_id()
         pts = pending[tid]
@@ -471,17 +485,7 @@ def _first_assign(X, C, labels, upper, lower, hinted, cc, order, scan, scratch):
             else:
                 pts[waiting] = i
                 waiting += 1
-        for start in range(0, waiting, b):
-            m = min(b, waiting - start)
-            b1 = firsts[tid]
-            b2 = seconds[tid]
-            labs_t = labs[tid]
-            _block_search(X, pts, start, m, Ct, blocks[tid], accs[tid], b1, b2, labs_t)
-            for p in range(m):
-                i = pts[start + p]
-                labels[i] = labs_t[p]
-                upper[i] = np.sqrt(b1[p])
-                lower[i] = np.sqrt(b2[p])
+        _search_waiting(X, none, pts, waiting, Ct, scratch, tid, labels, upper, lower, no_sums, no_moves)
 
 
 @njit(cache=True, nogil=True)
