@@ -163,8 +163,9 @@ def _convergence_warning() -> type[Warning]:
 #: differences) once they are loaded; above, by products. 100,000 standard-normal points, ms,
 #: kernels / products (both exact): d = 2, K = 8 0.8 / 11.8, K = 256 5.7 / 36.1; d = 8, K = 8 1.3 /
 #: 8.9, K = 256 17.9 / 43.3; d = 16, K = 256 31.1 / 52.3; d = 32, K = 64 17.3 / 28.3, K = 256
-#: 57.2 / 55.9 (scikit-learn's predict: d = 8, K = 8 1.0).
-_SCAN_MAX_FEATURES = 32
+#: 57.2 / 55.9 (scikit-learn's predict: d = 8, K = 8 1.0); 20,000 points (another job running):
+#: d = 64, K = 8 7.8 / 11.4, K = 64 11.9 / 12.4; d = 128, K = 8 10.4 / 10.3, K = 64 26.4 / 31.9.
+_SCAN_MAX_FEATURES = 64
 
 #: The default of ``set_fit_request``'s arguments: leave the request as it is (scikit-learn's
 #: ``UNCHANGED``, a string of its own, is accepted too; it is not imported here).
