@@ -740,9 +740,9 @@ def test_kmeans_plusplus_far_from_the_origin(d, kernel_path):
     assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-3)
 
 
-@pytest.mark.parametrize("d", [1, 3, 20, 70])
+@pytest.mark.parametrize("d", [1, 3, 20, 40])
 def test_predict_exact_with_ties_on_both_paths(d, kernel_path):
-    """``predict`` (the kernels' block search up to 64 features, products and differences above or
+    """``predict`` (the kernels' block search up to 32 features, products and differences above or
     before the kernels load) gives each point its nearest centre, ties to the lowest index, as a
     brute-force search on differences; ``score`` is minus the inertia of those labels."""
     rng = np.random.default_rng(d)

@@ -22,7 +22,7 @@ from ._lloyd import (
     random_init,
     tolerance,
 )
-from ._nearest import nearest_two
+from ._nearest import exact_labels
 from ._validation import (
     SeedLike,
     check_array,
@@ -163,9 +163,9 @@ def _convergence_warning() -> type[Warning]:
 #: differences) once they are loaded; above, by products. 100,000 standard-normal points, ms,
 #: kernels / products (both exact): d = 2, K = 8 0.8 / 11.8, K = 256 5.7 / 36.1; d = 8, K = 8 1.3 /
 #: 8.9, K = 256 17.9 / 43.3; d = 16, K = 256 31.1 / 52.3; d = 32, K = 64 17.3 / 28.3, K = 256
-#: 57.2 / 55.9 (scikit-learn's predict: d = 8, K = 8 1.0); 20,000 points (another job running):
-#: d = 64, K = 8 7.8 / 11.4, K = 64 11.9 / 12.4; d = 128, K = 8 10.4 / 10.3, K = 64 26.4 / 31.9.
-_SCAN_MAX_FEATURES = 64
+#: 57.2 / 55.9 (scikit-learn's predict: d = 8, K = 8 1.0); 20,000 points, d = 64, K = 64: 13.0
+#: against 4.5 (BLAS's products win from there; scikit-learn 3.6).
+_SCAN_MAX_FEATURES = 32
 
 #: The default of ``set_fit_request``'s arguments: leave the request as it is (scikit-learn's
 #: ``UNCHANGED``, a string of its own, is accepted too; it is not imported here).
@@ -631,13 +631,13 @@ class KMeans:
     def _nearest(self, X: np.ndarray) -> np.ndarray:
         """Exact nearest centres of ``X`` (checked), ties to the lowest index: up to
         ``_SCAN_MAX_FEATURES`` features by the kernels' block search on differences, once they are
-        loaded, otherwise by products and differences (``_nearest.nearest_two``); the same labels."""
+        loaded, otherwise by products and differences (``_nearest.exact_labels``); the same labels."""
         C = self._centers64()
         if X.shape[1] <= _SCAN_MAX_FEATURES:
             done = _backend.nearest_hinted_compiled(X, C, np.zeros(X.shape[0], dtype=np.intp), scan=True)
             if done is not None:
                 return done[0]
-        return nearest_two(X, C)[0]
+        return exact_labels(X, C)
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
         """Fit, then return ``labels_`` (int32)."""

@@ -45,6 +45,7 @@ __all__ = [
     "nearest_centers",
     "nearest_palette",
     "nearest_two",
+    "exact_labels",
     "product_rows",
     "row_min",
 ]
@@ -201,24 +202,49 @@ def nearest_two(
     centre).
 
     Used by the bounded Lloyd iteration (:func:`._lloyd.lloyd`),
-    which keeps the two distances as upper and lower bounds, and by ``KMeans.predict`` and
-    ``score``, exact wherever the data sit. Memory is bounded
+    which keeps the two distances as upper and lower bounds. Memory is bounded
     by ``chunk x K`` floats.
     """
+    n = X.shape[0]
+    if x_norm is None:
+        x_norm = np.einsum("ij,ij->i", X, X)
+    if centers.shape[0] == 1:
+        d2 = np.full(n, np.inf)
+        return np.zeros(n, dtype=np.intp), squares_in_order(X - centers[0]), d2
+    labels, d1, d2 = _nearest_by_expansion(X, centers, x_norm)
+    d1 += x_norm
+    d2 += x_norm
+    np.maximum(d1, 0.0, out=d1)
+    np.maximum(d2, 0.0, out=d2)
+    # The distance to the nearest by explicit differences, as the kernels compute it: the expanded
+    # form can round a tiny distance to 0, and an upper bound below the true distance let the
+    # bounded iteration keep a point on a centre another one had overtaken (d2 stays a lower bound:
+    # its user widens it by the expansion's error).
+    d1[:] = dist_to_assigned(X, centers, labels)
+    return labels, d1, d2
+
+
+def exact_labels(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Nearest centre of every row of ``X``, ties to the lowest index, as :func:`nearest_two` (and
+    the kernels) find it, without its distances: ``KMeans.predict`` before the kernels load, and
+    above the features where their search pays."""
+    if centers.shape[0] == 1:
+        return np.zeros(X.shape[0], dtype=np.intp)
+    return _nearest_by_expansion(X, centers, np.einsum("ij,ij->i", X, X))[0]
+
+
+def _nearest_by_expansion(
+    X: np.ndarray, centers: np.ndarray, x_norm: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels of :func:`nearest_two` (two or more centres), with the nearest and second-nearest
+    expanded distances less ``|x|^2`` (for the caller to add). The expansion decides where the two
+    differ by more than its rounding; explicit differences decide the others."""
     n = X.shape[0]
     k = centers.shape[0]
     labels = np.empty(n, dtype=np.intp)
     d1 = np.empty(n, dtype=np.float64)
     d2 = np.empty(n, dtype=np.float64)
     if n == 0:
-        return labels, d1, d2
-    if x_norm is None:
-        x_norm = np.einsum("ij,ij->i", X, X)
-    if k == 1:
-        labels.fill(0)
-        diff = X - centers[0]
-        d1[:] = squares_in_order(diff)
-        d2.fill(np.inf)
         return labels, d1, d2
     margin_c = 1e-13 * float(np.einsum("ij,ij->i", centers, centers).max(initial=0.0))
     near_rows = []
@@ -235,11 +261,6 @@ def nearest_two(
             near = np.flatnonzero(d2[start:stop] - d1[start:stop] <= 1e-13 * x_norm[start:stop] + margin_c)
             if near.size:
                 near_rows.append(start + near)
-    xn = x_norm
-    d1 += xn
-    d2 += xn
-    np.maximum(d1, 0.0, out=d1)
-    np.maximum(d2, 0.0, out=d2)
     if near_rows:
         near = np.concatenate(near_rows)
         exact = exact_nearest_centers(X[near], centers)
@@ -247,11 +268,6 @@ def nearest_two(
         if moved.size:  # the other of the two: d2 (kept as a lower bound) becomes the old best
             d2[moved] = d1[moved]
             labels[moved] = exact[exact != labels[near]]
-    # The distance to the nearest by explicit differences, as the kernels compute it: the expanded
-    # form can round a tiny distance to 0, and an upper bound below the true distance let the
-    # bounded iteration keep a point on a centre another one had overtaken (d2 stays a lower bound:
-    # its user widens it by the expansion's error).
-    d1[:] = dist_to_assigned(X, centers, labels)
     return labels, d1, d2
 
 
