@@ -345,6 +345,23 @@ def test_ext_png_in_folder_mode_never_lets_x_jpg_replace_the_input_x_png(tmp_pat
     assert f"{tmp_path / 'in' / 'x.png'}: is the input" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("force", [[], ["-f"]], ids=["", "force"])
+def test_ext_png_rerun_never_lets_x_jpg_replace_the_compressed_x_png(tmp_path, capsys, force):
+    """x.png, compressed in place by a first run, carries the stamp and so is no longer walked as an
+    input: the rerun wrote x.jpg's output over it (another picture), even without --force. It stays
+    refused, as in the first run: an in-place output is its input's, never another input's target."""
+    (tmp_path / "in").mkdir()
+    png = tmp_path / "in" / "x.png"
+    Image.new("RGB", (16, 16), (255, 0, 0)).save(png)
+    Image.new("RGB", (16, 16), (0, 0, 255)).save(tmp_path / "in" / "x.jpg")
+    assert main([str(tmp_path / "in"), "--ext", ".png", "-f", "-q", "-j", "1"]) == 1
+    first = png.read_bytes()
+    capsys.readouterr()
+    assert main([str(tmp_path / "in"), "--ext", ".png", "-q", "-j", "1", *force]) == 1
+    assert png.read_bytes() == first
+    assert f"{png}: is the input" in capsys.readouterr().err
+
+
 def test_k300_message_names_the_limit(tmp_path, capsys):
     src = _photo_file(tmp_path)
     assert main([str(src), "-k", "300"]) == 2

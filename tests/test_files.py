@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -256,6 +257,23 @@ def test_resume_refuses_an_existing_file_without_a_stamp(src, tmp_path, existing
     assert _files(tmp_path) == before
     assert compress_file(src, dst, FileOptions(n_colors=K, resume=True, force=True)).status == "done"
     assert read_stamp(dst) is not None
+
+
+def test_resume_never_replaces_an_output_made_from_another_input(src, tmp_path):
+    """A stamped output made from another input file (another name) is not "this input, changed":
+    replacing it would lose another picture (x.jpg's output over x.png compressed in place)."""
+    other = tmp_path / "other.png"
+    Image.fromarray(synthetic_photo(40, 50, seed=2)).save(other)
+    dst = tmp_path / "o.png"
+    opts = FileOptions(n_colors=K, resume=True)
+    assert compress_file(other, dst, opts).status == "done"
+    before = _files(tmp_path)
+    message = f"{dst}: already exists, made by kmeans-compress from other.png"
+    with pytest.raises(OutputExistsError, match=re.escape(message)):
+        compress_file(src, dst, opts)
+    assert _files(tmp_path) == before
+    assert compress_file(src, dst, FileOptions(n_colors=K, resume=True, force=True)).status == "done"
+    np.testing.assert_array_equal(_pixels(dst), _expected(src))
 
 
 def test_resume_needs_an_existing_input(tmp_path):

@@ -7,7 +7,8 @@ an output file. It holds the rules, so they cannot drift apart:
 - an input is never overwritten unless ``force`` (same-file check, symlinks and
   hard links included);
 - an existing output is never replaced unless ``force``, or, with ``resume``,
-  when it carries our stamp for another input or other options;
+  when it carries our stamp for this input before it changed, or for other
+  options (a stamp naming another input file is another picture: refused);
 - with ``resume``, an output whose stamp matches the input bytes and the options
   is up to date: nothing is done (status ``"skipped"``);
 - with ``skip_if_larger``, nothing is written when the result is not smaller
@@ -15,8 +16,8 @@ an output file. It holds the rules, so they cannot drift apart:
 - the output appears whole or not at all (:func:`write_atomic`).
 
 Resuming: every PNG written with ``resume`` carries a ``tEXt`` chunk (key
-``kmeans-compress``) holding the options, the package version and the SHA-256
-of the input it came from. An output without a stamp is someone else's file.
+``kmeans-compress``) holding the options, the package version, and the SHA-256
+and file name of the input it came from. An output without a stamp is someone else's file.
 """
 
 from __future__ import annotations
@@ -236,13 +237,23 @@ def compress_file(
                     mse=None if mse is None else float(mse),
                     seconds=time.perf_counter() - start,
                 )
-            overwrite = True  # our own output, made from another input or with other options
+            made_from = stamp.get("input_name")
+            if made_from != path.name and (made_from is not None or stamp.get("input_sha256") != digest):
+                # Made from another input file (x.jpg's output over x.png compressed in place): not this
+                # input changed, but another picture, which replacing would lose. A stamp without the
+                # input's name (written before it was stamped) tells the two apart by the bytes only.
+                source = "another input" if made_from is None else made_from
+                raise OutputExistsError(
+                    f"{target}: already exists, made by kmeans-compress from {source}, not from {path.name} "
+                    "(use --force to overwrite)"
+                )
+            overwrite = True  # our own output, made from this input before it changed, or with other options
     elif target is not None and not opts.force and os.path.lexists(target):
         raise OutputExistsError(f"{target}: already exists (use --force to overwrite)")
 
     fmt = "PNG" if target is None else opts.fmt or output_format(target)
     # A size target holds for the file as written: the stamp's chunk comes out of its budget.
-    reserve = 0 if digest is None else _stamp_bound(opts, digest)
+    reserve = 0 if digest is None else _stamp_bound(opts, digest, path.name if path is not None else "")
     result = _compress(src, opts, fmt, reserve)
     if not opts.keep_original:
         result.original = np.empty((0, 0, result.original.shape[2]), dtype=np.uint8)
@@ -250,7 +261,8 @@ def compress_file(
     data = result.encode(fmt, strip=opts.strip, effort=opts.effort)
     # The stamp goes in after the lossless pass, so that pass can never drop it.
     if digest is not None:
-        data = add_text_chunk(data, STAMP_KEY, _stamp_text(opts, digest, rep.n_colors_used, rep.mse))
+        assert path is not None
+        data = add_text_chunk(data, STAMP_KEY, _stamp_text(opts, digest, path.name, rep.n_colors_used, rep.mse))
     outcome = FileOutcome(
         status="done", result=result, input_bytes=rep.input_bytes, n_colors_used=rep.n_colors_used, mse=rep.mse
     )
@@ -274,8 +286,9 @@ def compress_file(
     return outcome
 
 
-#: What a stamp holds besides :meth:`FileOptions.stamp`: the input's hash and the figures the report shows.
-_STAMP_FIGURES = ("input_sha256", "n_colors_used", "mse")
+#: What a stamp holds besides :meth:`FileOptions.stamp`: the input's hash and file name (not its folder: an
+#: output stays up to date when the folders move), and the figures the report shows.
+_STAMP_FIGURES = ("input_sha256", "input_name", "n_colors_used", "mse")
 
 
 def _up_to_date(stamp: dict[str, Any], opts: FileOptions, digest: str) -> bool:
@@ -290,16 +303,17 @@ def _up_to_date(stamp: dict[str, Any], opts: FileOptions, digest: str) -> bool:
     return options == opts.stamp() and stamp.get("input_sha256") == digest
 
 
-def _stamp_text(opts: FileOptions, digest: str, n_colors_used: int, mse: float) -> str:
-    stamp = dict(opts.stamp(), input_sha256=digest, n_colors_used=n_colors_used, mse=mse)  # _STAMP_FIGURES
+def _stamp_text(opts: FileOptions, digest: str, name: str, n_colors_used: int, mse: float) -> str:
+    # ASCII JSON (a name that is not UTF-8 as \udcXX escapes, which json.loads turns back into it).
+    stamp = dict(opts.stamp(), input_sha256=digest, input_name=name, n_colors_used=n_colors_used, mse=mse)
     return json.dumps(stamp, sort_keys=True, separators=(",", ":"))
 
 
-def _stamp_bound(opts: FileOptions, digest: str) -> int:
+def _stamp_bound(opts: FileOptions, digest: str, name: str) -> int:
     """The most bytes the stamp's tEXt chunk can take: its text with the longest figures, plus the
     chunk's length, type, key, NUL and CRC."""
     longest_float = -2.2250738585072014e-308  # no float's JSON form is longer
-    text = _stamp_text(opts, digest, 1000, longest_float)
+    text = _stamp_text(opts, digest, name, 1000, longest_float)
     return 4 + 4 + len(STAMP_KEY) + 1 + len(text) + 4
 
 
@@ -456,12 +470,30 @@ class OutputClaims:
         except OSError:
             return None
         other = self._inputs.get((st.st_dev, st.st_ino))
-        if other is None or same_file(src, dst):
+        if other is None:
+            # A PNG that an earlier run compressed from a file of its own name (in place: --ext .png
+            # --force) carries the stamp, so a folder's walk no longer takes it as an input; it is
+            # still that input's, never another's output (x.jpg's over x.png).
+            if Path(dst).name == Path(src).name or not _made_from_itself(dst):
+                return None
+            return (
+                f"{dst}: is the input {dst} (compressed by an earlier run), and would be replaced by the output "
+                f"of {src} (an input is only ever written as its own output; choose another --ext or -o)"
+            )
+        if same_file(src, dst):
             return None
         return (
             f"{dst}: is the input {other}, and would be replaced by the output of {src} "
             "(an input is only ever written as its own output; choose another --ext or -o)"
         )
+
+
+def _made_from_itself(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a PNG whose stamp says it was made from a file of its own name (in place)."""
+    if Path(path).suffix.lower() != ".png":
+        return False
+    stamp = read_stamp(path)
+    return stamp is not None and stamp.get("input_name") == Path(path).name
 
 
 def _remove_stale_temps(dst: Path) -> None:
