@@ -16,6 +16,7 @@ import io
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from kmeans_compress import (
     compress_file,
     load_image,
 )
+from kmeans_compress import _files as _files_module
 from kmeans_compress._files import STAMP_KEY, read_stamp
 
 K = 8
@@ -184,10 +186,68 @@ def test_resume_removes_the_temporary_file_of_an_output_it_skips(src, tmp_path):
     assert compress_file(src, dst, opts).status == "done"
     leftover = tmp_path / ".o.png.0123456789ab.tmp"
     leftover.write_bytes(dst.read_bytes())
+    linked = tmp_path / ".o.png.ba9876543210.tmp"  # killed after linking it into place: the output itself
+    os.link(dst, linked)
+    hour_ago = time.time() - 3600
+    os.utime(leftover, (hour_ago, hour_ago))
     other = tmp_path / ".p.png.0123456789ab.tmp"
     other.write_bytes(b"partial")
+    os.utime(other, (hour_ago, hour_ago))
     assert compress_file(src, dst, opts).status == "skipped"
-    assert not leftover.exists() and other.exists()
+    assert not leftover.exists() and not linked.exists() and other.exists()
+
+
+def test_resume_leaves_the_fresh_temporary_file_of_another_run_alone(src, tmp_path):
+    """Two runs into one folder: a temporary file for the same output, written a moment ago, is
+    another process's, which links it into place next; removing it made that process fail
+    ('No such file or directory' on the temporary file's name). Only stale ones are removed."""
+    fcntl = pytest.importorskip("fcntl", reason="no file locks here: temporary files are told apart by age")
+    dst = tmp_path / "o.png"
+    live = tmp_path / ".o.png.0123456789ab.tmp"
+    with open(live, "wb") as fh:  # as write_atomic holds its own: open and locked until renamed
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        fh.write(b"being written by another run")
+        fh.flush()
+        assert compress_file(src, dst, FileOptions(n_colors=K, resume=True)).status == "done"
+        assert live.read_bytes() == b"being written by another run"
+        assert compress_file(src, dst, FileOptions(n_colors=K, resume=True)).status == "skipped"
+        assert live.exists()
+    assert compress_file(src, dst, FileOptions(n_colors=K, resume=True)).status == "skipped"
+    assert not live.exists()  # its writer gone (killed), it is a leftover
+
+
+def test_resume_skips_an_up_to_date_output_another_run_wrote_meanwhile(src, tmp_path, monkeypatch):
+    """Two runs of one command: both find no output, both compress, the second to write finds the
+    first's output there. It is up to date (same input, same options): skipped, not an error."""
+    opts = FileOptions(n_colors=K, resume=True)
+    dst, elsewhere = tmp_path / "o.png", tmp_path / "sub" / "o.png"
+    assert compress_file(src, elsewhere, opts).status == "done"
+    real = _files_module.write_atomic
+
+    def other_run_first(path, data, *, overwrite=False):
+        Path(path).write_bytes(elsewhere.read_bytes())  # the other run links its output into place first
+        return real(path, data, overwrite=overwrite)
+
+    monkeypatch.setattr(_files_module, "write_atomic", other_run_first)
+    outcome = compress_file(src, dst, opts)
+    assert outcome.status == "skipped" and outcome.output_bytes == dst.stat().st_size
+    assert dst.read_bytes() == elsewhere.read_bytes()
+    # Written meanwhile by another program, or with other options: still refused.
+    for other in (b"not ours", None):
+        monkeypatch.setattr(_files_module, "write_atomic", real)
+        dst.unlink()
+        if other is None:
+            compress_file(src, elsewhere, FileOptions(n_colors=4, resume=True, force=True))
+        theirs = elsewhere.read_bytes() if other is None else other
+
+        def someone_first(path, data, *, overwrite=False, theirs=theirs):
+            Path(path).write_bytes(theirs)
+            return real(path, data, overwrite=overwrite)
+
+        monkeypatch.setattr(_files_module, "write_atomic", someone_first)
+        with pytest.raises(OutputExistsError, match="already exists"):
+            compress_file(src, dst, opts)
+        assert dst.read_bytes() == theirs
 
 
 @pytest.mark.parametrize(
@@ -308,8 +368,10 @@ def test_only_the_outputs_own_leftover_temporary_files_are_removed(src, tmp_path
         out / f".{n}.0123456789ab.tmp" for n in ("a1.png", "ab.png", "a[1].png.kmc.png", "x.png.kmc.png", "a.png")
     ]
     others = [p for p in others if p != own]
+    hour_ago = time.time() - 3600  # leftovers of a killed run (a fresh one may be another run's)
     for p in [own, *others]:
         p.write_bytes(b"partial")
+        os.utime(p, (hour_ago, hour_ago))
     assert compress_file(src, out / name, FileOptions(n_colors=K)).status == "done"
     assert sorted(p.name for p in out.iterdir()) == sorted([name, *(p.name for p in others)])
     np.testing.assert_array_equal(_pixels(out / name), _expected(src))

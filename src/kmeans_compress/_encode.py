@@ -15,9 +15,11 @@ whose strength is the ``effort``; below ``SMALL_PIXELS`` at effort 1 and 2 a pas
 
 from __future__ import annotations
 
+import contextlib
 import io as _io
 import os
 import struct
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +29,11 @@ import numpy as np
 from PIL import Image
 
 from ._exceptions import OptionNotAllowedError, OutputExistsError
+
+try:
+    import fcntl as _fcntl
+except ImportError:  # pragma: no cover - Windows: temporary files are told apart by age (remove_stale_temp)
+    _fcntl = None  # type: ignore[assignment]
 from ._palette import deflate_order
 from ._validation import check_index_maps, check_palette
 
@@ -723,11 +730,16 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool =
         fd, tmp = _create_temp(folder, target.name)
     except OSError as exc:
         raise _cannot_write(target, exc) from exc
+    # Open (and so locked: _create_temp) until its name is gone, so that no other process takes it
+    # for a killed run's leftover (remove_stale_temp); without locks (Windows) closed before the
+    # rename, which an open file would stop there.
+    fh = os.fdopen(fd, "wb")
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+        if _fcntl is None:
+            fh.close()
         if overwrite:
             os.replace(tmp, target)
         else:
@@ -745,8 +757,9 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool =
     except OSError as exc:
         raise _cannot_write(target, exc) from exc
     finally:
-        if os.path.lexists(tmp):
+        with contextlib.suppress(FileNotFoundError):  # renamed into place, or (no locks) taken for a leftover
             os.unlink(tmp)
+        fh.close()
     return target
 
 
@@ -786,17 +799,82 @@ def is_temp_of(entry: str, name: str) -> bool:
 
 
 def _create_temp(folder: Path, name: str) -> tuple[int, str]:
-    """Create and open ``folder/.name.XXXXXXXX.tmp`` exclusively, with mode 0o666 less the umask.
+    """Create and open ``folder/.name.XXXXXXXX.tmp`` exclusively, with mode 0o666 less the umask,
+    and lock it (``flock``, where there is one) for as long as it is open.
 
     Unlike :func:`tempfile.mkstemp` (mode 0o600), the file gets the permissions any
     new file of the user gets, without reading the umask: ``os.umask`` can only be
     read by setting it, which would race with other threads (Dask workers, say).
+    The lock tells :func:`remove_stale_temp` of another process that it is being written.
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     for _ in range(100):
         tmp = os.path.join(folder, f".{name}.{os.urandom(_TEMP_RANDOM_BYTES).hex()}.tmp")
         try:
-            return os.open(tmp, flags, 0o666), tmp
+            fd = os.open(tmp, flags, 0o666)
         except FileExistsError:
             continue
+        if _lock(fd, wait=True) and not _names(tmp, fd):
+            os.close(fd)  # removed as a leftover in the moment before it was locked: another name
+            continue
+        return fd, tmp
     raise FileExistsError(f"{folder}: no free temporary file name")  # pragma: no cover
+
+
+#: Age (by its modification time) from which a temporary file is a killed run's leftover where files
+#: cannot be locked: one is written whole right after it is created and renamed into place at once, so
+#: a live one is seconds old; this is far past that, and past the clock skew of machines sharing NFS.
+STALE_TEMP_SECONDS = 15 * 60
+
+
+def remove_stale_temp(path: str | os.PathLike[str], target: str | os.PathLike[str]) -> bool:
+    """Remove :func:`write_atomic`'s temporary file at ``path`` for ``target`` if it is a killed run's
+    leftover; whether it did.
+
+    Another process running the same command (two runs into one folder, Dask workers) may be writing
+    it, about to rename it into place: a leftover is one no process holds locked (:func:`_create_temp`).
+    Where files cannot be locked: one already linked into place (the same file as ``target``), or
+    older than :data:`STALE_TEMP_SECONDS`.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    try:
+        locked = _lock(fd, wait=False)
+        if locked is None:
+            return False  # being written
+        if not locked:
+            st = os.fstat(fd)
+            linked = os.path.exists(target) and os.path.samefile(target, path)
+            if not linked and time.time() - st.st_mtime <= STALE_TEMP_SECONDS:
+                return False
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _lock(fd: int, wait: bool) -> bool | None:
+    """Lock the open file ``fd`` (``flock``, exclusive): True; None if another holds it (only when not
+    ``wait``); False where files cannot be locked (no ``fcntl``, or a file system refusing)."""
+    if _fcntl is None:
+        return False
+    try:
+        _fcntl.flock(fd, _fcntl.LOCK_EX | (0 if wait else _fcntl.LOCK_NB))
+    except BlockingIOError:
+        return None
+    except OSError:
+        return False
+    return True
+
+
+def _names(path: str, fd: int) -> bool:
+    """Whether ``path`` is still the name of the open file ``fd``."""
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(fd))
+    except OSError:
+        return False

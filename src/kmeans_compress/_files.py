@@ -36,7 +36,15 @@ import numpy as np
 
 from ._compress import CompressionResult, compress, compress_with_palette
 from ._decode import DEFAULT_MAX_PIXELS, LoadedImage
-from ._encode import DEFAULT_EFFORT, PNG_SIGNATURE, add_text_chunk, is_temp_of, output_format, write_atomic
+from ._encode import (
+    DEFAULT_EFFORT,
+    PNG_SIGNATURE,
+    add_text_chunk,
+    is_temp_of,
+    output_format,
+    remove_stale_temp,
+    write_atomic,
+)
 from ._exceptions import ImageNotFoundError, OutputExistsError, TargetNotMetError
 from ._search import compress_to_psnr, compress_to_quality, compress_to_size
 
@@ -228,15 +236,7 @@ def compress_file(
                 # A run killed between linking its temporary file into place and removing it left
                 # both (write_atomic): the output is whole, its temporary file goes now.
                 _remove_stale_temps(target)
-                mse = stamp.get("mse")
-                return FileOutcome(
-                    status="skipped",
-                    input_bytes=path.stat().st_size,
-                    output_bytes=target.stat().st_size,
-                    n_colors_used=stamp.get("n_colors_used"),
-                    mse=None if mse is None else float(mse),
-                    seconds=time.perf_counter() - start,
-                )
+                return _skipped(stamp, path, target, start)
             made_from = stamp.get("input_name")
             if made_from != path.name and (made_from is not None or stamp.get("input_sha256") != digest):
                 # Made from another input file (x.jpg's output over x.png compressed in place): not this
@@ -279,11 +279,32 @@ def compress_file(
         if opts.make_dirs:
             target.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_temps(target)
-        written = write_atomic(target, data, overwrite=overwrite)
+        try:
+            written = write_atomic(target, data, overwrite=overwrite)
+        except OutputExistsError:
+            # Written meanwhile: by another run of the same command (two runs into one folder both
+            # found no output), an output up to date, which this run skips as if it had been there.
+            stamp = None if digest is None else read_stamp(target)
+            if stamp is None or path is None or digest is None or not _up_to_date(stamp, opts, digest):
+                raise
+            return _skipped(stamp, path, target, start)
         outcome.output_bytes = len(data)
         result.report = dataclasses.replace(rep, output_bytes=len(data), output_path=str(written))
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+def _skipped(stamp: dict[str, Any], path: Path, target: Path, start: float) -> FileOutcome:
+    """The outcome of an output found up to date: its figures from its ``stamp``."""
+    mse = stamp.get("mse")
+    return FileOutcome(
+        status="skipped",
+        input_bytes=path.stat().st_size,
+        output_bytes=target.stat().st_size,
+        n_colors_used=stamp.get("n_colors_used"),
+        mse=None if mse is None else float(mse),
+        seconds=time.perf_counter() - start,
+    )
 
 
 #: What a stamp holds besides :meth:`FileOptions.stamp`: the input's hash and file name (not its folder: an
@@ -499,12 +520,14 @@ def _made_from_itself(path: str | os.PathLike[str]) -> bool:
 def _remove_stale_temps(dst: Path) -> None:
     """Remove :func:`write_atomic`'s temporary files for ``dst`` left behind by a killed run.
 
-    Only those of ``dst`` itself (:func:`is_temp_of`): another output's may still be being written.
+    Only those of ``dst`` itself (:func:`is_temp_of`: another output's may still be being written),
+    and only leftovers (:func:`remove_stale_temp`): another process running the same command (two
+    runs into one folder, Dask workers) may be about to rename its own into place.
     """
     try:
         with os.scandir(dst.parent) as entries:
             for entry in entries:
                 if is_temp_of(entry.name, dst.name):
-                    Path(entry.path).unlink(missing_ok=True)
+                    remove_stale_temp(entry.path, dst)
     except OSError:
         pass
