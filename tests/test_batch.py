@@ -326,6 +326,45 @@ def _tiny_png(path: Path, value: int = 0) -> Path:
     return path
 
 
+@pytest.mark.parametrize("where", ["-o", "-o's parent", "--report", "--report in -o"])
+def test_a_folder_that_is_not_writable_is_refused_before_any_work(tmp_path, capsys, monkeypatch, where):
+    """A read-only output folder made every file fail after its work was done ('[Errno 13] ... .tmp',
+    exit 1); a report's, or a folder -o could not be created in, failed at the end or as a bare errno.
+    Now each is refused before any work, in one line, with exit 7 (as a missing folder)."""
+    src = tmp_path / "in"
+    _tiny_png(src / "a.png")
+    ro = tmp_path / "ro"  # as a folder of mode 555 is to a user who is not root
+    ro.mkdir()
+    real_access, real_mkdir = os.access, os.mkdir
+
+    def access(path, mode, *args, **kwargs):
+        return not (Path(path) == ro and mode & os.W_OK) and real_access(path, mode, *args, **kwargs)
+
+    def mkdir(path, *args, **kwargs):
+        if Path(path).parent == ro:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    out = tmp_path / "out"
+    argv, message = {
+        "-o": ([str(src), "-o", str(ro)], f"-o {ro}: the folder is not writable"),
+        "-o's parent": ([str(src), "-o", f"{ro}/sub/"], f"-o {ro}/sub/: cannot create the folder (Permission denied)"),
+        "--report": (
+            [str(src), "-o", str(out), "--report", str(ro / "r.json")],
+            f"--report {ro / 'r.json'}: the folder {ro} is not writable",
+        ),
+        "--report in -o": (
+            [str(src), "-o", str(ro / "out"), "--report", str(ro / "out" / "r.csv")],
+            f"-o {ro / 'out'}: cannot create the folder (Permission denied)",
+        ),
+    }[where]
+    assert main([*argv, "-j", "1"]) == 7
+    assert capsys.readouterr().err.splitlines() == [f"kmeans-compress: error: {message}"]
+    assert not list(tmp_path.rglob("*.kmc.png")) and not any(ro.iterdir())
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".json"])
 def test_report_keeps_to_the_outputs_rules(tmp_path, capsys, suffix):
     """--report replaces only its own earlier report (a rerun) or, with --force, someone's file; never an input."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -174,6 +176,25 @@ def test_preview_never_replaces_the_input_even_with_force(tmp_path, capsys, link
     err = capsys.readouterr().err.splitlines()
     assert err == [f"kmeans-compress: error: --preview {preview}: is the input file itself; choose another name"]
     assert src.read_bytes() == before and not out.exists()
+
+
+@pytest.mark.parametrize("option", ["--plot", "--preview"])
+def test_a_figure_folder_that_is_not_writable_is_refused_before_any_work(tmp_path, capsys, monkeypatch, option):
+    # sweep printed its whole table, then failed on the figure's temporary file.
+    pytest.importorskip("matplotlib")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, m, *a, **k: Path(p) != folder and real(p, m, *a, **k))  # mode 555
+    figure = folder / "f.png"
+    src = tmp_path / "in.png"
+    Image.fromarray(np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)).save(src)
+    argv = ["sweep", "--ks", "2", str(src)] if option == "--plot" else [str(src), "-q"]
+    assert main([*argv, option, str(figure)]) == 7
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [f"kmeans-compress: error: {option} {figure}: the folder {folder} is not writable"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png", "ro"] and not any(folder.iterdir())
 
 
 def test_preview_into_a_missing_folder_is_refused_before_any_work(tmp_path, capsys):

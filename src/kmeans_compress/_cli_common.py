@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import _backend
-from ._encode import OUTPUT_FORMATS
+from ._encode import OUTPUT_FORMATS, writable_folder
 from ._exceptions import (
     ImageNotFoundError,
     ImageTooLargeError,
@@ -316,13 +316,16 @@ def usage_failed(exc: UsageError) -> int:
 
 
 def check_figure_folder(path: str, option: str) -> None:
-    """A figure's folder (``--preview``, ``--plot``) must exist, as ``-o``'s: checked before any work, not after it.
+    """A figure's folder (``--preview``, ``--plot``) must exist and be writable, as ``-o``'s: checked
+    before any work, not after it.
 
     Raises
     ------
     OutputFolderError
-        The folder is missing (exit 7).
+        The folder is missing or not writable (exit 7).
     """
     folder = Path(path).parent
     if not folder.is_dir():
         raise OutputFolderError(f"{option} {path}: the folder {folder} does not exist")
+    if not writable_folder(folder):
+        raise OutputFolderError(f"{option} {path}: the folder {folder} is not writable")

@@ -763,6 +763,12 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool =
     return target
 
 
+def writable_folder(folder: str | os.PathLike[str]) -> bool:
+    """Whether this process may create files in ``folder``, as :func:`write_atomic` does: for the
+    checks a front end makes before any work (the write itself is checked again)."""
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
 def _cannot_write(target: Path, exc: OSError) -> OSError:
     """``exc``, raised on the temporary file, as the same kind of error (and ``errno``) naming the
     file the caller asked for: the temporary file's name means nothing to a user."""

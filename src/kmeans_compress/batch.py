@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from ._encode import OUTPUT_FORMATS, write_atomic
+from ._encode import OUTPUT_FORMATS, writable_folder, write_atomic
 from ._exceptions import BatchUsageError, NoInputError, OutputExistsError, caught_warnings, message_of
 from ._files import FileOptions, OutputClaims, compress_file, read_stamp, refuse_input
 from ._palette import palette_from_histogram
@@ -516,6 +516,10 @@ def run(
         and not (output is not None and os.path.abspath(report_folder) == os.path.abspath(output))
     ):
         raise BatchUsageError(f"--report {report}: the folder {report_folder} does not exist")
+    # Writable folders are checked before any work (exit 7), not found out at the end (the report,
+    # written last) or file by file once each is compressed (an output folder).
+    if report_folder is not None and report_folder.is_dir() and not writable_folder(report_folder):
+        raise PermissionError(f"--report {report}: the folder {report_folder} is not writable")
     if shared and given_palette is not None:
         raise BatchUsageError("--shared-palette and --map both choose the palette; give one")
     if shared and searching:
@@ -546,7 +550,12 @@ def run(
         report, [t.src for t in tasks] + [r.input_path for r in rows], opts.force
     )
     if output is not None:
-        Path(output).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(output).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise type(exc)(f"-o {output}: cannot create the folder ({exc.strerror or exc})") from None
+        if not writable_folder(output):
+            raise PermissionError(f"-o {output}: the folder is not writable")
     for r in rows:
         r.n_colors = opts.n_colors
     if progress is None:

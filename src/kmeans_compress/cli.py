@@ -253,7 +253,8 @@ def _run_batch(args: argparse.Namespace) -> int:
         return EXIT_EXISTS
     except BatchUsageError as exc:
         raise UsageError(str(exc)) from None
-    except OSError as exc:  # the --report file, written last (the files' own errors are their rows)
+    except OSError as exc:  # a folder not writable (checked first), the --report file (written last); not a file's
+        # own errors, which are their rows
         error(message_of(exc))
         return EXIT_CANT_WRITE
     printed = not args.json or write_json([r.to_dict() for r in summary.rows])
