@@ -439,3 +439,13 @@ def test_exit_code_of_an_option_the_input_does_not_allow_and_of_other_errors():
 
     assert exit_code(OptionNotAllowedError("GIF cannot hold partly transparent colours")) == EXIT_USAGE == 2
     assert exit_code(ValueError("operands could not be broadcast together")) == EXIT_FAILED == 1
+
+
+@pytest.mark.parametrize("folder_mode", [False, True], ids=["one file", "folder"])
+def test_an_input_named_near_the_file_systems_limit_is_compressed(tmp_path, capsys, folder_mode):
+    # Its output's name fits in 255 bytes, its temporary file's did not: 'File name too long'.
+    (tmp_path / "in").mkdir()
+    src = _photo_file(tmp_path / "in", "L" * 240 + ".png")
+    assert main([str(src.parent if folder_mode else src), "-k", "4", "-q", *(["-j", "1"] if folder_mode else [])]) == 0
+    assert capsys.readouterr().err == ""
+    assert sorted(p.name for p in src.parent.iterdir()) == sorted([src.name, "L" * 240 + ".kmc.png"])

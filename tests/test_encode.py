@@ -158,3 +158,27 @@ def test_existing_file_kept_without_overwrite_and_no_temporary_left(tmp_path):
 def test_missing_folder_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         write_atomic(tmp_path / "nope" / "a.bin", b"x")
+
+
+@pytest.mark.parametrize("stem", ["L" * 240, "é" * 120, "a" * 246], ids=["240 bytes", "utf-8", "255 in all"])
+def test_a_name_near_the_file_systems_limit_is_written(tmp_path, monkeypatch, stem):
+    """The temporary file's name adds 18 bytes to the output's ('.', '.XXXXXXXXXXXX.tmp'): an output
+    named within the limit of 255 bytes failed with 'File name too long'. The temporary name shortens
+    (a prefix and a hash of the whole name), and stays its output's own (is_temp_of)."""
+    target = tmp_path / (stem + ".png")
+    assert len(os.fsencode(target.name)) <= 255
+    created = []
+    real = _encode._create_temp
+
+    def create(folder, name):
+        fd, tmp = real(folder, name)
+        created.append(os.path.basename(tmp))
+        return fd, tmp
+
+    monkeypatch.setattr(_encode, "_create_temp", create)
+    assert write_atomic(target, b"data") == target and target.read_bytes() == b"data"
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+    (temp,) = created
+    assert len(os.fsencode(temp)) <= 255
+    assert _encode.is_temp_of(temp, target.name)
+    assert not _encode.is_temp_of(temp, stem + "x.png") and not _encode.is_temp_of(temp, stem[:-1] + ".png")

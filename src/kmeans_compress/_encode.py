@@ -794,7 +794,7 @@ def is_temp_of(entry: str, name: str) -> bool:
     >>> is_temp_of(".x.png.kmc.png.0123456789ab.tmp", "x.png")
     False
     """
-    head, tail = f".{name}.", ".tmp"
+    head, tail = f".{_temp_stem(name)}.", ".tmp"
     digits = entry[len(head) : len(entry) - len(tail)]
     return (
         entry.startswith(head)
@@ -804,8 +804,37 @@ def is_temp_of(entry: str, name: str) -> bool:
     )
 
 
+#: The longest file name, in bytes, of the usual file systems (NAME_MAX of ext4, XFS, Btrfs, APFS, ...).
+_NAME_MAX = 255
+#: What a temporary file's name adds to its output's: ".", and "." + the random digits + ".tmp".
+_TEMP_EXTRA = 2 + 2 * _TEMP_RANDOM_BYTES + len(".tmp")
+
+
+def _temp_stem(name: str) -> str:
+    """What stands for the output ``name`` in its temporary file's name: ``name``, or when that would
+    make the temporary name longer than :data:`_NAME_MAX` bytes (an output named near the limit), a
+    prefix of it, ``~`` and a hash of the whole name (so it is still this output's own: :func:`is_temp_of`).
+
+    Examples
+    --------
+    >>> _temp_stem("a.png"), len(_temp_stem("L" * 250 + ".png").encode())
+    ('a.png', 237)
+    """
+    raw = os.fsencode(name)
+    if len(raw) + _TEMP_EXTRA <= _NAME_MAX:
+        return name
+    import hashlib  # here, not at import: it loads OpenSSL, which plain compress() never needs
+
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    prefix = name
+    while len(os.fsencode(prefix)) + 1 + len(digest) + _TEMP_EXTRA > _NAME_MAX:
+        prefix = prefix[:-1]  # by characters: never half of a multi-byte one
+    return f"{prefix}~{digest}"
+
+
 def _create_temp(folder: Path, name: str) -> tuple[int, str]:
-    """Create and open ``folder/.name.XXXXXXXX.tmp`` exclusively, with mode 0o666 less the umask,
+    """Create and open ``folder/.name.XXXXXXXX.tmp`` exclusively (``name`` shortened when it is near the
+    file system's limit: :func:`_temp_stem`), with mode 0o666 less the umask,
     and lock it (``flock``, where there is one) for as long as it is open.
 
     Unlike :func:`tempfile.mkstemp` (mode 0o600), the file gets the permissions any
@@ -815,7 +844,7 @@ def _create_temp(folder: Path, name: str) -> tuple[int, str]:
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        tmp = os.path.join(folder, f".{name}.{os.urandom(_TEMP_RANDOM_BYTES).hex()}.tmp")
+        tmp = os.path.join(folder, f".{_temp_stem(name)}.{os.urandom(_TEMP_RANDOM_BYTES).hex()}.tmp")
         try:
             fd = os.open(tmp, flags, 0o666)
         except FileExistsError:
