@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import io
 import os
 import subprocess
@@ -177,6 +178,26 @@ def test_unreadable_file(tmp_path, capsys, monkeypatch):
         load_image(src)
     assert main([str(src)]) == 3
     assert "permission denied" in capsys.readouterr().err
+
+
+def test_unreadable_file_in_folder_mode_says_what_one_file_mode_says(tmp_path, capsys, monkeypatch):
+    # Folder mode hashes the input (the resume stamp) before decoding it: its PermissionError was
+    # the bare '[Errno 13] Permission denied: <file>' where one-file mode says '<file>: permission denied'.
+    (tmp_path / "in").mkdir()
+    src = tmp_path / "in" / "secret.bmp"
+    src.write_bytes(REAL["BMP"])
+    real_open = builtins.open
+
+    def deny(file, *args, **kwargs):  # as for a file of mode 000 to a user who is not root
+        if isinstance(file, (str, os.PathLike)) and os.path.abspath(file) == str(src):
+            raise PermissionError(13, "Permission denied", os.fspath(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", deny)
+    assert main([str(src), "-q"]) == 3
+    assert capsys.readouterr().err == f"kmeans-compress: error: {src}: permission denied\n"
+    assert main([str(src.parent), "-q", "-j", "1"]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == f"kmeans-compress: error: {src}: permission denied"
 
 
 def test_output_folder_missing_and_existing_output(tmp_path, capsys):

@@ -413,12 +413,19 @@ def _jsonable(v: Any) -> Any:
 
 
 def _sha256_file(path: Path) -> str:
+    """The input's SHA-256; an input that cannot be read fails as the decoder says it (it is read first
+    here: folder mode and one file give the same message, exit 3)."""
     import hashlib
 
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except PermissionError:
+        raise ImageNotFoundError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise ImageNotFoundError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     return h.hexdigest()
 
 
