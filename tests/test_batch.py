@@ -365,6 +365,37 @@ def test_a_folder_that_is_not_writable_is_refused_before_any_work(tmp_path, caps
     assert not list(tmp_path.rglob("*.kmc.png")) and not any(ro.iterdir())
 
 
+@pytest.mark.parametrize("top", [False, True], ids=["sub-folder", "input folder"])
+def test_an_unreadable_folder_is_reported_not_skipped(tmp_path, capsys, monkeypatch, top):
+    """A sub-folder that cannot be listed (mode 000) was skipped in silence: no row, no error, exit 0.
+    It is a failed row naming it (exit 1), as a file that cannot be read; an input folder that
+    cannot be listed said 'no image files in it': it is refused as not readable (exit 3)."""
+    src = tmp_path / "in"
+    _tiny_png(src / "a.png")
+    _tiny_png(src / "locked" / "b.png")
+    locked = src if top else src / "locked"
+    real = os.scandir
+
+    def scandir(path=".", *args):  # as os.scandir says of a folder of mode 000 to a user who is not root
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path, *args)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    rep = tmp_path / "r.json"
+    out = tmp_path / "out"
+    code = main([str(src), "-r", "-o", str(out), "-j", "1", "-q", "--report", str(rep)])
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"kmeans-compress: error: {locked}: folder not readable (Permission denied)"
+    if top:
+        assert code == 3 and len(err) == 1 and not out.exists() and not rep.exists()
+    else:
+        assert code == 1
+        rows = json.loads(rep.read_text())
+        assert [(r["input_path"], r["status"]) for r in rows] == [(str(src / "a.png"), "done"), (str(locked), "failed")]
+        assert "1 done, 0 skipped (up to date), 1 failed" in err[-1]
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".json"])
 def test_report_keeps_to_the_outputs_rules(tmp_path, capsys, suffix):
     """--report replaces only its own earlier report (a rerun) or, with --force, someone's file; never an input."""

@@ -76,7 +76,7 @@ class BatchUsageError(ValueError):
 
 
 class NoInputError(BatchUsageError):
-    """The folders given hold no image file."""
+    """The folders given hold no image file, or one of them cannot be read."""
 
 
 class ConvergenceWarning(UserWarning):

@@ -88,9 +88,10 @@ def _is_inside(path: Path, folder: Path) -> bool:
         return False
 
 
-def _walk(root: Path, recursive: bool, ext: str, skip: Path | None) -> Iterator[Path]:
-    """Image files under ``root``, relative to it, in a sorted, reproducible order."""
-    for folder, dirs, files in os.walk(root):
+def _walk(root: Path, recursive: bool, ext: str, skip: Path | None, errors: list[OSError]) -> Iterator[Path]:
+    """Image files under ``root``, relative to it, in a sorted, reproducible order; the folders that
+    cannot be listed (mode 000, say) go to ``errors``, never left out in silence."""
+    for folder, dirs, files in os.walk(root, onerror=errors.append):
         here = Path(folder)
         if recursive:
             dirs[:] = sorted(
@@ -164,7 +165,9 @@ def plan(
     taken from a folder as inputs; a file given as an input is always taken.
     Returns the tasks and a failed row for every input whose output name is
     already taken by an earlier input (``a.png`` and ``a.jpg``), or is another
-    input (``x.jpg`` beside an input ``x.png`` with ``ext=".png"``).
+    input (``x.jpg`` beside an input ``x.png`` with ``ext=".png"``), and for every
+    sub-folder that cannot be listed (the row names the folder). An input folder
+    that cannot be listed raises :class:`NoInputError` (not readable).
     """
     out = Path(output) if output is not None else None
     dirs = [Path(i) for i in inputs if Path(i).is_dir()]
@@ -174,21 +177,32 @@ def plan(
             f"two input folders have the same name ({', '.join(map(str, dirs))}); "
             "their outputs would mix in the output folder"
         )
+    for d in dirs:  # an input folder that cannot be listed is an input not readable, not one without images
+        try:
+            with os.scandir(d):
+                pass
+        except OSError as exc:
+            raise NoInputError(_not_readable(d, exc)) from None
     skip = out.resolve() if out is not None else None
     tasks: list[Task] = []
     rows: list[FileRow] = []
     pairs: list[tuple[Path, Path]] = []
+    errors: list[OSError] = []
     for inp in inputs:
         p = Path(inp)
         if p.is_dir():
             base = out if out is not None else p
             if out is not None and len(dirs) > 1:
                 base = out / p.resolve().name
-            for rel in _walk(p, recursive, ext, skip if out is not None and _is_inside(out, p) else None):
+            for rel in _walk(p, recursive, ext, skip if out is not None and _is_inside(out, p) else None, errors):
                 pairs.append((p / rel, base / rel.parent / (rel.stem + ext)))
         else:
             folder = out if out is not None else p.parent
             pairs.append((p, folder / (p.stem + ext)))
+    # A sub-folder that cannot be listed: a failed row naming it, as a file that cannot be read.
+    for err in errors:
+        name = str(err.filename) if err.filename is not None else "?"
+        rows.append(FileRow(input_path=name, status="failed", error=_not_readable(name, err)))
     claims = OutputClaims(src for src, _ in pairs)
     for src, dst in pairs:
         # Never another input's output: it would replace that input (x.jpg -> x.png beside an input x.png).
@@ -198,6 +212,10 @@ def plan(
         else:
             tasks.append(Task(src=str(src), dst=str(dst), name=str(src)))
     return tasks, rows
+
+
+def _not_readable(folder: str | os.PathLike[str], exc: OSError) -> str:
+    return f"{folder}: folder not readable ({exc.strerror or exc})"
 
 
 # --------------------------------------------------------------------------- one file
