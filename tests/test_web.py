@@ -332,8 +332,7 @@ def test_batch_takes_every_upload_whatever_its_name(client, small, tmp_path, mon
     rows = z.read("report.csv").decode().splitlines()[1:]
     assert sorted(r.split(",")[0] for r in rows) == sorted(f"images/{n}" for n in names)
     assert all(r.split(",")[2] == "done" for r in rows)
-    # "Copy command": the same images from the command line, run where images/ holds the uploads
-    # (decoded: the resume stamp holds the server's --max-pixels, which the command leaves out).
+    # "Copy command": the same files from the command line, run where images/ holds the uploads.
     assert status["command"].startswith("kmeans-compress images/.hidden.png images/a.png images/photo -o ")
     (tmp_path / "images").mkdir()
     for name in names:
@@ -341,9 +340,38 @@ def test_batch_takes_every_upload_whatever_its_name(client, small, tmp_path, mon
     monkeypatch.chdir(tmp_path)
     assert main(shlex.split(status["command"])[1:] + ["-q"]) == 0
     for out in outputs:
-        ours, theirs = Image.open(tmp_path / "compressed" / out), Image.open(io.BytesIO(z.read(out)))
-        assert ours.getpalette() == theirs.getpalette()
-        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+        assert (tmp_path / "compressed" / out).read_bytes() == z.read(out)
+
+
+def test_batch_zip_holds_the_bytes_its_command_writes(client, sample, small, tmp_path, monkeypatch):
+    # The outputs' resume stamps held the server's --max-pixels (here 200,000; 50 million by
+    # default) and the command the CLI's default: every PNG of the zip was a byte smaller than
+    # the command's, and the command run over the unzipped outputs redid every one of them.
+    other = png_bytes(np.full((8, 8, 3), 200, np.uint8))
+    files = {"cat.png": sample, "a.png": small, "b.png": other}
+    job = client.post("/api/batch?k=8&seed=2").json()["id"]
+    for name, data in files.items():
+        assert client.post(f"/api/batch/{job}/files?name={name}", content=data).status_code == 200
+    assert client.post(f"/api/batch/{job}/start").status_code == 200
+    status = _finished(client, job)
+    assert status["state"] == "done" and not status["errors"], status
+    z = zipfile.ZipFile(io.BytesIO(client.get(status["zip_url"]).content))
+    (tmp_path / "images").mkdir()
+    for name, data in files.items():
+        (tmp_path / "images" / name).write_bytes(data)
+    monkeypatch.chdir(tmp_path)
+    argv = shlex.split(status["command"])[1:] + ["-q"]
+    assert main(argv) == 0
+    pngs = sorted(n for n in z.namelist() if n.endswith(".png"))
+    assert pngs == ["a.kmc.png", "b.kmc.png", "cat.kmc.png"]
+    for name in pngs:
+        assert (tmp_path / "compressed" / name).read_bytes() == z.read(name), name
+    # and so the command, run again over the unzipped outputs, finds them up to date
+    for name in pngs:
+        (tmp_path / "compressed" / name).write_bytes(z.read(name))
+    assert main(argv) == 0
+    rows = (tmp_path / "compressed" / "report.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[2] for r in rows] == ["skipped"] * 3, rows
 
 
 LONG_NAMES = ["照片" * 45 + ".png", "📷" * 70 + ".jpeg", "é" * 150 + ".webp", "a" * 300 + ".png", "b." + "é" * 200]

@@ -45,6 +45,7 @@ from . import __version__, batch, load_image
 from ._backend import available_cores, threads_at_most
 from ._cli_common import EXIT_USAGE, Parser, UsageError, error, parse_int, positive_int
 from ._colorspace import SPACES
+from ._decode import DEFAULT_MAX_PIXELS as CLI_MAX_PIXELS
 from ._decode import LoadedImage
 from ._exceptions import ImageNotFoundError, ImageTooLargeError, UnsupportedImageError, caught_warnings, message_of
 from ._files import FileOptions, compress_file
@@ -463,6 +464,9 @@ class _Batch:
     id: str
     folder: Path
     options: Options
+    #: The server's --max-pixels: an option of the run (a larger upload fails) and so of the stamp
+    #: in every output; the command names it unless it is the command line's default.
+    max_pixels: int = CLI_MAX_PIXELS
     names: list[str] = dataclasses.field(default_factory=list)
     uploaded: int = 0
     state: str = "uploading"  # uploading, running, done, failed
@@ -493,14 +497,21 @@ class _Batch:
         return [f"images/{name}" for name in sorted(self.names)]
 
     def command(self) -> str:
-        """The command that makes the same files: ``images/`` when the folder walk takes every
-        upload, else the files one by one."""
+        """The command that makes the same files, byte for byte: ``images/`` when the folder walk
+        takes every upload, else the files one by one.
+
+        With the server's ``--max-pixels`` unless it is the command line's default: each output's
+        resume stamp holds the limit, so without it every file of the command would differ from the
+        zip's (and the command, run over the unzipped outputs, would redo them all), and an upload
+        over the server's limit, failed in the zip, would be compressed by the command.
+        """
         o = self.options
         every = all(batch.walked(self.folder / "images" / n) for n in self.names)
         inputs = ["images/"] if every else map(shlex.quote, self.inputs())
         parts = [PROG, *inputs, "-o", "compressed/", "--report", "compressed/report.csv", "-k", str(o.n_colors)]
         parts += (["--space", o.space] if o.space != "rgb" else []) + (["--dither"] if o.dither else [])
         parts += (["--seed", str(o.seed)] if o.seed else []) + (["--strip"] if o.strip else [])
+        parts += ["--max-pixels", str(self.max_pixels)] if self.max_pixels != CLI_MAX_PIXELS else []
         return " ".join(parts)
 
 
@@ -525,8 +536,9 @@ def _unique(name: str, names: list[str]) -> str:
     return candidate
 
 
-def _run_batch(job: _Batch, max_pixels: int) -> None:
-    """Folder mode on the job's uploads, then the zip of the outputs and the CSV report."""
+def _run_batch(job: _Batch) -> None:
+    """Folder mode on the job's uploads (as :meth:`_Batch.command`), then the zip of the outputs
+    and the CSV report."""
     o = job.options
     out, report = job.folder / "compressed", job.folder / "compressed" / "report.csv"
     options = {
@@ -534,7 +546,7 @@ def _run_batch(job: _Batch, max_pixels: int) -> None:
         "random_state": o.seed,
         "space": o.space,
         "dither": o.dither,
-        "max_pixels": max_pixels,
+        "max_pixels": job.max_pixels,
     }
     try:
         out.mkdir(exist_ok=True)
@@ -824,7 +836,7 @@ def create_app(
         for old in finished[:-3]:
             shutil.rmtree(old.folder, ignore_errors=True)
             server.batches.pop(old.id, None)
-        b = _Batch(folder.name.removeprefix("batch-"), folder, options)
+        b = _Batch(folder.name.removeprefix("batch-"), folder, options, max_pixels=server.max_pixels)
         server.batches[b.id] = b
         return JSONResponse(b.status())
 
@@ -859,7 +871,7 @@ def create_app(
 
         def work() -> None:
             try:
-                server.jobs.run(lambda: _run_batch(b, server.max_pixels))
+                server.jobs.run(lambda: _run_batch(b))
             except BaseException as exc:  # pragma: no cover - reported, never raised in a thread
                 b.errors.append(f"{PROG}: error: {message_of(exc)}")
                 b.state = "failed"
