@@ -312,6 +312,25 @@ def _finished(c, job: str) -> dict:
     raise AssertionError(f"batch {job} did not finish: {status}")
 
 
+def test_batch_reports_an_empty_upload_failed_and_does_the_others(client, small):
+    # An empty file was refused at upload (415), which stopped the page's batch: no zip, and the
+    # batch left "uploading". It is one more file of the batch, failed with its reason, as folder
+    # mode reports a 0-byte file named on the command line.
+    job = client.post("/api/batch?k=4").json()["id"]
+    for name, data in (("a.png", small), ("empty.png", b""), ("b.png", small)):
+        r = client.post(f"/api/batch/{job}/files?name={name}", content=data)
+        assert r.status_code == 200, r.text
+    assert client.post(f"/api/batch/{job}/start").status_code == 200
+    status = _finished(client, job)
+    assert status["state"] == "done" and status["files"] == status["done"] == 3, status
+    assert status["summary"].startswith("2 done, 0 skipped (up to date), 1 failed")
+    assert status["errors"] == ["kmeans-compress: error: images/empty.png: the file is empty (0 bytes)"]
+    z = zipfile.ZipFile(io.BytesIO(client.get(status["zip_url"]).content))
+    assert sorted(z.namelist()) == ["a.kmc.png", "b.kmc.png", "report.csv"]
+    rows = {r.split(",")[0]: r.split(",")[2] for r in z.read("report.csv").decode().splitlines()[1:]}
+    assert rows == {"images/a.png": "done", "images/b.png": "done", "images/empty.png": "failed"}
+
+
 def test_batch_takes_every_upload_whatever_its_name(client, small, tmp_path, monkeypatch):
     # A name without an extension, or a hidden one, is still a file the user chose: folder mode's
     # walk skipped them, and the batch said "1 done ... 0 failed" for 3 files.

@@ -166,3 +166,40 @@ def test_bad_file_shows_the_cli_line(server_url, browser, tmp_path):
     page.set_input_files("#pick", str(bad))
     page.wait_for_selector("#message:not([hidden])", timeout=20_000)
     assert page.inner_text("#message") == "kmeans-compress: error: notes.png: not an image file Pillow can read"
+
+
+def test_batch_with_an_empty_file_gives_the_zip_of_the_others(server_url, browser, tmp_path):
+    # The empty file's upload was refused (415) and the page's batch stopped there: no zip, the
+    # others never compressed. Now it is reported failed in the batch, a file over the upload
+    # limit is listed as not uploaded, and the zip of the others comes back.
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+
+    work = tmp_path / "photos"
+    work.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(work / "small.png")
+    shutil.copyfile(kc.sample_image_path(), work / "chelsea.png")  # 240,512 bytes: over the limit set below
+    (work / "notes.png").write_text("not an image")
+    (work / "empty.png").write_bytes(b"")
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server_url + "?k=8")
+    page.wait_for_function("state.config.version !== undefined", timeout=20_000)
+    page.evaluate("state.config.max_upload_bytes = 100000")
+    page.set_input_files("#pick", [str(work / n) for n in ("small.png", "chelsea.png", "notes.png", "empty.png")])
+    page.wait_for_selector("#batch-run:not([disabled])", timeout=20_000)
+    with page.expect_download(timeout=60_000) as dl:
+        page.click("#batch-run")
+    z = zipfile.ZipFile(dl.value.path())
+    assert sorted(z.namelist()) == ["report.csv", "small.kmc.png"]
+    rows = {r.split(",")[0]: r.split(",")[2] for r in z.read("report.csv").decode().splitlines()[1:]}
+    assert rows == {"images/empty.png": "failed", "images/notes.png": "failed", "images/small.png": "done"}
+    message = page.inner_text("#message")
+    assert "kmeans-compress: error: chelsea.png: 240,512 bytes is more than the upload limit of 100,000" in message
+    assert "kmeans-compress: error: images/empty.png: the file is empty (0 bytes)" in message
+    assert "1 done, 0 skipped (up to date), 2 failed" in page.inner_text("#batch-status")
+    assert "(and 1 not uploaded)" in page.inner_text("#batch-status")
+    assert not errors, errors

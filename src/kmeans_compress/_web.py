@@ -854,8 +854,8 @@ def create_app(
             raise HTTPError(413, f"at most {MAX_BATCH_FILES} files in one batch")
         name = _clean_name(request.query_params.get("name"))
         data = await server.read_body(request, name)
-        if not data:
-            raise HTTPError(415, f"{name}: the file is empty (0 bytes)")
+        # Any content, an empty file too, is one more file of the batch: folder mode tries it and
+        # reports it failed with its reason, as a file named on the command line, and the others go on.
         name = _unique(name, b.names)
         (b.folder / "images" / name).write_bytes(data)
         b.names.append(name)

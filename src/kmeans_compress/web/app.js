@@ -390,6 +390,9 @@ window.addEventListener("drop", (e) => {
 $("batch-run").addEventListener("click", async () => {
   const files = state.images.map((i) => i.file), o = options();
   const bar = $("batch-progress"), status = $("batch-status"), button = $("batch-run");
+  // Every file is tried: one whose upload is refused (over the size limit) is reported failed,
+  // with its reason, and the batch goes on with the others, as folder mode does.
+  const notSent = [];
   button.disabled = true;
   bar.hidden = false; bar.max = 2 * files.length; bar.value = 0;
   try {
@@ -399,29 +402,37 @@ $("batch-run").addEventListener("click", async () => {
     const id = j.id;
     for (let n = 0; n < files.length; n++) {
       status.textContent = `Uploading ${n + 1} of ${files.length}: ${files[n].name}`;
+      bar.value = n + 1;
+      if (files[n].size > state.config.max_upload_bytes) {
+        notSent.push(`kmeans-compress: error: ${files[n].name}: ${nf.format(files[n].size)} bytes is more than ` +
+          `the upload limit of ${nf.format(state.config.max_upload_bytes)} bytes (start the server with a larger --max-upload-mb)`);
+        continue;
+      }
       r = await fetch(`/api/batch/${id}/files?name=${encodeURIComponent(files[n].name)}`, { method: "POST", body: files[n] });
       j = await json(r);
-      if (!r.ok) throw new Error(j.error);
-      bar.value = n + 1;
+      if (r.status === 404 || r.status === 409) throw new Error(j.error);  // the batch itself is gone or started
+      if (!r.ok) notSent.push(j.error);
     }
     r = await fetch(`/api/batch/${id}/start`, { method: "POST" });
     j = await json(r);
-    if (!r.ok) throw new Error(j.error);
+    if (!r.ok) throw new Error([...notSent, j.error].join("\n"));
     while (j.state === "running" || j.state === "uploading") {
       await new Promise((ok) => setTimeout(ok, 250));
       j = await json(await fetch(`/api/batch/${id}`));
       bar.value = files.length + j.done;
       status.textContent = `Compressing ${j.done} of ${j.files}`;
     }
-    if (j.state !== "done") throw new Error(j.errors.join("\n"));
+    if (j.state !== "done") throw new Error([...notSent, ...j.errors].join("\n"));
     bar.value = bar.max;
     status.textContent = "";
     const line = document.createElement("div");
-    line.textContent = `${j.summary} · same as: ${j.command}`;
+    const unsent = notSent.length ? ` (and ${notSent.length} not uploaded)` : "";
+    line.textContent = `${j.summary}${unsent} · same as: ${j.command}`;
     const a = document.createElement("a");
     a.href = j.zip_url; a.textContent = "Download the zip again"; a.className = "button";
     status.append(line, a);
-    if (j.errors.length) showMessage(j.errors.join("\n"));
+    const failures = [...notSent, ...j.errors];
+    if (failures.length) showMessage(failures.join("\n"));
     a.click();
   } catch (e) {
     showMessage(e.message || String(e));
