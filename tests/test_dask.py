@@ -99,3 +99,23 @@ def test_shared_palette_leaves_out_files_that_cannot_share_it_as_the_local_run(c
         runs[name] = (_tree(out), rows)
     assert sorted(runs["local"][0]) == ["a.kmc.png", "b.kmc.png"]
     assert runs["dask"] == runs["local"]  # the same bytes, and the same rows and reasons
+
+
+@pytest.mark.parametrize(
+    "address, reason",
+    [
+        ("nonsense", "missing port number in address 'nonsense'"),
+        ("tcp://127.0.0.1", "missing port number in address '127.0.0.1'"),
+        ("foo://x:1", "unknown address scheme 'foo'"),
+    ],
+)
+def test_malformed_scheduler_address_is_one_line_and_exit_2(folder, tmp_path, capsys, address, reason):
+    # distributed raises ValueError for an address it cannot parse: it came out as a traceback
+    # and exit 1, after the output folder had been created.
+    src, _, _ = folder
+    out = tmp_path / "out"
+    assert main([str(src), "-r", "-o", str(out), "--dask", address, "--report", str(out / "r.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"kmeans-compress: error: --dask {address}: not a scheduler address (")
+    assert reason in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()

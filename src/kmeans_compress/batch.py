@@ -567,13 +567,20 @@ def run(
     replace_report = report is not None and _check_report(
         report, [t.src for t in tasks] + [r.input_path for r in rows], opts.force
     )
-    if output is not None:
-        try:
-            Path(output).mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise type(exc)(f"-o {output}: cannot create the folder ({exc.strerror or exc})") from None
-        if not writable_folder(output):
-            raise PermissionError(f"-o {output}: the folder is not writable")
+    # The cluster first: a scheduler address that is wrong or unreachable leaves nothing created.
+    client, owned = dask_client(dask, jobs)
+    try:
+        if output is not None:
+            try:
+                Path(output).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise type(exc)(f"-o {output}: cannot create the folder ({exc.strerror or exc})") from None
+            if not writable_folder(output):
+                raise PermissionError(f"-o {output}: the folder is not writable")
+    except BaseException:
+        if owned:
+            close_dask(client)
+        raise
     for r in rows:
         r.n_colors = opts.n_colors
     if progress is None:
@@ -583,7 +590,6 @@ def run(
         bar.message(f"{prog}: error: {r.error}")
         bar.update(r)
 
-    client, owned = dask_client(dask, jobs)
     summary = BatchSummary(rows=rows)
     try:
         palette = given_palette
