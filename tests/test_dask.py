@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -119,3 +125,34 @@ def test_malformed_scheduler_address_is_one_line_and_exit_2(folder, tmp_path, ca
     assert err.startswith(f"kmeans-compress: error: --dask {address}: not a scheduler address (")
     assert reason in err and err.count("\n") == 1 and "Traceback" not in err
     assert not out.exists()
+
+
+def test_ctrl_c_on_a_local_cluster_reports_every_file_written(folder, tmp_path):
+    # Ctrl-C from a terminal reaches the whole process group: the local cluster's workers died
+    # mid-file with distributed's tracebacks and warnings, and the files that finished after the
+    # interrupt were written but missing from the report. Now only the command takes it: the files
+    # in flight are finished and reported, and stderr has the one line.
+    src, good, ref = folder
+    out, rep = tmp_path / "out", tmp_path / "r.csv"
+    cmd = [sys.executable, "-m", "kmeans_compress", str(src), "-r", "-o", str(out), "--dask", "local", "-j", "2"]
+    proc = subprocess.Popen(
+        [*cmd, "--report", str(rep), "-q"],
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL), os.setpgrp()),  # as a terminal's job
+    )
+    deadline = time.monotonic() + 120
+    while len(list(out.rglob("*.kmc.png"))) < 20 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGINT)  # the command and the cluster's worker processes
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, err
+    rows = list(csv.DictReader(rep.open()))
+    done = {r["output_path"] for r in rows if r["status"] == "done"}
+    on_disk = {str(p) for p in out.rglob("*.kmc.png")}
+    assert 20 <= len(on_disk) < len(good), "the run ended before it could be interrupted"
+    assert on_disk == done  # every file written is in the report
+    assert not [p for p in out.rglob("*") if p.is_file() and not p.name.endswith(".kmc.png")]  # no temporary file
+    assert err == "kmeans-compress: error: interrupted; run the same command again to resume\n"
+    assert main([*cmd[3:], "-q"]) == 1
+    assert _tree(out) == _tree(ref)

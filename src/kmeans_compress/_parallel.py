@@ -3,12 +3,18 @@
 :func:`execute` yields ``(item, result)`` as they complete, whatever the backend,
 so callers (folder mode, the shared palette) are written once. A worker that dies
 yields a :class:`WorkerDied` for its item instead of stopping the run. Workers
-ignore Ctrl-C (the parent stops the pool) and exit when the parent is gone.
+ignore Ctrl-C (the parent stops the pool) and exit when the parent is gone. On
+Dask, where a task cannot be stopped once it runs, Ctrl-C stops the submitting
+and the tasks in flight are waited for and yielded first; a local cluster's
+workers leave Ctrl-C to the parent too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -142,6 +148,10 @@ def execute(
 
 
 def _execute_dask(client: Any, fn: Callable[..., Any], items: Sequence[Any], *args: Any) -> Iterator[tuple[Any, Any]]:
+    """As :func:`execute`, on Dask. Ctrl-C stops the submitting, and the tasks already submitted
+    (at most two per worker thread) are waited for and yielded before KeyboardInterrupt is raised:
+    a task cannot be stopped once a worker runs it, and a file it writes must be in the report.
+    A second Ctrl-C stops the waiting."""
     from distributed import as_completed
 
     threads = client.nthreads()
@@ -160,22 +170,58 @@ def _execute_dask(client: Any, fn: Callable[..., Any], items: Sequence[Any], *ar
         futures.add(fut)
         return True
 
-    for _ in range(2 * n_workers):
-        if not submit():
-            break
+    with _interrupt_deferred() as interrupted:
+        for _ in range(2 * n_workers):
+            if not submit():
+                break
+        try:
+            for fut in futures:
+                it = owner.pop(fut.key)
+                try:
+                    res = fut.result()
+                except Exception as exc:  # a lost worker, or code missing on it
+                    res = WorkerDied(it, exc)
+                fut.release()
+                yield it, res
+                if not interrupted:
+                    submit()
+        finally:
+            for fut in list(futures.futures):
+                fut.cancel()
+        if interrupted:
+            raise KeyboardInterrupt
+
+
+class _Flag:
+    def __init__(self) -> None:
+        self.on = False
+
+    def __bool__(self) -> bool:
+        return self.on
+
+
+@contextlib.contextmanager
+def _interrupt_deferred() -> Iterator[_Flag]:
+    """Meanwhile, a first Ctrl-C (SIGINT) sets the flag instead of raising KeyboardInterrupt, and a
+    second one raises it. Only in the main thread, and only over Python's own handler."""
+    flag = _Flag()
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield flag
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if flag.on:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        flag.on = True
+
+    signal.signal(signal.SIGINT, handler)
     try:
-        for fut in futures:
-            it = owner.pop(fut.key)
-            try:
-                res = fut.result()
-            except Exception as exc:  # a lost worker, or code missing on it
-                res = WorkerDied(it, exc)
-            fut.release()
-            yield it, res
-            submit()
+        yield flag
     finally:
-        for fut in list(futures.futures):
-            fut.cancel()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _threads_by_host(threads: dict[str, int]) -> dict[str, int]:
@@ -233,14 +279,50 @@ def dask_client(dask: Any, jobs: int) -> tuple[Any, bool]:
     except ImportError:
         raise BatchUsageError("--dask needs dask.distributed: pip install 'kmeans-compress[dask]'") from None
     if dask == "local":
-        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None)
-        return Client(cluster), True
+        with _sigint_blocked():
+            cluster = LocalCluster(
+                n_workers=jobs,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                # The scheduler's HTTP endpoints on a free port of this machine only: on 8787, the
+                # port of any other cluster's dashboard, they warned on stderr that it was taken.
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+            )
+            return Client(cluster), True
     try:
         return Client(dask, timeout="20s"), True
     except (OSError, TimeoutError) as exc:
         raise BatchUsageError(f"--dask {dask}: cannot reach the scheduler ({exc})") from None
     except ValueError as exc:  # distributed's parsing of the address: no port, an unknown scheme, ...
         raise BatchUsageError(f"--dask {dask}: not a scheduler address ({exc})") from None
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread meanwhile, and so in the threads it starts and their processes.
+
+    Ctrl-C is the parent's business, as for the folder pool's workers (:func:`_worker_init`):
+    a local cluster's worker processes are started from the cluster's threads, which inherit this
+    thread's signal mask, and keep it across the exec of a new interpreter (as multiprocessing's
+    resource tracker does). A Ctrl-C sent to the process group (a terminal's) then reaches this
+    process only: the workers no longer die mid-file with distributed's tracebacks, and the files
+    they are writing are finished and reported (:func:`_execute_dask`). A Ctrl-C that arrives
+    meanwhile is delivered when the mask is restored, to the main thread, which does not block it.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        yield
+        return
+    from multiprocessing import resource_tracker
+
+    # Started now, not by the cluster's first process: starting it unblocks SIGINT in the thread
+    # that does (SIG_UNBLOCK after its own SIG_BLOCK, not the mask it found).
+    resource_tracker.ensure_running()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def close_dask(client: Any) -> None:

@@ -253,6 +253,9 @@ def _run_batch(args: argparse.Namespace) -> int:
         return EXIT_EXISTS
     except BatchUsageError as exc:
         raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:  # before any file was started (the walk, a local cluster's start): nothing written
+        error("interrupted; run the same command again to resume")
+        return EXIT_INTERRUPTED
     except OSError as exc:  # a folder not writable (checked first), the --report file (written last); not a file's
         # own errors, which are their rows
         error(message_of(exc))
