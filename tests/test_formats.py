@@ -13,6 +13,7 @@ from kmeans_compress import (
     compress_to_quality,
     compress_to_size,
     mse_to_quality,
+    psnr,
     quality_to_mse,
 )
 from kmeans_compress.cli import main
@@ -140,6 +141,48 @@ def test_max_bytes_picks_the_largest_palette_that_fits(src, tmp_path):
     k = r.report.n_colors
     assert len(compress(_gradient(), k + 1).to_png_bytes()) > limit
     assert main([str(src), "-o", str(tmp_path / "t.png"), "--max-bytes", "10"]) == 99
+
+
+KEEP = "#ff00ff,#00ff00"  # colours the sample photo lacks: two entries spent for nothing
+KEPT = {(255, 0, 255), (0, 255, 0)}
+
+
+def _written(path) -> tuple[set[tuple[int, int, int]], np.ndarray]:
+    """The PLTE entries of an indexed PNG and its decoded RGB pixels."""
+    with Image.open(path) as im:
+        assert im.mode == "P"
+        pal = np.asarray(im.getpalette(), np.uint8).reshape(-1, 3)  # PLTE, as long as it is
+        return {tuple(c) for c in pal.tolist()}, np.asarray(im.convert("RGB"))
+
+
+@pytest.mark.parametrize("option, value", [("--quality", "20-40"), ("--psnr", "20-33"), ("--max-bytes", "6500")])
+def test_size_targets_keep_the_kept_colours_and_judge_the_size_with_them(photo, tmp_path, capsys, option, value):
+    """--keep with a search (opaque RGB, no dithering: the histogram's path): every fit of the search
+    holds the kept colours, the file written holds them, and it meets the target by its own pixels."""
+    import json
+
+    src = tmp_path / "p.png"
+    Image.fromarray(photo).save(src)
+    out = tmp_path / "k.png"
+    assert main([str(src), "-o", str(out), option, value, "--keep", KEEP, "--json"]) == 0
+    k = json.loads(capsys.readouterr().out)[0]["n_colors"]
+    entries, got = _written(out)
+    assert KEPT <= entries and len(entries) == k
+    err = float(np.mean((got.astype(np.float64) - photo) ** 2))
+    if option == "--quality":
+        r = compress_to_quality(photo, 20, 40, fixed_colors=KEEP)
+        assert mse_to_quality(err) >= 40
+        assert compress(photo, k - 1, fixed_colors=KEEP).report.quality < 40  # one fewer, kept colours and all
+    elif option == "--psnr":
+        r = compress_to_psnr(photo, 20, 33, fixed_colors=KEEP)
+        assert psnr(err) >= 33
+        assert compress(photo, k - 1, fixed_colors=KEEP).report.psnr < 33
+    else:
+        r = compress_to_size(photo, 6500, fixed_colors=KEEP)
+        assert out.stat().st_size <= 6500 and r.report.output_bytes <= 6500
+    assert KEPT <= {tuple(c) for c in r.palette.tolist()}
+    assert r.report.n_colors == k
+    np.testing.assert_array_equal(r.image, got)
 
 
 def _plain_gradient() -> np.ndarray:

@@ -145,14 +145,15 @@ _SAMPLE_MIN_PIXELS = 1 << 18
 class _PaletteSizeSearch:
     """One image compressed at several palette sizes, sharing what does not depend on the size.
 
-    The image is decoded once. For an opaque image in RGB, its colour histogram
+    The image is decoded once. For an opaque image in RGB without fixed colours, its colour histogram
     is built once, its coarse histograms (:func:`._fit.fit_palette`) are binned
     once per grid size, every fit is kept (a size is never fitted twice at one
     speed), and a size's pixels are mapped only when its file is needed; rough
     fits (:data:`_ROUGH_SPEED`) and, for file sizes, encodings of a sample of
     rows guide the search (:func:`_smallest_two_stage`). Other images
     (transparency, another colour space) are compressed whole at each size, from
-    the one decoded image.
+    the one decoded image; so are images with fixed colours (``fixed_colors``, ``--keep``), which
+    every size holds.
     """
 
     def __init__(self, image: Any, max_pixels: int, frame: int | None, options: dict[str, Any]) -> None:
@@ -168,7 +169,9 @@ class _PaletteSizeSearch:
         self._estimates: dict[int, float] = {}
         self.hist: ColorHistogram | None = None
         self.speed = int(options.get("speed", 1))
-        if self.loaded.alpha is None and options.get("space", "rgb") == "rgb":
+        # The histogram's own fit (fit_histogram) knows no fixed entries: with --keep every size is
+        # fitted by compress(), the one way of fitting around them, so each size tried holds them.
+        if self.loaded.alpha is None and options.get("space", "rgb") == "rgb" and options.get("fixed_colors") is None:
             self.rgb, _ = stacked_frames(self.loaded)
             self.hist = rgb_histogram(self.loaded, self.rgb)
 
@@ -177,7 +180,7 @@ class _PaletteSizeSearch:
         return self.loaded.path or "image"
 
     def fit(self, k: int, rough: bool = False) -> HistogramFit:
-        """The undithered fit of ``k`` colours to the histogram (opaque RGB images only)."""
+        """The undithered fit of ``k`` colours to the histogram (opaque RGB images without fixed colours only)."""
         assert self.hist is not None
         speed = max(self.speed, _ROUGH_SPEED) if rough else self.speed
         if (k, speed) not in self._fits:
