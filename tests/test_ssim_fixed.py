@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kmeans_compress import FileOptions, compress, compress_file, quantize_image
+from kmeans_compress import FileOptions, OptionNotAllowedError, compress, compress_file, quantize_image
 from kmeans_compress._report import ssim
 from kmeans_compress.cli import main
 
@@ -55,12 +55,14 @@ def test_keep_colours_stay_even_unused(photo):
 
 
 def test_keep_refuses_too_many(photo):
-    with pytest.raises(ValueError, match="do not fit"):
+    """Too small a K for the kept colours is a usage error (the command line's exit 2), with
+    transparency as without: the option does not fit this input."""
+    with pytest.raises(OptionNotAllowedError, match="do not fit"):
         compress(photo, 2, fixed_colors="#000000,#ffffff,#ff0000")
     alpha = np.full(photo.shape[:2], 255, np.uint8)
     alpha[:4, :4] = 0
     alpha[4:8, :4] = 100
-    with pytest.raises(ValueError, match="need a palette of at least 4"):
+    with pytest.raises(OptionNotAllowedError, match="need a palette of at least 4"):
         quantize_image(photo, 3, alpha=alpha, fixed_colors="#000000,#ff0000")
 
 

@@ -5,7 +5,8 @@ In: float centres (K, d) and the points they were fitted to; out: (K, 3) or
 (K, 4) uint8 palettes. Rounding and the gap-fill after it are written once
 (:func:`round_palette`), for RGB, RGBA groups and every colour space; also the
 order of the entries (:func:`used_by_frequency`), the share of a palette among
-alpha groups (:func:`split_budget`, :func:`alpha_groups_to_keep`) and a palette
+alpha groups (:func:`split_budget`, :func:`alpha_groups_to_keep`), the fewest entries fixed
+colours allow (:func:`smallest_palette`) and a palette
 shared by several images (:func:`palette_from_histogram`). A palette given by the
 user is checked by :func:`._validation.check_palette`.
 """
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._colorspace import from_srgb, to_srgb
+from ._exceptions import OptionNotAllowedError
 from ._fit import fit_palette
 from ._histogram import ColorHistogram, pack_rgb, unpack_rgb
 from ._nearest import nearest_centers, nearest_palette
@@ -31,6 +33,7 @@ __all__ = [
     "parse_colors",
     "palette_from_histogram",
     "round_palette",
+    "smallest_palette",
     "split_budget",
     "to_uint8",
     "used_by_frequency",
@@ -61,6 +64,44 @@ def parse_colors(colors: Any) -> np.ndarray:
         raise ValueError("colours must be integers 0-255 or '#RRGGBB' strings.")
     _, first = np.unique(pal, axis=0, return_index=True)
     return np.ascontiguousarray(pal[np.sort(first)], dtype=np.uint8)  # duplicates dropped, order kept
+
+
+def smallest_palette(n_colors: int, fixed_colors: Any, alpha: np.ndarray | None) -> int:
+    """The fewest entries a palette may have with these fixed colours (``--keep``) and this alpha.
+
+    Without fixed colours 1 (with K below the kinds of pixels present, some kinds share the others'
+    entries). With them, the fixed colours (opaque entries) and one entry for each other kind of
+    pixel present: fully transparent, partly transparent. The one rule of
+    :func:`._quantize.quantize_image`, :func:`palette_from_histogram` and the palette-size
+    searches (which try no smaller size).
+
+    Raises
+    ------
+    OptionNotAllowedError
+        ``n_colors`` is below that: the options do not fit this image (a usage error, exit 2).
+
+    Examples
+    --------
+    >>> a = np.array([[0, 255], [128, 255]], np.uint8)
+    >>> smallest_palette(16, None, a), smallest_palette(16, "#ff0000,#00ff00", None), smallest_palette(16, "#ff0000", a)
+    (1, 2, 3)
+    """
+    fixed = np.zeros((0, 3), np.uint8) if fixed_colors is None else parse_colors(fixed_colors)
+    n_fixed = fixed.shape[0]
+    if n_fixed == 0:
+        return 1
+    kinds = 0 if alpha is None else int(bool((alpha == 0).any())) + int(bool(((alpha > 0) & (alpha < 255)).any()))
+    need = n_fixed + kinds
+    if n_colors < need:
+        colours = f"{n_fixed} fixed colour{'s' if n_fixed > 1 else ''}"
+        if kinds == 0:
+            raise OptionNotAllowedError(
+                f"{colours} {'do' if n_fixed > 1 else 'does'} not fit in a palette of {n_colors}"
+            )
+        raise OptionNotAllowedError(
+            f"{colours} and the image's transparent or partly transparent pixels need a palette of at least {need}"
+        )
+    return need
 
 
 def fit_around(
@@ -386,8 +427,7 @@ def palette_from_histogram(
     fixed = None if fixed_colors is None else parse_colors(fixed_colors)
     keep = None
     if fixed is not None and fixed.shape[0]:
-        if fixed.shape[0] > n_colors:
-            raise ValueError(f"{fixed.shape[0]} fixed colours do not fit in a palette of {n_colors}")
+        smallest_palette(n_colors, fixed, None)
         union = np.unique(np.vstack([hist.colors, fixed]), axis=0)
         if union.shape[0] <= n_colors:
             pal = union

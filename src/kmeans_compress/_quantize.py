@@ -25,6 +25,7 @@ from ._palette import (
     fit_around,
     parse_colors,
     round_palette,
+    smallest_palette,
     split_budget,
     to_uint8,
     used_by_frequency,
@@ -216,10 +217,12 @@ def quantize_image(
         selective: only near the false contours of smooth gradients, not in flat
         areas or along sharp edges (:func:`kmeans_compress._remap.dither_map`).
     fixed_colors : '#RRGGBB,...', or a sequence of such strings or of RGB triples, optional
-        Entries the palette keeps whatever the image (used or not; at most
-        ``n_colors``); the others are fitted around them, in ``space``. They are
-        opaque entries: with transparency, the transparent and partly transparent
-        pixels share the entries left.
+        Entries the palette keeps whatever the image (used or not); the others are
+        fitted around them, in ``space``. They are opaque entries: with transparency,
+        the transparent and partly transparent pixels share the entries left, one
+        each at least, so ``n_colors`` must hold the fixed colours and one entry per
+        kind of transparency present (:func:`._palette.smallest_palette`; else
+        OptionNotAllowedError).
 
     Returns
     -------
@@ -250,8 +253,7 @@ def quantize_image(
     fit: dict[str, Any] = dict(random_state=random_state, n_init=n_init, max_iter=max_iter, tol=tol, speed=speed)
     fixed = None if fixed_colors is None else parse_colors(fixed_colors)
     if fixed is not None and fixed.shape[0]:
-        if fixed.shape[0] > n_colors:
-            raise ValueError(f"{fixed.shape[0]} fixed colours do not fit in a palette of {n_colors}")
+        smallest_palette(n_colors, fixed, alpha)
         if alpha is None:
             return _quantize_around(img, n_colors, fixed, strength, space, fit)
     else:
@@ -320,13 +322,7 @@ def quantize_image(
         if fixed is not None:
             # The opaque group always holds the fixed entries; the others share what is left.
             n_free -= fixed.shape[0]
-            others = [gi for gi in live if gi != 2]
-            if n_free < len(others):
-                raise ValueError(
-                    f"{fixed.shape[0]} fixed colour{'s' if fixed.shape[0] > 1 else ''} and the image's transparent "
-                    "or partly transparent pixels "
-                    f"need a palette of at least {fixed.shape[0] + len(others)}"
-                )
+            others = [gi for gi in live if gi != 2]  # one entry each at least: smallest_palette checked it
             keep = sorted({*others, 2})
             not_fixed = ~(colors[groups[2], None, :3] == fixed[None, :, :]).all(axis=2).any(axis=1)
             sizes[2] = int(not_fixed.sum()) if n_free > len(others) else 0  # 0: opaque pixels use the fixed ones
