@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from kmeans_compress import (
+    OptionNotAllowedError,
     TargetNotMetError,
     compress,
     compress_to_psnr,
@@ -152,7 +153,7 @@ def _written(path) -> tuple[set[tuple[int, int, int]], np.ndarray]:
     with Image.open(path) as im:
         assert im.mode == "P"
         pal = np.asarray(im.getpalette(), np.uint8).reshape(-1, 3)  # PLTE, as long as it is
-        return {tuple(c) for c in pal.tolist()}, np.asarray(im.convert("RGB"))
+        return {tuple(c) for c in pal.tolist()}, np.asarray(im.convert("RGBA"))[:, :, :3]
 
 
 @pytest.mark.parametrize("option, value", [("--quality", "20-40"), ("--psnr", "20-33"), ("--max-bytes", "6500")])
@@ -183,6 +184,51 @@ def test_size_targets_keep_the_kept_colours_and_judge_the_size_with_them(photo, 
     assert KEPT <= {tuple(c) for c in r.palette.tolist()}
     assert r.report.n_colors == k
     np.testing.assert_array_equal(r.image, got)
+
+
+THREE = "#ff00ff,#00ff00,#123456"
+
+
+def _with_alpha(photo: np.ndarray) -> np.ndarray:
+    """``photo`` as RGBA with a fully and a partly transparent corner: 3 kept colours need 5 entries."""
+    alpha = np.full(photo.shape[:2], 255, np.uint8)
+    alpha[:30, :40] = 0
+    alpha[30:60, :40] = 128
+    return np.dstack([photo, alpha])
+
+
+@pytest.mark.parametrize("extra", [{"space": "lab"}, {"dither": True}, {}])
+def test_searches_with_keep_try_no_palette_smaller_than_the_kept_colours(photo, extra):
+    """Sizes below the kept colours (and, with transparency, one entry per kind of it) are not
+    tried: the searches start at the smallest palette the options allow."""
+    r = compress_to_psnr(photo, 0, 8, fixed_colors=THREE, **extra)
+    assert r.report.n_colors == 3 and r.report.psnr >= 8 and min(r.report.sizes_tried) >= 3
+    rgba = _with_alpha(photo)
+    r = compress_to_psnr(rgba, 0, 15, fixed_colors=THREE, **{k: v for k, v in extra.items() if k != "dither"})
+    assert r.report.psnr >= 15 and min(r.report.sizes_tried) >= 5
+    assert compress(rgba, r.report.n_colors - 1, fixed_colors=THREE).report.psnr < 15
+    r = compress_to_quality(rgba, 0, 5, fixed_colors=THREE)
+    assert r.report.quality >= 5 and min(r.report.sizes_tried) >= 5
+    with pytest.raises(TargetNotMetError, match="even 5 colours give"):
+        compress_to_size(rgba, 300, fixed_colors=THREE)
+    with pytest.raises(OptionNotAllowedError, match="need a palette of at least 5"):
+        compress_to_psnr(rgba, 0, 15, max_colors=4, fixed_colors=THREE)
+
+
+def test_cli_searches_with_keep_and_transparency(photo, tmp_path, capsys):
+    src = tmp_path / "a.png"
+    Image.fromarray(_with_alpha(photo), "RGBA").save(src)
+    out = tmp_path / "o.png"
+    keep = ["--keep", THREE, "-q"]
+    assert main([str(src), "-o", str(out), "--psnr", "15", *keep]) == 0
+    entries, _ = _written(out)
+    assert KEPT | {(0x12, 0x34, 0x56)} <= entries and len(entries) >= 6  # 5 reach 10.8 dB only
+    capsys.readouterr()
+    assert main([str(src), "-o", str(tmp_path / "t.png"), "--max-bytes", "300", *keep]) == 99  # no size fits
+    assert main([str(src), "-o", str(tmp_path / "k.png"), "--psnr", "15", "-k", "4", *keep]) == 2  # K below 5
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and "even 5 colours give" in err[0] and "need a palette of at least 5" in err[1]
+    assert not (tmp_path / "t.png").exists() and not (tmp_path / "k.png").exists()
 
 
 def _plain_gradient() -> np.ndarray:

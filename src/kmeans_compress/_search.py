@@ -19,8 +19,10 @@ from ._decode import DEFAULT_MAX_PIXELS, ImageLike
 from ._encode import DEFAULT_EFFORT, encode_animation
 from ._exceptions import TargetNotMetError
 from ._histogram import ColorHistogram
+from ._palette import smallest_palette
 from ._quantize import HistogramFit, apply_fit, fit_histogram
 from ._report import mse_to_quality, psnr, quality_to_mse
+from ._validation import check_n_colors
 
 __all__ = ["compress_to_psnr", "compress_to_quality", "compress_to_size"]
 
@@ -175,6 +177,15 @@ class _PaletteSizeSearch:
             self.rgb, _ = stacked_frames(self.loaded)
             self.hist = rgb_histogram(self.loaded, self.rgb)
 
+    def smallest(self, max_colors: int) -> int:
+        """The smallest palette size to try: 1, or with fixed colours those and one entry for each kind
+        of transparency the image has (:func:`._palette.smallest_palette`, the rule of every fit).
+
+        Raises OptionNotAllowedError when even ``max_colors`` is below it (a usage error, exit 2).
+        """
+        _, alpha = stacked_frames(self.loaded)
+        return smallest_palette(check_n_colors(max_colors), self.options.get("fixed_colors"), alpha)
+
     @property
     def name(self) -> str:
         return self.loaded.path or "image"
@@ -284,6 +295,9 @@ def compress_to_quality(
     ------
     TargetNotMetError
         Even ``max_colors`` colours fall below ``min_quality`` (pngquant's exit 99).
+    OptionNotAllowedError
+        ``max_colors`` is below the smallest palette ``fixed_colors`` and the image's transparency allow;
+        smaller sizes are never tried.
 
     Examples
     --------
@@ -301,7 +315,7 @@ def compress_to_quality(
         lambda k: search.mse(k, rough=True),
         search.mse,
         lambda e: e <= target,
-        1,
+        search.smallest(max_colors),
         max_colors,
         largest=False,
         confirm=True,
@@ -339,6 +353,9 @@ def compress_to_psnr(
     ------
     TargetNotMetError
         Even ``max_colors`` colours give a PSNR below ``min_psnr``.
+    OptionNotAllowedError
+        ``max_colors`` is below the smallest palette ``fixed_colors`` and the image's transparency allow;
+        smaller sizes are never tried.
 
     Examples
     --------
@@ -358,7 +375,13 @@ def compress_to_psnr(
         return search.result(k).report.mse
 
     k = _best_two_stage(
-        lambda k: error(k, True), error, lambda e: psnr(e) >= max_psnr, 1, max_colors, largest=False, confirm=True
+        lambda k: error(k, True),
+        error,
+        lambda e: psnr(e) >= max_psnr,
+        search.smallest(max_colors),
+        max_colors,
+        largest=False,
+        confirm=True,
     )
     if k is None:
         top = psnr(error(max_colors))
@@ -397,7 +420,11 @@ def compress_to_size(
     Raises
     ------
     TargetNotMetError
-        Even one colour gives a larger file.
+        Even the smallest palette gives a larger file: one colour, or with ``fixed_colors`` those and
+        an entry for each kind of transparency the image has (:func:`._palette.smallest_palette`).
+    OptionNotAllowedError
+        ``max_colors`` is below the smallest palette ``fixed_colors`` and the image's transparency allow;
+        smaller sizes are never tried.
 
     Examples
     --------
@@ -423,16 +450,20 @@ def compress_to_size(
         run(k)
         return float(sizes[k])
 
+    lo = search.smallest(max_colors)
     k = _best_two_stage(
         lambda k: search.estimate_bytes(k, fmt, strip, exact),
         exact,
         lambda b: b <= max_bytes,
-        1,
+        lo,
         max_colors,
         largest=True,
         calibrate=lambda k: search.rough_bytes(k, fmt, strip, exact),
     )
-    if k is None:
-        raise TargetNotMetError(f"{search.name}: even 1 colour gives {sizes[1]:,} bytes, more than {max_bytes:,}")
+    if k is None:  # lo itself was tried: None only when it does not fit
+        raise TargetNotMetError(
+            f"{search.name}: even {lo} colour{'s' if lo > 1 else ''} give{'' if lo > 1 else 's'} "
+            f"{sizes[lo]:,} bytes, more than {max_bytes:,}"
+        )
     k = _scan_up(k, lambda j: exact(j) <= max_bytes, max_colors, _SIZE_WINDOW, _SIZE_SCAN_MOST)
     return search.finish(run(k))
