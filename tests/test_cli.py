@@ -189,6 +189,7 @@ def _bad_inputs(folder: Path) -> dict[str, list[str]]:
         "partly transparent as GIF": [str(folder / "half.png"), "-o", str(folder / "half.gif")],
         "--dither with transparency": [str(folder / "clear.png"), "--dither"],
         "--map with transparency": [str(folder / "clear.png"), "--map", str(folder / "black.png")],
+        "-k with --map": [str(photo), "-k", "4", "--map", str(folder / "black.png")],
         "same output file": [str(folder / "a" / "x.png"), str(folder / "b" / "x.png"), "-o", str(folder / "out"), "-f"],
     }
 
@@ -214,6 +215,7 @@ BAD_CASES = [
     "partly transparent as GIF",
     "--dither with transparency",
     "--map with transparency",
+    "-k with --map",
     "same output file",
 ]
 
@@ -257,6 +259,17 @@ def test_map_refusing_transparency_names_map(tmp_path, capsys):
     assert main([str(folder), "--map", str(tmp_path / "black.png"), "-o", str(tmp_path / "out"), "-q"]) == 1
     err = capsys.readouterr().err
     assert "clear.png: has transparency" in err and "without --map" in err and "--shared-palette" not in err
+
+
+def test_map_refuses_an_explicit_k(tmp_path, capsys):
+    # -k 4 --map of 16 colours wrote 16 colours, and the report said "asked 16": -k was dropped unsaid.
+    cases = _bad_inputs(tmp_path)
+    assert main(cases["-k with --map"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kmeans-compress: error: --map gives the palette") and "-k" in err
+    out = tmp_path / "m.png"
+    assert main([cases["-k with --map"][0], "--map", str(tmp_path / "black.png"), "-o", str(out), "-q"]) == 0
+    assert Image.open(out).getcolors() == [(64 * 64, 0)]
 
 
 def test_out_of_memory_is_said_in_words(tmp_path, capsys, monkeypatch):

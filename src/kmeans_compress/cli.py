@@ -406,6 +406,19 @@ def _map_palette(args: argparse.Namespace) -> Any:
     return args.map_palette
 
 
+def _check_map(args: argparse.Namespace) -> None:
+    """``--map``'s usage errors, before any work: it gives the palette and so its size, which neither
+    ``-k`` (None here unless given: an explicit one is refused, not dropped unsaid) nor a size target
+    may choose; and its file must give a palette."""
+    if args.map is None:
+        return
+    if _size_target(args):
+        raise UsageError(f"--map gives every file the same palette; {_size_target(args)} sizes each file's own")
+    if args.colors is not None:
+        raise UsageError(f"--map gives the palette, and its size: drop -k {args.colors}")
+    _map_palette(args)
+
+
 def _file_options(args: argparse.Namespace) -> FileOptions:
     """The options of one file, as the command line gives them."""
     return FileOptions(
@@ -461,9 +474,7 @@ def _cmd_compress(argv: list[str]) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(dither_argv(argv, parser.long_options()))
-        if args.map is not None and _size_target(args):
-            raise UsageError(f"--map gives every file the same palette; {_size_target(args)} sizes each file's own")
-        _map_palette(args)  # a bad --map is a usage error, before any work
+        _check_map(args)
         announce_compiling(args.quiet)
         if _batch_mode(args):
             return _run_batch(args)
@@ -490,7 +501,7 @@ def _cmd_demo(argv: list[str]) -> int:
     try:
         parser = build_parser(demo=True)
         args = parser.parse_args(dither_argv(argv, parser.long_options()))
-        _map_palette(args)
+        _check_map(args)
         announce_compiling(args.quiet)
         sample = str(sample_image_path())
         folder = args.output if args.output is not None else "."
