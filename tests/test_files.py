@@ -336,6 +336,36 @@ def test_resume_never_replaces_an_output_made_from_another_input(src, tmp_path):
     np.testing.assert_array_equal(_pixels(dst), _expected(src))
 
 
+@pytest.mark.parametrize("ext", [".kmc.png", ".png"])
+def test_resume_redoes_an_earlier_versions_output_of_a_changed_input(monkeypatch, tmp_path, ext):
+    """A stamp written before stamps named their input: a changed input's output is redone, as that
+    version did (README, "Stop and resume"); only an output beside its input and of its stem
+    (``--ext .png``: possibly a PNG compressed in place) is refused without --force."""
+    real = _files_module._stamp_text
+
+    def unnamed(*args):  # the stamp as versions before the input's name wrote it
+        stamp = json.loads(real(*args))
+        del stamp["input_name"]
+        return json.dumps(stamp, sort_keys=True, separators=(",", ":"))
+
+    src = tmp_path / "a.jpg"
+    Image.fromarray(synthetic_photo(40, 50, seed=1)).save(src, quality=95)
+    dst = tmp_path / ("a" + ext)
+    opts = FileOptions(n_colors=K, resume=True)
+    with monkeypatch.context() as m:
+        m.setattr(_files_module, "_stamp_text", unnamed)
+        assert compress_file(src, dst, opts).status == "done"
+    assert "input_name" not in read_stamp(dst)
+    Image.fromarray(synthetic_photo(40, 50, seed=3)).save(src, quality=95)  # the input changed
+    if ext == ".kmc.png":
+        assert compress_file(src, dst, opts).status == "done"
+        np.testing.assert_array_equal(_pixels(dst), _expected(src))
+    else:
+        with pytest.raises(OutputExistsError, match="from another input, or from an earlier version"):
+            compress_file(src, dst, opts)
+        assert compress_file(src, dst, FileOptions(n_colors=K, resume=True, force=True)).status == "done"
+
+
 def test_resume_needs_an_existing_input(tmp_path):
     with pytest.raises(ImageNotFoundError, match="no such file"):
         compress_file(tmp_path / "missing.png", tmp_path / "o.png", FileOptions(resume=True))

@@ -238,11 +238,21 @@ def compress_file(
                 _remove_stale_temps(target)
                 return _skipped(stamp, path, target, start)
             made_from = stamp.get("input_name")
-            if made_from != path.name and (made_from is not None or stamp.get("input_sha256") != digest):
+            if made_from is not None:
+                another = made_from != path.name
+            else:
+                # A stamp of an earlier version names no input: a changed hash is this input changed
+                # (redone, as that version did), but for an output beside its input and of its stem
+                # (--ext .png: x.jpg's output is x.png), which may be x.png compressed in place.
+                another = (
+                    stamp.get("input_sha256") != digest
+                    and target.parent.resolve() == Path(path).parent.resolve()
+                    and target.stem == Path(path).stem
+                )
+            if another:
                 # Made from another input file (x.jpg's output over x.png compressed in place): not this
-                # input changed, but another picture, which replacing would lose. A stamp without the
-                # input's name (written before it was stamped) tells the two apart by the bytes only.
-                source = "another input" if made_from is None else made_from
+                # input changed, but another picture, which replacing would lose.
+                source = made_from or "another input, or from an earlier version of this one (its stamp names none)"
                 raise OutputExistsError(
                     f"{target}: already exists, made by kmeans-compress from {source}, not from {path.name} "
                     "(use --force to overwrite)"
