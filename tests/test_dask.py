@@ -113,6 +113,7 @@ def test_shared_palette_leaves_out_files_that_cannot_share_it_as_the_local_run(c
         ("nonsense", "missing port number in address 'nonsense'"),
         ("tcp://127.0.0.1", "missing port number in address '127.0.0.1'"),
         ("foo://x:1", "unknown address scheme 'foo'"),
+        ("tls://127.0.0.1:1", "ssl_context"),  # a TypeError: TLS without a security context
     ],
 )
 def test_malformed_scheduler_address_is_one_line_and_exit_2(folder, tmp_path, capsys, address, reason):

@@ -294,7 +294,9 @@ def dask_client(dask: Any, jobs: int) -> tuple[Any, bool]:
         return Client(dask, timeout="20s"), True
     except (OSError, TimeoutError) as exc:
         raise BatchUsageError(f"--dask {dask}: cannot reach the scheduler ({exc})") from None
-    except ValueError as exc:  # distributed's parsing of the address: no port, an unknown scheme, ...
+    except (ValueError, TypeError) as exc:
+        # distributed's parsing of the address: no port, an unknown scheme (ValueError); tls:// without
+        # a security context, ucx:// without its package (TypeError)
         raise BatchUsageError(f"--dask {dask}: not a scheduler address ({exc})") from None
 
 
