@@ -287,7 +287,6 @@ def test_report_may_go_into_the_output_folder_the_run_creates(tmp_path, monkeypa
         (["--report", "r.txt"], "must end in .csv or .json"),
         (["--jobs", "0"], "must be >= 1"),
         (["-o", "-"], "-o - (stdout)"),
-        (["--report", "no/such/folder/r.csv"], "does not exist"),
         (["--preview", "p.png"], "--preview takes one input file"),
         (["--jobs", "1", "-o", "out"], "no image files in"),  # run on an empty folder
         (["-o", "o.png"], "names an image file"),  # made a folder named o.png
@@ -305,6 +304,17 @@ def test_usage_errors(folder, tmp_path, capsys, monkeypatch, extra, message):
     assert err.startswith("kmeans-compress: error:") and message in err and "\n" not in err
     assert not (tmp_path / "o").exists() and not (tmp_path / "out").exists()  # nothing made
     assert not (tmp_path / "o.png").exists()
+
+
+def test_report_folder_missing_is_exit_7_before_any_work(folder, tmp_path, capsys, monkeypatch):
+    # README: a missing folder, for -o, --plot, --preview or --report, is exit 7, checked before any
+    # work; the --report one was a usage error (exit 2).
+    src, _ = folder
+    monkeypatch.chdir(tmp_path)
+    assert main([str(src), "-o", str(tmp_path / "o"), "--report", "no/such/folder/r.csv", "-q"]) == 7
+    err = capsys.readouterr().err.strip()
+    assert err == "kmeans-compress: error: --report no/such/folder/r.csv: the folder no/such/folder does not exist"
+    assert not (tmp_path / "o").exists()
 
 
 def test_one_file_with_a_batch_option_and_a_file_name_for_o(tmp_path, capsys, monkeypatch):

@@ -533,7 +533,8 @@ def run(
         and not report_folder.is_dir()
         and not (output is not None and os.path.abspath(report_folder) == os.path.abspath(output))
     ):
-        raise BatchUsageError(f"--report {report}: the folder {report_folder} does not exist")
+        # A missing folder, as -o's and --plot's: exit 7 on the command line (not a usage error).
+        raise FileNotFoundError(f"--report {report}: the folder {report_folder} does not exist")
     # Writable folders are checked before any work (exit 7), not found out at the end (the report,
     # written last) or file by file once each is compressed (an output folder).
     if report_folder is not None and report_folder.is_dir() and not writable_folder(report_folder):
