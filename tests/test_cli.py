@@ -435,6 +435,32 @@ def test_stdout_closed_early_is_one_line_and_exit_7_never_a_traceback(tmp_path, 
         assert (tmp_path / "in" / "a.kmc.png").is_file()  # the file itself was written
 
 
+@pytest.mark.parametrize("command", ["-o -", "folder --json"])
+def test_stdout_closed_midway_is_exit_7(tmp_path, command):
+    """`-o - | head -c 10` on an output larger than the pipe's buffer: the reader goes away in the
+    middle of a write, which then accepts part of the data without an error (Python's buffered
+    writer passes the short count on); the command exited 0. The rest is now written until the
+    pipe fails: exit 7, one line."""
+    rng = np.random.default_rng(0)
+    src = tmp_path / "in" / "noise.png"
+    src.parent.mkdir()
+    Image.fromarray(rng.integers(0, 256, (400, 400, 3), dtype=np.uint8)).save(src)  # 160 KB of indices
+    for i in range(300):  # a --json report of about 200 KB
+        Image.fromarray(np.full((2, 2, 3), i % 250, np.uint8)).save(tmp_path / "in" / f"{'n' * 200}{i:03d}.png")
+    args = {
+        "-o -": [str(src), "-o", "-", "-k", "256", "--effort", "0", "-q"],
+        "folder --json": [str(src.parent), "-o", str(tmp_path / "out"), "--json", "-j", "1", "-q", "-k", "2"],
+    }[command]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kmeans_compress", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert len(proc.stdout.read(10)) == 10
+    proc.stdout.close()  # as head -c 10 does
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 7, err
+    assert err.startswith("kmeans-compress: error: ") and err.count("\n") == 1 and "Broken pipe" in err, err
+
+
 def test_installed_console_script(tmp_path):
     exe = Path(sys.executable).with_name("kmeans-compress")
     if not exe.exists():  # only absent when the package is not installed as a distribution

@@ -6,6 +6,7 @@ modules import this.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import re
@@ -275,8 +276,9 @@ def write_stdout(text: str, what: str) -> bool:
     flush at exit: stdout is pointed at the null device first, the usual recipe.
     """
     try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        sys.stdout.flush()  # anything written as text before
+        # As bytes, written whole (write_all): a text write into a pipe closed midway returned quietly.
+        write_all(text.encode(sys.stdout.encoding or "utf-8", sys.stdout.errors or "strict"))
     except BrokenPipeError as exc:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -284,6 +286,21 @@ def write_stdout(text: str, what: str) -> bool:
         error(f"{what}: stdout was closed before all of it was written ({exc.strerror})")
         return False
     return True
+
+
+def write_all(data: bytes) -> None:
+    """Write ``data`` to stdout whole, and flush it. A pipe whose reader goes away in the middle of a
+    large write (``-o - | head``) accepts part of it, and Python's buffered writer returns that count
+    without an error: only the next write fails. So the rest is written until it is all out or the
+    write fails (BrokenPipeError, which the callers turn into exit 7)."""
+    out = sys.stdout.buffer
+    view = memoryview(data)
+    while view:
+        n = out.write(view)
+        if not n:
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+        view = view[n:]
+    out.flush()
 
 
 def write_json(value: Any) -> bool:

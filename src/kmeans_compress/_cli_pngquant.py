@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from ._cli_common import announce_compiling, pngquant_quality
+from ._cli_common import announce_compiling, pngquant_quality, write_all
 from ._decode import LoadedImage, load_image
 from ._exceptions import (
     ImageNotFoundError,
@@ -67,7 +67,7 @@ options:
   --verbose         print status messages (synonym: -v)
   --quiet           print nothing but errors (synonym: -q)
 
-ncolors is the largest palette, 2-256 (default 256). Exit status 99: quality
+ncolors is the largest palette, 2-256 (default 256; 0 means 256). Exit status 99: quality
 below min; 98: result larger than the input (--skip-if-larger).
 """
 
@@ -372,8 +372,7 @@ def _one(src: str, cmd: Command) -> None:
         raise _Larger(outcome.message or "the result is larger than the input")
     if to_stdout:
         assert outcome.data is not None
-        sys.stdout.buffer.write(outcome.data)
-        sys.stdout.buffer.flush()
+        write_all(outcome.data)
     if cmd.verbose and outcome.result is not None:
         print(outcome.result.report.format(), file=sys.stderr)
 
@@ -393,8 +392,7 @@ def _pass_through(src: str, raw: bytes) -> None:
         buf = io.BytesIO()
         Image.open(io.BytesIO(data)).save(buf, "PNG")
         data = buf.getvalue()
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
+    write_all(data)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

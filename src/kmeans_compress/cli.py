@@ -14,7 +14,7 @@ code  meaning
 5     input has more pixels than --max-pixels (decompression-bomb guard)
 6     output exists (use --force), or would overwrite the input
 7     output folder missing or output not writable (stdout too: a pipe closed early)
-98    --skip-if-larger: the result was larger than the input, nothing written
+98    --skip-if-larger: the result was not smaller than the input, nothing written
 99    --quality / --psnr / --max-bytes target cannot be met
 130   interrupted (Ctrl-C); no partial output is left
 ====  ==========================================================================
@@ -65,6 +65,7 @@ from ._cli_common import (
     speed,
     suffix,
     usage_failed,
+    write_all,
     write_json,
 )
 from ._colorspace import SPACES
@@ -179,7 +180,7 @@ def _add_fidelity_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--skip-if-larger",
         action="store_true",
-        help="write nothing when the result is larger than the input file (exit 98)",
+        help="write nothing when the result is not smaller than the input file (exit 98)",
     )
     g.add_argument(
         "--max-pixels",
@@ -457,8 +458,7 @@ def _run_one(src: str, dst: str, args: argparse.Namespace, display_name: str | N
     assert result is not None  # no resume here, so never "skipped"
     if dst == "-":
         assert outcome.data is not None
-        sys.stdout.buffer.write(outcome.data)
-        sys.stdout.buffer.flush()
+        write_all(outcome.data)
         result.report = dataclasses.replace(result.report, output_bytes=len(outcome.data), output_path="-")
     report = result.report
     if display_name is not None:
