@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -459,6 +461,17 @@ def test_stdout_closed_midway_is_exit_7(tmp_path, command):
     err = proc.stderr.read().decode()
     assert proc.wait() == 7, err
     assert err.startswith("kmeans-compress: error: ") and err.count("\n") == 1 and "Broken pipe" in err, err
+
+
+def test_json_into_a_callers_text_stream(tmp_path):
+    """``cli.main`` with stdout redirected to a ``StringIO`` (no ``buffer``), as scripts/smoke.py
+    and embedding code do: --json still lands there (it broke when --json went out as bytes)."""
+    src = tmp_path / "a.png"
+    Image.fromarray(np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)).save(src)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main([str(src), "--json", "-k", "4", "-q", "-o", str(tmp_path / "o.png")]) == 0
+    assert [r["n_colors_used"] for r in json.loads(out.getvalue())] == [4]
 
 
 def test_installed_console_script(tmp_path):

@@ -276,9 +276,13 @@ def write_stdout(text: str, what: str) -> bool:
     flush at exit: stdout is pointed at the null device first, the usual recipe.
     """
     try:
-        sys.stdout.flush()  # anything written as text before
-        # As bytes, written whole (write_all): a text write into a pipe closed midway returned quietly.
-        write_all(text.encode(sys.stdout.encoding or "utf-8", sys.stdout.errors or "strict"))
+        if getattr(sys.stdout, "buffer", None) is None:  # a caller's text stream (redirect_stdout(StringIO()))
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            sys.stdout.flush()  # anything written as text before
+            # As bytes, written whole (write_all): a text write into a pipe closed midway returned quietly.
+            write_all(text.encode(sys.stdout.encoding or "utf-8", sys.stdout.errors or "strict"))
     except BrokenPipeError as exc:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
