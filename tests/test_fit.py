@@ -34,6 +34,43 @@ def test_fit_palette_coarse_stage_is_no_worse_than_sklearn(kernel_path):
     assert ours <= ref.inertia_ * 1.01
 
 
+def test_few_cells_per_entry_fit_the_histogram_directly(kernel_path, monkeypatch):
+    """From 20,000 colours a fit goes through a coarse grid, unless there are at most
+    ``_DIRECT_MAX_POINTS`` colours filling fewer than ``_DIRECT_CELLS_PER_COLOR`` of its cells per
+    palette entry: then the histogram is fitted as a small one is (no grid at all); with many cells
+    per entry, the coarse route stays. Each result equals the one of the route forced."""
+    from kmeans_compress import _fit
+
+    from kmeans_compress import load_image, sample_image_path
+
+    img = load_image(sample_image_path()).pixels  # a photo: 32,584 colours in few cells
+    hist = color_histogram(pack_rgb_u32(img.reshape(-1, 3)))
+    X = hist.colors.astype(np.float64)
+    w = hist.counts.astype(np.float64)
+    assert 20_000 <= X.shape[0] <= _fit._DIRECT_MAX_POINTS
+    for k in (16, 256):
+        cells = int(np.clip(_fit._COARSE_CELLS_PER_COLOR * k, *_fit._COARSE_CELLS))
+        occupied = _fit.coarse_histogram(X, w, cells)[0].shape[0]
+        direct = occupied < _fit._DIRECT_CELLS_PER_COLOR * k
+        got = fit_palette(X, w, k, random_state=0)
+        with monkeypatch.context() as m:
+            if direct:
+                m.setattr(_fit, "_COARSE_MIN_POINTS", X.shape[0] + 1)  # no grid
+            else:
+                m.setattr(_fit, "_DIRECT_MAX_POINTS", 0)  # the grid whatever it holds
+            forced = fit_palette(X, w, k, random_state=0)
+            m.setattr(_fit, "_COARSE_MIN_POINTS", X.shape[0] + 1)
+            m.setattr(_fit, "_DIRECT_MAX_POINTS", 0)
+        np.testing.assert_array_equal(got[0], forced[0])
+        np.testing.assert_array_equal(got[1], forced[1])
+        assert direct == (k == 256), (k, occupied)  # this image: few cells an entry at K = 256 only
+        # and at speed 11 the grid is kept whatever it holds
+        with monkeypatch.context() as m:
+            m.setattr(_fit, "_DIRECT_MAX_POINTS", 0)
+            fast = fit_palette(X, w, k, random_state=0, speed=_fit.MAX_SPEED)
+        np.testing.assert_array_equal(fit_palette(X, w, k, random_state=0, speed=_fit.MAX_SPEED)[0], fast[0])
+
+
 def test_quality_close_to_sklearn_on_all_pixels(photo):
     # The tutorial's method: scikit-learn KMeans on every pixel, random_state=0.
     px = photo.reshape(-1, 3).astype(np.float64)

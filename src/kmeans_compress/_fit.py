@@ -28,6 +28,16 @@ __all__ = ["MAX_SPEED", "coarse_histogram", "fit_palette", "gray_palette", "near
 _COARSE_MIN_POINTS = 20_000
 _COARSE_CELLS_PER_COLOR = 512
 _COARSE_CELLS = (1 << 15, 1 << 17)
+# ... unless the points are at most _DIRECT_MAX_POINTS and the grid has fewer than
+# _DIRECT_CELLS_PER_COLOR occupied cells per palette entry: a small photo (a few hundred pixels a
+# side) at K = 64 or 256, whose colours fill few cells. The grid then stands poorly for the points,
+# the fine stage ran to its cap (27 to 40 iterations at K = 256 on 17 crops) and fitting the
+# histogram directly took less time: one core, best of 5, crops of the 12 benchmark photos with
+# 20,000 to 50,000 colours, direct / coarse 0.29-1.15 (mean about 0.75) at K = 64 and 256, MSE
+# 0.97-1.02x; at K = 16 (80 or more cells an entry) the grid won, 0.97-1.55x; above 50,000
+# colours it was mixed (0.62-1.45). benchmarks/RESULTS.md, "Session 15".
+_DIRECT_MAX_POINTS = 50_000
+_DIRECT_CELLS_PER_COLOR = 64
 # Starts tried (the split one, then k-means++ draws) when the points to start on
 # times the palette size are at most _CHEAP_START_WORK: then a start costs little
 # (the coarse grid up to K = 64, every histogram of a few thousand colours).
@@ -186,7 +196,13 @@ def fit_palette(
             Xc, wc, cell_of_point = coarse_histogram(X, w, cells)
             if coarse_cache is not None:
                 coarse_cache[cells] = (Xc, wc, cell_of_point)
-        if n_colors < Xc.shape[0] <= X.shape[0] // 2:
+        # speed 11 fits the coarse grid only, whatever it stands for
+        direct = (
+            speed < MAX_SPEED
+            and X.shape[0] <= _DIRECT_MAX_POINTS
+            and Xc.shape[0] < _DIRECT_CELLS_PER_COLOR * n_colors
+        )
+        if not direct and n_colors < Xc.shape[0] <= X.shape[0] // 2:
             points, weights, cell = Xc, wc, cell_of_point
     n_starts = max(1, n_init)
     if points.shape[0] * n_colors <= _CHEAP_START_WORK:
