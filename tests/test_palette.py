@@ -94,3 +94,41 @@ def test_unique_rows_is_numpys_unique_rows(entries):
 
     got = _unique_rows(entries)
     assert got.dtype == np.uint8 and np.array_equal(got, np.unique(entries, axis=0))
+
+
+@pytest.mark.parametrize("k", [8, 40])
+def test_fit_around_is_lloyd_with_the_fixed_entries_pinned(kernel_path, k):
+    """``fit_around``'s free entries are Lloyd's iterations to convergence from its start in which
+    the fixed entries take their share of the colours but never move: computed here by brute force
+    (every distance on differences, ties to the lowest index, sums in index order), from the same
+    start, then rounded as ``fit_around`` rounds."""
+    from kmeans_compress._fit import fit_palette
+    from kmeans_compress._histogram import color_histogram, pack_rgb_u32
+    from kmeans_compress._palette import fit_around, round_palette
+
+    img = synthetic_photo(48, 52, seed=k)
+    hist = color_histogram(pack_rgb_u32(img.reshape(-1, 3)))
+    colors, counts = hist.colors, hist.counts
+    fixed = np.array([[255, 255, 255], [0, 0, 0], [200, 30, 40]], dtype=np.uint8)
+    got = fit_around(colors, counts, fixed, k)
+
+    X = colors.astype(np.float64)
+    w = counts.astype(np.float64)
+    f = fixed.astype(np.float64)
+    d2 = ((X[:, None, :] - f[None]) ** 2).sum(axis=2).min(axis=1)
+    far = d2 > 0
+    free, _ = fit_palette(X[far], w[far] * d2[far], k - 3, random_state=0)
+    labels = None
+    for _ in range(300):
+        centers = np.vstack([f, free])
+        new_labels = ((X[:, None, :] - centers[None]) ** 2).sum(axis=2).argmin(axis=1)
+        if labels is not None and np.array_equal(new_labels, labels):
+            break
+        labels = new_labels
+        weight = np.bincount(labels, weights=w, minlength=k)
+        for j in range(3, k):
+            if weight[j] > 0:
+                free[j - 3] = [np.bincount(labels, weights=w * X[:, c], minlength=k)[j] / weight[j] for c in range(3)]
+    want = round_palette(np.vstack([f, free]), colors, counts, k)
+    np.testing.assert_array_equal(got, want)
+    assert all((got == row).all(axis=1).any() for row in fixed)
