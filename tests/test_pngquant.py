@@ -8,6 +8,7 @@ The command lines are pngquant's own documented examples (its man page and READM
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 from PIL import Image
 
 from kmeans_compress import quality_to_mse, sample_image_path
-from kmeans_compress._cli_pngquant import Command, output_path, parse
+from kmeans_compress._cli_pngquant import OBSOLETE, Command, output_path, parse, rewrite_obsolete
 from kmeans_compress.cli import pngquant_main as main
 
 
@@ -77,6 +78,51 @@ def test_parse_pngquant_command_lines(argv, expect):
     cmd = parse(argv)
     for name, value in expect.items():
         assert getattr(cmd, name) == value, name
+
+
+@pytest.mark.parametrize(
+    "argv, expect",
+    [
+        # pngquant's obsolete single-dash spellings: read as the long options, not as bundles of short ones
+        (["-force", "16", "x.png"], dict(force=True, output=None, n_colors=16, files=["x.png"])),
+        (["-ordered", "x.png"], dict(dither=False, output=None, files=["x.png"])),
+        (["-nofs", "x.png"], dict(dither=False, files=["x.png"])),
+        (["-nofloyd", "x.png"], dict(dither=False, files=["x.png"])),
+        (["--nofs", "-fs", "16", "x.png"], dict(dither=1.0, n_colors=16, files=["x.png"])),
+        (["--nofs", "-floyd", "x.png"], dict(dither=1.0, files=["x.png"])),
+        (["-ext", "-x.png", "x.png"], dict(ext="-x.png", files=["x.png"])),
+        (["-verbose", "x.png"], dict(verbose=True, files=["x.png"])),
+        (["-noquiet", "x.png"], dict(verbose=True, files=["x.png"])),
+        (["-quiet", "x.png"], dict(quiet=True, files=["x.png"])),
+        (["-noverbose", "x.png"], dict(quiet=True, files=["x.png"])),
+        (["-f", "-noforce", "x.png"], dict(force=False, files=["x.png"])),
+        (["-speed", "3", "x.png"], dict(speed=3, files=["x.png"])),
+        (["-help"], dict(show="help")),
+        (["-version"], dict(show="version")),
+        # exact arguments only, and only before the first "--"; an option's value is rewritten too, as by pngquant
+        (["-forcex", "x.png"], dict(force=True, output="rcex", files=["x.png"])),
+        (["16", "--", "-force"], dict(force=False, files=["-force"])),
+        (["-o", "-force", "x.png"], dict(output="--force", force=False, files=["x.png"])),
+    ],
+)
+def test_obsolete_single_dash_spellings_as_pngquant(argv, expect):
+    cmd = parse(argv)
+    for name, value in expect.items():
+        assert getattr(cmd, name) == value, name
+
+
+def test_an_obsolete_spelling_is_read_with_a_warning_and_writes_no_stray_file(png, monkeypatch, capsys):
+    # "-force" read as "-f -o rce" wrote the result to a file named "rce" in the current folder
+    monkeypatch.chdir(png.parent)
+    assert main(["-force", "-q", "-nofs", "16", str(png)]) == 0
+    assert sorted(p.name for p in png.parent.iterdir()) == ["file-or8.png", "file.png"]
+    err = capsys.readouterr().err.splitlines()  # one warning each, even with -q, as pngquant
+    assert err == [
+        "kmeans-pngquant: warning: option '-force' has been replaced with '--force'.",
+        "kmeans-pngquant: warning: option '-nofs' has been replaced with '--ordered'.",
+    ]
+    assert main(["-speed", "12", str(png)]) == 4  # the warning comes before the options are read
+    assert capsys.readouterr().err.splitlines()[0].endswith("option '-speed' has been replaced with '--speed'.")
 
 
 def test_default_extensions_follow_dithering():
@@ -262,6 +308,17 @@ def test_stdin_to_stdout_and_the_original_when_quality_is_not_met(png):
 # ----------------------------------------------------------------------------- against the real pngquant
 
 PNGQUANT = shutil.which("pngquant")
+
+
+@pytest.mark.skipif(PNGQUANT is None, reason="pngquant is not installed (apt-get install pngquant); skipped")
+@pytest.mark.parametrize("spelling", [*OBSOLETE, "-strip", "-quality", "-output", "-no-force", "-forcex", "-Force"])
+def test_obsolete_spellings_are_pngquants(spelling):
+    # the table is pngquant's own: the same spellings rewritten to the same long options (and no others)
+    done = subprocess.run([PNGQUANT, spelling], stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    theirs = re.findall(r"option '(\S+)' has been replaced with '(\S+)'", done.stderr.decode())
+    ours = rewrite_obsolete([spelling])[1]
+    assert theirs == ([(spelling, OBSOLETE[spelling])] if spelling in OBSOLETE else [])
+    assert ours == [f"option '{a}' has been replaced with '{b}'." for a, b in theirs]
 
 
 @pytest.mark.skipif(PNGQUANT is None, reason="pngquant is not installed (apt-get install pngquant); skipped")

@@ -8,7 +8,8 @@ A script written for pngquant runs unchanged with the executable's name swapped:
 The options are read as GNU getopt reads pngquant's (options and files in any
 order until ``--``, long options by any unambiguous prefix, ``--opt=value`` or
 ``--opt value``, short options bundled, ``--floyd`` taking its value only after
-``=``), and mean what they mean there: dithering is on unless ``--nofs``,
+``=``, pngquant's obsolete spellings such as ``-force`` rewritten first, with a
+warning), and mean what they mean there: dithering is on unless ``--nofs``,
 ``--quality`` is on pngquant's 0-100 scale (:func:`kmeans_compress.quality_to_mse`),
 ``--speed`` defaults to 4. What cannot be honoured is refused in one line
 (``--map``, ``--transbug``, ``--posterize`` above 0).
@@ -95,6 +96,27 @@ _LONG: dict[str, tuple[str, str | None]] = {
 }
 _SHORT = {short: name for name, (_, short) in _LONG.items() if short}
 
+# pngquant's obsolete single-dash spellings and what it reads them as (pngquant 2.17, observed): only
+# these exact arguments, and only before the first "--"; each one with a warning on stderr, even with
+# --quiet. Read as bundled short options instead, "-force" was "-f -o rce" (a file named "rce").
+OBSOLETE = {
+    "-fs": "--floyd=1",
+    "-floyd": "--floyd=1",
+    "-nofs": "--ordered",
+    "-nofloyd": "--ordered",
+    "-ordered": "--ordered",
+    "-force": "--force",
+    "-noforce": "--no-force",
+    "-verbose": "--verbose",
+    "-noquiet": "--verbose",
+    "-quiet": "--quiet",
+    "-noverbose": "--quiet",
+    "-help": "--help",
+    "-version": "--version",
+    "-ext": "--ext",
+    "-speed": "--speed",
+}
+
 
 class PngquantUsageError(Exception):
     """A bad command line: one line, exit 4 (or 1 when no input was given)."""
@@ -128,7 +150,7 @@ def parse(argv: Sequence[str]) -> Command:
     """Read ``argv`` as pngquant does (see the module docstring); raise PngquantUsageError."""
     cmd = Command()
     positional: list[str] = []
-    args = list(argv)
+    args = rewrite_obsolete(argv)[0]
     i = 0
     while i < len(args):
         a = args[i]
@@ -174,6 +196,28 @@ def parse(argv: Sequence[str]) -> Command:
         positional = positional[1:]
     cmd.files = positional
     return cmd
+
+
+def rewrite_obsolete(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``argv`` with pngquant's obsolete spellings (:data:`OBSOLETE`) replaced, and a warning for each.
+
+    As pngquant: exact arguments only, wherever they stand (an option's value too: ``-o -force``
+    writes to ``--force``), up to the first ``--``.
+
+    Examples
+    --------
+    >>> rewrite_obsolete(["-force", "-nofs", "-forcex", "--", "-fs"])[0]
+    ['--force', '--ordered', '-forcex', '--', '-fs']
+    """
+    args = list(argv)
+    notes = []
+    for i, a in enumerate(args):
+        if a == "--":
+            break
+        if a in OBSOLETE:
+            args[i] = OBSOLETE[a]
+            notes.append(f"option '{a}' has been replaced with '{OBSOLETE[a]}'.")
+    return args, notes
 
 
 def _ncolors(text: str) -> int | None:
@@ -398,7 +442,10 @@ def _pass_through(src: str, raw: bytes) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``kmeans-pngquant``; returns pngquant's exit status."""
     try:
-        cmd = parse(sys.argv[1:] if argv is None else argv)
+        args, notes = rewrite_obsolete(sys.argv[1:] if argv is None else argv)
+        for note in notes:  # as pngquant: before the options are read, whatever --quiet
+            print(f"{PROG}: warning: {note}", file=sys.stderr)
+        cmd = parse(args)
         if cmd.show == "version":
             print(f"{__version__} (kmeans-compress, pngquant-compatible command line)")
             return SUCCESS
