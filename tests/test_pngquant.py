@@ -72,6 +72,14 @@ def _mse(path, original: np.ndarray) -> float:
         (["0", "x.png"], dict(n_colors=256, files=["x.png"])),
         (["+3", "x.png"], dict(n_colors=3, files=["x.png"])),
         (["1_0", "x.png"], dict(n_colors=256, files=["1_0", "x.png"])),  # not a number for C: a file name
+        # a colour count and no file: stdin, as "pngquant 16 < in.png > out.png"
+        (["16"], dict(n_colors=16, files=["-"])),
+        (["--nofs", "64"], dict(n_colors=64, dither=False, files=["-"])),
+        (["-o", "out.png", "16"], dict(output="out.png", files=["-"])),
+        (["16", "--"], dict(files=["-"])),
+        (["--", "16"], dict(files=["-"])),
+        (["0"], dict(n_colors=256, files=["-"])),
+        (["--nofs"], dict(files=[])),  # no colour count, no file: no input (exit 1)
     ],
 )
 def test_parse_pngquant_command_lines(argv, expect):
@@ -291,6 +299,28 @@ def test_missing_input_exits_2(tmp_path, capsys):
 def _run_stream(argv: list[str], data: bytes) -> subprocess.CompletedProcess:
     code = "import sys; from kmeans_compress.cli import pngquant_main; sys.exit(pngquant_main())"
     return subprocess.run([sys.executable, "-c", code, *argv], input=data, capture_output=True, timeout=600)
+
+
+@pytest.mark.parametrize("argv", [["16"], ["--nofs", "16"], ["16", "--"]])
+def test_a_colour_count_without_a_file_reads_stdin(png, argv):
+    # pngquant: "pngquant 16 < in.png > out.png" (and "--nofs 64 < in") quantizes stdin to stdout
+    done = _run_stream(argv, png.read_bytes())
+    assert done.returncode == 0, done.stderr
+    with Image.open(io.BytesIO(done.stdout)) as im:
+        assert im.mode == "P" and len(im.convert("RGB").getcolors()) <= 16
+
+
+def test_a_colour_count_without_a_file_reads_stdin_into_output(png, tmp_path):
+    out = tmp_path / "out.png"
+    done = _run_stream(["-o", str(out), "--nofs", "8"], png.read_bytes())
+    assert done.returncode == 0 and done.stdout == b"", done.stderr
+    assert _colors(out) <= 8
+
+
+@pytest.mark.parametrize("argv", [[], ["--nofs"], ["--"]])
+def test_no_colour_count_and_no_file_is_no_input(argv, capsys):
+    assert main(argv) == 1
+    assert "usage" in capsys.readouterr().err
 
 
 def test_stdin_to_stdout_and_the_original_when_quality_is_not_met(png):

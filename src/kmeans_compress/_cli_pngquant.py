@@ -5,6 +5,9 @@ A script written for pngquant runs unchanged with the executable's name swapped:
     kmeans-pngquant [options] [ncolors] -- pngfile [pngfile ...]
     kmeans-pngquant [options] [ncolors] - >stdout <stdin
 
+A colour count with no file after it reads stdin too (``kmeans-pngquant 64 < in.png > out.png``),
+as pngquant does, from a terminal too.
+
 The options are read as GNU getopt reads pngquant's (options and files in any
 order until ``--``, long options by any unambiguous prefix, ``--opt=value`` or
 ``--opt value``, short options bundled, ``--floyd`` taking its value only after
@@ -194,6 +197,8 @@ def parse(argv: Sequence[str]) -> Command:
             raise PngquantUsageError("Number of colors must be between 2 and 256.")
         cmd.n_colors = k or cmd.n_colors  # 0: the default, 256, as pngquant
         positional = positional[1:]
+        if not positional:  # "pngquant 16 < in.png > out.png": a colour count and no file reads stdin
+            positional = ["-"]
     cmd.files = positional
     return cmd
 
