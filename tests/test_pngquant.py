@@ -133,6 +133,29 @@ def test_an_obsolete_spelling_is_read_with_a_warning_and_writes_no_stray_file(pn
     assert capsys.readouterr().err.splitlines()[0].endswith("option '-speed' has been replaced with '--speed'.")
 
 
+@pytest.mark.parametrize(
+    "argv, dither",
+    [
+        (["--speed", "11", "x.png"], False),
+        (["--speed", "11", "--floyd", "x.png"], False),  # pngquant 2.17: even with --floyd, whatever the order
+        (["--floyd=0.5", "--speed=11", "x.png"], False),
+        (["-s11", "-fs", "x.png"], False),
+        (["--speed", "10", "x.png"], 1.0),
+    ],
+)
+def test_speed_11_turns_dithering_off(argv, dither):
+    cmd = parse(argv)
+    assert cmd.dither == dither
+    assert output_path("x.png", cmd) == ("x-or8.png" if dither is False else "x-fs8.png")
+
+
+def test_speed_11_writes_or8_without_dithering(png, tmp_path):
+    assert main(["--speed", "11", "--floyd", "16", str(png)]) == 0
+    assert main(["--speed", "11", "--nofs", "16", "-o", str(tmp_path / "nofs.png"), str(png)]) == 0
+    assert not png.with_name("file-fs8.png").exists()
+    assert np.array_equal(_pixels(png.with_name("file-or8.png")), _pixels(tmp_path / "nofs.png"))
+
+
 def test_default_extensions_follow_dithering():
     assert output_path("dir/photo.png", Command()) == "dir/photo-fs8.png"
     assert output_path("dir/photo.PNG", Command(dither=False)) == "dir/photo-or8.png"
@@ -338,6 +361,22 @@ def test_stdin_to_stdout_and_the_original_when_quality_is_not_met(png):
 # ----------------------------------------------------------------------------- against the real pngquant
 
 PNGQUANT = shutil.which("pngquant")
+
+
+@pytest.mark.skipif(PNGQUANT is None, reason="pngquant is not installed (apt-get install pngquant); skipped")
+@pytest.mark.parametrize(
+    "options",
+    [["--speed", "11"], ["--speed", "11", "--floyd"], ["--floyd", "--speed", "11"], ["--speed", "10"], ["--floyd=0"]],
+)
+def test_output_name_as_pngquants(png, tmp_path, options):
+    # the name tells whether pngquant dithered (-fs8.png) or not (-or8.png)
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    shutil.copy(png, theirs / png.name)
+    done = subprocess.run([PNGQUANT, *options, "16", str(theirs / png.name)], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert main([*options, "16", str(png)]) == 0
+    assert sorted(p.name for p in theirs.iterdir()) == sorted(p.name for p in png.parent.iterdir() if p.is_file())
 
 
 @pytest.mark.skipif(PNGQUANT is None, reason="pngquant is not installed (apt-get install pngquant); skipped")

@@ -14,7 +14,7 @@ order until ``--``, long options by any unambiguous prefix, ``--opt=value`` or
 ``=``, pngquant's obsolete spellings such as ``-force`` rewritten first, with a
 warning), and mean what they mean there: dithering is on unless ``--nofs``,
 ``--quality`` is on pngquant's 0-100 scale (:func:`kmeans_compress.quality_to_mse`),
-``--speed`` defaults to 4. What cannot be honoured is refused in one line
+``--speed`` defaults to 4 (11 turns dithering off, whatever ``--floyd``). What cannot be honoured is refused in one line
 (``--map``, ``--transbug``, ``--posterize`` above 0).
 
 Exit statuses are pngquant's: 0 done, 1 no input given, 2 an input cannot be
@@ -200,6 +200,8 @@ def parse(argv: Sequence[str]) -> Command:
         if not positional:  # "pngquant 16 < in.png > out.png": a colour count and no file reads stdin
             positional = ["-"]
     cmd.files = positional
+    if cmd.speed == 11:  # as pngquant 2.17: the fastest speed never dithers, --floyd or not (-or8.png)
+        cmd.dither = False
     return cmd
 
 
