@@ -434,6 +434,55 @@ def test_skip_if_larger_writes_a_smaller_result(src, tmp_path):
     np.testing.assert_array_equal(_pixels(dst), _expected(src))
 
 
+def _indexed_256(tmp_path: Path) -> Path:
+    """A noisy gradient already quantized to 256 colours: a re-quantized copy is smaller, but not by much."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:150, 0:200]
+    img = np.stack([x * 255 / 199, y * 255 / 149, 128 + 100 * np.sin(x / 5.0)], axis=2)
+    img += rng.normal(0, 6, img.shape)
+    path = tmp_path / "indexed256.png"
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).quantize(256, dither=Image.Dither.NONE).save(path)
+    return path
+
+
+@pytest.mark.parametrize("k", [256, 200, 128, 64])
+def test_skip_rule_pngquant_keeps_only_what_pngquants_limit_allows(tmp_path, k):
+    # pngquant's --skip-if-larger: kept when at most (input bytes - 1) * max(0.5, (Q/100)**1.5), Q the quality
+    # reached; the rule checked here on our own Q and sizes (pngquant's Q differs: its own error measure)
+    src = _indexed_256(tmp_path)
+    n_in = src.stat().st_size
+    made = compress_file(src, None, FileOptions(n_colors=k, speed=4))
+    n_out, q = len(made.data), made.result.report.quality
+    limit = (n_in - 1) * max(0.5, (q / 100) ** 1.5)
+    dst = tmp_path / "o.png"
+    outcome = compress_file(src, dst, FileOptions(n_colors=k, speed=4, skip_if_larger=True, skip_rule="pngquant"))
+    assert outcome.status == ("larger" if n_out > limit else "done")
+    assert dst.exists() == (outcome.status == "done")
+    if outcome.status == "larger":
+        assert f"quality {q}" in outcome.message and "nothing written (--skip-if-larger)" in outcome.message
+    # kmeans-compress's rule keeps any smaller result
+    assert n_out < n_in
+    assert compress_file(src, None, FileOptions(n_colors=k, speed=4, skip_if_larger=True)).status == "done"
+
+
+def test_skip_rule_pngquant_skips_a_smaller_result_of_low_quality(tmp_path):
+    # the case the rule is for: smaller than the input, yet not by as much as the quality lost
+    src = _indexed_256(tmp_path)
+    outcome = compress_file(src, None, FileOptions(n_colors=200, speed=4, skip_if_larger=True, skip_rule="pngquant"))
+    assert outcome.status == "larger"
+
+
+@pytest.mark.parametrize(
+    "n, quality, most",
+    [(1001, None, 1000), (1001, 100, 1000), (1001, 64, 512), (1001, 81, 729), (1001, 50, 500), (1001, 0, 500)],
+)
+def test_largest_kept(n, quality, most):
+    from kmeans_compress._files import largest_kept
+
+    assert largest_kept(n, quality) == pytest.approx(most)
+    assert largest_kept(None, quality) == float("inf")
+
+
 def test_without_keep_original_the_pixels_are_let_go_and_the_file_is_the_same(src):
     # The command line lets the decoded pixels go before encoding (memory) unless --preview needs them.
     kept = compress_file(src, None, FileOptions(n_colors=K))

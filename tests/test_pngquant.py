@@ -244,6 +244,29 @@ def test_skip_if_larger_exits_98(tmp_path):
     assert not (tmp_path / "tiny.jpg-or8.png").exists()
 
 
+def _indexed_256(tmp_path):
+    """A 200 x 150 noisy gradient already quantized to 256 colours (as by 'pngquant --nofs')."""
+    path = tmp_path / "sm256.png"
+    Image.fromarray(_photo(150, 200)).quantize(256, dither=Image.Dither.NONE).save(path)
+    return path
+
+
+def test_skip_if_larger_uses_pngquants_quality_scaled_limit(tmp_path):
+    # pngquant keeps a result only when at most (input - 1) * max(0.5, (Q/100)**1.5) bytes: 200 colours of
+    # an image of 256 are smaller than it, but lose more quality than they save (the rule itself: test_files)
+    src = _indexed_256(tmp_path)
+    out = tmp_path / "b.png"
+    assert main(["--nofs", "-o", str(out), "200", str(src)]) == 0
+    assert out.stat().st_size < src.stat().st_size  # smaller: kmeans-compress's rule would keep it
+    out.unlink()
+    assert main(["--nofs", "--skip-if-larger", "-o", str(out), "200", str(src)]) == 98
+    assert not out.exists()
+    assert main(["--nofs", "--skip-if-larger", "-o", str(out), "256", str(src)]) == 0  # lossless: Q = 100
+    # to stdout, the original goes through
+    done = _run_stream(["--nofs", "--skip-if-larger", "200", "-"], src.read_bytes())
+    assert done.returncode == 98 and done.stdout == src.read_bytes()
+
+
 def _pixels(path) -> np.ndarray:
     with Image.open(path) as im:
         return np.asarray(im.convert("RGBA"))
@@ -377,6 +400,16 @@ def test_output_name_as_pngquants(png, tmp_path, options):
     assert done.returncode == 0, done.stderr
     assert main([*options, "16", str(png)]) == 0
     assert sorted(p.name for p in theirs.iterdir()) == sorted(p.name for p in png.parent.iterdir() if p.is_file())
+
+
+@pytest.mark.skipif(PNGQUANT is None, reason="pngquant is not installed (apt-get install pngquant); skipped")
+@pytest.mark.parametrize("k, status", [("200", 98), ("256", 0)])
+def test_skip_if_larger_as_pngquant(tmp_path, k, status):
+    src = _indexed_256(tmp_path)
+    argv = ["--nofs", "--skip-if-larger", "-o", str(tmp_path / "out.png"), k, str(src)]
+    assert subprocess.run([PNGQUANT, *argv], capture_output=True, timeout=60).returncode == status
+    (tmp_path / "out.png").unlink(missing_ok=True)
+    assert main(argv) == status
 
 
 @pytest.mark.skipif(PNGQUANT is None, reason="pngquant is not installed (apt-get install pngquant); skipped")

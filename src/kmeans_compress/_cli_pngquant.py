@@ -20,8 +20,9 @@ warning), and mean what they mean there: dithering is on unless ``--nofs``,
 Exit statuses are pngquant's: 0 done, 1 no input given, 2 an input cannot be
 read, 4 bad option or value, 15 an output exists (no ``--force``), 16 an
 output cannot be written, 25 an input is not a decodable image, 98 the result
-was larger than the input (``--skip-if-larger``), 99 the quality minimum was
-not met. With several files the status is the last failure's, as in pngquant.
+was larger than pngquant's limit for the quality it reached (``--skip-if-larger``:
+``largest_kept`` in ``_files.py``), 99 the quality minimum was not met. With
+several files the status is the last failure's, as in pngquant.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ options:
   --quiet           print nothing but errors (synonym: -q)
 
 ncolors is the largest palette, 2-256 (default 256; 0 means 256). Exit status 99: quality
-below min; 98: result larger than the input (--skip-if-larger).
+below min; 98: result not smaller by enough for the quality lost (--skip-if-larger).
 """
 
 # long name -> (argument: "no" / "required" / "optional", short letter or None)
@@ -391,6 +392,7 @@ def _options(cmd: Command, has_alpha: bool) -> FileOptions:
         strip=cmd.strip,
         force=cmd.force,
         skip_if_larger=cmd.skip_if_larger,
+        skip_rule="pngquant",  # kept only within pngquant's limit for the quality reached, not merely smaller
         fmt="PNG",  # as pngquant, whatever the output's name (scripts write to x.tmp, then rename)
         make_dirs=False,  # as pngquant: a missing folder is exit 16, not created
     )

@@ -12,7 +12,8 @@ an output file. It holds the rules, so they cannot drift apart:
 - with ``resume``, an output whose stamp matches the input bytes and the options
   is up to date: nothing is done (status ``"skipped"``);
 - with ``skip_if_larger``, nothing is written when the result is not smaller
-  than the input file (status ``"larger"``);
+  than the input file, or with ``skip_rule="pngquant"`` when it is larger than
+  pngquant's limit for the quality it reached (:func:`largest_kept`; status ``"larger"``);
 - the output appears whole or not at all (:func:`write_atomic`).
 
 Resuming: every PNG written with ``resume`` carries a ``tEXt`` chunk (key
@@ -54,6 +55,7 @@ __all__ = [
     "FileOutcome",
     "OutputClaims",
     "compress_file",
+    "largest_kept",
     "refuse_input",
     "read_stamp",
     "same_file",
@@ -63,6 +65,7 @@ __all__ = [
 STAMP_KEY = "kmeans-compress"
 
 Status = Literal["done", "skipped", "larger"]
+SkipRule = Literal["not smaller", "pngquant"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,10 @@ class FileOptions:
     effort: int = DEFAULT_EFFORT
     force: bool = False
     skip_if_larger: bool = False
+    #: What ``skip_if_larger`` keeps (:func:`largest_kept`): a result smaller than the input ("not
+    #: smaller", kmeans-compress), or one within pngquant's limit for the quality reached ("pngquant",
+    #: kmeans-pngquant). Not part of the stamp: it decides whether a file is written, not its bytes.
+    skip_rule: SkipRule = "not smaller"
     resume: bool = False
     #: Measure the SSIM for the report (a report a person reads); not part of the stamp: it changes no byte.
     with_ssim: bool = False
@@ -276,12 +283,21 @@ def compress_file(
     outcome = FileOutcome(
         status="done", result=result, input_bytes=rep.input_bytes, n_colors_used=rep.n_colors_used, mse=rep.mse
     )
-    if opts.skip_if_larger and rep.input_bytes and len(data) >= rep.input_bytes:
+    limit = largest_kept(rep.input_bytes, rep.quality if opts.skip_rule == "pngquant" else None)
+    if opts.skip_if_larger and rep.input_bytes and len(data) > limit:
         outcome.status = "larger"
-        outcome.message = (
-            f"{src if path is not None else rep.input_path or 'input'}: the result ({len(data):,} bytes) "
-            f"is not smaller than the input ({rep.input_bytes:,} bytes); nothing written (--skip-if-larger)"
-        )
+        name = src if path is not None else rep.input_path or "input"
+        if opts.skip_rule == "pngquant":
+            outcome.message = (
+                f"{name}: the result ({len(data):,} bytes, quality {rep.quality}) is larger than "
+                f"{int(limit):,} bytes, the most kept at that quality from an input of {rep.input_bytes:,} bytes; "
+                "nothing written (--skip-if-larger)"
+            )
+        else:
+            outcome.message = (
+                f"{name}: the result ({len(data):,} bytes) is not smaller than the input "
+                f"({rep.input_bytes:,} bytes); nothing written (--skip-if-larger)"
+            )
     elif target is None:
         outcome.data = data
         outcome.output_bytes = len(data)
@@ -302,6 +318,27 @@ def compress_file(
         result.report = dataclasses.replace(rep, output_bytes=len(data), output_path=str(written))
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+def largest_kept(input_bytes: int | None, quality: int | None = None) -> float:
+    """The most bytes a result may take under ``skip_if_larger``, from an input of ``input_bytes``.
+
+    Without a ``quality``, one byte less than the input: a result is kept only when it is
+    smaller. With the quality Q the result reached (0-100, pngquant's scale), pngquant's rule:
+    ``(input_bytes - 1) * max(0.5, (Q / 100) ** 1.5)``; a result that lost quality must save
+    more, but half the input's size is always worth keeping (pngquant's documented intent: lose no
+    more quality than is gained in size). No input size (an array): no limit.
+
+    Examples
+    --------
+    >>> largest_kept(1001), largest_kept(1001, 100), largest_kept(1001, 64), largest_kept(1001, 20)
+    (1000, 1000.0, 512.0, 500.0)
+    """
+    if not input_bytes:
+        return float("inf")
+    if quality is None:
+        return input_bytes - 1
+    return (input_bytes - 1) * max(0.5, (quality / 100) ** 1.5)
 
 
 def _skipped(stamp: dict[str, Any], path: Path, target: Path, start: float) -> FileOutcome:
