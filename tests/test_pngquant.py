@@ -160,6 +160,7 @@ def test_default_extensions_follow_dithering():
     assert output_path("dir/photo.png", Command()) == "dir/photo-fs8.png"
     assert output_path("dir/photo.PNG", Command(dither=False)) == "dir/photo-or8.png"
     assert output_path("photo.png", Command(ext=".png")) == "photo.png"
+    assert output_path("photo.png", Command(ext="")) == "photo"
 
 
 @pytest.mark.parametrize(
@@ -306,6 +307,22 @@ def test_output_is_png_whatever_its_name(png, tmp_path, name):
     assert out.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     with Image.open(out) as im:
         assert im.format == "PNG" and im.mode == "P"
+
+
+@pytest.mark.parametrize("ext, name", [("x.jpg", "filex.jpg"), (".gif", "file.gif"), ("_q", "file_q"), ("", "file")])
+def test_ext_takes_any_suffix_and_writes_png(png, ext, name):
+    # pngquant writes PNG data under any --ext: "--ext x.jpg" gives filex.jpg, a PNG file
+    assert main(["--nofs", "--ext", ext, "16", str(png)]) == 0
+    out = png.with_name(name)
+    assert out.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    with Image.open(out) as im:
+        assert im.format == "PNG" and im.mode == "P"
+
+
+def test_ext_naming_a_missing_folder_exits_16(png):
+    # "--ext /x.png" names file/x.png, whose folder is missing: pngquant's CANT_WRITE_ERROR, nothing created
+    assert main(["--ext", "/x.png", "16", str(png)]) == 16
+    assert sorted(p.name for p in png.parent.iterdir()) == ["file.png"]
 
 
 def test_output_in_a_missing_folder_exits_16_and_creates_nothing(png, tmp_path, capsys):

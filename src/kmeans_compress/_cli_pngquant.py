@@ -265,10 +265,7 @@ def _apply(cmd: Command, name: str, value: str | None) -> None:
     elif name == "output":
         cmd.output = value
     elif name == "ext":
-        assert value is not None
-        if not value.lower().endswith(".png") or "/" in value:
-            raise PngquantUsageError(f"--ext {value}: the output is PNG, so the extension must end in .png")
-        cmd.ext = value
+        cmd.ext = value  # any text, as pngquant's: the output is PNG data whatever its name (FileOptions.fmt)
     elif name == "quality":
         q = pngquant_quality(value or "")
         if q is None:
@@ -338,7 +335,7 @@ def output_path(src: str, cmd: Command) -> str:
     """
     if cmd.output is not None:
         return cmd.output
-    ext = cmd.ext or ("-fs8.png" if cmd.dither else "-or8.png")
+    ext = cmd.ext if cmd.ext is not None else ("-fs8.png" if cmd.dither else "-or8.png")
     stem = src[:-4] if len(src) > 4 and src[-4:] in (".png", ".PNG") else src
     return stem + ext
 
