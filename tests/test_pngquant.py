@@ -359,6 +359,17 @@ def test_missing_input_exits_2(tmp_path, capsys):
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("output", [[], ["-o", "out.png"]])
+def test_a_folder_as_input_exits_25(tmp_path, monkeypatch, capsys, output):
+    # pngquant 2.17: "cannot decode image d.png", exit 25 (DECODE_ERROR), not 2 as an unreadable file
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "d.png"
+    folder.mkdir()
+    assert main(["16", *output, str(folder)]) == 25
+    assert capsys.readouterr().err.strip() == f"kmeans-pngquant: error: {folder}: is a directory, not an image file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.png"]
+
+
 def _run_stream(argv: list[str], data: bytes) -> subprocess.CompletedProcess:
     code = "import sys; from kmeans_compress.cli import pngquant_main; sys.exit(pngquant_main())"
     return subprocess.run([sys.executable, "-c", code, *argv], input=data, capture_output=True, timeout=600)

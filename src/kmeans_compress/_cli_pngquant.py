@@ -19,14 +19,16 @@ warning), and mean what they mean there: dithering is on unless ``--nofs``,
 
 Exit statuses are pngquant's: 0 done, 1 no input given, 2 an input cannot be
 read, 4 bad option or value, 15 an output exists (no ``--force``), 16 an
-output cannot be written, 25 an input is not a decodable image, 98 the result
-was larger than pngquant's limit for the quality it reached (``--skip-if-larger``:
-``largest_kept`` in ``_files.py``), 99 the quality minimum was not met. With
-several files the status is the last failure's, as in pngquant.
+output cannot be written, 25 an input is not a decodable image (or is a
+folder), 98 the result was larger than pngquant's limit for the quality it
+reached (``--skip-if-larger``: ``largest_kept`` in ``_files.py``), 99 the
+quality minimum was not met. With several files the status is the last
+failure's, as in pngquant.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -412,6 +414,10 @@ def _one(src: str, cmd: Command) -> None:
     opts = _options(cmd, has_alpha)
     try:
         outcome = compress_file(source, dst, opts)
+    except ImageNotFoundError as exc:
+        if src != "-" and os.path.isdir(src):  # pngquant: a folder "cannot decode image" (25), not unreadable (2)
+            raise UnsupportedImageError(str(exc)) from None
+        raise
     except TargetNotMetError:
         if to_stdout:  # as pngquant: never an empty stream, the original goes through
             _pass_through(src, raw)
