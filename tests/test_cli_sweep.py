@@ -248,3 +248,21 @@ def test_help_mentions_sweep_and_preview(capsys):
     with pytest.raises(SystemExit):
         main(["sweep", "--help"])
     assert "--plot" in capsys.readouterr().out
+
+
+def _animation(path):
+    frames = [Image.fromarray(np.full((20, 20), 255 * (i % 2), np.uint8)).convert("P") for i in range(4)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=20)
+    return path
+
+
+def test_sweep_has_max_pixels_and_its_hint_names_only_that(tmp_path, capsys):
+    # sweep takes --max-pixels as the main command does; it has no --frame, so the error does not offer one
+    src = _animation(tmp_path / "anim.gif")
+    assert main(["sweep", str(src), "--ks", "2", "--max-pixels", "1599", "-q"]) == 5
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"kmeans-compress: error: {src}: 4 frames of 20x20 = 1,600 pixels is more than the limit of 1,599 "
+        "(a guard against decompression bombs; raise it with --max-pixels)"
+    ]
+    assert main(["sweep", str(src), "--ks", "2", "--max-pixels", "1600", "-q"]) == 0
+    assert [k for k, _, _ in _rows(capsys.readouterr().out)] == [2]

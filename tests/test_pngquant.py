@@ -370,6 +370,20 @@ def test_a_folder_as_input_exits_25(tmp_path, monkeypatch, capsys, output):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.png"]
 
 
+def test_too_many_pixels_exits_25_without_a_hint_of_options_it_lacks(png, monkeypatch, capsys):
+    # kmeans-pngquant has neither --max-pixels nor --frame: the message offers neither
+    import functools
+
+    from kmeans_compress import FileOptions, _cli_pngquant
+
+    monkeypatch.setattr(_cli_pngquant, "FileOptions", functools.partial(FileOptions, max_pixels=3000))
+    assert main(["16", str(png)]) == 25
+    assert capsys.readouterr().err.strip() == (
+        f"kmeans-pngquant: error: {png}: 64x48 = 3,072 pixels is more than the limit of 3,000 "
+        "(a guard against decompression bombs)"
+    )
+
+
 def _run_stream(argv: list[str], data: bytes) -> subprocess.CompletedProcess:
     code = "import sys; from kmeans_compress.cli import pngquant_main; sys.exit(pngquant_main())"
     return subprocess.run([sys.executable, "-c", code, *argv], input=data, capture_output=True, timeout=600)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import _backend
+from ._decode import DEFAULT_MAX_PIXELS
 from ._encode import OUTPUT_FORMATS, writable_folder
 from ._exceptions import (
     ImageNotFoundError,
@@ -250,6 +251,17 @@ def psnr_range(text: str) -> tuple[float, float]:
     if not 0 <= lo_v <= hi_v or hi_v == float("inf") and not lo_v:
         raise argparse.ArgumentTypeError(f"expected 0 <= MIN <= MAX (PSNR in dB), got {text!r}")
     return lo_v, (hi_v if hi_v != float("inf") else lo_v)
+
+
+def max_pixels_option(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--max-pixels N``, the decompression-bomb guard, as kmeans-compress and sweep both take it."""
+    p.add_argument(
+        "--max-pixels",
+        type=positive_int,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help=f"refuse inputs with more pixels (decompression-bomb guard; default {DEFAULT_MAX_PIXELS:,})",
+    )
 
 
 def report_path(text: str) -> str:

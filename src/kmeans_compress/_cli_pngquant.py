@@ -41,6 +41,7 @@ from ._cli_common import announce_compiling, pngquant_quality, write_all
 from ._decode import LoadedImage, load_image
 from ._exceptions import (
     ImageNotFoundError,
+    ImageTooLargeError,
     OptionNotAllowedError,
     OutputExistsError,
     TargetNotMetError,
@@ -493,6 +494,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (UnsupportedImageError, OutputExistsError, TargetNotMetError, OSError, ValueError, MemoryError) as exc:
             own = (UnsupportedImageError, OutputExistsError, TargetNotMetError)
             msg = str(exc) if isinstance(exc, own) else f"{src}: {message_of(exc)}"
+            if isinstance(exc, ImageTooLargeError):  # no option lifts the limit here: no hint of one
+                msg = exc.message()
             if not cmd.quiet or not isinstance(exc, TargetNotMetError):
                 print(f"{PROG}: error: {msg}", file=sys.stderr)
             status = _status(exc)

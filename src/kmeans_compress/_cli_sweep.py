@@ -19,6 +19,7 @@ from ._cli_common import (
     colors,
     error,
     exit_code,
+    max_pixels_option,
     png_path,
     seed,
     usage_failed,
@@ -26,7 +27,7 @@ from ._cli_common import (
     write_stdout,
 )
 from ._decode import sample_image_path
-from ._exceptions import OutputExistsError, UnsupportedImageError, message_of
+from ._exceptions import ImageTooLargeError, OutputExistsError, UnsupportedImageError, message_of
 from ._files import refuse_input
 
 __all__ = ["run"]
@@ -64,6 +65,7 @@ def _sweep_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing --plot file")
     p.add_argument("--seed", type=seed, default=0, metavar="N", help="random seed (default 0)")
+    max_pixels_option(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but the table and errors")
     p.add_argument("--json", action="store_true", help="print the reports as JSON instead of the table")
     return p
@@ -101,7 +103,9 @@ def run(argv: list[str]) -> int:
             refuse_input(args.plot, [src], "--plot")
             if not args.force and os.path.lexists(args.plot):
                 raise OutputExistsError(f"{args.plot}: already exists (use --force to overwrite)")
-        results = sweep(src, DEFAULT_KS if args.ks is None else args.ks, random_state=args.seed)
+        results = sweep(
+            src, DEFAULT_KS if args.ks is None else args.ks, random_state=args.seed, max_pixels=args.max_pixels
+        )
         if args.json:
             printed = write_json([r.report.to_dict() for r in results])
         else:
@@ -122,7 +126,8 @@ def run(argv: list[str]) -> int:
             if not args.quiet:
                 print(f"rate-distortion figure -> {target}", file=sys.stderr)
     except (UnsupportedImageError, OutputExistsError) as exc:  # the main command's exit statuses (3, 4, 6, ...)
-        error(str(exc))
+        # sweep has --max-pixels, but no --frame: it sweeps an animation whole
+        error(exc.message("raise it with --max-pixels") if isinstance(exc, ImageTooLargeError) else str(exc))
         return exit_code(exc)
     except (OSError, ValueError, TypeError, MemoryError) as exc:
         error(f"{src}: {message_of(exc)}")

@@ -410,11 +410,8 @@ def _check_pixels(path: Any, size: tuple[int, int], frames: int, max_pixels: int
     pixels = w * h * frames
     if pixels > max_pixels:
         what = f"{w}x{h}" if frames == 1 else f"{frames} frames of {w}x{h}"
-        hint = "" if frames == 1 else ", or take one frame with --frame N"
-        raise ImageTooLargeError(
-            f"{path}: {what} = {pixels:,} pixels is more than the limit of {max_pixels:,} "
-            f"(a guard against decompression bombs; raise it with --max-pixels{hint})"
-        )
+        # The hint (--max-pixels, --frame N) is the front end's: ImageTooLargeError.message.
+        raise ImageTooLargeError(f"{path}: {what} = {pixels:,} pixels is more than the limit of {max_pixels:,}", frames)
 
 
 def _open_checked(path: Any, max_pixels: int) -> ImageFile.ImageFile:

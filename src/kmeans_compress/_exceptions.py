@@ -42,7 +42,34 @@ class ImageNotFoundError(UnsupportedImageError, FileNotFoundError):
 
 
 class ImageTooLargeError(UnsupportedImageError):
-    """The input has more pixels than the allowed maximum (a decompression-bomb guard)."""
+    """The input has more pixels than the allowed maximum (a decompression-bomb guard).
+
+    ``subject`` says what is too large (the file, its pixels and the limit), ``frames`` how many
+    frames were counted. ``str(exc)`` adds how kmeans-compress's command line lifts the limit
+    (``--max-pixels``, or ``--frame N`` for an animation); a front end without those options says
+    its own way, or none, with :meth:`message`.
+
+    Examples
+    --------
+    >>> exc = ImageTooLargeError("a.gif: 2 frames of 10x10 = 200 pixels is more than the limit of 150", frames=2)
+    >>> exc.message()
+    'a.gif: 2 frames of 10x10 = 200 pixels is more than the limit of 150 (a guard against decompression bombs)'
+    >>> str(exc).endswith("; raise it with --max-pixels, or take one frame with --frame N)")
+    True
+    """
+
+    def __init__(self, subject: str, frames: int = 1) -> None:
+        super().__init__(subject, frames)  # the arguments, so that it pickles (worker processes)
+        self.subject, self.frames = subject, frames
+
+    def message(self, hint: str | None = None) -> str:
+        """One line: :attr:`subject`, that the limit guards against decompression bombs, and ``hint``
+        (how the caller lifts the limit), if any."""
+        return f"{self.subject} (a guard against decompression bombs{'; ' + hint if hint else ''})"
+
+    def __str__(self) -> str:
+        frame_hint = ", or take one frame with --frame N" if self.frames > 1 else ""
+        return self.message(f"raise it with --max-pixels{frame_hint}")
 
 
 class OutputExistsError(FileExistsError):

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Iterable
 
 from ._compress import CompressionResult, compress
-from ._decode import ImageLike, load_image
+from ._decode import DEFAULT_MAX_PIXELS, ImageLike, load_image
 from ._validation import SeedLike, check_n_colors
 
 __all__ = ["DEFAULT_KS", "sweep"]
@@ -15,7 +15,13 @@ __all__ = ["DEFAULT_KS", "sweep"]
 DEFAULT_KS = (2, 4, 8, 16, 32, 64, 128, 256)
 
 
-def sweep(image: ImageLike, ks: Iterable[int] = DEFAULT_KS, random_state: SeedLike = 0) -> list[CompressionResult]:
+def sweep(
+    image: ImageLike,
+    ks: Iterable[int] = DEFAULT_KS,
+    random_state: SeedLike = 0,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> list[CompressionResult]:
     """Compress ``image`` once for every palette size in ``ks``.
 
     The image is decoded once. Every result's ``report.output_bytes`` is the size
@@ -29,6 +35,8 @@ def sweep(image: ImageLike, ks: Iterable[int] = DEFAULT_KS, random_state: SeedLi
     ks : iterable of int, default=(2, 4, 8, ..., 256)
         Palette sizes, each 1 to 256; results come in ascending K, duplicates dropped.
     random_state : None, int or numpy Generator, default=0
+    max_pixels : int
+        As :func:`kmeans_compress.load_image`: refuse an image of more pixels (a decompression-bomb guard).
 
     Returns
     -------
@@ -46,7 +54,7 @@ def sweep(image: ImageLike, ks: Iterable[int] = DEFAULT_KS, random_state: SeedLi
     ks = sorted({check_n_colors(k) for k in ks})
     if not ks:
         raise ValueError("ks must hold at least one palette size.")
-    loaded = load_image(image)
+    loaded = load_image(image, max_pixels=max_pixels)
     results = []
     for k in ks:
         result = compress(loaded, n_colors=k, random_state=random_state)

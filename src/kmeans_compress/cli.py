@@ -56,6 +56,7 @@ from ._cli_common import (
     exit_code,
     frame_number,
     keep_colors,
+    max_pixels_option,
     png_path,
     positive_int,
     psnr_range,
@@ -70,7 +71,7 @@ from ._cli_common import (
 )
 from ._colorspace import SPACES
 from ._compress import palette_of_image
-from ._decode import DEFAULT_MAX_PIXELS, LoadedImage, load_image, sample_image_path
+from ._decode import LoadedImage, load_image, sample_image_path
 from ._encode import DEFAULT_EFFORT, MAX_EFFORT, OUTPUT_FORMATS
 from ._exceptions import (
     BatchUsageError,
@@ -182,13 +183,7 @@ def _add_fidelity_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="write nothing when the result is not smaller than the input file (exit 98)",
     )
-    g.add_argument(
-        "--max-pixels",
-        type=positive_int,
-        default=DEFAULT_MAX_PIXELS,
-        metavar="N",
-        help=f"refuse inputs with more pixels (decompression-bomb guard; default {DEFAULT_MAX_PIXELS:,})",
-    )
+    max_pixels_option(g)
     g.add_argument("--frame", type=frame_number, metavar="N", help="frame or page of a multi-frame input (from 0)")
 
 
