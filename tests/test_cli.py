@@ -437,6 +437,73 @@ def test_stdout_closed_early_is_one_line_and_exit_7_never_a_traceback(tmp_path, 
         assert (tmp_path / "in" / "a.kmc.png").is_file()  # the file itself was written
 
 
+def _closing(fd: int):
+    """A ``preexec_fn`` that starts the command with descriptor ``fd`` closed (``>&-`` for 1, ``2>&-``, ``<&-``):
+    Python's ``sys.stdout`` (``sys.stderr``, ``sys.stdin``) is then None."""
+    return lambda: os.close(fd)
+
+
+@pytest.mark.parametrize("command", ["one file", "folder", "sweep --json", "sweep table", "-o -"])
+def test_stdout_not_open_at_all_is_one_line_and_exit_7(tmp_path, command):
+    # `kc x.png -o - >&-`: sys.stdout is None; an AttributeError traceback ('NoneType' has no 'write' / 'isatty')
+    src = tmp_path / "in" / "a.png"
+    src.parent.mkdir()
+    Image.fromarray(np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)).save(src)
+    args = {
+        "one file": [str(src), "--json", "-k", "4"],
+        "folder": [str(src.parent), "-o", str(tmp_path / "out"), "--json", "-j", "1", "-q"],
+        "sweep --json": ["sweep", str(src), "--ks", "2", "--json"],
+        "sweep table": ["sweep", str(src), "--ks", "2,8", "-q"],
+        "-o -": [str(src), "-o", "-", "-k", "4"],
+    }[command]
+    proc = subprocess.run(
+        [sys.executable, "-m", "kmeans_compress", *args], stderr=subprocess.PIPE, preexec_fn=_closing(1)
+    )
+    err = proc.stderr.decode()
+    assert proc.returncode == 7, err
+    assert err.startswith("kmeans-compress: error: ") and err.count("\n") == 1, err
+    assert "stdout is closed" in err and "Traceback" not in err
+    if command == "one file":
+        assert (tmp_path / "in" / "a.kmc.png").is_file()  # the file itself was written
+    if command == "-o -":
+        assert err.startswith("kmeans-compress: error: -o -: stdout is closed")  # refused before any work
+
+
+def test_stdout_of_none_in_process_is_exit_7(tmp_path, monkeypatch, capsys):
+    src = tmp_path / "a.png"
+    Image.fromarray(np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)).save(src)
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main([str(src), "-o", "-", "-k", "4"]) == 7
+    assert main([str(src), "--json", "-k", "4", "-q", "-o", str(tmp_path / "o.png")]) == 7
+    assert main(["sweep", str(src), "--ks", "2", "-q"]) == 7
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(": ")[2] for line in err] == ["-o -", "--json", "the table"], err
+
+
+def test_stderr_not_open_leaves_stdout_alone(tmp_path):
+    # `kc x.png -o - 2>&-`: sys.stderr is None, and print(report, file=None) wrote the report to stdout, after
+    # the PNG; messages now go nowhere, and the exit status still says what happened
+    src = tmp_path / "a.png"
+    Image.fromarray(np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)).save(src)
+    command = [sys.executable, "-m", "kmeans_compress", str(src), "-o", "-", "-k", "4"]
+    proc = subprocess.run(command, stdout=subprocess.PIPE, preexec_fn=_closing(2))
+    assert proc.returncode == 0
+    assert proc.stdout == subprocess.run(command, capture_output=True).stdout
+    missing = [sys.executable, "-m", "kmeans_compress", str(tmp_path / "none.png"), "-o", "-"]
+    proc = subprocess.run(missing, stdout=subprocess.PIPE, preexec_fn=_closing(2))
+    assert proc.returncode == 3 and proc.stdout == b""
+
+
+def test_stdin_not_open_is_exit_3(tmp_path):
+    out = tmp_path / "o.png"
+    proc = subprocess.run(
+        [sys.executable, "-m", "kmeans_compress", "-", "-o", str(out)], capture_output=True, preexec_fn=_closing(0)
+    )
+    assert proc.returncode == 3
+    assert proc.stderr.decode() == "kmeans-compress: error: <stdin>: stdin is closed, there is no image to read\n"
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("command", ["-o -", "folder --json"])
 def test_stdout_closed_midway_is_exit_7(tmp_path, command):
     """`-o - | head -c 10` on an output larger than the pipe's buffer: the reader goes away in the

@@ -8,6 +8,7 @@ The command lines are pngquant's own documented examples (its man page and READM
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -409,6 +410,55 @@ def test_a_colour_count_without_a_file_reads_stdin_into_output(png, tmp_path):
 def test_no_colour_count_and_no_file_is_no_input(argv, capsys):
     assert main(argv) == 1
     assert "usage" in capsys.readouterr().err
+
+
+def _closing(fd: int):
+    """A ``preexec_fn`` that starts the command with descriptor ``fd`` closed (``>&-``, ``2>&-``, ``<&-``)."""
+    return lambda: os.close(fd)
+
+
+@pytest.mark.parametrize("argv", [["4", "-"], ["-o", "-", "4", "FILE"]])
+def test_stdout_not_open_is_one_line_and_exit_16(png, argv):
+    # `kmeans-pngquant 4 - < x.png >&-`: sys.stdout is None ('NoneType' has no 'isatty'); exit 16, output unwritable
+    argv = [str(png) if a == "FILE" else a for a in argv]
+    code = "import sys; from kmeans_compress.cli import pngquant_main; sys.exit(pngquant_main())"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *argv], stdin=png.open("rb"), stderr=subprocess.PIPE, preexec_fn=_closing(1)
+    )
+    err = proc.stderr.decode()
+    assert proc.returncode == 16, err
+    assert err.startswith("kmeans-pngquant: error: ") and err.count("\n") == 1 and "stdout is closed" in err
+
+
+def test_stdout_of_none_in_process_is_exit_16(png, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main(["-o", "-", "4", str(png)]) == 16
+    assert capsys.readouterr().err == f"kmeans-pngquant: error: {png}: stdout is closed, nothing can be written to it\n"
+
+
+def test_stderr_not_open_leaves_stdout_alone(png):
+    # with 2>&- the --verbose report went to stdout (print(file=None)), after the PNG
+    plain = _run_stream(["-v", "--nofs", "4", "-"], png.read_bytes())
+    code = "import sys; from kmeans_compress.cli import pngquant_main; sys.exit(pngquant_main())"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "-v", "--nofs", "4", "-"],
+        stdin=png.open("rb"),
+        stdout=subprocess.PIPE,
+        preexec_fn=_closing(2),
+    )
+    assert proc.returncode == 0 and plain.stderr and proc.stdout == plain.stdout
+
+
+def test_stdin_not_open_exits_25_as_pngquant(tmp_path):
+    # pngquant 2.17 with stdin closed: "cannot decode image from stdin", exit 25
+    code = "import sys; from kmeans_compress.cli import pngquant_main; sys.exit(pngquant_main())"
+    out = tmp_path / "o.png"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "-o", str(out), "16"], capture_output=True, preexec_fn=_closing(0)
+    )
+    assert proc.returncode == 25
+    assert proc.stderr.decode() == "kmeans-pngquant: error: <stdin>: stdin is closed, there is no image to read\n"
+    assert not out.exists()
 
 
 def test_stdin_to_stdout_and_the_original_when_quality_is_not_met(png):

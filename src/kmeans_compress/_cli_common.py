@@ -11,7 +11,8 @@ import json
 import os
 import re
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -287,6 +288,9 @@ def write_stdout(text: str, what: str) -> bool:
     Python ignores SIGPIPE, so a closed pipe is a BrokenPipeError, raised again by the interpreter's own
     flush at exit: stdout is pointed at the null device first, the usual recipe.
     """
+    if sys.stdout is None:  # fd 1 closed (>&-): Python has no stdout at all
+        error(f"{what}: {STDOUT_CLOSED}")
+        return False
     try:
         if getattr(sys.stdout, "buffer", None) is None:  # a caller's text stream (redirect_stdout(StringIO()))
             sys.stdout.write(text)
@@ -308,7 +312,10 @@ def write_all(data: bytes) -> None:
     """Write ``data`` to stdout whole, and flush it. A pipe whose reader goes away in the middle of a
     large write (``-o - | head``) accepts part of it, and Python's buffered writer returns that count
     without an error: only the next write fails. So the rest is written until it is all out or the
-    write fails (BrokenPipeError, which the callers turn into exit 7)."""
+    write fails (BrokenPipeError, which the callers turn into exit 7). A closed stdout (``>&-``:
+    ``sys.stdout`` is None) is an OSError too."""
+    if sys.stdout is None:
+        raise OSError(STDOUT_CLOSED)
     out = sys.stdout.buffer
     view = memoryview(data)
     while view:
@@ -338,14 +345,53 @@ def announce_compiling(quiet: bool) -> None:
     _backend.slow_load_notice = None if quiet else note_compiling
 
 
-class OutputFolderError(UsageError):
+class CantWriteError(UsageError):
+    """An output found unwritable before any work (exit 7): stdout closed for ``-o -``."""
+
+
+class OutputFolderError(CantWriteError):
     """The output folder does not exist (exit 7)."""
 
 
 def usage_failed(exc: UsageError) -> int:
-    """Report a command line refused before any work, in one line; its exit status (2, or 7 for a missing folder)."""
+    """Report a command line refused before any work, in one line; its exit status (2, or 7 for an output
+    that cannot be written: a missing folder, a closed stdout)."""
     error(str(exc))
-    return EXIT_CANT_WRITE if isinstance(exc, OutputFolderError) else EXIT_USAGE
+    return EXIT_CANT_WRITE if isinstance(exc, CantWriteError) else EXIT_USAGE
+
+
+#: What a closed stdout (fd 1 closed, ``>&-``) is called in messages.
+STDOUT_CLOSED = "stdout is closed, nothing can be written to it"
+
+
+@contextmanager
+def standard_streams() -> Iterator[None]:
+    """Run a command whose stdin, stdout or stderr may be closed (``<&-``, ``>&-``, ``2>&-``: Python's
+    ``sys.stdin`` / ``sys.stdout`` / ``sys.stderr`` is then None).
+
+    ``sys.stdin`` and ``sys.stdout`` stay None, which the readers and writers of the streams report in one
+    line (a closed stdout: exit 7, or 16 for kmeans-pngquant). Messages to a closed stderr go to the null
+    device instead: ``print(..., file=sys.stderr)`` with None would write them to stdout, into ``-o -``'s
+    PNG. A closed descriptor is pointed at the null device for the run, so that no file the run opens
+    takes its number (a stray write to fd 1 or 2, from a C library say, would land in that file).
+    """
+    for fd, mode in ((0, os.O_RDONLY), (1, os.O_WRONLY), (2, os.O_WRONLY)):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, mode)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if sys.stderr is not None:
+        yield
+        return
+    with open(os.devnull, "w", encoding="utf-8") as null_stream:
+        sys.stderr = null_stream
+        try:
+            yield
+        finally:
+            sys.stderr = None
 
 
 def check_figure_folder(path: str, option: str) -> None:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from ._cli_common import announce_compiling, pngquant_quality, write_all
+from ._cli_common import STDOUT_CLOSED, announce_compiling, pngquant_quality, write_all
 from ._decode import LoadedImage, load_image
 from ._exceptions import (
     ImageNotFoundError,
@@ -401,16 +401,20 @@ def _options(cmd: Command, has_alpha: bool) -> FileOptions:
 def _one(src: str, cmd: Command) -> None:
     """Compress one input by pngquant's rules; raise on failure (TargetNotMetError: exit 99, ...)."""
     to_stdout = (src == "-" and cmd.output is None) or cmd.output == "-"
+    if to_stdout and sys.stdout is None:  # fd 1 closed (>&-): exit 16, before any work
+        raise OSError(STDOUT_CLOSED)
+    if to_stdout and sys.stdout.isatty():
+        raise PngquantUsageError("refusing to write PNG data to a terminal; redirect stdout or use --output FILE")
     source: str | LoadedImage = src
     raw = b""
     if src == "-":
+        if sys.stdin is None:  # fd 0 closed (<&-): pngquant 2.17 "cannot decode image from stdin" (exit 25)
+            raise UnsupportedImageError("<stdin>: stdin is closed, there is no image to read")
         raw = sys.stdin.buffer.read()
         source = load_image(raw, name="<stdin>")
         has_alpha = source.alpha is not None
     else:
         has_alpha = _has_alpha(src)
-    if to_stdout and sys.stdout.isatty():
-        raise PngquantUsageError("refusing to write PNG data to a terminal; redirect stdout or use --output FILE")
     dst = None if to_stdout else output_path(src, cmd)
     opts = _options(cmd, has_alpha)
     try:

@@ -13,7 +13,7 @@ code  meaning
 4     input is not an image, empty, truncated or corrupt
 5     input has more pixels than --max-pixels (decompression-bomb guard)
 6     output exists (use --force), or would overwrite the input
-7     output folder missing or output not writable (stdout too: a pipe closed early)
+7     output folder missing or output not writable (stdout too: closed, or a pipe closed early)
 98    --skip-if-larger: the result was not smaller than the input, nothing written
 99    --quality / --psnr / --max-bytes target cannot be met
 130   interrupted (Ctrl-C); no partial output is left
@@ -42,6 +42,8 @@ from ._cli_common import (
     EXIT_NO_INPUT,
     EXIT_OK,
     PROG,
+    STDOUT_CLOSED,
+    CantWriteError,
     OutputFolderError,
     Parser,
     SkippedLarger,
@@ -64,6 +66,7 @@ from ._cli_common import (
     report_path,
     seed,
     speed,
+    standard_streams,
     suffix,
     usage_failed,
     write_all,
@@ -75,6 +78,7 @@ from ._decode import LoadedImage, load_image, sample_image_path
 from ._encode import DEFAULT_EFFORT, MAX_EFFORT, OUTPUT_FORMATS
 from ._exceptions import (
     BatchUsageError,
+    ImageNotFoundError,
     NoInputError,
     OutputExistsError,
     TargetNotMetError,
@@ -445,6 +449,8 @@ def _run_one(src: str, dst: str, args: argparse.Namespace, display_name: str | N
     opts = _file_options(args)
     source: str | LoadedImage = src
     if src == "-":
+        if sys.stdin is None:  # fd 0 closed (<&-)
+            raise ImageNotFoundError("<stdin>: stdin is closed, there is no image to read")
         source = load_image(sys.stdin.buffer.read(), name="<stdin>", max_pixels=args.max_pixels, frame=args.frame)
     outcome = compress_file(source, None if dst == "-" else dst, opts)
     if outcome.status == "larger":
@@ -515,6 +521,8 @@ def _check_single(args: argparse.Namespace, jobs: Sequence[Job], demo: bool) -> 
     if jobs[0][1] == "-":
         if args.json:
             raise UsageError("--json and -o - both write to stdout; choose one")
+        if sys.stdout is None:  # fd 1 closed (>&-)
+            raise CantWriteError(f"-o -: {STDOUT_CLOSED}")
         if sys.stdout.isatty():
             raise UsageError("refusing to write PNG data to a terminal; redirect stdout or use -o FILE")
     _palette_size(args)
@@ -604,14 +612,16 @@ COMMANDS = {"demo": _cmd_demo, "sweep": _cli_sweep.run, "serve": _cmd_serve}
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] in COMMANDS:
-        return COMMANDS[args[0]](args[1:])
-    return _cmd_compress(args)
+    with standard_streams():
+        if args and args[0] in COMMANDS:
+            return COMMANDS[args[0]](args[1:])
+        return _cmd_compress(args)
 
 
 def pngquant_main(argv: Sequence[str] | None = None) -> int:
     """``kmeans-pngquant``: pngquant's command line and exit codes (:mod:`kmeans_compress._cli_pngquant`)."""
-    return _cli_pngquant.main(argv)
+    with standard_streams():
+        return _cli_pngquant.main(argv)
 
 
 if __name__ == "__main__":  # pragma: no cover
