@@ -266,3 +266,13 @@ def test_sweep_has_max_pixels_and_its_hint_names_only_that(tmp_path, capsys):
     ]
     assert main(["sweep", str(src), "--ks", "2", "--max-pixels", "1600", "-q"]) == 0
     assert [k for k, _, _ in _rows(capsys.readouterr().out)] == [2]
+
+
+@pytest.mark.parametrize("ks", ["--ks=--", "--ks=", "--ks=,"])
+def test_sweep_ks_with_no_size_is_a_usage_error(tmp_path, capsys, ks):
+    # "--ks=--" reached sweep() as an empty list: "ks must hold at least one palette size", exit 1
+    src = tmp_path / "a.png"
+    Image.fromarray(np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)).save(src)
+    assert main(["sweep", str(src), ks, "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kmeans-compress: error: argument --ks: ") and err.count("\n") == 1

@@ -90,6 +90,8 @@ def run(argv: list[str]) -> int:
 
     try:
         args = _sweep_parser().parse_args(argv)
+        if args.ks == []:  # "--ks=--": argparse drops the "--" and passes no value at all, not even ''
+            raise UsageError("argument --ks: expected at least one palette size, got none")
         announce_compiling(args.quiet)
         if args.plot is not None:
             if not matplotlib_available():
