@@ -64,6 +64,7 @@ def _mse(path, original: np.ndarray) -> float:
         (["-fvs3", "x.png"], dict(force=True, verbose=True, speed=3)),
         (["--floyd=0.5", "x.png"], dict(dither=0.5)),
         (["--floyd", "x.png"], dict(dither=1.0, files=["x.png"])),  # the value only after '='
+        (["--floyd=0", "x.png"], dict(dither=False)),  # strength 0: no dithering, -or8.png as pngquant
         (["x.png", "--skip-if-larger", "--strip"], dict(skip_if_larger=True, strip=True, files=["x.png"])),
         (["--qual=50-90", "--verb", "x.png"], dict(quality=(50, 90), verbose=True)),  # unambiguous prefixes
         (["-o", "out.png", "in.png"], dict(output="out.png", files=["in.png"])),
