@@ -276,3 +276,16 @@ def test_sweep_ks_with_no_size_is_a_usage_error(tmp_path, capsys, ks):
     assert main(["sweep", str(src), ks, "-q"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("kmeans-compress: error: argument --ks: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_sweep_frame_warning_is_one_line_without_an_option_it_lacks(tmp_path, capsys, recwarn, quiet):
+    """A multi-page input: sweep says in one line that the first page is swept (none with -q), never
+    Python's two-line print of a warning, and names no --frame option (sweep has none)."""
+    tif = tmp_path / "m.tif"
+    frames = [Image.new("RGB", (16, 16), (60 * i, 20, 30)) for i in range(3)]
+    frames[0].save(tif, save_all=True, append_images=frames[1:])
+    assert main(["sweep", str(tif), "--ks", "2"] + (["-q"] if quiet else [])) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if ": warning: " in line or "Warning" in line]
+    want = [] if quiet else [f"kmeans-compress: warning: {tif}: has 3 frames; only the first is compressed"]
+    assert err == want and not recwarn.list

@@ -39,9 +39,7 @@ def test_few_cells_per_entry_fit_the_histogram_directly(kernel_path, monkeypatch
     ``_DIRECT_MAX_POINTS`` colours filling fewer than ``_DIRECT_CELLS_PER_COLOR`` of its cells per
     palette entry: then the histogram is fitted as a small one is (no grid at all); with many cells
     per entry, the coarse route stays. Each result equals the one of the route forced."""
-    from kmeans_compress import _fit
-
-    from kmeans_compress import load_image, sample_image_path
+    from kmeans_compress import _fit, load_image, sample_image_path
 
     img = load_image(sample_image_path()).pixels  # a photo: 32,584 colours in few cells
     hist = color_histogram(pack_rgb_u32(img.reshape(-1, 3)))

@@ -538,3 +538,19 @@ def test_same_command_line_as_pngquant_no_more_colours_no_larger_error(tmp_path,
         assert _mse(ours, photo) <= quality_to_mse(int(options[-1].split("-")[1])) + 1e-9
     else:
         assert _colors(ours) <= _colors(theirs)
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_frame_warning_is_one_line_without_an_option_it_lacks(tmp_path, capsys, recwarn, quiet):
+    """A multi-page TIFF: one line saying the first page is compressed (none with -q), never Python's
+    two-line print of a warning, and no --frame hint (kmeans-pngquant has no such option)."""
+    from PIL import Image
+
+    tif = tmp_path / "m.tif"
+    frames = [Image.new("RGB", (16, 16), (60 * i, 20, 30)) for i in range(3)]
+    frames[0].save(tif, save_all=True, append_images=frames[1:])
+    assert main(["16", str(tif)] + (["-q"] if quiet else [])) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if ": warning: " in line or "Warning" in line]
+    want = [] if quiet else [f"kmeans-pngquant: warning: {tif}: has 3 frames; only the first is compressed"]
+    assert err == want and not recwarn.list
+    assert [p.name for p in tmp_path.iterdir() if p.name != "m.tif"] == ["m.tif-fs8.png"]  # as pngquant names it

@@ -46,7 +46,9 @@ from ._exceptions import (
     OutputExistsError,
     TargetNotMetError,
     UnsupportedImageError,
+    caught_warnings,
     message_of,
+    warning_text,
 )
 from ._files import FileOptions, compress_file
 
@@ -486,7 +488,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     done = 0
     for src in cmd.files:
         try:
-            _one(src, cmd)
+            with caught_warnings() as caught:  # one line each, as the main command prints them
+                try:
+                    _one(src, cmd)
+                finally:
+                    for w in caught if not cmd.quiet else ():
+                        print(f"{PROG}: warning: {warning_text(w, frame_option=False)}", file=sys.stderr)
             done += 1
         except PngquantUsageError as exc:
             print(f"{PROG}: {exc}", file=sys.stderr)

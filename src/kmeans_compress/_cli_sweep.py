@@ -27,7 +27,14 @@ from ._cli_common import (
     write_stdout,
 )
 from ._decode import sample_image_path
-from ._exceptions import ImageTooLargeError, OutputExistsError, UnsupportedImageError, message_of
+from ._exceptions import (
+    ImageTooLargeError,
+    OutputExistsError,
+    UnsupportedImageError,
+    caught_warnings,
+    message_of,
+    warning_text,
+)
 from ._files import refuse_input
 
 __all__ = ["run"]
@@ -105,9 +112,14 @@ def run(argv: list[str]) -> int:
             refuse_input(args.plot, [src], "--plot")
             if not args.force and os.path.lexists(args.plot):
                 raise OutputExistsError(f"{args.plot}: already exists (use --force to overwrite)")
-        results = sweep(
-            src, DEFAULT_KS if args.ks is None else args.ks, random_state=args.seed, max_pixels=args.max_pixels
-        )
+        with caught_warnings() as caught:  # one line each, as the main command prints them (sweep has no --frame)
+            try:
+                results = sweep(
+                    src, DEFAULT_KS if args.ks is None else args.ks, random_state=args.seed, max_pixels=args.max_pixels
+                )
+            finally:
+                for w in caught if not args.quiet else ():
+                    print(f"{PROG}: warning: {warning_text(w, frame_option=False)}", file=sys.stderr)
         if args.json:
             printed = write_json([r.report.to_dict() for r in results])
         else:

@@ -42,7 +42,14 @@ from typing import Any, Union
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
-from ._exceptions import ImageNotFoundError, ImageTooLargeError, UnsupportedImageError, warn
+from ._exceptions import (
+    FRAME_HINT,
+    FramesIgnoredWarning,
+    ImageNotFoundError,
+    ImageTooLargeError,
+    UnsupportedImageError,
+    warn,
+)
 
 __all__ = ["DEFAULT_MAX_PIXELS", "ImageLike", "LoadedImage", "load_image", "sample_image_path"]
 
@@ -579,8 +586,8 @@ def load_image(
         raise UnsupportedImageError(f"{path}: damaged or truncated image ({exc})") from None
     if n_frames > 1 and frame is None and not more:
         warn(
-            f"{path}: has {n_frames} frames; only the first is compressed (choose another with --frame N)",
-            UserWarning,
+            f"{path}: has {n_frames} frames; only the first is compressed{FRAME_HINT}",
+            FramesIgnoredWarning,
             stacklevel=2,
         )
     return LoadedImage(

@@ -18,6 +18,8 @@ from typing import Any
 __all__ = [
     "BatchUsageError",
     "ConvergenceWarning",
+    "FRAME_HINT",
+    "FramesIgnoredWarning",
     "ImageNotFoundError",
     "ImageTooLargeError",
     "InvalidParameterError",
@@ -30,6 +32,7 @@ __all__ = [
     "caught_warnings",
     "message_of",
     "warn",
+    "warning_text",
 ]
 
 
@@ -104,6 +107,24 @@ class BatchUsageError(ValueError):
 
 class NoInputError(BatchUsageError):
     """The folders given hold no image file, or one of them cannot be read."""
+
+
+class FramesIgnoredWarning(UserWarning):
+    """An animation or a multi-page file of which only the first frame is compressed. Its text ends
+    with ``FRAME_HINT``, which front ends without a ``--frame`` option leave out (:func:`warning_text`)."""
+
+
+#: How the main command chooses another frame: the end of a :class:`FramesIgnoredWarning`'s text.
+FRAME_HINT = " (choose another with --frame N)"
+
+
+def warning_text(w: Warning, frame_option: bool = True) -> str:
+    """What a front end prints of warning ``w``: its text, without :data:`FRAME_HINT` unless the front
+    end has a ``--frame`` option (``frame_option``)."""
+    text = str(w)
+    if not frame_option and isinstance(w, FramesIgnoredWarning) and text.endswith(FRAME_HINT):
+        return text[: -len(FRAME_HINT)]
+    return text
 
 
 class ConvergenceWarning(UserWarning):

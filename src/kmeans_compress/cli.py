@@ -84,6 +84,7 @@ from ._exceptions import (
     TargetNotMetError,
     UnsupportedImageError,
     message_of,
+    warning_text,
 )
 from ._files import FileOptions, OutputClaims, compress_file, refuse_input
 from ._remap import DEFAULT_DITHER
@@ -560,7 +561,7 @@ def _compress_files(args: argparse.Namespace, jobs: Sequence[Job]) -> int:
                     finally:
                         for w in caught:
                             if not args.quiet:
-                                print(f"{PROG}: warning: {w.message}", file=sys.stderr)
+                                print(f"{PROG}: warning: {warning_text(w.message)}", file=sys.stderr)
             except (
                 UnsupportedImageError,
                 OutputExistsError,
