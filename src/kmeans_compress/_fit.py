@@ -198,9 +198,7 @@ def fit_palette(
                 coarse_cache[cells] = (Xc, wc, cell_of_point)
         # speed 11 fits the coarse grid only, whatever it stands for
         direct = (
-            speed < MAX_SPEED
-            and X.shape[0] <= _DIRECT_MAX_POINTS
-            and Xc.shape[0] < _DIRECT_CELLS_PER_COLOR * n_colors
+            speed < MAX_SPEED and X.shape[0] <= _DIRECT_MAX_POINTS and Xc.shape[0] < _DIRECT_CELLS_PER_COLOR * n_colors
         )
         if not direct and n_colors < Xc.shape[0] <= X.shape[0] // 2:
             points, weights, cell = Xc, wc, cell_of_point
