@@ -107,6 +107,28 @@ def test_compute_centroids_empty_cluster_is_reseeded_not_nan():
     np.testing.assert_allclose(C, [[0.0, 0.0], [10.0, 0.0]])
 
 
+def test_compute_centroids_with_more_clusters_than_examples_makes_up_no_centroid():
+    # Hand-computed: cluster 0's mean is (100.5, 100.5) and both examples lie 0.5 from it, so the
+    # empty clusters 1 and 2 take examples 0 and 1 (ties to the lowest index), and cluster 3, with
+    # no example left to move, takes example 0 again; cluster 0 keeps its mean. Before, cluster 3
+    # was the origin, a point far from all the data.
+    X = np.array([[100.0, 100.0], [101.0, 101.0]])
+    C = compute_centroids(X, [0, 0], 4)
+    np.testing.assert_array_equal(C, [[100.5, 100.5], [100.0, 100.0], [101.0, 101.0], [100.0, 100.0]])
+    np.testing.assert_array_equal(compute_centroids(np.array([[3.0]]), [0], 3), [[3.0], [3.0], [3.0]])
+
+
+def test_run_kmeans_with_more_centroids_than_examples_keeps_them_on_the_data():
+    X = np.array([[100.0, 100.0], [101.0, 101.0]])
+    init = np.array([[100.0, 100.0], [101.0, 101.0], [7.0, 7.0], [8.0, 8.0], [9.0, 9.0]])
+    C, idx = run_kmeans(X, init)
+    # Each example re-seeds one of the empty clusters 2-4 in turn (both sit on their centroid:
+    # ties to the lowest index), the last taking example 0 again.
+    np.testing.assert_array_equal(C, X[[0, 1, 0, 1, 0]])
+    assert idx.tolist() == [0, 1]
+    assert compute_distortion(X, C, idx) == 0.0
+
+
 @given(points_labels())
 def test_compute_centroids_are_means_of_nonempty_clusters(data):
     X, idx, K = data

@@ -103,6 +103,10 @@ def compute_centroids(X: ArrayLike, idx: ArrayLike, K: int) -> np.ndarray:
     cluster (the worst-represented example; ties to the lowest index), which is
     moved out of that cluster, as scikit-learn does. If there are fewer distinct
     examples than clusters some centroids will coincide, but none is ever NaN.
+    With more clusters than examples (``K > m``), each example re-seeds one empty
+    cluster and the empty clusters left over take the examples again, in the same
+    order: every centroid is an example or a mean of examples, never a made-up
+    value such as the origin.
 
     Examples
     --------
@@ -117,11 +121,17 @@ def compute_centroids(X: ArrayLike, idx: ArrayLike, K: int) -> np.ndarray:
     idx_arr = check_labels(idx, X.shape[0], K)
     w = np.ones(X.shape[0])
     wsum, sums = weighted_sums(X, idx_arr, w, K)
-    means = np.zeros((K, X.shape[1]))
+    means = np.empty((K, X.shape[1]))
     nz = wsum > 0
     means[nz] = sums[nz] / wsum[nz, None]
     diff = X - means[idx_arr]
     dist2 = np.einsum("ij,ij->i", diff, diff)
+    # update_centers re-seeds the j-th empty cluster with the j-th worst-represented example (this
+    # order) while examples last, and leaves any further one at its placeholder: make that the
+    # example it would take were the examples drawn again (K > m only; otherwise overwritten).
+    empty = np.flatnonzero(~nz)
+    order = np.argsort(-dist2, kind="stable")
+    means[empty] = X[order[np.arange(empty.size) % order.size]]
     return update_centers(X, w, idx_arr, dist2, means, keep_when_exact=False)
 
 
