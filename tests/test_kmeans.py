@@ -270,6 +270,40 @@ def test_non_finite_values_are_found_wherever_they_are(bad):
         assert check_array(np.array([[1e308, 1e308], [1e308, -1e308], [1e308, 1.0]])).shape == (3, 2)
 
 
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        # right: [1] (0.1e160 away against 2e160); the squared distances overflowed and it said [0]
+        (lambda: find_closest_centroids([[1e160, 0.0]], [[-1e160, 0.0], [0.9e160, 0.0]]), "X"),
+        (lambda: find_closest_centroids([[1.0, 0.0]], [[-1e160, 0.0], [0.9e160, 0.0]]), "centroids"),
+        (lambda: compute_centroids([[1e308], [1e308]], [0, 0], 1), "X"),  # was [[inf]]
+        (lambda: compute_distortion([[1e200]], [[0.0]]), "X"),  # was inf
+        (lambda: compute_distortion([[0.0]], [[-1e200]], [0]), "centroids"),
+        (lambda: run_kmeans([[0.0], [1.0]], [[1e200]]), "initial_centroids"),
+        (lambda: run_kmeans([[0.0], [-1e200]], [[0.0]]), "X"),
+    ],
+)
+def test_tutorial_functions_refuse_values_whose_squared_distances_overflow(call, name):
+    with pytest.raises(ValueError, match=rf"^{name} holds a value of magnitude .* where squared distances overflow"):
+        call()
+
+
+def test_tutorial_functions_are_exact_up_to_the_magnitude_limit():
+    """Just below the limit (sqrt(float64 max / 8) = 4.7e153 for one feature, 3.4e153 for two),
+    hand-computed results, scaled by a power of two (exact): labels, means, and a distortion whose
+    sum over the examples overflows though the mean does not."""
+    s = 2.0**510  # 3.35e153
+    assert find_closest_centroids([[s / 2, 0.0]], [[-s / 2, 0.0], [0.45 * s, 0.0]]).tolist() == [1]
+    np.testing.assert_array_equal(compute_centroids([[s], [s], [-s]], [0, 0, 1], 2), [[s], [-s]])
+    # distances 0 and four times (2s)^2 = 2^1022: their sum, 2^1024, is beyond float64
+    X = np.array([[s], [-s], [-s], [-s], [-s]])
+    assert compute_distortion(X, [[s]], [0, 0, 0, 0, 0]) == pytest.approx(2.0**1022 / 5 * 4, rel=1e-15)
+    assert compute_distortion(X, [[s]]) == pytest.approx(2.0**1022 / 5 * 4, rel=1e-15)  # nearest: the same
+    C, idx = run_kmeans(X, [[s], [-s]])
+    np.testing.assert_array_equal(C, [[s], [-s]])
+    assert idx.tolist() == [0, 1, 1, 1, 1]
+
+
 @given(st.integers(1, 6))
 def test_k1_distortion_is_variance(n):
     X = np.arange(n * 2, dtype=float).reshape(n, 2) ** 1.5
@@ -503,6 +537,58 @@ def test_errors():
         KMeans(2, init=[[0.0]]).fit([[0.0], [1.0]])
     with pytest.raises(ValueError, match="expecting 2 features"):
         KMeans(1).fit([[0.0, 1.0]]).predict([[1.0, 2.0, 3.0]])
+
+
+def test_kmeans_refuses_data_whose_distances_overflow():
+    """Where squared distances overflow, scikit-learn's KMeans gives wrong labels and an infinite
+    inertia (so did ours): a ValueError naming the limit instead, in every method that takes data."""
+    big = [[1e160, 0.0], [-1e160, 0.0], [0.9e160, 0.0]]  # right labels: [1, 0, 1]
+    pattern = r"^{} holds a value of magnitude .* where squared distances overflow"
+    with pytest.raises(ValueError, match=pattern.format("X")):
+        KMeans(2, n_init=1).fit(big)
+    with pytest.raises(ValueError, match=pattern.format("X")):
+        kmeans_plusplus(np.array(big), 2)
+    with pytest.raises(ValueError, match=pattern.format("init")):
+        KMeans(2, init=np.array(big[:2])).fit([[0.0, 0.0], [1.0, 1.0]])
+    with pytest.raises(ValueError, match=pattern.format("init")):
+        KMeans(2, init=lambda X, k, random_state: np.array(big[:2])).fit([[0.0, 0.0], [1.0, 1.0]])
+    km = KMeans(2, n_init=1, random_state=0).fit([[0.0, 0.0], [1.0, 1.0]])
+    for method in (km.predict, km.transform, km.score):
+        with pytest.raises(ValueError, match=pattern.format("X")):
+            method(big)
+    # The limit counts the total weight: the inertia sums the distances of every sample.
+    X = np.array([[1e153, 0.0], [-1e153, 0.0]] * 100)
+    KMeans(2, n_init=1).fit(X[:2])
+    with pytest.raises(ValueError, match=r"x total weight 200\)\)"):
+        KMeans(2, n_init=1).fit(X)
+
+
+@pytest.mark.parametrize("path", ["numpy", "compiled"])
+@pytest.mark.parametrize(("d", "n", "k", "weighted"), [(1, 50, 3, False), (2, 200, 4, True), (6, 300, 5, True)])
+def test_kmeans_up_to_the_magnitude_limit_is_the_fit_of_the_data_scaled_down(monkeypatch, path, d, n, k, weighted):
+    """Just below the limit, data scaled by a power of two (exact) fits as the unscaled data: the
+    same labels, the inertia and distances scaled, on both paths, with no overflow warning (the
+    test run makes a RuntimeWarning an error)."""
+    from kmeans_compress import _backend
+    from kmeans_compress._validation import magnitude_limit
+
+    monkeypatch.setattr(_backend, "MIN_WORK", (1 << 62) if path == "numpy" else 0)
+    rng = np.random.default_rng(d)
+    small = rng.uniform(-1.0, 1.0, (n, d))
+    small[:2] = [[1.0] * d, [-1.0] * d]  # opposite corners: the largest distance there is
+    w = rng.uniform(0.5, 3.0, n) if weighted else None
+    s = 2.0 ** np.floor(np.log2(magnitude_limit(d, n if w is None else w.sum())))
+    for init in ("k-means++", "random"):
+        ours = KMeans(k, init=init, n_init=2, random_state=0).fit(small * s, sample_weight=w)
+        ref = KMeans(k, init=init, n_init=2, random_state=0).fit(small, sample_weight=w)
+        assert np.array_equal(ours.labels_, ref.labels_)
+        assert ours.inertia_ == pytest.approx(ref.inertia_ * s * s, rel=1e-12)
+        np.testing.assert_allclose(ours.transform(-small * s), ref.transform(-small) * s, rtol=1e-9)
+        assert ours.score(small * s) == pytest.approx(ref.score(small) * s * s, rel=1e-12)
+    assert np.array_equal(
+        kmeans_plusplus(small * s, k, sample_weight=w, random_state=0)[1],
+        kmeans_plusplus(small, k, sample_weight=w, random_state=0)[1],
+    )
 
 
 # --------------------------------------------------------------------- a drop-in for scikit-learn's KMeans

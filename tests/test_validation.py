@@ -21,8 +21,10 @@ from kmeans_compress._validation import (
     check_choice,
     check_index_maps,
     check_int,
+    check_magnitude,
     check_n_colors,
     check_palette,
+    magnitude_limit,
 )
 
 NUMPY_INTEGERS = [np.int8(3), np.int16(3), np.int32(3), np.int64(3), np.uint8(3), np.uint16(3), np.uint64(3)]
@@ -160,3 +162,32 @@ def test_entry_points_refuse_bool_and_accept_numpy_n_colors(entry):
         entry(img, True)
     a, b = entry(img, np.int64(3)), entry(img, 3)
     np.testing.assert_array_equal(a.palette, b.palette)
+
+
+# --------------------------------------------------------------------- check_magnitude
+
+
+def test_check_magnitude_limit_is_where_a_squared_distance_would_overflow():
+    """Hand-computed: two points at +-limit in every one of d features are 2 x limit apart in each,
+    so their squared distance, d x 4 x limit^2, is half of float64's largest value (the other half
+    is room for rounding), for the total weight as well."""
+    fmax = float(np.finfo(np.float64).max)
+    for d, weight in [(1, 1.0), (3, 1.0), (2, 0.5), (2, 100.0)]:
+        limit = magnitude_limit(d, weight)
+        assert limit == pytest.approx((fmax / (8 * d * max(1.0, weight))) ** 0.5, rel=1e-15)
+        x = np.full(d, limit)
+        assert np.sum((2 * x) ** 2) * max(1.0, weight) == pytest.approx(fmax / 2, rel=1e-14)
+
+
+def test_check_magnitude_message_names_the_value_and_the_limit():
+    limit = magnitude_limit(2)
+    X = np.array([[0.0, 1.0], [-limit, limit]])
+    assert check_magnitude(X, "X") is X  # at the limit: accepted
+    with pytest.raises(ValueError) as err:
+        check_magnitude(np.array([[0.0, -1e160]]), "centroids")
+    assert str(err.value) == (
+        "centroids holds a value of magnitude 1e+160, above 3.352e+153 = sqrt(float64 max / (8 x 2 features)), "
+        "where squared distances overflow; rescale the data."
+    )
+    with pytest.raises(ValueError, match=r"^X holds a value of magnitude 1e\+153, above .* x total weight 100\)\)"):
+        check_magnitude(np.array([[1e153, 0.0]]), "X", total_weight=100.0)

@@ -29,6 +29,7 @@ from ._validation import (
     check_choice,
     check_int,
     check_kmeans_options,
+    check_magnitude,
     check_random_state,
     check_sample_weight,
     feature_names,
@@ -91,6 +92,7 @@ def kmeans_plusplus(
     X = check_array(X, "X")
     n_clusters = check_int(n_clusters, "n_clusters", low=1)
     w = check_sample_weight(sample_weight, X.shape[0])
+    check_magnitude(X, "X", total_weight=_weight_for_magnitude(w))
     if n_clusters > X.shape[0]:
         raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={n_clusters}.")
     if x_squared_norms is not None:
@@ -103,6 +105,17 @@ def kmeans_plusplus(
         n_local_trials = check_int(n_local_trials, "n_local_trials", low=1)
     indices = plusplus_indices(X, w, n_clusters, _draws(random_state), n_local_trials)
     return X[indices].astype(dtype, copy=False), indices
+
+
+#: The least total weight the estimator's magnitude check assumes (``check_magnitude``): transform's
+#: distances, expanded around the centres' mean, have terms up to twice a squared distance.
+_MIN_MAGNITUDE_WEIGHT = 2.0
+
+
+def _weight_for_magnitude(w: np.ndarray) -> float:
+    """The total weight a fit's data must keep the sums of distances finite for (its inertia, the
+    k-means++ potentials), at least ``_MIN_MAGNITUDE_WEIGHT``."""
+    return max(_MIN_MAGNITUDE_WEIGHT, float(w.sum()))
 
 
 def _draws(random_state: SeedLike) -> np.random.Generator | np.random.RandomState:
@@ -244,6 +257,12 @@ class KMeans:
     scikit-learn is loaded, an instance of its ``InvalidParameterError``), as
     scikit-learn's ``fit`` does. Errors of the data (fewer samples than
     clusters, initial centres of the wrong shape) are plain ValueErrors.
+
+    Data so large that the sums of squared distances would overflow float64 is
+    refused with a ValueError (scikit-learn returns wrong labels and an infinite
+    inertia there): a value beyond ``sqrt(float64 max / (8 n_features W))``, where
+    ``W`` is the total sample weight (at least 2) in ``fit`` and 2 in ``predict``,
+    ``transform`` and ``score``; about 3e152 for 100 samples of 2 features.
 
     scikit-learn's metadata routing works as with its own KMeans:
     ``get_metadata_routing``, ``set_fit_request`` and ``set_score_request``
@@ -462,6 +481,8 @@ class KMeans:
         n_clusters, n_init, max_iter = self._validate_params(X)
         self._n_init = n_init  # the number of starts 'auto' resolved to (scikit-learn's private name)
         w = check_sample_weight(sample_weight, X.shape[0])
+        total_weight = _weight_for_magnitude(w)
+        check_magnitude(X, "X", total_weight=total_weight)
         tol = tolerance(X, w, float(self.tol))
         verbose = bool(self.verbose)
         init = self.init
@@ -471,6 +492,7 @@ class KMeans:
             rng = _draws(self.random_state)
         if not isinstance(init, str) and not callable(init):
             init = _check_init_shape(check_array(init, "init"), n_clusters, X.shape[1])
+            check_magnitude(init, "init", total_weight=total_weight)
         best = None
         for _ in range(n_init):
             if isinstance(init, np.ndarray):
@@ -481,6 +503,7 @@ class KMeans:
                     n_clusters,
                     X.shape[1],
                 )
+                check_magnitude(centers0, "init", total_weight=total_weight)
             elif init == "k-means++":
                 centers0 = plusplus_init(X, w, n_clusters, rng)
             else:
@@ -533,7 +556,8 @@ class KMeans:
             raise ValueError(
                 f"X has {X.shape[1]} features, but KMeans is expecting {self.n_features_in_} features as input."
             )
-        return X
+        # One distance at a time (labels, transform's expanded |x|^2 - 2 x.c + |c|^2): as fit's least.
+        return check_magnitude(X, "X", total_weight=_MIN_MAGNITUDE_WEIGHT)
 
     def _check_feature_names(self, X: Any) -> None:
         """scikit-learn's check of ``X``'s column names against ``feature_names_in_``, with its

@@ -7,6 +7,7 @@ parameter, what is allowed and the value that was given.
 
 from __future__ import annotations
 
+import math
 import numbers
 import sys
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ __all__ = [
     "check_int",
     "check_kmeans_options",
     "check_labels",
+    "check_magnitude",
     "check_n_colors",
     "check_palette",
     "check_random_state",
@@ -31,6 +33,7 @@ __all__ = [
     "check_sample_weight",
     "feature_names",
     "is_sparse",
+    "magnitude_limit",
 ]
 
 #: An indexed PNG or GIF holds at most this many palette entries.
@@ -360,3 +363,49 @@ def check_centers(centers: Any, n_features: int, name: str = "centroids") -> np.
     if c.shape[1] != n_features:
         raise ValueError(f"{name} has {c.shape[1]} features (columns) but X has {n_features}; they must match.")
     return c
+
+
+def magnitude_limit(n_features: int, total_weight: float = 1.0) -> float:
+    """The largest magnitude of a coordinate for which squared distances stay finite in float64:
+    ``sqrt(float64 max / (8 n_features max(1, total_weight)))``. Two points within it differ by at
+    most twice it in each coordinate, so a squared distance, summed over the features, is at most
+    half of float64's largest value divided by ``total_weight`` (a sum of distances over points of
+    that total weight, as an inertia, stays finite too); the other half is room for rounding
+    (summed exactly, ``4 n_features`` would do, but the sums round up by a few units in the last
+    place) and for the expanded form ``|x|^2 - 2 x.c + |c|^2``.
+
+    Examples
+    --------
+    >>> f"{magnitude_limit(2):.4g}"
+    '3.352e+153'
+    """
+    return math.sqrt(float(np.finfo(np.float64).max) / (8.0 * n_features * max(1.0, float(total_weight))))
+
+
+def check_magnitude(
+    arr: np.ndarray, name: str, n_features: int | None = None, *, total_weight: float = 1.0
+) -> np.ndarray:
+    """``arr`` (a finite float array, as :func:`check_array` returns) if no value's magnitude
+    exceeds :func:`magnitude_limit` for ``n_features`` (default: ``arr``'s columns) and
+    ``total_weight``; a ValueError otherwise: beyond it a squared distance overflows to inf, and
+    nearest centres, means and costs come out wrong. Two reductions, no temporary array.
+
+    Examples
+    --------
+    >>> check_magnitude(np.array([[1e200, 0.0]]), "X")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: X holds a value of magnitude 1e+200, above 3.352e+153 = sqrt(float64 max / (8 x 2 features)), where ...
+    """
+    if arr.size == 0:
+        return arr
+    d = arr.shape[-1] if n_features is None else n_features
+    limit = magnitude_limit(d, total_weight)
+    big = max(float(arr.max()), -float(arr.min()))
+    if big > limit:
+        weight = f" x total weight {float(total_weight):.4g}" if total_weight > 1 else ""
+        raise ValueError(
+            f"{name} holds a value of magnitude {big:.4g}, above {limit:.4g} = sqrt(float64 max / "
+            f"(8 x {d} features{weight})), where squared distances overflow; rescale the data."
+        )
+    return arr

@@ -12,10 +12,15 @@ options; out: centres, labels, distortion. Public functions validate their input
 once (:mod:`._validation`) and then call the workers in :mod:`._lloyd`, which do
 only arithmetic; the image path calls those workers directly on colour
 histograms (:mod:`._fit`).
+
+Data or centroids with a value beyond ``sqrt(float64 max / (8 n))`` for ``n``
+features (about 3e153 for two) are refused with a ValueError: there a squared
+distance overflows to inf, and labels, means and costs would come out wrong.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,6 +35,7 @@ from ._validation import (
     check_centers,
     check_int,
     check_labels,
+    check_magnitude,
     check_random_state,
 )
 
@@ -76,8 +82,8 @@ def find_closest_centroids(X: ArrayLike, centroids: ArrayLike) -> np.ndarray:
     >>> find_closest_centroids(X, np.array([[0.0, 0.0], [9.0, 9.0]]))
     array([0, 1, 0])
     """
-    X = check_array(X, "X")
-    centroids = check_centers(centroids, X.shape[1])
+    X = check_magnitude(check_array(X, "X"), "X")
+    centroids = check_magnitude(check_centers(centroids, X.shape[1]), "centroids")
     return exact_nearest_centers(X, centroids).astype(int, copy=False)
 
 
@@ -116,7 +122,7 @@ def compute_centroids(X: ArrayLike, idx: ArrayLike, K: int) -> np.ndarray:
     array([[ 2.,  3.],
            [10., 10.]])
     """
-    X = check_array(X, "X")
+    X = check_magnitude(check_array(X, "X"), "X")
     K = check_int(K, "K", low=1)
     idx_arr = check_labels(idx, X.shape[0], K)
     w = np.ones(X.shape[0])
@@ -192,14 +198,18 @@ def compute_distortion(X: ArrayLike, centroids: ArrayLike, idx: ArrayLike | None
     >>> compute_distortion(np.array([[0.0], [2.0]]), np.array([[1.0]]))
     1.0
     """
-    X = check_array(X, "X")
-    centroids = check_centers(centroids, X.shape[1])
+    X = check_magnitude(check_array(X, "X"), "X")
+    centroids = check_magnitude(check_centers(centroids, X.shape[1]), "centroids")
     if idx is None:
         idx_arr = exact_nearest_centers(X, centroids)
     else:
         idx_arr = check_labels(idx, X.shape[0], centroids.shape[0])
     diff = X - centroids[idx_arr]
-    return float(np.einsum("ij,ij->", diff, diff) / X.shape[0])
+    with np.errstate(over="ignore"):
+        total = float(np.einsum("ij,ij->", diff, diff))
+    if math.isinf(total):  # each distance is finite (check_magnitude), their sum not: add the shares
+        return float(np.sum(np.einsum("ij,ij->i", diff, diff) / X.shape[0]))
+    return total / X.shape[0]
 
 
 def run_kmeans(
@@ -240,8 +250,8 @@ def run_kmeans(
     (array([[ 0. ,  0.5],
            [10. , 10.5]]), array([0, 0, 1, 1]))
     """
-    X = check_array(X, "X")
-    centroids = check_centers(initial_centroids, X.shape[1], "initial_centroids")
+    X = check_magnitude(check_array(X, "X"), "X")
+    centroids = check_magnitude(check_centers(initial_centroids, X.shape[1], "initial_centroids"), "initial_centroids")
     check_int(max_iters, "max_iters", low=0)
     K = centroids.shape[0]
     history = [centroids.copy()]
