@@ -363,3 +363,28 @@ def test_cli_preview_of_images_with_transparency_or_gray(tmp_path, capsys, mode)
     for r, g, b, a in {tuple(c) for c in np.asarray(used).reshape(-1, 4).tolist()}:
         if a == 255:  # opaque entries appear exactly as swatches (and in the image)
             assert (r, g, b) in _distinct_colours(px)
+
+
+def test_one_feature_data_is_drawn_on_a_line(tmp_path):
+    # Both drew the clustering and then failed on X[:, 1] (IndexError).
+    X = np.array([[0.0], [1.0], [5.0], [6.0], [20.0]])
+    before = len(plt.get_fignums())
+    centroids, idx = run_kmeans(X, X[:2], plot_progress=True)
+    assert len(plt.get_fignums()) == before + 1
+    np.testing.assert_array_equal(centroids, [[3.0], [20.0]])  # hand-computed: {0, 1, 5, 6} and {20}
+    ax = plt.figure(plt.get_fignums()[-1]).axes[0]
+    np.testing.assert_array_equal(ax.collections[0].get_offsets(), np.column_stack([X[:, 0], np.zeros(5)]))
+    fig = plots.plot_restarts(X, 2, n_init=2, path=tmp_path / "restarts.png")
+    assert [ax.get_title()[:7] for ax in fig.axes if ax.get_visible()] == ["start 1", "start 2"]
+
+
+@pytest.mark.parametrize("k", [4, 15, 20, 30])
+def test_every_cluster_has_its_own_colour(k):
+    # Up to 10 clusters tab10 as before; beyond, colours were reused (idx % 10).
+    X = np.column_stack([np.arange(k, dtype=float), np.zeros(k)])
+    fig = plots.plot_progress_kmeans(X, [X], np.arange(k))
+    fig.canvas.draw()  # a colour map's colours are set when drawn
+    faces = fig.axes[0].collections[0].get_facecolors()
+    assert len(np.unique(np.round(faces[:, :3], 6), axis=0)) == k
+    if k <= 10:
+        np.testing.assert_allclose(faces[:, :3], matplotlib.colormaps["tab10"].colors[:k])

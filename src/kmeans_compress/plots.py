@@ -134,12 +134,15 @@ def plot_progress_kmeans(
 
     Parameters
     ----------
-    X : ndarray of shape (m, 2)
-        The points (the first two features are drawn).
+    X : ndarray of shape (m, n)
+        The points: the first two features are drawn, or, for one feature, the
+        points on a line (y = 0).
     centroid_history : sequence of ndarray of shape (K, n)
         The centroids at the start and after every iteration.
     idx : ndarray of shape (m,)
-        Final cluster of every point.
+        Final cluster of every point. Each cluster has its own colour up to 20
+        clusters (matplotlib's tab10, then tab20); beyond, colours sampled along
+        a continuous map (turbo), neighbouring indices in neighbouring hues.
     ax : matplotlib Axes, optional
         Draw into this axes instead of a new figure.
     path : path, optional
@@ -164,17 +167,39 @@ def plot_progress_kmeans(
         fig, ax = plt.subplots(figsize=(6, 5), layout="constrained")
     else:
         fig = ax.figure
-    X = np.asarray(X)
-    hist = np.stack([np.asarray(c) for c in centroid_history])  # (T, K, n)
+    X = np.asarray(X, dtype=float)
+    one_feature = X.ndim == 2 and X.shape[1] == 1
+    X = _two_columns(X)
+    hist = _two_columns(np.stack([np.asarray(c, dtype=float) for c in centroid_history]))  # (T, K, 2)
     k = hist.shape[1]
-    ax.scatter(X[:, 0], X[:, 1], c=np.asarray(idx) % 10, cmap="tab10", s=18, alpha=0.7, vmin=0, vmax=9)
+    ax.scatter(X[:, 0], X[:, 1], c=_cluster_colours(k)[np.asarray(idx)], s=18, alpha=0.7)
     for j in range(k):
         ax.plot(hist[:, j, 0], hist[:, j, 1], "-", color="black", lw=1)
         ax.plot(hist[:-1, j, 0], hist[:-1, j, 1], "o", color="black", ms=4, mfc="white")
     ax.plot(hist[-1, :, 0], hist[-1, :, 1], "X", color="red", ms=12, mec="black", label="final centroids")
+    if one_feature:
+        ax.set_yticks([])  # the points lie on the line y = 0
     ax.set_title(f"K-means progress: {len(centroid_history) - 1} iterations")
     ax.legend(loc="best")
     return _finish(fig, path, overwrite)
+
+
+def _two_columns(a: np.ndarray) -> np.ndarray:
+    """The first two features of ``a`` (points on the last axis), with a column of zeros added to one
+    feature: one-feature data is drawn on the line y = 0."""
+    if a.shape[-1] >= 2:
+        return a[..., :2]
+    return np.concatenate([a, np.zeros_like(a)], axis=-1)
+
+
+def _cluster_colours(k: int) -> np.ndarray:
+    """``k`` distinct RGB colours, one per cluster: tab10's up to 10, tab20's up to 20 (its pairs of
+    a dark and a light shade of ten hues), beyond that ``k`` samples evenly spread along turbo."""
+    from matplotlib import colormaps
+
+    if k <= 20:  # a listed map called with integers gives its colours themselves
+        return np.asarray(colormaps["tab10" if k <= 10 else "tab20"](np.arange(k)))[:, :3]
+    return np.asarray(colormaps["turbo"](np.linspace(0.0, 1.0, k)))[:, :3]
 
 
 def _kmeans_with_history(X: np.ndarray, centroids: np.ndarray, max_iters: int) -> tuple[list[np.ndarray], np.ndarray]:
@@ -214,7 +239,9 @@ def plot_restarts(
 
     Parameters
     ----------
-    X : ndarray of shape (m, 2)
+    X : ndarray of shape (m, n)
+        As :func:`plot_progress_kmeans`: the first two features are drawn, one
+        feature on a line.
     K : int
         Number of clusters.
     n_init : int, default=6
