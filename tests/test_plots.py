@@ -388,3 +388,22 @@ def test_every_cluster_has_its_own_colour(k):
     assert len(np.unique(np.round(faces[:, :3], 6), axis=0)) == k
     if k <= 10:
         np.testing.assert_allclose(faces[:, :3], matplotlib.colormaps["tab10"].colors[:k])
+
+
+def test_restarts_label_the_x_axis_under_the_last_panel_of_every_column(blobs):
+    # 7 panels in 3 columns: the last row has only start 7, so starts 5 and 6 end their columns too.
+    fig = plots.plot_restarts(blobs[:60], 3, n_init=7, max_iters=2)
+    fig.canvas.draw()
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    labelled = [any(t.get_visible() and t.get_text() for t in ax.get_xticklabels()) for ax in visible]
+    assert labelled == [False, False, False, False, True, True, True]
+
+
+@pytest.mark.parametrize(("max_iters", "exc"), [(-1, ValueError), (2.5, TypeError), (True, TypeError)])
+def test_restarts_check_max_iters_before_clustering(monkeypatch, blobs, max_iters, exc):
+    def no_clustering(*args, **kwargs):
+        raise AssertionError("clustered before checking max_iters")
+
+    monkeypatch.setattr(plots, "_kmeans_with_history", no_clustering)
+    with pytest.raises(exc, match="^max_iters must be an integer >= 0"):
+        plots.plot_restarts(blobs, 3, max_iters=max_iters)

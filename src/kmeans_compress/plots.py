@@ -231,8 +231,9 @@ def plot_restarts(
 ) -> Any:
     """K-means from several random starts, side by side, each with its final distortion.
 
-    Start ``i`` (0-based) takes its initial centroids from
-    ``kmeans_init_centroids(X, K, random_state=random_state + i)`` and runs
+    Start ``i`` (numbered from 1 to ``n_init``, as in the panel titles) takes
+    its initial centroids from
+    ``kmeans_init_centroids(X, K, random_state=random_state + i - 1)`` and runs
     ``max_iters`` iterations, as :func:`kmeans_compress.run_kmeans`. The panel
     with the lowest distortion (the one to keep) is framed in red and marked
     "best".
@@ -257,13 +258,14 @@ def plot_restarts(
     Returns
     -------
     matplotlib.figure.Figure
-        Its axes titles read ``"start i: J = ..."``.
+        Its axes titles read ``"start i: J = ..."``, ``i`` from 1.
     """
     from ._validation import check_array, check_int
     from .kmeans import compute_distortion, kmeans_init_centroids
 
     n_init = check_int(n_init, "n_init", low=1)
-    check_int(random_state, "random_state", hint="start i uses random_state + i")
+    max_iters = check_int(max_iters, "max_iters", low=0)
+    check_int(random_state, "random_state", hint="start i uses random_state + i - 1")
     X = check_array(X, "X")
     runs = []
     for i in range(n_init):
@@ -298,6 +300,9 @@ def plot_restarts(
                 spine.set_linewidth(3)
     for ax in axes.flat[n_init:]:
         ax.set_visible(False)
+    # Shared x axes label only the bottom row: a panel above a hidden one is the last of its column.
+    for ax in axes.flat[max(0, n_init - ncols) : n_init]:
+        ax.xaxis.set_tick_params(labelbottom=True)
     js = [r[2] for r in runs]
     fig.suptitle(f"K = {K}, {n_init} random starts: distortion J from {min(js):.3f} to {max(js):.3f}; keep the lowest")
     return _finish(fig, path, overwrite)
