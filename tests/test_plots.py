@@ -407,3 +407,18 @@ def test_restarts_check_max_iters_before_clustering(monkeypatch, blobs, max_iter
     monkeypatch.setattr(plots, "_kmeans_with_history", no_clustering)
     with pytest.raises(exc, match="^max_iters must be an integer >= 0"):
         plots.plot_restarts(blobs, 3, max_iters=max_iters)
+
+
+def test_comparison_names_the_palette_order_and_a_larger_file():
+    from kmeans_compress import compress_with_palette
+
+    img = np.array([[[0, 0, 0], [255, 255, 255]], [[255, 0, 0], [0, 0, 255]]], np.uint8)
+    given = compress_with_palette(img, [[255, 255, 255], [0, 0, 0], [0, 0, 255], [255, 0, 0]])
+    fig = plots.plot_comparison(given)
+    assert fig.axes[2].get_title() == "palette, in the given order"
+    # 4 pixels in a PNG of some 100 bytes: far more than 24 bits a pixel.
+    bpp = 8 * len(given.to_png_bytes()) / 4
+    assert bpp > 24
+    assert f"{bpp / 24:.1f}x larger than 24-bit RGB" in fig._suptitle.get_text()
+    fitted = plots.plot_comparison(compress(img, n_colors=4))
+    assert fitted.axes[2].get_title() == "palette, most frequent first"

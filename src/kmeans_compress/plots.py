@@ -399,7 +399,10 @@ def plot_comparison(
     """The original and the compressed image side by side, with the palette as swatches.
 
     The title gives K, the real PNG size in bytes, bits per pixel, the ratio to
-    24-bit RGB and the PSNR. Images and palettes may be gray, gray + alpha, RGB
+    24-bit RGB ("N.Nx smaller", or "N.Nx larger" for a file above 24 bits per
+    pixel) and the PSNR. The swatches are in the palette's order: most frequent
+    first, or as given when the result keeps it (``compress_with_palette``, the
+    command line's ``--map``). Images and palettes may be gray, gray + alpha, RGB
     or RGBA; transparency is drawn over a checkerboard (images and swatches).
 
     Parameters
@@ -445,13 +448,13 @@ def plot_comparison(
     ax1.imshow(_over_checkerboard(_as_rgba(result.image, "image"), square), interpolation="nearest")
     ax1.set_title(f"compressed: {palette.shape[0]} colours")
     ax2.imshow(grid, interpolation="nearest", aspect="auto")
-    ax2.set_title("palette, most frequent first", fontsize=9)
+    order = "in the given order" if getattr(result, "keep_palette_order", False) else "most frequent first"
+    ax2.set_title(f"palette, {order}", fontsize=9)
     for ax in (ax0, ax1, ax2):
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(
-        f"K = {rep.n_colors}: {n_bytes:,} bytes, {bpp:.2f} bits/pixel, {ratio:.1f}x smaller than 24-bit RGB, {quality}"
-    )
+    size = f"{ratio:.1f}x smaller" if ratio >= 1 else f"{1 / ratio:.1f}x larger"
+    fig.suptitle(f"K = {rep.n_colors}: {n_bytes:,} bytes, {bpp:.2f} bits/pixel, {size} than 24-bit RGB, {quality}")
     return _finish(fig, path, overwrite)
 
 
