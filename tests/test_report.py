@@ -50,3 +50,26 @@ def test_file_size_line_says_larger_when_the_output_grew(input_bytes, output_byt
     text = replace(report, input_bytes=input_bytes, output_bytes=output_bytes).format()
     assert expected in text
     assert ("smaller" in text) == ("smaller" in expected)
+
+
+@pytest.mark.parametrize(
+    ("args", "exc", "message"),
+    [
+        ((100, 2.5), TypeError, "n_colors must be an integer >= 1, got 2.5 of type float."),
+        ((True, 16), TypeError, "n_pixels must be an integer >= 0, got True of type bool."),
+        ((100.5, 16), TypeError, "n_pixels must be an integer >= 0, got 100.5 of type float."),
+        ((-1, 16), ValueError, "n_pixels must be an integer >= 0, got -1."),
+        ((100, 0), ValueError, "n_colors must be an integer >= 1, got 0."),
+    ],
+)
+def test_tutorial_bits_takes_integers_only(args, exc, message):
+    # A fraction or a bool was counted as if it were a number of pixels or colours.
+    with pytest.raises(exc) as err:
+        tutorial_bits(*args)
+    assert str(err.value) == message
+
+
+def test_tutorial_bits_accepts_numpy_integers():
+    # Hand-computed: 100 pixels x 24 bits; 16 x 24 bits of palette + 100 x 4 bits of index.
+    assert tutorial_bits(np.int64(100), np.uint8(16)) == (2400, 784)
+    assert tutorial_bits(0, 1) == (0, 24)

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._validation import check_int
+
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
@@ -30,15 +32,17 @@ def tutorial_bits(n_pixels: int, n_colors: int) -> tuple[int, int]:
     """The tutorial's storage estimate: (bits before, bits after).
 
     Before: 24 bits per pixel. After: the palette, ``K x 24`` bits, plus
-    ``ceil(log2 K)`` bits per pixel for the index.
+    ``ceil(log2 K)`` bits per pixel for the index. Both arguments are integers
+    (a bool or a float is refused: a TypeError), ``n_pixels >= 0`` and
+    ``n_colors >= 1`` (a ValueError otherwise).
 
     Examples
     --------
     >>> tutorial_bits(128 * 128, 16)
     (393216, 65920)
     """
-    if n_pixels < 0 or n_colors < 1:
-        raise ValueError(f"need n_pixels >= 0 and n_colors >= 1, got {n_pixels} and {n_colors}.")
+    n_pixels = check_int(n_pixels, "n_pixels", low=0)
+    n_colors = check_int(n_colors, "n_colors", low=1)
     bits_per_index = math.ceil(math.log2(n_colors)) if n_colors > 1 else 0
     return 24 * n_pixels, n_colors * 24 + n_pixels * bits_per_index
 
