@@ -153,6 +153,38 @@ def test_compute_centroids_rejects_bad_idx():
         compute_centroids(X, np.array([0, 1]), 2)
 
 
+@pytest.mark.parametrize(
+    ("idx", "message"),
+    [
+        # the value as given: a cast to intp first wrapped these to -9223372036854775808 and -1
+        ([0, 1e20, 1], "idx holds values outside 0..1: min 0, max 1e+20."),
+        (
+            np.array([0, 2**64 - 1, 1], dtype=np.uint64),
+            "idx holds values outside 0..1: min 0, max 18446744073709551615.",
+        ),
+        ([0, 10**30, 1], "idx holds values outside 0..1: min 0, max 1e+30."),
+        ([-2.0, 0.0, 1.0], "idx holds values outside 0..1: min -2, max 1."),
+        # not numbers: numpy's own TypeError about 'remainder' or 'NoneType' before
+        (["a", "b", "c"], "idx must hold integer cluster indices, got dtype <U1."),
+        ([0, None, 1], "idx must hold integer cluster indices, got None."),
+        ([0, np.inf, 1], "idx must hold integer cluster indices."),
+    ],
+    ids=repr,
+)
+def test_compute_centroids_idx_messages_show_what_was_given(idx, message):
+    X = np.zeros((3, 2))
+    with pytest.raises(ValueError) as err:
+        compute_centroids(X, idx, 2)
+    assert str(err.value) == message
+
+
+def test_compute_centroids_takes_numbers_in_any_container():
+    X = np.array([[0.0], [2.0], [4.0]])
+    expected = [[1.0], [4.0]]  # hand-computed means of {0, 2} and {4}
+    for idx in ([0, 0, 1], [0.0, 0.0, 1.0], np.array([0, 0, 1], dtype=object), [False, False, True]):
+        np.testing.assert_array_equal(compute_centroids(X, idx, 2), expected)
+
+
 # --------------------------------------------------------------------- run_kmeans
 
 
@@ -208,6 +240,15 @@ def test_kmeans_init_centroids_is_reproducible_and_random():
     assert np.array_equal(a, b)
     draws = {kmeans_init_centroids(X, 5, random_state=s).tobytes() for s in range(10)}
     assert len(draws) > 1
+
+
+@pytest.mark.parametrize(
+    ("seed", "exc"), [(-1, ValueError), (True, TypeError), (1.5, TypeError), ("0", TypeError)], ids=repr
+)
+def test_kmeans_init_centroids_names_random_state_in_its_errors(seed, exc):
+    # -1 gave numpy's bare "expected non-negative integer"; True was taken as the seed 1.
+    with pytest.raises(exc, match="^random_state must be "):
+        kmeans_init_centroids(np.array([[0.0], [1.0], [2.0]]), 2, random_state=seed)
 
 
 def test_kmeans_init_centroids_picks_rows_uniformly():

@@ -119,7 +119,9 @@ def check_labels(idx: Any, n_samples: int, K: int) -> np.ndarray:
     """Cluster indices as an (n_samples,) intp array of whole numbers in ``0 .. K-1``, or a ValueError.
 
     A float index is refused unless it is a whole number (1.9 would be cut to 1), and a negative
-    one (which numpy would read from the end) or one of ``K`` or more is refused.
+    one (which numpy would read from the end) or one of ``K`` or more is refused, with its value
+    as given (checked before the cast to intp, which would wrap 1e20 or 2**64 - 1). Anything but
+    numbers (strings, None) is refused with the same one-line message as a fraction.
 
     Examples
     --------
@@ -129,16 +131,36 @@ def check_labels(idx: Any, n_samples: int, K: int) -> np.ndarray:
     Traceback (most recent call last):
     ...
     ValueError: idx holds values outside 0..1: min -1, max 1.
+    >>> check_labels([0, None, 1], 3, 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: idx must hold integer cluster indices, got None.
     """
     idx_arr = np.asarray(idx)
     if idx_arr.shape != (n_samples,):
         raise ValueError(f"idx must have shape ({n_samples},) to match X, got {idx_arr.shape}.")
-    if idx_arr.size and (idx_arr.dtype.kind not in "iu" and not np.all(np.mod(idx_arr, 1) == 0)):
-        raise ValueError("idx must hold integer cluster indices.")
-    idx_arr = idx_arr.astype(np.intp)
-    if idx_arr.size and (idx_arr.min() < 0 or idx_arr.max() >= K):
-        raise ValueError(f"idx holds values outside 0..{K - 1}: min {idx_arr.min()}, max {idx_arr.max()}.")
-    return idx_arr
+    if idx_arr.dtype.kind == "O":  # numbers numpy could not hold in one dtype (a huge int), or not numbers
+        for v in idx_arr.flat:
+            if not isinstance(v, (numbers.Real, np.bool_)):
+                raise ValueError(f"idx must hold integer cluster indices, got {v!r}.")
+        idx_arr = idx_arr.astype(np.float64)
+    elif idx_arr.dtype.kind not in "biuf":
+        raise ValueError(f"idx must hold integer cluster indices, got dtype {idx_arr.dtype}.")
+    if not idx_arr.size:
+        return idx_arr.astype(np.intp)
+    if idx_arr.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):  # inf: NaN, refused below
+            whole = bool(np.all(np.mod(idx_arr, 1) == 0))
+        if not whole:
+            raise ValueError("idx must hold integer cluster indices.")
+    low, high = idx_arr.min(), idx_arr.max()
+    if low < 0 or high >= K:
+
+        def shown(v: Any) -> str:
+            return f"{float(v):.17g}" if idx_arr.dtype.kind == "f" else str(int(v))
+
+        raise ValueError(f"idx holds values outside 0..{K - 1}: min {shown(low)}, max {shown(high)}.")
+    return idx_arr.astype(np.intp)
 
 
 def check_n_colors(n_colors: Any, max_colors: int = MAX_PALETTE) -> int:
@@ -347,9 +369,16 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
 
 
 def check_random_state(random_state: SeedLike) -> np.random.Generator:
-    """Turn ``None``, an int, a ``Generator`` or a ``RandomState`` into a ``Generator``."""
-    if random_state is None or isinstance(random_state, (numbers.Integral, np.integer)):
-        return np.random.default_rng(random_state)
+    """Turn ``None``, an int >= 0, a ``Generator`` or a ``RandomState`` into a ``Generator``.
+
+    An int is checked by :func:`check_int` (a bool or a negative seed is refused, naming
+    ``random_state``, instead of numpy's bare "expected non-negative integer").
+    """
+    if random_state is None:
+        return np.random.default_rng()
+    if isinstance(random_state, (numbers.Integral, np.integer, bool, np.bool_)):
+        hint = "or None, a numpy Generator or RandomState"
+        return np.random.default_rng(check_int(random_state, "random_state", low=0, hint=hint))
     if isinstance(random_state, np.random.Generator):
         return random_state
     if isinstance(random_state, np.random.RandomState):
