@@ -213,6 +213,29 @@ def test_readme_figure_is_a_small_png():
     assert "docs/images/demo_comparison.png" in (path.parents[2] / "README.md").read_text()
 
 
+def test_readme_demo_figures_are_what_the_demo_writes():
+    """The README's demo report (and so the title of docs/images/demo_comparison.png, drawn from
+    the same result by the command in the README's comment) gives the bytes and quality the demo
+    writes today: measured here on the decoded PNG, not read from the report. A change to the
+    encoder or the fit that moves them must regenerate both."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"chelsea\.png \(embedded sample\).*?comparison figure", readme, flags=re.S).group(0)
+    stated_bytes = int(re.search(r"file: ([\d,]+) bytes", block).group(1).replace(",", ""))
+    stated_mse, stated_psnr = map(float, re.search(r"MSE ([\d.]+), PSNR ([\d.]+) dB", block).groups())
+
+    data = compress(sample_image_path(), n_colors=16, random_state=0).to_png_bytes()
+    with Image.open(io.BytesIO(data)) as img:
+        decoded = np.asarray(img.convert("RGB")).astype(float)
+    with Image.open(sample_image_path()) as img:
+        original = np.asarray(img.convert("RGB")).astype(float)
+    mse = float(np.mean((decoded - original) ** 2))
+    assert len(data) == stated_bytes
+    assert round(mse, 3) == stated_mse
+    assert round(10 * math.log10(255**2 / mse), 2) == stated_psnr
+
+
 # --------------------------------------------------------------------------- transparency and gray
 
 
