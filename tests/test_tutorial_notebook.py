@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 import re
 from pathlib import Path
 
@@ -14,6 +16,7 @@ pytest.importorskip("ipykernel")
 pytest.importorskip("matplotlib")
 pytest.importorskip("sklearn")
 
+import kmeans_compress  # noqa: E402
 from kmeans_compress import compress, sample_image_path  # noqa: E402
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "docs" / "tutorial.ipynb"
@@ -72,6 +75,10 @@ def executed(tmp_path_factory):
     mp.setenv("JUPYTER_DATA_DIR", str(tmp / "data"))
     # The kernel should draw inline, as in Jupyter, not with a test run's Agg setting.
     mp.delenv("MPLBACKEND", raising=False)
+    # The kernel runs in tmp: it imports the package this test imports (a relative PYTHONPATH, or
+    # none with another checkout installed, would give it another one).
+    package_root = str(Path(kmeans_compress.__file__).resolve().parents[1])
+    mp.setenv("PYTHONPATH", os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
     try:
         nb = nbformat.read(NOTEBOOK, as_version=4)
         client = nbclient.NotebookClient(
@@ -105,3 +112,24 @@ def test_storage_section_gives_the_tutorial_figures_and_the_real_bytes(executed)
     assert f"{after:,} bits" in text
     real = len(compress(sample_image_path(), n_colors=k, random_state=0).to_png_bytes())
     assert f"real indexed PNG: {real:,} bytes" in text
+
+
+def _text_outputs(nb) -> list[list[dict]]:
+    """Every code cell's outputs without their images (which depend on the plotting libraries'
+    versions): printed text and results' plain text, in order."""
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            outputs = copy.deepcopy(cell.outputs)
+            for o in outputs:
+                o.get("data", {}).pop("image/png", None)
+                o.pop("metadata", None)
+            found.append(outputs)
+    return found
+
+
+def test_stored_text_outputs_are_those_of_a_fresh_run(executed):
+    """What the stored notebook shows is what its code prints today (a stale 51.5 where a run
+    prints 51.46): after a change that moves a figure, `make notebook` stores the new outputs."""
+    stored = nbformat.read(NOTEBOOK, as_version=4)
+    assert _text_outputs(stored) == _text_outputs(executed)
