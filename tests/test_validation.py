@@ -191,3 +191,14 @@ def test_check_magnitude_message_names_the_value_and_the_limit():
     )
     with pytest.raises(ValueError, match=r"^X holds a value of magnitude 1e\+153, above .* x total weight 100\)\)"):
         check_magnitude(np.array([[1e153, 0.0]]), "X", total_weight=100.0)
+
+
+@pytest.mark.parametrize("entry", [compress, quantize], ids=lambda f: f.__name__)
+@pytest.mark.parametrize(("seed", "exc"), [(-1, ValueError), (True, TypeError)], ids=repr)
+def test_entry_points_name_random_state_in_its_errors_whatever_the_image(entry, seed, exc):
+    # -1 gave numpy's bare "expected non-negative integer" on an image that needed k-means++ draws,
+    # and passed on one that needed no fit; True was taken as the seed 1. Now both are refused
+    # before any fit, whatever the image.
+    for img in (np.zeros((2, 2, 3), np.uint8), np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)):
+        with pytest.raises(exc, match="^random_state must be an integer >= 0"):
+            entry(img, 4, random_state=seed)

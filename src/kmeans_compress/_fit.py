@@ -176,8 +176,12 @@ def fit_palette(
     X = np.ascontiguousarray(X, dtype=np.float64)
     w = np.ascontiguousarray(w, dtype=np.float64)
     # A seed makes its generator only when a k-means++ draw needs it (about 20 us, a tenth of a
-    # 32 x 32 image's fit, which draws nothing); anything else is checked now.
-    seed_later = random_state is None or (isinstance(random_state, numbers.Integral) and int(random_state) >= 0)
+    # 32 x 32 image's fit, which draws nothing); anything else (a bool too) is checked now.
+    seed_later = random_state is None or (
+        isinstance(random_state, numbers.Integral)
+        and not isinstance(random_state, (bool, np.bool_))
+        and int(random_state) >= 0
+    )
     rng = None if seed_later else check_random_state(random_state)
     cheap_starts, coarse_iter, fine_iter, passes = speed_settings(speed)
     # One decision for the whole problem: when it is large enough for the

@@ -31,7 +31,7 @@ from ._palette import (
     used_by_frequency,
 )
 from ._remap import Quantization, check_dither, dither_indices, sse
-from ._validation import SeedLike, check_choice, check_n_colors, check_rgb
+from ._validation import SeedLike, check_choice, check_n_colors, check_rgb, check_seed
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -129,6 +129,7 @@ def fit_histogram(
     The palette-size searches call this once per size on one histogram (with one
     ``coarse_cache``), and map the pixels only for the size they keep (:func:`apply_fit`).
     """
+    check_seed(random_state)  # here, not only where a start is drawn: refused whatever the image
     exact = hist.n_colors <= n_colors
     hint = None
     colors = hist.colors

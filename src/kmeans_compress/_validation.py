@@ -31,6 +31,7 @@ __all__ = [
     "check_random_state",
     "check_rgb",
     "check_sample_weight",
+    "check_seed",
     "feature_names",
     "is_sparse",
     "magnitude_limit",
@@ -368,22 +369,36 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
     return np.ascontiguousarray(w)
 
 
-def check_random_state(random_state: SeedLike) -> np.random.Generator:
-    """Turn ``None``, an int >= 0, a ``Generator`` or a ``RandomState`` into a ``Generator``.
+def check_seed(random_state: Any) -> SeedLike:
+    """``random_state`` if it is None, an int >= 0, a numpy ``Generator`` or ``RandomState``; a clear
+    error otherwise, without making a generator (for a path that may draw nothing).
 
-    An int is checked by :func:`check_int` (a bool or a negative seed is refused, naming
-    ``random_state``, instead of numpy's bare "expected non-negative integer").
+    An int is checked by :func:`check_int`: a bool (TypeError) or a negative seed (ValueError) is
+    refused, naming ``random_state``, instead of numpy's bare "expected non-negative integer".
+
+    Examples
+    --------
+    >>> check_seed(-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: random_state must be an integer >= 0 (or None, a numpy Generator or RandomState), got -1.
     """
-    if random_state is None:
-        return np.random.default_rng()
-    if isinstance(random_state, (numbers.Integral, np.integer, bool, np.bool_)):
-        hint = "or None, a numpy Generator or RandomState"
-        return np.random.default_rng(check_int(random_state, "random_state", low=0, hint=hint))
-    if isinstance(random_state, np.random.Generator):
+    if random_state is None or isinstance(random_state, (np.random.Generator, np.random.RandomState)):
         return random_state
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, (numbers.Integral, np.integer, np.bool_)):
+        return check_int(random_state, "random_state", low=0, hint="or None, a numpy Generator or RandomState")
     raise TypeError(f"random_state must be None, an int, a numpy Generator or RandomState, got {random_state!r}.")
+
+
+def check_random_state(random_state: SeedLike) -> np.random.Generator:
+    """Turn ``None``, an int >= 0, a ``Generator`` or a ``RandomState`` into a ``Generator``
+    (checked by :func:`check_seed`)."""
+    seed = check_seed(random_state)
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, np.random.RandomState):
+        return np.random.default_rng(seed.randint(0, 2**31 - 1))
+    return np.random.default_rng(seed)
 
 
 def check_centers(centers: Any, n_features: int, name: str = "centroids") -> np.ndarray:
