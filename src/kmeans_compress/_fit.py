@@ -32,10 +32,11 @@ _COARSE_CELLS = (1 << 15, 1 << 17)
 # _DIRECT_CELLS_PER_COLOR occupied cells per palette entry: a small photo (a few hundred pixels a
 # side) at K = 64 or 256, whose colours fill few cells. The grid then stands poorly for the points,
 # the fine stage ran to its cap (27 to 40 iterations at K = 256 on 17 crops) and fitting the
-# histogram directly took less time: one core, best of 5, crops of the 12 benchmark photos with
-# 20,000 to 50,000 colours, direct / coarse 0.29-1.15 (mean about 0.75) at K = 64 and 256, MSE
-# 0.97-1.02x; at K = 16 (80 or more cells an entry) the grid won, 0.97-1.55x; above 50,000
-# colours it was mixed (0.62-1.45). benchmarks/RESULTS.md, "Session 15".
+# histogram directly took less time: one core, best of 5, 15 crops of the 12 benchmark photos with
+# 20,000 to 50,000 colours, time direct / coarse at K = 64 0.57-1.08 (median 0.71), at K = 256
+# 0.29-1.15 (median 0.78), MSE 0.97-1.02x; at K = 16 (80 or more cells an entry) the grid won
+# (0.75-1.66, median 1.19); above 50,000 colours direct was slower (medians 0.93 / 1.10 / 1.31 at
+# K = 64 / 256 / 16). benchmarks/RESULTS.md, "Session 15".
 _DIRECT_MAX_POINTS = 50_000
 _DIRECT_CELLS_PER_COLOR = 64
 # Starts tried (the split one, then k-means++ draws) when the points to start on
