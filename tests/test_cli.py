@@ -410,19 +410,28 @@ def test_subprocess_stdout_output_and_bad_input(tmp_path):
     assert proc.returncode == 2 and b"Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("command", ["one file", "folder", "sweep --json", "sweep table", "-o -"])
-def test_stdout_closed_early_is_one_line_and_exit_7_never_a_traceback(tmp_path, command):
-    # `kc x.png --json | head -c 5`: a BrokenPipeError traceback; now as -o - into a closed pipe does.
+STDOUT_COMMANDS = ["one file", "folder", "sweep --json", "sweep table", "-o -"]
+
+
+def _stdout_command(tmp_path, command: str, sweep_ks: str) -> list[str]:
+    """The arguments of one of ``STDOUT_COMMANDS`` on an 8 x 8 PNG ``in/a.png`` made here: each writes
+    to stdout (a report, a table, the PNG)."""
     src = tmp_path / "in" / "a.png"
     src.parent.mkdir()
     Image.fromarray(np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)).save(src)
-    args = {
+    return {
         "one file": [str(src), "--json", "-k", "4"],
         "folder": [str(src.parent), "-o", str(tmp_path / "out"), "--json", "-j", "1", "-q"],
         "sweep --json": ["sweep", str(src), "--ks", "2", "--json"],
-        "sweep table": ["sweep", str(src), "--ks", "2", "-q"],
+        "sweep table": ["sweep", str(src), "--ks", sweep_ks, "-q"],
         "-o -": [str(src), "-o", "-", "-k", "4"],
     }[command]
+
+
+@pytest.mark.parametrize("command", STDOUT_COMMANDS)
+def test_stdout_closed_early_is_one_line_and_exit_7_never_a_traceback(tmp_path, command):
+    # `kc x.png --json | head -c 5`: a BrokenPipeError traceback; now as -o - into a closed pipe does.
+    args = _stdout_command(tmp_path, command, "2")
     read, write = os.pipe()
     os.close(read)  # the reader has gone before the first byte
     try:
@@ -443,19 +452,10 @@ def _closing(fd: int):
     return lambda: os.close(fd)
 
 
-@pytest.mark.parametrize("command", ["one file", "folder", "sweep --json", "sweep table", "-o -"])
+@pytest.mark.parametrize("command", STDOUT_COMMANDS)
 def test_stdout_not_open_at_all_is_one_line_and_exit_7(tmp_path, command):
     # `kc x.png -o - >&-`: sys.stdout is None; an AttributeError traceback ('NoneType' has no 'write' / 'isatty')
-    src = tmp_path / "in" / "a.png"
-    src.parent.mkdir()
-    Image.fromarray(np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)).save(src)
-    args = {
-        "one file": [str(src), "--json", "-k", "4"],
-        "folder": [str(src.parent), "-o", str(tmp_path / "out"), "--json", "-j", "1", "-q"],
-        "sweep --json": ["sweep", str(src), "--ks", "2", "--json"],
-        "sweep table": ["sweep", str(src), "--ks", "2,8", "-q"],
-        "-o -": [str(src), "-o", "-", "-k", "4"],
-    }[command]
+    args = _stdout_command(tmp_path, command, "2,8")
     proc = subprocess.run(
         [sys.executable, "-m", "kmeans_compress", *args], stderr=subprocess.PIPE, preexec_fn=_closing(1)
     )
