@@ -19,7 +19,14 @@ import pytest
 from PIL import Image
 
 from kmeans_compress import quality_to_mse, sample_image_path
-from kmeans_compress._cli_pngquant import OBSOLETE, Command, output_path, parse, rewrite_obsolete
+from kmeans_compress._cli_pngquant import (
+    OBSOLETE,
+    Command,
+    PngquantUsageError,
+    output_path,
+    parse,
+    rewrite_obsolete,
+)
 from kmeans_compress.cli import pngquant_main as main
 
 
@@ -98,8 +105,8 @@ def test_parse_pngquant_command_lines(argv, expect):
         (["-ordered", "x.png"], dict(dither=False, output=None, files=["x.png"])),
         (["-nofs", "x.png"], dict(dither=False, files=["x.png"])),
         (["-nofloyd", "x.png"], dict(dither=False, files=["x.png"])),
-        (["--nofs", "-fs", "16", "x.png"], dict(dither=1.0, n_colors=16, files=["x.png"])),
-        (["--nofs", "-floyd", "x.png"], dict(dither=1.0, files=["x.png"])),
+        (["-fs", "--nofs", "16", "x.png"], dict(dither=False, n_colors=16, files=["x.png"])),
+        (["-nofs", "-floyd", "x.png"], dict(dither=1.0, files=["x.png"])),
         (["-ext", "-x.png", "x.png"], dict(ext="-x.png", files=["x.png"])),
         (["-verbose", "x.png"], dict(verbose=True, files=["x.png"])),
         (["-noquiet", "x.png"], dict(verbose=True, files=["x.png"])),
@@ -119,6 +126,35 @@ def test_obsolete_single_dash_spellings_as_pngquant(argv, expect):
     cmd = parse(argv)
     for name, value in expect.items():
         assert getattr(cmd, name) == value, name
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        # after the first argument that starts with "--" (any long option, not only "--" itself) pngquant
+        # rewrites nothing: the spellings are read as bundled short options, as pngquant 2.17 reads them
+        (["--force", "-ext", ".png", "4", "x.png"], "invalid option -- 'e'"),
+        (["--quality=0-100", "-nofs", "4", "x.png"], "invalid option -- 'n'"),
+        (["--nofs", "-fs", "16", "x.png"], "Speed should be between 1 (slow) and 11 (fast)."),  # -f -s 16
+        (["--nofs", "-floyd", "x.png"], "invalid option -- 'l'"),
+        (["-o", "y.png", "--verbose", "-nofs", "x.png"], "invalid option -- 'n'"),
+        (["-o", "--force", "-ext", ".png", "x.png"], "invalid option -- 'e'"),  # an option's value counts too
+    ],
+)
+def test_obsolete_spellings_after_a_long_option_are_short_options(argv, words):
+    assert rewrite_obsolete(argv) == (argv, [])
+    with pytest.raises(PngquantUsageError, match=re.escape(words)) as caught:
+        parse(argv)
+    assert caught.value.status == 4
+
+
+def test_an_obsolete_spelling_after_a_long_option_exits_4_and_leaves_the_input(png, capsys):
+    # "--force -ext .png" rewrote -ext and wrote over the input; pngquant refuses it (exit 4), the file intact
+    before = png.read_bytes()
+    assert main(["--force", "-ext", ".png", "4", str(png)]) == 4
+    assert capsys.readouterr().err == "kmeans-pngquant: invalid option -- 'e'\n"  # one line, as getopt's
+    assert png.read_bytes() == before
+    assert sorted(p.name for p in png.parent.iterdir()) == ["file.png"]
 
 
 def test_an_obsolete_spelling_is_read_with_a_warning_and_writes_no_stray_file(png, monkeypatch, capsys):
@@ -514,6 +550,31 @@ def test_obsolete_spellings_are_pngquants(spelling):
     ours = rewrite_obsolete([spelling])[1]
     assert theirs == ([(spelling, OBSOLETE[spelling])] if spelling in OBSOLETE else [])
     assert ours == [f"option '{a}' has been replaced with '{b}'." for a, b in theirs]
+
+
+@pytest.mark.skipif(PNGQUANT is None, reason="pngquant is not installed (apt-get install pngquant); skipped")
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--force", "-ext", ".png", "4"],
+        ["--quality=0-100", "-nofs", "4"],
+        ["--nofs", "-fs", "16"],
+        ["-fs", "--nofs", "4"],
+        ["-nofs", "--", "-fs"],
+        ["-o", "--force", "-ext", ".png"],
+    ],
+)
+def test_obsolete_spellings_around_long_options_as_pngquant(png, tmp_path, monkeypatch, options):
+    # the same exit status, the same files left: rewriting stops at pngquant's first "--..." argument
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    shutil.copy(png, theirs / png.name)
+    before = png.read_bytes()
+    done = subprocess.run([PNGQUANT, *options, png.name], cwd=theirs, capture_output=True, timeout=60)
+    monkeypatch.chdir(png.parent)
+    assert main([*options, png.name]) == done.returncode, done.stderr
+    assert sorted(p.name for p in theirs.iterdir()) == sorted(p.name for p in png.parent.iterdir() if p.is_file())
+    assert ((theirs / png.name).read_bytes() == before) == (png.read_bytes() == before)
 
 
 @pytest.mark.skipif(PNGQUANT is None, reason="pngquant is not installed (apt-get install pngquant); skipped")

@@ -106,8 +106,10 @@ _LONG: dict[str, tuple[str, str | None]] = {
 _SHORT = {short: name for name, (_, short) in _LONG.items() if short}
 
 # pngquant's obsolete single-dash spellings and what it reads them as (pngquant 2.17, observed): only
-# these exact arguments, and only before the first "--"; each one with a warning on stderr, even with
-# --quiet. Read as bundled short options instead, "-force" was "-f -o rce" (a file named "rce").
+# these exact arguments, and only before the first argument that starts with "--" (a long option such
+# as --force, or "--" itself: after it they are short options, "--force -ext" is refused as "-e");
+# each one with a warning on stderr, even with --quiet. Read as bundled short options instead,
+# "-force" was "-f -o rce" (a file named "rce").
 OBSOLETE = {
     "-fs": "--floyd=1",
     "-floyd": "--floyd=1",
@@ -215,17 +217,21 @@ def rewrite_obsolete(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     """``argv`` with pngquant's obsolete spellings (:data:`OBSOLETE`) replaced, and a warning for each.
 
     As pngquant: exact arguments only, wherever they stand (an option's value too: ``-o -force``
-    writes to ``--force``), up to the first ``--``.
+    writes to ``--force``), up to the first argument that starts with ``--``: a long option
+    (``--force -ext .png`` leaves ``-ext`` to be read as short options, refused: ``-e`` is none)
+    or ``--`` itself.
 
     Examples
     --------
     >>> rewrite_obsolete(["-force", "-nofs", "-forcex", "--", "-fs"])[0]
     ['--force', '--ordered', '-forcex', '--', '-fs']
+    >>> rewrite_obsolete(["-force", "--strip", "-nofs"])[0]
+    ['--force', '--strip', '-nofs']
     """
     args = list(argv)
     notes = []
     for i, a in enumerate(args):
-        if a == "--":
+        if a.startswith("--"):
             break
         if a in OBSOLETE:
             args[i] = OBSOLETE[a]
