@@ -165,3 +165,43 @@ def test_a_result_encodes_each_file_once():
     png = r.to_png_bytes()
     assert r.to_png_bytes() is png  # the same object: not encoded again
     assert r.encode("PNG", effort=0) is not png  # other settings, another file
+
+
+def _nearest_entry_mse(img: np.ndarray, palette: np.ndarray) -> float:
+    """Per-channel MSE of every pixel mapped to its nearest palette entry (brute force, exact integers)."""
+    px = img.reshape(-1, 3).astype(np.int64)
+    pal = palette.astype(np.int64)
+    d2 = (px**2).sum(1)[:, None] - 2 * px @ pal.T + (pal**2).sum(1)[None, :]
+    return float(d2.min(axis=1).sum()) / px.size
+
+
+@pytest.mark.parametrize("options", [{}, {"fixed_colors": "#ff0000"}, {"space": "lab"}])
+def test_a_dithered_result_reports_its_palettes_own_error(photo, options):
+    """pngquant judges a palette by its error without dithering (--quality, --skip-if-larger): a dithered
+    result carries it, the error of the same palette undithered."""
+    plain = compress(photo, 8, **options)
+    dithered = compress(photo, 8, dither=1.0, **options)
+    assert plain.report.undithered_mse is None and plain.report.palette_quality == plain.report.quality
+    assert dithered.report.mse > plain.report.mse  # the dithered pixels' error is another figure
+    assert dithered.report.undithered_mse == pytest.approx(plain.report.mse, rel=1e-12)
+    assert dithered.report.palette_quality == plain.report.quality
+    if options.get("space", "rgb") == "rgb":  # nearest in RGB: an independent reference
+        assert dithered.report.undithered_mse == pytest.approx(_nearest_entry_mse(photo, plain.palette), rel=1e-12)
+
+
+def test_a_dithered_given_palette_reports_its_own_error(photo):
+    pal = np.array([[0, 0, 0], [255, 255, 255], [200, 120, 60], [90, 110, 140]], np.uint8)
+    r = compress_with_palette(photo, pal, dither=1.0)
+    assert r.report.undithered_mse == pytest.approx(_nearest_entry_mse(photo, pal), rel=1e-12)
+    assert r.report.mse > r.report.undithered_mse
+
+
+def test_a_dithered_quality_search_reaches_the_quality_by_its_palette(photo):
+    """--quality judges the palette without dithering (README): the report says it reached it."""
+    from kmeans_compress import compress_to_quality
+
+    plain = compress_to_quality(photo, 0, 80)
+    dithered = compress_to_quality(photo, 0, 80, dither=1.0)
+    assert dithered.report.n_colors == plain.report.n_colors
+    assert dithered.report.palette_quality == plain.report.quality >= 80
+    assert dithered.report.quality < dithered.report.palette_quality

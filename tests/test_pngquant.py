@@ -306,6 +306,54 @@ def test_skip_if_larger_uses_pngquants_quality_scaled_limit(tmp_path):
     assert done.returncode == 98 and done.stdout == src.read_bytes()
 
 
+def _padded_gradient(tmp_path):
+    """A smooth 256 x 256 gradient (24,576 colours) saved as a PNG padded to 25,000 bytes with a tEXt chunk."""
+    from PIL import PngImagePlugin
+
+    y, x = np.mgrid[0:256, 0:256]
+    img = np.stack([x // 2, y // 2, (x + y) // 4], axis=2).astype(np.uint8)
+    plain = io.BytesIO()
+    Image.fromarray(img).save(plain, "PNG")
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "x" * (25_000 - len(plain.getvalue()) - 12 - len("Comment") - 1))
+    path = tmp_path / "padded.png"
+    Image.fromarray(img).save(path, pnginfo=info)
+    assert path.stat().st_size == 25_000
+    return path, img
+
+
+def _quality(mse_value: float) -> int:
+    """pngquant's Q of a per-channel MSE: the highest q whose error (its documented curve) it stays within."""
+    return max(q for q in range(101) if mse_value <= quality_to_mse(q) * (1 + 1e-9))
+
+
+def _nearest_entry_mse(img: np.ndarray, palette: np.ndarray) -> float:
+    """Per-channel MSE of every pixel mapped to its nearest palette entry (brute force, exact integers)."""
+    colors, counts = np.unique(img.reshape(-1, 3).astype(np.int64), axis=0, return_counts=True)
+    pal = palette.astype(np.int64)
+    d2 = (colors**2).sum(1)[:, None] - 2 * colors @ pal.T + (pal**2).sum(1)[None, :]
+    return float(counts @ d2.min(axis=1)) / img.size
+
+
+def test_skip_if_larger_judges_the_palettes_quality_without_dithering(tmp_path):
+    # pngquant judges the palette's own error (its -v prints the same MSE and Q with and without --nofs),
+    # not the dithered pixels': a dithered result within the palette's limit is written
+    src, img = _padded_gradient(tmp_path)
+    out = tmp_path / "out.png"
+    assert main(["--skip-if-larger", "-o", str(out), "128", str(src)]) == 0
+    size = out.stat().st_size
+    with Image.open(out) as im:
+        written = np.asarray(im.convert("RGB"))
+    palette = np.unique(written.reshape(-1, 3), axis=0)
+    dithered_q = _quality(float(((written.astype(np.float64) - img) ** 2).mean()))
+    palette_q = _quality(_nearest_entry_mse(img, palette))
+    assert size <= 24_999 * max(0.5, (palette_q / 100) ** 1.5)  # pngquant's rule, at the palette's Q
+    assert size > 24_999 * max(0.5, (dithered_q / 100) ** 1.5)  # the dithered pixels' Q would refuse it
+    # without dithering the palette's error is the pixels' own: the same rule
+    out.unlink()
+    assert main(["--nofs", "--skip-if-larger", "-o", str(out), "128", str(src)]) == 0
+
+
 def _pixels(path) -> np.ndarray:
     with Image.open(path) as im:
         return np.asarray(im.convert("RGBA"))
@@ -529,6 +577,23 @@ def test_output_name_as_pngquants(png, tmp_path, options):
     assert done.returncode == 0, done.stderr
     assert main([*options, "16", str(png)]) == 0
     assert sorted(p.name for p in theirs.iterdir()) == sorted(p.name for p in png.parent.iterdir() if p.is_file())
+
+
+@pytest.mark.skipif(PNGQUANT is None, reason="pngquant is not installed (apt-get install pngquant); skipped")
+def test_pngquant_judges_its_palette_without_dithering(tmp_path):
+    # what test_skip_if_larger_judges_the_palettes_quality_without_dithering relies on: pngquant's quality
+    # (-v: "MSE=... (Q=...)") is the same dithered or not, the error of its palette, not of the pixels written
+    src, _ = _padded_gradient(tmp_path)
+    figures = []
+    for nofs in ([], ["--nofs"]):
+        done = subprocess.run(
+            [PNGQUANT, "-v", *nofs, "--force", "-o", str(tmp_path / "out.png"), "128", str(src)],
+            capture_output=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        figures.append(re.findall(r"MSE=([0-9.]+) \(Q=([0-9]+)\)", done.stderr.decode()))
+    assert figures[0] and figures[0] == figures[1]
 
 
 @pytest.mark.skipif(PNGQUANT is None, reason="pngquant is not installed (apt-get install pngquant); skipped")

@@ -318,7 +318,9 @@ def compress_with_palette(
             return q
         idx = dither_indices(rgb, pal, strength).reshape(rgb.shape[:2]).astype(np.uint8)
         err = sse(rgb.reshape(-1, 3), pal, idx.reshape(-1))
-        return Quantization(palette=pal, indices=idx, sse=err, n_distinct=q.n_distinct, exact=False)
+        return Quantization(
+            palette=pal, indices=idx, sse=err, n_distinct=q.n_distinct, exact=False, undithered_sse=q.sse
+        )
 
     result = compress_loaded(loaded, mapped, pal.shape[0], start, with_ssim)
     result.keep_palette_order = True

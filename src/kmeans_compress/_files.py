@@ -13,7 +13,8 @@ an output file. It holds the rules, so they cannot drift apart:
   is up to date: nothing is done (status ``"skipped"``);
 - with ``skip_if_larger``, nothing is written when the result is not smaller
   than the input file, or with ``skip_rule="pngquant"`` when it is larger than
-  pngquant's limit for the quality it reached (:func:`largest_kept`; status ``"larger"``);
+  pngquant's limit for the quality its palette reached (without dithering, as pngquant judges it:
+  :func:`largest_kept`; status ``"larger"``);
 - the output appears whole or not at all (:func:`write_atomic`).
 
 Resuming: every PNG written with ``resume`` carries a ``tEXt`` chunk (key
@@ -283,13 +284,15 @@ def compress_file(
     outcome = FileOutcome(
         status="done", result=result, input_bytes=rep.input_bytes, n_colors_used=rep.n_colors_used, mse=rep.mse
     )
-    limit = largest_kept(rep.input_bytes, rep.quality if opts.skip_rule == "pngquant" else None)
+    # pngquant's rule judges the palette's own quality, without dithering (what its -v prints, and
+    # what --quality judged): dithering raises the error of the pixels written, not of the palette.
+    limit = largest_kept(rep.input_bytes, rep.palette_quality if opts.skip_rule == "pngquant" else None)
     if opts.skip_if_larger and rep.input_bytes and len(data) > limit:
         outcome.status = "larger"
         name = src if path is not None else rep.input_path or "input"
         if opts.skip_rule == "pngquant":
             outcome.message = (
-                f"{name}: the result ({len(data):,} bytes, quality {rep.quality}) is larger than "
+                f"{name}: the result ({len(data):,} bytes, quality {rep.palette_quality}) is larger than "
                 f"{int(limit):,} bytes, the most kept at that quality from an input of {rep.input_bytes:,} bytes; "
                 "nothing written (--skip-if-larger)"
             )
@@ -324,7 +327,8 @@ def largest_kept(input_bytes: int | None, quality: int | None = None) -> float:
     """The most bytes a result may take under ``skip_if_larger``, from an input of ``input_bytes``.
 
     Without a ``quality``, one byte less than the input: a result is kept only when it is
-    smaller. With the quality Q the result reached (0-100, pngquant's scale), pngquant's rule:
+    smaller. With the quality Q the result reached (0-100, pngquant's scale: that of the palette,
+    without dithering, ``CompressionReport.palette_quality``), pngquant's rule:
     ``(input_bytes - 1) * max(0.5, (Q / 100) ** 1.5)``; a result that lost quality must save
     more, but half the input's size is always worth keeping (pngquant's documented intent: lose no
     more quality than is gained in size). No input size (an array): no limit.

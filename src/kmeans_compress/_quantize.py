@@ -263,7 +263,7 @@ def quantize_image(
         q = quantize(img, n_colors, **fit)
         if strength == 0 or q.exact:
             return q
-        return _dithered(img, q.palette, strength, "rgb", q.indices, q.n_distinct)
+        return _dithered(img, q.palette, strength, "rgb", q.indices, q.n_distinct, undithered_sse=q.sse)
 
     h, w = img.shape[:2]
     px = img.reshape(-1, 3)
@@ -391,7 +391,13 @@ def _quantize_around(
 
 
 def _renumbered(
-    img: np.ndarray, pal: np.ndarray, pix_labels: np.ndarray, n_distinct: int, exact: bool, keep: np.ndarray
+    img: np.ndarray,
+    pal: np.ndarray,
+    pix_labels: np.ndarray,
+    n_distinct: int,
+    exact: bool,
+    keep: np.ndarray,
+    undithered_sse: float | None = None,
 ) -> Quantization:
     """Entries in use by frequency, then the unused entries of ``keep``; the index map and its error."""
     h, w = img.shape[:2]
@@ -399,7 +405,14 @@ def _renumbered(
     palette = np.ascontiguousarray(pal[order])
     indices = remap[pix_labels].astype(np.uint8).reshape(h, w)
     err = sse(img.reshape(-1, 3), palette, indices.reshape(-1))
-    return Quantization(palette=palette, indices=indices, sse=err, n_distinct=n_distinct, exact=exact and err == 0)
+    return Quantization(
+        palette=palette,
+        indices=indices,
+        sse=err,
+        n_distinct=n_distinct,
+        exact=exact and err == 0,
+        undithered_sse=undithered_sse,
+    )
 
 
 def _dithered(
@@ -410,14 +423,23 @@ def _dithered(
     guess: np.ndarray,
     n_distinct: int,
     keep: np.ndarray | None = None,
+    undithered_sse: float | None = None,
 ) -> Quantization:
-    """The dithered index map of ``img`` onto ``pal``, entries renumbered by use, and its error."""
+    """The dithered index map of ``img`` onto ``pal``, entries renumbered by use, and its error.
+
+    ``guess`` is the map without dithering (each pixel's nearest entry of ``pal`` in ``space``);
+    its error (``undithered_sse``, measured here unless given) is the palette's own, kept on the result.
+    """
     h, w = img.shape[:2]
+    if undithered_sse is None:
+        undithered_sse = sse(img.reshape(-1, 3), pal, guess.reshape(-1))
     pix_labels = dither_indices(img, pal, strength, space=space, guess=guess)
     if keep is not None:
-        return _renumbered(img, pal, pix_labels, n_distinct, False, keep)
+        return _renumbered(img, pal, pix_labels, n_distinct, False, keep, undithered_sse)
     order, remap = used_by_frequency(pix_labels, pal.shape[0])
     palette = np.ascontiguousarray(pal[order])
     indices = remap[pix_labels].astype(np.uint8).reshape(h, w)
     err = sse(img.reshape(-1, 3), palette, indices.reshape(-1))
-    return Quantization(palette=palette, indices=indices, sse=err, n_distinct=n_distinct, exact=False)
+    return Quantization(
+        palette=palette, indices=indices, sse=err, n_distinct=n_distinct, exact=False, undithered_sse=undithered_sse
+    )

@@ -47,6 +47,10 @@ class Quantization:
     exact : bool
         True when the input had at most ``n_colors`` distinct colours, so the
         palette holds them all and the image is reproduced exactly.
+    undithered_sse : float or None
+        When ``indices`` are dithered: the squared error of the same palette without
+        dithering (every pixel to its nearest entry), the palette's own error, by which
+        pngquant judges its quality; None when not dithered (it is then ``sse``).
     """
 
     palette: np.ndarray
@@ -54,6 +58,7 @@ class Quantization:
     sse: float
     n_distinct: int
     exact: bool
+    undithered_sse: float | None = None
 
     def rebuild(self) -> np.ndarray:
         """The quantized image, (H, W, 3) uint8."""

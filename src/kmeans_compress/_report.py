@@ -245,11 +245,22 @@ class CompressionReport:
     #: The palette sizes a quality, PSNR or size search tried, in order (then
     #: ``seconds`` is the whole search's time); empty for one palette size.
     sizes_tried: tuple[int, ...] = ()
+    #: For a dithered result: the per-channel MSE of its palette without dithering (every pixel
+    #: to its nearest entry), the palette's own error, as pngquant judges it; None when not
+    #: dithered (it is then ``mse``).
+    undithered_mse: float | None = None
 
     @property
     def quality(self) -> int:
         """The error on pngquant's 0-100 quality scale (:func:`mse_to_quality`)."""
         return mse_to_quality(self.mse)
+
+    @property
+    def palette_quality(self) -> int:
+        """The palette's own quality, without dithering, on pngquant's 0-100 scale: what pngquant
+        reports and judges (``--quality``, ``--skip-if-larger``), dithered or not; ``quality`` when
+        not dithered."""
+        return mse_to_quality(self.mse if self.undithered_mse is None else self.undithered_mse)
 
     @property
     def n_pixels(self) -> int:
@@ -282,6 +293,7 @@ class CompressionReport:
             bits_per_pixel=self.bits_per_pixel,
             file_ratio=self.file_ratio,
             quality=self.quality,
+            palette_quality=self.palette_quality,
         )
         d["sizes_tried"] = list(self.sizes_tried)
         if math.isinf(d["psnr"]):
@@ -315,7 +327,10 @@ class CompressionReport:
             lines.append(size)
         quality = "lossless" if math.isinf(self.psnr) else f"PSNR {self.psnr:.2f} dB"
         sim = "" if self.ssim is None else f", SSIM {self.ssim:.4f}"
-        lines.append(f"  quality: MSE {self.mse:.3f}, {quality}{sim}, Q={self.quality}; {self.seconds:.3f} s")
+        palette = ""
+        if self.undithered_mse is not None:
+            palette = f" (dithered; the palette without: MSE {self.undithered_mse:.3f}, Q={self.palette_quality})"
+        lines.append(f"  quality: MSE {self.mse:.3f}, {quality}{sim}, Q={self.quality}{palette}; {self.seconds:.3f} s")
         if self.sizes_tried:
             tried = ", ".join(map(str, self.sizes_tried))
             lines.append(f"  palette sizes tried: {tried} ({len(self.sizes_tried)} fits in {self.seconds:.3f} s)")
@@ -354,7 +369,8 @@ def build_report(
     """
     h, w = loaded.pixels.shape[:2]
     n_frames = 1 + len(loaded.more_frames)
-    mse_value = q.sse / (h * w * n_frames * q.palette.shape[1])
+    n_values = h * w * n_frames * q.palette.shape[1]
+    mse_value = q.sse / n_values
     before, after = tutorial_bits(h * w * n_frames, q.palette.shape[0])
     return CompressionReport(
         width=w,
@@ -371,4 +387,5 @@ def build_report(
         input_bytes=loaded.file_bytes,
         input_path=loaded.path,
         n_frames=n_frames,
+        undithered_mse=None if q.undithered_sse is None else q.undithered_sse / n_values,
     )
