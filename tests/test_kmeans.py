@@ -251,6 +251,25 @@ def test_kmeans_init_centroids_names_random_state_in_its_errors(seed, exc):
         kmeans_init_centroids(np.array([[0.0], [1.0], [2.0]]), 2, random_state=seed)
 
 
+@pytest.mark.parametrize("seed", [True, False], ids=repr)
+def test_a_bool_seed_is_the_int_it_stands_for_as_in_scikit_learn(seed):
+    # scikit-learn takes True as the seed 1 (an int); KMeans and kmeans_plusplus raised TypeError for it
+    X, _ = make_blobs(n_samples=200, centers=4, random_state=0)
+    from sklearn.cluster import kmeans_plusplus as sk_kmeans_plusplus
+
+    theirs = SkKMeans(4, random_state=seed, n_init=1).fit(X)
+    for km in (KMeans(4, random_state=seed, n_init=1), KMeans(4, random_state=seed, n_init=1, init="random")):
+        ours, as_int = km.fit(X), KMeans(**dict(km.get_params(), random_state=int(seed))).fit(X)
+        assert np.array_equal(ours.cluster_centers_, as_int.cluster_centers_)
+        assert np.array_equal(ours.labels_, as_int.labels_)
+    ours = KMeans(4, random_state=seed, n_init=1).fit(X)
+    assert np.allclose(np.sort(ours.cluster_centers_, axis=0), np.sort(theirs.cluster_centers_, axis=0))
+    assert ours.inertia_ == pytest.approx(theirs.inertia_)
+    _, indices = kmeans_plusplus(X, 4, random_state=seed)
+    assert np.array_equal(indices, kmeans_plusplus(X, 4, random_state=int(seed))[1])
+    assert np.array_equal(indices, sk_kmeans_plusplus(X, 4, random_state=seed)[1])
+
+
 def test_kmeans_init_centroids_picks_rows_uniformly():
     # Row 0 is repeated 3 times out of 4, so it should be the first pick ~75% of the time.
     X = np.array([[0.0], [0.0], [0.0], [1.0]])

@@ -124,9 +124,15 @@ def _draws(random_state: SeedLike) -> np.random.Generator | np.random.RandomStat
     with the int, or the caller's own), so that k-means++ draws the same numbers in the same
     order as scikit-learn's and, from the same seed, starts from the same rows. Equal starts
     give equal fits (same iterations, same centres) and keep seeding luck out of a comparison
-    of the two."""
+    of the two.
+
+    A bool is the int it stands for, as scikit-learn takes it (``True`` seeds as 1), as the
+    estimator's own parameter check takes it; the tutorial functions and the image path refuse it
+    (:func:`check_seed`)."""
     if isinstance(random_state, (np.random.Generator, np.random.RandomState)):
         return random_state
+    if isinstance(random_state, (bool, np.bool_)):
+        random_state = int(random_state)
     check_random_state(random_state)  # the type check and its error (an int or None draws nothing)
     return np.random.RandomState(random_state)
 
