@@ -15,7 +15,9 @@ import re
 import numpy as np
 import pytest
 
-from kmeans_compress import compress, quantize
+from kmeans_compress import compress, quantize, quantize_image, shared_palette
+from kmeans_compress._histogram import pixel_histogram
+from kmeans_compress._palette import palette_from_histogram
 from kmeans_compress._validation import (
     MAX_PALETTE,
     check_choice,
@@ -202,3 +204,45 @@ def test_entry_points_name_random_state_in_its_errors_whatever_the_image(entry, 
     for img in (np.zeros((2, 2, 3), np.uint8), np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)):
         with pytest.raises(exc, match="^random_state must be an integer >= 0"):
             entry(img, 4, random_state=seed)
+
+
+def _alpha(img: np.ndarray) -> np.ndarray:
+    a = np.full(img.shape[:2], 255, np.uint8)
+    a[0, 0] = 0
+    return a
+
+
+#: Every way into a fit, with what makes it take another path than compress(img, 4)'s.
+_SEEDED = {
+    "compress space='lab'": lambda img, seed: compress(img, 16, random_state=seed, space="lab"),
+    "compress fixed_colors": lambda img, seed: compress(img, 16, random_state=seed, fixed_colors="#ff0000"),
+    "compress dither": lambda img, seed: compress(img, 16, random_state=seed, dither=True),
+    "quantize_image alpha": lambda img, seed: quantize_image(img, 16, alpha=_alpha(img), random_state=seed),
+    "quantize_image space='lab'": lambda img, seed: quantize_image(img, 16, space="lab", random_state=seed),
+    "quantize_image fixed_colors": lambda img, seed: quantize_image(img, 16, fixed_colors="#ff0000", random_state=seed),
+    "shared_palette": lambda img, seed: shared_palette([img], 16, seed),
+    "shared_palette fixed_colors": lambda img, seed: shared_palette([img], 16, seed, fixed_colors="#ff0000"),
+    "palette_from_histogram": lambda img, seed: palette_from_histogram(pixel_histogram(img), 16, seed),
+}
+
+
+@pytest.mark.parametrize("entry", _SEEDED.values(), ids=_SEEDED.keys())
+@pytest.mark.parametrize(
+    ("seed", "exc", "words"),
+    [
+        ("abc", TypeError, "must be None, an int"),
+        (-1, ValueError, "must be an integer >= 0"),
+        (True, TypeError, "must be an integer >= 0"),
+    ],
+    ids=["'abc'", "-1", "True"],
+)
+def test_every_image_entry_refuses_a_bad_seed_whatever_the_image(entry, seed, exc, words):
+    # A 2-colour image was fitted by no k-means on these paths (transparency, another space, fixed
+    # colours): 'abc', -1 and True passed there and were refused on a 256-colour image.
+    few = np.zeros((4, 4, 3), np.uint8)
+    few[:2] = 255
+    many = np.random.default_rng(0).integers(0, 256, (16, 16, 3), np.uint8)
+    for img in (few, many):
+        with pytest.raises(exc, match=f"^random_state {words}"):
+            entry(img, seed)
+    entry(few, 0)  # the same call with a good seed goes through

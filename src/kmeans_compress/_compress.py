@@ -23,7 +23,7 @@ from ._histogram import ColorHistogram, pixel_histogram
 from ._quantize import apply_fit, fit_histogram, quantize_image
 from ._remap import Quantization, check_dither, dither_indices, map_to_palette, sse
 from ._report import CompressionReport, build_report
-from ._validation import SeedLike, check_kmeans_options, check_n_colors, check_palette
+from ._validation import SeedLike, check_kmeans_options, check_n_colors, check_palette, check_seed
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -234,6 +234,7 @@ def compress(
     # KMeans's checks and messages, before the image is decoded; 'auto' is KMeans's for its
     # k-means++ start: 1 (more starts are tried anyway where they are cheap).
     n_init, max_iter, tol = check_kmeans_options(n_init, max_iter, tol)
+    check_seed(random_state)  # before decoding, and whatever the image (one of few colours is not fitted)
     start = time.perf_counter()
     _preload_kernels_for(image, n_colors, dither)
     loaded = load(image, max_pixels, frame)

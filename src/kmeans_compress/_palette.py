@@ -25,7 +25,7 @@ from ._fit import fit_palette
 from ._histogram import ColorHistogram, pack_rgb, unpack_rgb
 from ._lloyd import lloyd
 from ._nearest import nearest_centers, nearest_palette
-from ._validation import SeedLike, check_n_colors
+from ._validation import SeedLike, check_n_colors, check_seed
 
 __all__ = [
     "alpha_groups_to_keep",
@@ -421,6 +421,7 @@ def palette_from_histogram(
     a fixed entry no colour is nearest to comes after the used ones.
     """
     n_colors = check_n_colors(n_colors)
+    check_seed(random_state)  # refused whatever the colours: few of them need no fit
     if hist.n_colors == 0:
         raise ValueError("the histogram is empty: no image could be read.")
     fixed = None if fixed_colors is None else parse_colors(fixed_colors)

@@ -242,6 +242,9 @@ def quantize_image(
     img = check_rgb(rgb)
     n_colors = check_n_colors(n_colors)
     check_choice(space, "space", SPACES)
+    # Here, not only in the fits: an image of few colours, or one with transparency, another space or
+    # fixed entries, may reach no fit that checks it; refused whatever the image.
+    check_seed(random_state)
     if alpha is not None:
         alpha = np.asarray(alpha)
         if alpha.shape != img.shape[:2] or alpha.dtype != np.uint8:

@@ -20,7 +20,7 @@ from ._exceptions import UnsupportedImageError, caught_warnings, message_of
 from ._histogram import ColorHistogram, merge_histograms, pixel_histogram
 from ._palette import palette_from_histogram
 from ._parallel import WorkerDied, execute
-from ._validation import SeedLike
+from ._validation import SeedLike, check_seed
 
 __all__ = ["frames_histogram", "image_histogram", "shared_histogram", "shared_palette"]
 
@@ -126,6 +126,7 @@ def shared_palette(
     >>> shared_palette([a, b], n_colors=2).tolist()
     [[0, 0, 0], [200, 200, 200]]
     """
+    check_seed(random_state)  # before any image is read
     items = list(images)
     if not items:
         raise ValueError("shared_palette needs at least one image.")
