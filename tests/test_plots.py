@@ -22,6 +22,7 @@ from sklearn.datasets import make_blobs  # noqa: E402
 from kmeans_compress import (  # noqa: E402
     OutputExistsError,
     compress,
+    compute_centroids,
     kmeans_init_centroids,
     plots,  # noqa: E402
     run_kmeans,
@@ -445,3 +446,34 @@ def test_comparison_names_the_palette_order_and_a_larger_file():
     assert f"{bpp / 24:.1f}x larger than 24-bit RGB" in fig._suptitle.get_text()
     fitted = plots.plot_comparison(compress(img, n_colors=4))
     assert fitted.axes[2].get_title() == "palette, most frequent first"
+
+
+def test_progress_plot_takes_whole_number_float_indices_as_compute_centroids_does():
+    # np.array([0., 0, 1, 1]) raised IndexError; compute_centroids takes it (check_labels)
+    X = np.array([[0.0, 0.0], [0.0, 1.0], [5.0, 5.0], [5.0, 6.0]])
+    history = [X[[0, 1]], compute_centroids(X, np.array([0.0, 0, 1, 1]), 2)]
+    as_ints = plots.plot_progress_kmeans(X, history, np.array([0, 0, 1, 1]))
+    as_floats = plots.plot_progress_kmeans(X, history, np.array([0.0, 0, 1, 1]))
+    for fig in (as_ints, as_floats):
+        fig.canvas.draw()
+    faces = [fig.axes[0].collections[0].get_facecolors()[:, :3] for fig in (as_ints, as_floats)]
+    np.testing.assert_array_equal(faces[0], faces[1])
+    np.testing.assert_allclose(faces[0], np.array(matplotlib.colormaps["tab10"].colors)[[0, 0, 1, 1]])
+
+
+@pytest.mark.parametrize(
+    "idx, words",
+    [
+        ([0, 0, 1, 2], "outside 0..1"),  # was numpy's IndexError
+        ([0, 0, 1, -1], "outside 0..1"),  # was drawn in the last cluster's colour
+        ([0.5, 0, 1, 1], "integer cluster indices"),
+        ([0, 1], "shape (4,)"),
+    ],
+)
+def test_progress_plot_refuses_bad_indices_in_one_line_before_drawing(idx, words):
+    X = np.array([[0.0, 0.0], [0.0, 1.0], [5.0, 5.0], [5.0, 6.0]])
+    before = len(plt.get_fignums())
+    with pytest.raises(ValueError, match=re.escape(words)) as caught:
+        plots.plot_progress_kmeans(X, [X[[0, 1]]], np.array(idx))
+    assert caught.value.args[0].startswith("idx ") and "\n" not in caught.value.args[0]
+    assert len(plt.get_fignums()) == before  # no figure left behind

@@ -162,17 +162,22 @@ def plot_progress_kmeans(
     >>> len(fig.axes)
     1
     """
+    from ._validation import check_labels
+
     plt = _pyplot()
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 5), layout="constrained")
-    else:
-        fig = ax.figure
     X = np.asarray(X, dtype=float)
     one_feature = X.ndim == 2 and X.shape[1] == 1
     X = _two_columns(X)
     hist = _two_columns(np.stack([np.asarray(c, dtype=float) for c in centroid_history]))  # (T, K, 2)
     k = hist.shape[1]
-    ax.scatter(X[:, 0], X[:, 1], c=_cluster_colours(k)[np.asarray(idx)], s=18, alpha=0.7)
+    # As compute_centroids takes them: whole-number floats (run_kmeans's own idx may be), nothing
+    # outside 0..K-1 (-1 would take the last cluster's colour), checked before a figure is made.
+    labels = check_labels(idx, X.shape[0], k)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 5), layout="constrained")
+    else:
+        fig = ax.figure
+    ax.scatter(X[:, 0], X[:, 1], c=_cluster_colours(k)[labels], s=18, alpha=0.7)
     for j in range(k):
         ax.plot(hist[:, j, 0], hist[:, j, 1], "-", color="black", lw=1)
         ax.plot(hist[:-1, j, 0], hist[:-1, j, 1], "o", color="black", ms=4, mfc="white")
