@@ -160,6 +160,26 @@ def test_missing_folder_is_an_error(tmp_path):
         write_atomic(tmp_path / "nope" / "a.bin", b"x")
 
 
+@pytest.mark.parametrize("name", ["nodir/", "notes/", "x.png/", "notes/."])
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_path_spelled_as_a_folder_is_refused_not_written_without_its_slash(tmp_path, monkeypatch, name, overwrite):
+    # Path("nodir/") is Path("nodir"): "nodir/" was written as the file nodir, "notes/" over the file notes
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes").write_text("mine")
+    with pytest.raises(IsADirectoryError, match="names a folder"):
+        write_atomic(name, b"x", overwrite=overwrite)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes"]
+    assert (tmp_path / "notes").read_text() == "mine"
+
+
+def test_saving_a_result_to_a_path_spelled_as_a_folder_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = compress(np.zeros((4, 4, 3), np.uint8), 2)
+    with pytest.raises(IsADirectoryError, match="names a folder"):
+        result.save("x.png/", overwrite=True)
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("stem", ["L" * 240, "é" * 120, "a" * 246], ids=["240 bytes", "utf-8", "255 in all"])
 def test_a_name_near_the_file_systems_limit_is_written(tmp_path, monkeypatch, stem):
     """The temporary file's name adds 18 bytes to the output's ('.', '.XXXXXXXXXXXX.tmp'): an output

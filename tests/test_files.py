@@ -158,6 +158,33 @@ def test_never_over_an_existing_file_without_force(src, tmp_path, existing):
 # --------------------------------------------------------------------- resume
 
 
+@pytest.mark.parametrize("name", ["nodir/", "notes/", "x.png/", "notes/."])
+@pytest.mark.parametrize("force", [False, True])
+def test_an_output_spelled_as_a_folder_is_refused_before_any_work(src, tmp_path, monkeypatch, name, force):
+    # Path(dst) drops a final "/": "nodir/" was written as the file nodir, and with force "notes/" over
+    # the unrelated file notes (kmeans-pngquant --ext=/ gave such names). pngquant: "cannot open ... for
+    # writing", exit 16 (OSError); refused before the image is quantized
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes").write_text("mine")
+    before = _files(tmp_path)
+    monkeypatch.setattr(_files_module, "_compress", lambda *a, **k: pytest.fail("quantized"))
+    with pytest.raises(IsADirectoryError, match="names a folder"):
+        compress_file(src, name, FileOptions(n_colors=K, force=force))
+    assert _files(tmp_path) == before
+
+
+def test_an_existing_folder_as_output_exists_or_is_refused_before_any_work(src, tmp_path, monkeypatch):
+    # as pngquant: without force it exists (exit 15), with force it cannot be written (16)
+    (tmp_path / "d").mkdir()
+    monkeypatch.setattr(_files_module, "_compress", lambda *a, **k: pytest.fail("quantized"))
+    for name in ("d", "d/"):
+        with pytest.raises(OutputExistsError):
+            compress_file(src, str(tmp_path / name), FileOptions(n_colors=K))
+        with pytest.raises(IsADirectoryError):
+            compress_file(src, str(tmp_path / name), FileOptions(n_colors=K, force=True))
+    assert list((tmp_path / "d").iterdir()) == []
+
+
 def test_resume_skips_an_output_whose_stamp_matches(src, tmp_path):
     dst = tmp_path / "o.png"
     opts = FileOptions(n_colors=K, resume=True)

@@ -418,6 +418,23 @@ def test_output_in_a_missing_folder_exits_16_and_creates_nothing(png, tmp_path, 
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
+def test_an_output_spelled_as_a_folder_exits_16_and_writes_nothing(png, monkeypatch, capsys):
+    # "--ext=/" wrote b.png's result over the unrelated file b, "-o nodir/" created a file nodir:
+    # pngquant 2.17 "cannot open 'b/.tmp' for writing", exit 16, whether b exists or not, force or not
+    monkeypatch.chdir(png.parent)
+    (png.parent / "file").write_text("notes")
+    before = {p.name: p.read_bytes() for p in png.parent.iterdir()}
+    for argv in (["--force", "--ext=/", "4"], ["--ext=/", "4"], ["-o", "nodir/"], ["--force", "-o", "file/"]):
+        assert main([*argv, "file.png"]) == 16, argv
+        err = capsys.readouterr().err
+        assert err.endswith("names a folder, not an output file\n") and err.count("\n") == 1
+    assert {p.name: p.read_bytes() for p in png.parent.iterdir()} == before
+    (png.parent / "d").mkdir()  # an existing folder: exists (15) without --force, not writable (16) with it
+    assert main(["-o", "d/", "file.png"]) == 15
+    assert main(["--force", "-o", "d/", "file.png"]) == 16
+    assert list((png.parent / "d").iterdir()) == []
+
+
 def test_default_and_bare_floyd_dither_at_full_strength(png, tmp_path):
     # pngquant: "--floyd=0.5  control dithering strength (default 1)"; --floyd alone is full strength too
     made = {}
@@ -577,6 +594,42 @@ def test_output_name_as_pngquants(png, tmp_path, options):
     assert done.returncode == 0, done.stderr
     assert main([*options, "16", str(png)]) == 0
     assert sorted(p.name for p in theirs.iterdir()) == sorted(p.name for p in png.parent.iterdir() if p.is_file())
+
+
+@pytest.mark.skipif(PNGQUANT is None, reason="pngquant is not installed (apt-get install pngquant); skipped")
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--force", "--ext=/", "4"],
+        ["--ext=/", "4"],
+        ["-o", "nodir/"],
+        ["-o", "notes/"],
+        ["--force", "-o", "notes/"],
+        ["-o", "nodir/."],
+        ["-o", "d/"],
+        ["--force", "-o", "d/"],
+        ["--force", "-o", "d"],
+    ],
+)
+def test_an_output_spelled_as_a_folder_as_pngquant(png, tmp_path, monkeypatch, options):
+    # the same exit status and the same files left, an unrelated file "file" and a folder "d" beside the input
+    folders = {}
+    for who in ("theirs", "ours"):
+        folder = tmp_path / who
+        folder.mkdir()
+        shutil.copy(png, folder / "file.png")
+        (folder / "file").write_text("notes")
+        (folder / "notes").write_text("notes")
+        (folder / "d").mkdir()
+        folders[who] = folder
+    done = subprocess.run([PNGQUANT, *options, "file.png"], cwd=folders["theirs"], capture_output=True, timeout=60)
+    monkeypatch.chdir(folders["ours"])
+    assert main([*options, "file.png"]) == done.returncode, done.stderr
+    assert _files_of(folders["ours"]) == _files_of(folders["theirs"])
+
+
+def _files_of(folder) -> dict[str, bytes | None]:
+    return {str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes() for p in sorted(folder.rglob("*"))}
 
 
 @pytest.mark.skipif(PNGQUANT is None, reason="pngquant is not installed (apt-get install pngquant); skipped")

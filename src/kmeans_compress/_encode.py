@@ -46,6 +46,7 @@ __all__ = [
     "encode_image",
     "encode_png",
     "is_temp_of",
+    "names_a_folder",
     "optimize_png",
     "output_format",
     "rgb_profile",
@@ -703,6 +704,18 @@ def add_text_chunk(png: bytes, key: str, text: str) -> bytes:
     return png[:end] + _chunk(b"tEXt", key.encode("latin-1") + b"\0" + text.encode("latin-1")) + png[end:]
 
 
+def names_a_folder(dst: str | os.PathLike[str]) -> bool:
+    """Whether ``dst`` is spelled as a folder: it ends in a path separator, ``.`` or ``..``, which
+    ``pathlib.Path`` would drop or keep as a folder's name (``out/`` becomes ``out``).
+
+    Examples
+    --------
+    >>> [names_a_folder(p) for p in ("out/", "out/.", "..", "out.png", "a/out.png")]
+    [True, True, True, False, False]
+    """
+    return os.path.basename(os.fspath(dst)) in ("", ".", "..")  # "" after a final separator
+
+
 def write_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder.
 
@@ -717,7 +730,12 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool =
         ``path`` exists and ``overwrite`` is false.
     FileNotFoundError
         The folder of ``path`` does not exist.
+    IsADirectoryError
+        ``path`` is a folder, or is spelled as one (:func:`names_a_folder`: ``out/`` is not written
+        as the file ``out``).
     """
+    if names_a_folder(path) and not os.path.isdir(path):
+        raise IsADirectoryError(f"{os.fspath(path)}: names a folder, not an output file")
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():

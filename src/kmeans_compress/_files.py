@@ -43,6 +43,7 @@ from ._encode import (
     PNG_SIGNATURE,
     add_text_chunk,
     is_temp_of,
+    names_a_folder,
     output_format,
     remove_stale_temp,
     write_atomic,
@@ -224,6 +225,10 @@ def compress_file(
     target = None if dst is None else Path(dst)
     if opts.resume and path is None:
         raise ValueError("resume needs the input as a file path (its bytes are hashed into the stamp)")
+    if dst is not None and names_a_folder(dst) and not os.path.isdir(dst):
+        # Path() drops a final separator: "out/" was written as the file "out" (over an existing
+        # one with force). A folder that exists goes on to the rules below (exists: refused).
+        raise IsADirectoryError(f"{os.fspath(dst)}: names a folder, not an output file")
     overwrite = opts.force
     digest = None
     if path is not None:
@@ -269,6 +274,8 @@ def compress_file(
     elif target is not None and not opts.force and os.path.lexists(target):
         raise OutputExistsError(f"{target}: already exists (use --force to overwrite)")
 
+    if target is not None and target.is_dir():  # with force (without: refused above, as existing)
+        raise IsADirectoryError(f"{target}: is a directory")  # before any work, as write_atomic would after it
     fmt = "PNG" if target is None else opts.fmt or output_format(target)
     # A size target holds for the file as written: the stamp's chunk comes out of its budget.
     reserve = 0 if digest is None else _stamp_bound(opts, digest, path.name if path is not None else "")
