@@ -118,9 +118,9 @@ class FramesIgnoredWarning(UserWarning):
 FRAME_HINT = " (choose another with --frame N)"
 
 
-def warning_text(w: Warning, frame_option: bool = True) -> str:
-    """What a front end prints of warning ``w``: its text, without :data:`FRAME_HINT` unless the front
-    end has a ``--frame`` option (``frame_option``)."""
+def warning_text(w: Warning | str, frame_option: bool = True) -> str:
+    """What a front end prints of warning ``w`` (a ``WarningMessage.message``: a Warning, or a str): its
+    text, without :data:`FRAME_HINT` unless the front end has a ``--frame`` option (``frame_option``)."""
     text = str(w)
     if not frame_option and isinstance(w, FramesIgnoredWarning) and text.endswith(FRAME_HINT):
         return text[: -len(FRAME_HINT)]
