@@ -723,18 +723,7 @@ def plusplus_indices(
         return done
     # Blocks of points: at most 2^17 candidate distances and 2^19 coordinates (4 MiB) each.
     step = max(256, min((1 << 17) // n_local_trials, (1 << 19) // f))
-    n_blocks = -(-n // step)
-    cores = _cores()
-    if cores >= 2 and n_blocks < 2 * cores:
-        # Too few blocks to share evenly (10,000 points in 128-D: 3 blocks, one thread doing two):
-        # BLAS threads each block's product instead where it has many features (narrow_products),
-        # as scikit-learn's one product over all points. The same blocks, so the same sums. Two
-        # free cores, best of 15, ms, pool / BLAS's threads: 10,000 x 128 at K = 8 8.6 / 5.7, at
-        # K = 64 58.5 / 44.9; 10,000 x 32 (one block) at K = 64 20.9 / 17.0; 200,000 points (10 to
-        # 49 blocks) kept the pool: 460 against 553 ms at d = 32, K = 64.
-        with _backend.narrow_products(step, n_local_trials, f):
-            return _plusplus_by_products(X, w, n_clusters, u_first, draws, step, None)
-    with _backend.one_blas_thread(), _block_pool(n_blocks, step * n_local_trials * f) as pool:
+    with _backend.one_blas_thread(), _block_pool(-(-n // step), step * n_local_trials * f) as pool:
         return _plusplus_by_products(X, w, n_clusters, u_first, draws, step, pool)
 
 
