@@ -107,3 +107,18 @@ def test_gentle_dithering_keeps_ssim_near_the_undithered(photo):
     assert ssim(photo, soft.image) >= ssim(photo, full.image) - 1e-9
     assert soft.report.mse <= full.report.mse * 1.05 + 1e-9
     del plain
+
+
+@pytest.mark.parametrize("strength", [0.01, 0.5, 1.0])
+def test_pixels_of_weight_zero_keep_the_plain_mapping_ties_and_all(kernel_path, strength):
+    """A flat image has a dither map of zeros: at any strength each pixel keeps the undithered
+    mapping's entry, also where two entries are equally near (100 is as far from 0 as from 200;
+    the plain mapping breaks ties to the smaller colour, the search to the lower index)."""
+    from kmeans_compress import compress_with_palette
+
+    img = np.full((16, 16, 3), [100, 0, 0], np.uint8)
+    palette = [[200, 0, 0], [0, 0, 0]]
+    plain = compress_with_palette(img, palette, dither=0)
+    dithered = compress_with_palette(img, palette, dither=strength)
+    np.testing.assert_array_equal(dithered.palette[dithered.labels], plain.palette[plain.labels])
+    assert (plain.palette[plain.labels] == [0, 0, 0]).all()  # the smaller colour of the tie

@@ -1524,10 +1524,10 @@ def _diffuse_kernel(work, pal, weight, lo, hi, guess, nbr, nbr_d, out):  # pragm
     ``work`` (H, W, 3) pixels and ``pal`` (K, 3) entries in the distance space;
     ``weight`` (H, W) in [0, 1] scales the error a pixel takes in and passes on;
     ``lo``/``hi`` clip the corrected colour to the palette's box; ``guess`` (H, W)
-    is a starting entry per pixel, ``nbr[g]`` the entries by distance from entry
-    ``g`` and ``nbr_d[g]`` those distances. Each choice is the exact nearest entry
-    (ties to the lowest index): the walk from the guess stops by the triangle
-    inequality. Writes the entries into ``out`` (H, W)."""
+    is a starting entry per pixel (the plain mapping's: a pixel of weight 0 takes it), ``nbr[g]``
+    the entries by distance from entry ``g`` and ``nbr_d[g]`` those distances. Each other choice
+    is the exact nearest entry (ties to the lowest index): the walk from the guess stops by the
+    triangle inequality. Writes the entries into ``out`` (H, W)."""
     h, w = guess.shape
     k = pal.shape[0]
     err = np.zeros((2, w + 2, 3))
@@ -1542,6 +1542,9 @@ def _diffuse_kernel(work, pal, weight, lo, hi, guess, nbr, nbr_d, out):  # pragm
         for i in range(w):
             x = i if step == 1 else w - 1 - i
             wt = weight[y, x]
+            if wt == 0.0:  # the plain mapping's entry; no error taken in or passed on
+                out[y, x] = guess[y, x]
+                continue
             for ch in range(3):
                 v = work[y, x, ch] + wt * err[cur, x + 1, ch]
                 if v < lo[ch]:

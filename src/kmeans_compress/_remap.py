@@ -181,10 +181,10 @@ def diffuse(
     a pixel takes in ``weight`` times the error spread to it (7/16 ahead, 3/16,
     5/16 and 1/16 on the next row) and passes on ``weight`` times its own, after
     clipping to the palette's bounding box (error beyond it could never be paid
-    back). Each pixel goes to its exact nearest entry (ties to the lowest index),
-    so weight 0 everywhere is the plain nearest mapping. The numba kernel and this
-    numpy loop make the same decisions (the tests compare them); the loop is for
-    small images and machines without numba.
+    back). A pixel of weight 0 takes ``guess`` (the plain mapping's entry, whatever the error
+    around it: so weight 0 everywhere is the plain mapping, ties and all); the others go to their
+    exact nearest entry (ties to the lowest index). The numba kernel and this numpy loop make the
+    same decisions (the tests compare them); the loop is for small images and machines without numba.
     """
     pal = np.ascontiguousarray(palette, dtype=np.float64)
     k = pal.shape[0]
@@ -206,6 +206,9 @@ def diffuse(
         xs = range(w) if step == 1 else range(w - 1, -1, -1)
         for x in xs:
             wt = float(weight[y, x])
+            if wt == 0.0:  # takes nothing in, passes nothing on
+                out[y, x] = guess[y, x]
+                continue
             c = np.minimum(np.maximum(work[y, x] + wt * err[cur, x + 1], lo), hi)
             d0, d1, d2 = c[0] - p0, c[1] - p1, c[2] - p2
             best = int(np.argmin(d0 * d0 + d1 * d1 + d2 * d2)) if k > 1 else 0
