@@ -202,3 +202,20 @@ def test_a_name_near_the_file_systems_limit_is_written(tmp_path, monkeypatch, st
     assert len(os.fsencode(temp)) <= 255
     assert _encode.is_temp_of(temp, target.name)
     assert not _encode.is_temp_of(temp, stem + "x.png") and not _encode.is_temp_of(temp, stem[:-1] + ".png")
+
+
+@pytest.mark.parametrize("frames", [1, 3])
+def test_gif_shows_every_fully_transparent_entry_as_transparent(frames):
+    """A GIF has one transparent index: pixels of every other fully transparent entry are written
+    with it, so they decode transparent, not as their (opaque) colour."""
+    palette = np.array([[0, 0, 0, 0], [255, 255, 255, 0], [255, 0, 0, 255], [9, 9, 9, 0]], np.uint8)
+    maps = [np.array([[0, 1, 2, 3]], np.uint8), np.array([[3, 2, 1, 0]], np.uint8), np.array([[1, 1, 2, 2]], np.uint8)]
+    data = _encode.encode_animation(maps[:frames], palette, [100] * frames if frames > 1 else (), "GIF")
+    with Image.open(io.BytesIO(data)) as im:
+        for f in range(frames):
+            im.seek(f)
+            got = np.asarray(im.convert("RGBA"))[0]
+            want = palette[maps[f][0]]
+            assert (got[:, 3] == want[:, 3]).all(), (f, got, want)
+            opaque = want[:, 3] == 255
+            np.testing.assert_array_equal(got[opaque, :3], want[opaque, :3])
