@@ -92,6 +92,11 @@ def _mse(path, original: np.ndarray) -> float:
     ],
 )
 def test_parse_pngquant_command_lines(argv, expect):
+    _assert_parsed(argv, expect)
+
+
+def _assert_parsed(argv: list[str], expect: dict) -> None:
+    """``parse(argv)`` holds every attribute of ``expect`` with its value."""
     cmd = parse(argv)
     for name, value in expect.items():
         assert getattr(cmd, name) == value, name
@@ -123,9 +128,7 @@ def test_parse_pngquant_command_lines(argv, expect):
     ],
 )
 def test_obsolete_single_dash_spellings_as_pngquant(argv, expect):
-    cmd = parse(argv)
-    for name, value in expect.items():
-        assert getattr(cmd, name) == value, name
+    _assert_parsed(argv, expect)
 
 
 @pytest.mark.parametrize(
